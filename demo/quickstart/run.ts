@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hashApiKey, generateApiKey } from '../../src/identity/api-keys.js';
+import { startGateway, type Gateway } from '../../src/gateway/server.js';
+import { startDevIdp, type DevIdp } from '../idp/index.js';
+import { quickstartGatewayConfig } from './gateway-config.js';
+import { firstFreePort } from './ports.js';
+import { removeStateFiles, stateDir, writeStateFiles, type DevSecrets, type QuickstartFile } from './state-files.js';
+import { mintHeaders } from './token.js';
+import { DEMO_AGENT_CLIENT_ID, DEMO_SCOPE, DEMO_USERS, userClaims } from './users.js';
+
+export interface Quickstart {
+  gateway: Gateway;
+  idp: DevIdp;
+  file: QuickstartFile;
+  stateDir: string;
+  close(): Promise<void>;
+}
+
+const DEFAULT_PORT = 8787;
+
+function requestedPort(env: NodeJS.ProcessEnv): number | undefined {
+  if (env.BEHALF_PORT === undefined || env.BEHALF_PORT === '') return undefined;
+  const p = Number(env.BEHALF_PORT);
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error('BEHALF_PORT must be a port number');
+  return p;
+}
+
+/** The CRM runs as a stdio child from the compiled demo. */
+function crmCommand(): { command: string; args: string[] } {
+  return { command: process.execPath, args: [fileURLToPath(new URL('../crm/stdio.js', import.meta.url))] };
+}
+
+export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log: (l: string) => void = () => {}): Promise<Quickstart> {
+  const dir = stateDir(env);
+  const port = requestedPort(env) ?? (await firstFreePort(DEFAULT_PORT));
+  const idpPort = await firstFreePort(port + 1, '127.0.0.1', [port]);
+  const passwords = Object.fromEntries(DEMO_USERS.map((u) => [u.name, randomBytes(12).toString('base64url')]));
+  const agentSecret = randomBytes(24).toString('base64url');
+  const idp = await startDevIdp({
+    port: idpPort,
+    users: DEMO_USERS.map((u) => ({ sub: u.name, password: passwords[u.name]!, claims: userClaims(u) })),
+    clients: [{ clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, grantTypes: ['password', 'client_credentials'], scope: DEMO_SCOPE }],
+  });
+  const apiKey = generateApiKey();
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      config: quickstartGatewayConfig({ port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmCommand: crmCommand(), auditPath: join(dir, 'audit.db') }),
+      baseDir: dir,
+    }, { log });
+  } catch (err) {
+    await idp.close();
+    throw err;
+  }
+  const route = gateway.runtime.routes.get('crm')!;
+  const secrets: DevSecrets = {
+    gateway: route.resource, issuer: idp.issuer, tokenEndpoint: idp.tokenEndpoint, resource: route.resource,
+    agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, apiKey }, passwords, scope: DEMO_SCOPE,
+  };
+  const users: QuickstartFile['users'] = {};
+  for (const u of DEMO_USERS) {
+    users[u.name] = { headers: await mintHeaders(secrets, u.name), ...(u.owns ? { owns: u.owns } : { role: u.role }) };
+  }
+  const file: QuickstartFile = {
+    gateway: route.resource,
+    sse: `${gateway.baseUrl}${route.ssePath}`,
+    issuer: idp.issuer,
+    resourceMetadata: route.metadataUrl,
+    users,
+    tokenCommand: 'npx behalf token --user <name>',
+  };
+  writeStateFiles(dir, file, secrets);
+  return {
+    gateway, idp, file, stateDir: dir,
+    async close() {
+      removeStateFiles(dir, file.gateway);
+      await gateway.close();
+      await idp.close();
+    },
+  };
+}
+
+function banner(q: Quickstart): string {
+  return [
+    '',
+    'behalf quickstart is running (development only: dev identity provider, demo data).',
+    '',
+    `  gateway (Streamable HTTP)  ${q.file.gateway}`,
+    `  gateway (legacy SSE)       ${q.file.sse}`,
+    `  identity provider          ${q.file.issuer}`,
+    `  resource metadata          ${q.file.resourceMetadata}`,
+    `  credentials for each user  ${join(q.stateDir, 'quickstart.json')}`,
+    '',
+    'Next:',
+    '  • Act as a user: send the headers of users.alice from quickstart.json with any MCP client.',
+    '  • alice may read c-100…c-104 and is denied bob\'s c-200…c-204; carol (manager) reads all.',
+    '  • Fresh headers: npx behalf token --user alice',
+    '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n');
+}
+
+export async function quickstartCommand(_argv: string[]): Promise<void> {
+  const q = await startQuickstart(process.env, (l) => process.stderr.write(`${l}\n`));
+  process.stdout.write(banner(q));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nstopping…\n');
+    void q.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,58 @@
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Where the quickstart keeps its files: BEHALF_STATE_DIR or ./.behalf. */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.BEHALF_STATE_DIR ?? '.behalf');
+}
+
+/** Development credentials, readable only by this user; never committed (.behalf/ is ignored). */
+export interface DevSecrets {
+  gateway: string;
+  issuer: string;
+  tokenEndpoint: string;
+  resource: string;
+  agent: { clientId: string; clientSecret: string; apiKey: string };
+  passwords: Record<string, string>;
+  scope: string;
+}
+
+export interface QuickstartFile {
+  gateway: string;
+  sse: string;
+  issuer: string;
+  resourceMetadata: string;
+  users: Record<string, { headers: Record<string, string>; owns?: string[]; role?: string }>;
+  tokenCommand: string;
+}
+
+function writePrivate(path: string, value: unknown): void {
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+export function writeStateFiles(dir: string, qs: QuickstartFile, secrets: DevSecrets): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writePrivate(join(dir, 'dev-secrets.json'), secrets);
+  writePrivate(join(dir, 'quickstart.json'), qs);
+}
+
+export function readDevSecrets(dir: string): DevSecrets {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'dev-secrets.json'), 'utf8')) as DevSecrets;
+  } catch {
+    throw new Error(`no running quickstart found in ${dir} (start one with npm start)`);
+  }
+}
+
+/** Removes the files only if they still describe this quickstart: another one may have replaced them. */
+export function removeStateFiles(dir: string, gatewayUrl: string): void {
+  try {
+    const current = JSON.parse(readFileSync(join(dir, 'quickstart.json'), 'utf8')) as QuickstartFile;
+    if (current.gateway !== gatewayUrl) return;
+  } catch {
+    return;
+  }
+  rmSync(join(dir, 'quickstart.json'), { force: true });
+  rmSync(join(dir, 'dev-secrets.json'), { force: true });
+}

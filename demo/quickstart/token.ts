@@ -1,0 +1,27 @@
+import { parse } from '../../src/cli/args.js';
+import { readDevSecrets, stateDir, type DevSecrets } from './state-files.js';
+
+/** Gets a user token from the dev IdP's token endpoint (password grant, dev only) and builds the agent's headers. */
+export async function mintHeaders(s: DevSecrets, user: string): Promise<Record<string, string>> {
+  const password = s.passwords[user];
+  if (!password) throw new Error(`unknown quickstart user ${user} (one of: ${Object.keys(s.passwords).join(', ')})`);
+  const res = await fetch(s.tokenEndpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(s.agent.clientId)}:${encodeURIComponent(s.agent.clientSecret)}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'password', username: user, password, resource: s.resource, scope: s.scope }),
+  }).catch(() => undefined);
+  if (!res?.ok) throw new Error(`the dev identity provider refused or is not running (${res?.status ?? 'no answer'})`);
+  const body = (await res.json()) as { access_token?: string };
+  if (!body.access_token) throw new Error('the dev identity provider returned no access token');
+  return { 'x-api-key': s.agent.apiKey, authorization: `Bearer ${body.access_token}` };
+}
+
+export async function tokenCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { user: { type: 'string', short: 'u' } });
+  if (!values.user) throw new Error('usage: behalf token --user NAME');
+  const headers = await mintHeaders(readDevSecrets(stateDir()), values.user);
+  process.stdout.write(`${JSON.stringify({ headers }, null, 2)}\n`);
+}

@@ -1,0 +1,10 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BehalfError } from '../errors.js';
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new BehalfError('invalid_request', (err as Error).message);
+  }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { BehalfError } from '../errors.js';
+import { configCommand } from './config.js';
+import { gatewayCommand } from './gateway.js';
+import { keysCommand } from './keys.js';
+
+const USAGE = `behalf — a verified user on every MCP call
+
+usage:
+  behalf quickstart                  run the dev IdP, the demo CRM and the gateway on loopback (npm start)
+  behalf token --user NAME           print fresh headers for a quickstart user
+  behalf gateway --config FILE       run the gateway
+  behalf config check --config FILE  validate a configuration
+  behalf config schema               print the configuration's JSON Schema
+  behalf keys generate               create an API key and its hash
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'gateway': return gatewayCommand(rest);
+    case 'config': return configCommand(rest);
+    case 'keys': return keysCommand(rest);
+    case 'quickstart': return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
+    case 'token': return (await import('../../demo/quickstart/token.js')).tokenCommand(rest);
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new Error(`unknown command ${command}\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const message = err instanceof BehalfError || err instanceof Error ? err.message : 'failed';
+  process.stderr.write(`behalf: ${message}\n`);
+  process.exit(err instanceof BehalfError && err.code === 'invalid_request' ? 2 : 1);
+});

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { BehalfError } from '../errors.js';
+import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
+
+export interface LoadedConfig {
+  config: GatewayConfig;
+  /** Folder that relative paths and file: secrets resolve against. */
+  baseDir: string;
+}
+
+/** Formats zod issues as `path: reason` lines, the form an operator can act on. */
+export function formatIssues(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('\n');
+}
+
+export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
+  const result = GatewayConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new BehalfError('config_invalid', `invalid configuration:\n${formatIssues(result.error.issues)}`);
+  }
+  const config = result.data;
+  const problems = consistencyProblems(config);
+  if (problems.length) throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return { config, baseDir };
+}
+
+export function loadConfigFile(path: string): LoadedConfig {
+  const full = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch {
+    throw new BehalfError('config_invalid', `cannot read config file ${full}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    throw new BehalfError('config_invalid', `config file ${full} is not valid YAML${where}`);
+  }
+  return parseConfig(raw, dirname(full));
+}
+
+/** Rules that span fields, which the schema alone cannot say. */
+function consistencyProblems(c: GatewayConfig): string[] {
+  const out: string[] = [];
+  const methods = new Set(c.clientAuth.methods);
+  const clientsCanAuthenticate = methods.size > 0 || (c.userAuth.mode === 'oauth' && c.clients.some((x) => x.oauthClientIds.length));
+  if (!clientsCanAuthenticate && !c.server.allowUnauthenticated) {
+    out.push('clientAuth.methods: no client authentication is configured; set server.allowUnauthenticated: true to run without it (development only)');
+  }
+  if (methods.has('api-key') && !c.clients.some((x) => x.apiKeys.length)) out.push('clients: api-key authentication is enabled but no client has apiKeys');
+  if (methods.has('mtls') && !c.server.tls?.clientCa) out.push('server.tls.clientCa: mtls authentication needs a client CA');
+  if (methods.has('mtls') && !c.clients.some((x) => x.certificates.length)) out.push('clients: mtls authentication is enabled but no client has certificates');
+  if (methods.has('client-credentials') && !c.clients.some((x) => x.oauthClientIds.length)) out.push('clients: client-credentials authentication is enabled but no client has oauthClientIds');
+  if (c.userAuth.mode === 'dual' && methods.size === 0 && !c.server.allowUnauthenticated) out.push('userAuth.mode: dual needs at least one clientAuth method');
+  if (c.userAuth.mode === 'oauth' && methods.has('client-credentials')) out.push('clientAuth.methods: client-credentials is for dual mode; in oauth mode the bearer token already names the client');
+  const ids = new Set<string>();
+  for (const [i, cl] of c.clients.entries()) {
+    if (ids.has(cl.id)) out.push(`clients.${i}.id: duplicate client id ${cl.id}`);
+    ids.add(cl.id);
+  }
+  const keyHashes = new Set<string>();
+  for (const [i, cl] of c.clients.entries()) {
+    for (const [j, k] of cl.apiKeys.entries()) {
+      if (keyHashes.has(k.hash)) out.push(`clients.${i}.apiKeys.${j}: the same key is configured twice`);
+      keyHashes.add(k.hash);
+    }
+  }
+  const ruleIds = new Set<string>();
+  for (const [i, r] of c.policy.rules.entries()) {
+    if (ruleIds.has(r.id)) out.push(`policy.rules.${i}.id: duplicate rule id ${r.id}`);
+    ruleIds.add(r.id);
+    for (const u of r.upstreams ?? []) if (!(u in c.upstreams)) out.push(`policy.rules.${i}.upstreams: unknown upstream ${u}`);
+    if (!r.tools && !r.resources && !r.prompts) out.push(`policy.rules.${i}: a rule must name tools, resources or prompts`);
+  }
+  return out;
+}

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+
+/**
+ * The one definition of the gateway's configuration. Loading validates against
+ * it and `behalf config schema` prints the JSON Schema generated from it, so
+ * the documentation and the validator cannot drift apart.
+ */
+
+/** A secret is never written inline: `env:NAME` or `file:PATH` (design: secrets by reference). */
+export const SecretRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'must be a secret reference: env:NAME or file:PATH')
+  .describe('Secret by reference: env:NAME or file:PATH');
+
+const Sha256Hash = z
+  .string()
+  .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex digits> (use `behalf keys hash`)');
+
+const Identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ only');
+
+export const ApiKeySchema = z.object({
+  id: z.string().min(1).describe('Key id, shown in audit records instead of the key'),
+  hash: Sha256Hash.describe('SHA-256 of the key; the key itself is never stored'),
+}).strict();
+
+export const ClientSchema = z.object({
+  id: Identifier.describe('Client (agent) id used in policy and audit'),
+  apiKeys: z.array(ApiKeySchema).default([]),
+  certificates: z.array(z.object({
+    fingerprint256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'must be an uppercase colon-separated SHA-256 fingerprint'),
+  }).strict()).default([]).describe('mTLS client certificates mapped to this client'),
+  oauthClientIds: z.array(z.string().min(1)).default([])
+    .describe('OAuth client_id / azp values that identify this client in tokens'),
+}).strict();
+
+export const IssuerSchema = z.object({
+  issuer: z.url().describe('Exact `iss` value; discovery is fetched from it unless jwksUri is set'),
+  jwksUri: z.url().optional(),
+  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+    .min(1).default(['RS256', 'ES256']).describe('Asymmetric algorithms only: never none, never HMAC'),
+  typ: z.array(z.string()).optional().describe('Accepted JWT `typ` header values, e.g. [at+jwt]'),
+  clockSkewSeconds: z.number().int().min(0).max(300).default(30),
+  requiredClaims: z.array(z.string()).default(['sub', 'exp', 'iat']),
+  userClaims: z.array(z.string()).default([]).describe('Claims exposed to policy as user.claims'),
+}).strict();
+
+export const PolicyRuleSchema = z.object({
+  id: z.string().min(1),
+  effect: z.enum(['allow', 'deny']),
+  description: z.string().optional(),
+  upstreams: z.array(z.string()).optional().describe('Upstream names; absent = all'),
+  tools: z.array(z.string()).optional().describe('Tool names or globs (*); a rule with tools matches tools/call'),
+  resources: z.array(z.string()).optional().describe('Resource URI globs; matches resources/read'),
+  prompts: z.array(z.string()).optional().describe('Prompt names or globs; matches prompts/get'),
+  when: z.string().optional().describe('CEL expression over user, client, tool, args, resource, prompt, upstream'),
+}).strict();
+
+export const PolicySchema = z.object({
+  rules: z.array(PolicyRuleSchema).default([]),
+}).strict();
+
+const EnvValue = z.union([SecretRef, z.object({ value: z.string() }).strict()]);
+
+export const StdioUpstreamSchema = z.object({
+  transport: z.literal('stdio'),
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  cwd: z.string().optional().describe('Working directory of the child; default: a private temporary folder'),
+  envAllow: z.array(z.string()).default(['PATH']).describe('Names copied from the gateway environment; nothing else is inherited'),
+  env: z.record(z.string(), EnvValue).default({}).describe('Extra variables: secret references or {value: literal}'),
+  requestTimeoutMs: z.number().int().positive().default(60_000),
+}).strict();
+
+export const HttpUpstreamSchema = z.object({
+  transport: z.enum(['streamable-http', 'sse']),
+  url: z.url(),
+  headers: z.record(z.string(), SecretRef).default({}).describe('Static headers for the upstream (service-account style), by reference'),
+  requestTimeoutMs: z.number().int().positive().default(60_000),
+}).strict();
+
+export const UpstreamSchema = z.discriminatedUnion('transport', [StdioUpstreamSchema, HttpUpstreamSchema]);
+
+export const GatewayConfigSchema = z.object({
+  server: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    publicUrl: z.url().optional().describe('Base URL clients use; resource identifiers derive from it'),
+    tls: z.object({
+      cert: SecretRef,
+      key: SecretRef,
+      clientCa: SecretRef.optional().describe('CA bundle for mTLS client certificates'),
+    }).strict().optional(),
+    allowedOrigins: z.array(z.string()).default([]).describe('Browser origins allowed to call; requests without Origin are allowed'),
+    allowedHosts: z.array(z.string()).optional().describe('Host header values accepted (DNS-rebinding defence); default derives from publicUrl'),
+    maxBodyBytes: z.number().int().positive().default(1_048_576),
+    allowUnauthenticated: z.boolean().default(false).describe('Development only: run with no client authentication'),
+  }).strict().default({ host: '127.0.0.1', port: 8080, allowedOrigins: [], maxBodyBytes: 1_048_576, allowUnauthenticated: false }),
+  clientAuth: z.object({
+    methods: z.array(z.enum(['api-key', 'mtls', 'client-credentials'])).default([]),
+    apiKeyHeader: z.string().default('x-api-key'),
+    clientTokenHeader: z.string().default('x-client-token').describe('dual mode: header carrying a client-credentials JWT'),
+  }).strict().default({ methods: [], apiKeyHeader: 'x-api-key', clientTokenHeader: 'x-client-token' }),
+  clients: z.array(ClientSchema).default([]),
+  userAuth: z.object({
+    mode: z.enum(['oauth', 'dual']).default('dual')
+      .describe('oauth: one bearer token, sub = user, client_id/azp = client. dual: client credential plus user token'),
+    required: z.boolean().default(true),
+    issuers: z.array(IssuerSchema).min(1),
+    delegation: z.enum(['require-match', 'off']).default('require-match')
+      .describe('The token\'s client_id/azp/act.sub must name the authenticated client'),
+    scopes: z.array(z.string()).default([]).describe('Scopes every request needs; missing → 403 insufficient_scope'),
+  }).strict(),
+  upstreams: z.record(Identifier, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
+  policy: PolicySchema.default({ rules: [] }),
+  audit: z.object({
+    sqlitePath: z.string().default('.behalf/audit.db'),
+  }).strict().default({ sqlitePath: '.behalf/audit.db' }),
+  sessions: z.object({
+    idleTtlSeconds: z.number().int().positive().default(3600),
+    maxSessions: z.number().int().positive().default(10_000),
+  }).strict().default({ idleTtlSeconds: 3600, maxSessions: 10_000 }),
+}).strict();
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
+export type StdioUpstreamConfig = z.infer<typeof StdioUpstreamSchema>;
+export type HttpUpstreamConfig = z.infer<typeof HttpUpstreamSchema>;
+export type IssuerConfig = z.infer<typeof IssuerSchema>;
+export type ClientConfig = z.infer<typeof ClientSchema>;
+export type PolicyRuleConfig = z.infer<typeof PolicyRuleSchema>;
+
+export function gatewayJsonSchema(): unknown {
+  return z.toJSONSchema(GatewayConfigSchema, { io: 'input' });
+}

@@ -1,0 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal } from '../identity/principal.js';
+import type { JsonRpcMessage } from '../jsonrpc.js';
+import type { Endpoint, Route } from './route.js';
+import type { GatewayRuntime } from './runtime.js';
+import type { GatewaySession } from './session.js';
+
+/** Everything one HTTP request accumulates on its way through the pipeline. */
+export interface RequestContext {
+  rt: GatewayRuntime;
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  route: Route;
+  endpoint: Endpoint;
+  transport: 'streamable-http' | 'sse';
+  started: number;
+  body?: Buffer;
+  messages?: JsonRpcMessage[];
+  isBatch?: boolean;
+  principal?: Principal;
+  session?: GatewaySession;
+  protocolVersion?: string;
+}
+
+/** One pipeline step: a verb-named function and why it sits where it does. */
+export interface Step {
+  name: string;
+  why: string;
+  run(ctx: RequestContext): void | Promise<void>;
+}

@@ -1,0 +1,40 @@
+import { BehalfError } from '../../errors.js';
+import type { Step } from '../context.js';
+import { dispatchInitialize, dispatchMessage } from '../dispatch.js';
+import { createSession, endSession, requireBoundSession } from '../session-binding.js';
+import { SseWriter } from '../sse-writer.js';
+import { closeStreamAtExpiry } from '../stream-expiry.js';
+import { isRequest } from '../../jsonrpc.js';
+
+/** GET …/sse: opens a 2024-11-05 stream and announces the POST endpoint for this session. */
+export const openLegacyStream: Step = {
+  name: 'open_legacy_stream',
+  why: 'the stream is opened only by an authenticated principal, who alone may post to it',
+  async run(ctx) {
+    const session = await createSession(ctx, 'legacy-sse');
+    const writer = new SseWriter(ctx.res);
+    session.stream = writer;
+    writer.onClose = () => endSession(ctx.rt, session, 'stream closed');
+    writer.event('endpoint', `${ctx.route.messagesPath}?sessionId=${encodeURIComponent(session.id)}`);
+    closeStreamAtExpiry(session, () => endSession(ctx.rt, session, 'token expired'));
+  },
+};
+
+/** POST …/messages?sessionId=: every POST is authenticated again and must be the stream's principal. */
+export const handleLegacyPost: Step = {
+  name: 'handle_legacy_post',
+  why: 'answers go to the stream; the POST itself only acknowledges',
+  async run(ctx) {
+    const session = requireBoundSession(ctx, ctx.url.searchParams.get('sessionId') ?? undefined);
+    if (session.kind !== 'legacy-sse' || !session.stream) throw new BehalfError('session_unknown');
+    ctx.session = session;
+    const stream = session.stream;
+    ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
+    for (const msg of ctx.messages!) {
+      const response = isRequest(msg) && msg.method === 'initialize'
+        ? await dispatchInitialize(ctx, session, msg)
+        : await dispatchMessage(ctx, session, msg);
+      if (response) stream.message(response);
+    }
+  },
+};

@@ -1,0 +1,56 @@
+import { principalKey } from '../../identity/principal.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc.js';
+import type { RequestContext } from '../context.js';
+import { UPSTREAM_INIT_VERSION, STATELESS_VERSION } from '../protocol.js';
+import { createSession, endSession } from '../session-binding.js';
+import type { GatewaySession } from '../session.js';
+
+/**
+ * Stateless (2026-07-28) requests carry no session: the gateway keeps one
+ * upstream connection per (route, principal) that it initialized itself, so
+ * upstreams of the 2025 era serve stateless clients, and no two principals
+ * share a connection.
+ */
+export async function statelessSession(ctx: RequestContext): Promise<GatewaySession> {
+  const key = `${ctx.route.name}\0${principalKey(ctx.principal!)}`;
+  const existing = ctx.rt.stateless.get(key);
+  if (existing && !existing.upstream.isClosed) {
+    existing.lastSeen = Date.now();
+    existing.principal = ctx.principal!;
+    return existing;
+  }
+  const session = await createSession(ctx, 'stateless');
+  try {
+    const init = await session.upstream.request({
+      jsonrpc: '2.0', id: 'gateway-init', method: 'initialize',
+      params: { protocolVersion: UPSTREAM_INIT_VERSION, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
+    });
+    if (!('result' in init)) throw new Error('upstream refused initialize');
+    session.initializeResult = init.result;
+    const v = init.result.protocolVersion;
+    if (typeof v === 'string') session.upstream.setProtocolVersion(v);
+    await session.upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  } catch (err) {
+    endSession(ctx.rt, session, 'stateless initialize failed');
+    throw err;
+  }
+  ctx.rt.stateless.set(key, session);
+  return session;
+}
+
+/** `server/discover` is answered from what the upstream said at initialize. */
+export function discoverResponse(session: GatewaySession, req: JsonRpcRequest): JsonRpcResponse {
+  const init = session.initializeResult ?? {};
+  return {
+    jsonrpc: '2.0',
+    id: req.id,
+    result: {
+      supportedVersions: [STATELESS_VERSION],
+      capabilities: init.capabilities ?? {},
+      ...(typeof init.instructions === 'string' ? { instructions: init.instructions } : {}),
+      _meta: { 'io.modelcontextprotocol/serverInfo': init.serverInfo ?? { name: 'behalf', version: '0.1.0' } },
+      ttlMs: 0,
+      cacheScope: 'private',
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { BehalfError } from '../../errors.js';
+import { isRequest, type JsonRpcResponse } from '../../jsonrpc.js';
+import type { RequestContext, Step } from '../context.js';
+import { dispatchInitialize, dispatchMessage } from '../dispatch.js';
+import { headerValue, sendJson } from '../http-io.js';
+import { STATELESS_VERSION } from '../protocol.js';
+import { createSession, endSession, requireBoundSession, sessionIdHeader } from '../session-binding.js';
+import type { GatewaySession } from '../session.js';
+import { SseWriter } from '../sse-writer.js';
+import { closeStreamAtExpiry } from '../stream-expiry.js';
+import { discoverResponse, statelessSession } from './stateless.js';
+
+function wantsEventStream(ctx: RequestContext): boolean {
+  return /text\/event-stream/i.test(headerValue(ctx.req, 'accept') ?? '');
+}
+
+async function resolveSession(ctx: RequestContext): Promise<GatewaySession> {
+  const id = sessionIdHeader(ctx);
+  if (id !== undefined) return requireBoundSession(ctx, id);
+  if (ctx.protocolVersion === STATELESS_VERSION) return statelessSession(ctx);
+  throw new BehalfError('session_required');
+}
+
+async function initialize(ctx: RequestContext): Promise<void> {
+  const msgs = ctx.messages!;
+  if (msgs.length !== 1 || ctx.isBatch) throw new BehalfError('invalid_request', 'Invalid JSON-RPC request: initialize must be sent alone');
+  if (sessionIdHeader(ctx) !== undefined) throw new BehalfError('invalid_request', 'Invalid JSON-RPC request: initialize must not carry a session id');
+  const session = await createSession(ctx, 'streamable');
+  let response: JsonRpcResponse;
+  try {
+    response = await dispatchInitialize(ctx, session, msgs[0]!);
+  } catch (err) {
+    endSession(ctx.rt, session, 'initialize failed');
+    throw err;
+  }
+  if ('error' in response) {
+    endSession(ctx.rt, session, 'initialize refused');
+    sendJson(ctx.res, 200, response);
+    return;
+  }
+  sendJson(ctx.res, 200, response, { 'mcp-session-id': session.id });
+}
+
+/** POST: initialize, or one message / a batch on a bound session (or stateless). */
+export const handlePost: Step = {
+  name: 'handle_post',
+  why: 'last: only a fully authenticated principal reaches session lookup and the upstream',
+  async run(ctx) {
+    const msgs = ctx.messages!;
+    if (msgs.some((m) => isRequest(m) && m.method === 'initialize')) return initialize(ctx);
+    const session = await resolveSession(ctx);
+    ctx.session = session;
+    const requests = msgs.filter(isRequest);
+    const answer = (m: (typeof msgs)[number]) =>
+      session.kind === 'stateless' && isRequest(m) && m.method === 'server/discover'
+        ? Promise.resolve(discoverResponse(session, m))
+        : dispatchMessage(ctx, session, m);
+    if (requests.length === 0) {
+      await Promise.all(msgs.map(answer));
+      ctx.res.writeHead(202).end();
+      return;
+    }
+    // Streaming the answer lets upstream requests tied to this call (sampling, elicitation) reach the client.
+    if (wantsEventStream(ctx) && !session.stream && session.kind !== 'stateless') {
+      const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id });
+      session.postStreams.add(writer);
+      try {
+        await Promise.all(msgs.map(async (m) => {
+          const r = await answer(m);
+          if (r) writer.message(r);
+        }));
+      } finally {
+        session.postStreams.delete(writer);
+        writer.close();
+      }
+      return;
+    }
+    const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
+    const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
+    sendJson(ctx.res, 200, ctx.isBatch ? responses : responses[0], headers);
+  },
+};
+
+/** GET: the session's standalone stream for server-initiated messages. */
+export const handleGetStream: Step = {
+  name: 'open_stream',
+  why: 'the stream belongs to the session\'s principal and ends when that principal\'s token expires',
+  run(ctx) {
+    if (!wantsEventStream(ctx)) throw new BehalfError('not_acceptable', 'Accept must include text/event-stream');
+    const session = requireBoundSession(ctx, sessionIdHeader(ctx));
+    if (session.stream && !session.stream.isClosed) throw new BehalfError('invalid_request', 'A stream is already open for this session');
+    const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id });
+    session.stream = writer;
+    writer.onClose = () => {
+      if (session.stream === writer) session.stream = undefined;
+    };
+    closeStreamAtExpiry(session, () => writer.close());
+  },
+};
+
+/** DELETE: ends the caller's own session. */
+export const handleDelete: Step = {
+  name: 'delete_session',
+  why: 'only the bound principal may end a session',
+  run(ctx) {
+    const session = requireBoundSession(ctx, sessionIdHeader(ctx));
+    endSession(ctx.rt, session, 'deleted by client');
+    ctx.res.writeHead(200).end();
+  },
+};

@@ -1,0 +1,7 @@
+/** Protocol revisions the gateway serves downstream (design §6). */
+export const LEGACY_SSE_VERSION = '2024-11-05';
+export const STATELESS_VERSION = '2026-07-28';
+export const SUPPORTED_VERSIONS = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', STATELESS_VERSION]);
+/** What the gateway asks of an upstream when it initializes one itself (stateless requests). */
+export const UPSTREAM_INIT_VERSION = '2025-11-25';
+export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';

@@ -1,0 +1,26 @@
+import type { GatewayConfig } from '../config/schema.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Authenticator } from '../identity/authenticator.js';
+import type { CompiledRule } from '../policy/rules.js';
+import type { SessionStore } from '../state/sessions.js';
+import type { Route } from './route.js';
+import type { GatewaySession } from './session.js';
+import type { UpstreamFactoryContext } from './upstream/factory.js';
+
+/** What every request shares: built once at start, read on every call. */
+export interface GatewayRuntime {
+  config: GatewayConfig;
+  baseDir: string;
+  baseUrl: string;
+  routes: Map<string, Route>;
+  allowedHosts: Set<string>;
+  allowedOrigins: Set<string>;
+  authenticator: Authenticator;
+  rules: CompiledRule[];
+  sessions: SessionStore<GatewaySession>;
+  /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal. */
+  stateless: Map<string, GatewaySession>;
+  audit: AuditLog;
+  upstreamContext: UpstreamFactoryContext;
+  log: (line: string) => void;
+}

@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { principalFields, AuditLog } from '../audit/audit-log.js';
+import { SqliteAuditStore } from '../audit/sqlite-store.js';
+import type { AuditStore } from '../audit/event.js';
+import type { LoadedConfig } from '../config/load.js';
+import { resolveSecret } from '../config/secrets.js';
+import { BehalfError, toBehalfError } from '../errors.js';
+import { Authenticator } from '../identity/authenticator.js';
+import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
+import { compileRules } from '../policy/rules.js';
+import { SessionStore } from '../state/sessions.js';
+import { sendError } from './challenge.js';
+import type { RequestContext } from './context.js';
+import { sendJson } from './http-io.js';
+import { protectedResourceMetadata } from './metadata.js';
+import { ALLOWED_METHODS, STACKS } from './pipeline.js';
+import { buildRoutes, resolveRoute } from './route.js';
+import type { GatewayRuntime } from './runtime.js';
+import { endSession } from './session-binding.js';
+import type { GatewaySession } from './session.js';
+
+export interface GatewayOptions {
+  log?: (line: string) => void;
+  auditStore?: AuditStore;
+  verifier?: VerifierOptions;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Gateway {
+  baseUrl: string;
+  port: number;
+  runtime: GatewayRuntime;
+  /** The resource URL of an upstream (its Streamable HTTP endpoint). */
+  urlFor(upstream: string): string;
+  close(): Promise<void>;
+}
+
+const AUTH_FAILURES = new Set(['client_auth_required', 'client_auth_invalid', 'user_token_required', 'user_token_invalid', 'delegation_mismatch', 'insufficient_scope']);
+
+function loopbackHosts(port: number): string[] {
+  return ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`);
+}
+
+async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+  if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+  const resolved = resolveRoute(url.pathname, rt.routes);
+  if (!resolved) return sendError(res, new BehalfError('unknown_route'));
+  const { route, endpoint } = resolved;
+  if (endpoint === 'metadata') {
+    if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
+    return sendJson(res, 200, protectedResourceMetadata(rt, route), { 'cache-control': 'max-age=300' });
+  }
+  const stack = STACKS[`${endpoint} ${req.method}`];
+  if (!stack) return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: ALLOWED_METHODS[endpoint]! }));
+  const ctx: RequestContext = {
+    rt, req, res, url, route, endpoint, started: performance.now(),
+    transport: endpoint === 'mcp' ? 'streamable-http' : 'sse',
+  };
+  try {
+    for (const step of stack) await step.run(ctx);
+  } catch (err) {
+    const e = toBehalfError(err);
+    if (e.code === 'internal') rt.log(`internal error on ${endpoint} ${req.method}: ${(err as Error)?.name ?? 'error'}`);
+    if (AUTH_FAILURES.has(e.code)) {
+      rt.audit.tryAppend({ ts: Date.now(), kind: 'auth-failure', route: route.name, transport: ctx.transport, reason: `${e.code}: ${e.message}`, ...principalFields(ctx.principal) });
+    }
+    // Drain what the client is still sending so the connection stays usable.
+    if (!req.complete) req.resume();
+    sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
+  }
+}
+
+export async function startGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const { config, baseDir } = loaded;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (config.server.allowUnauthenticated) log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
+  const tls = config.server.tls;
+  const server: Server = tls
+    ? createHttpsServer({
+      cert: resolveSecret(tls.cert, baseDir, options.env),
+      key: resolveSecret(tls.key, baseDir, options.env),
+      ...(tls.clientCa ? { ca: resolveSecret(tls.clientCa, baseDir, options.env), requestCert: true, rejectUnauthorized: false } : {}),
+    })
+    : createHttpServer();
+  // Slowloris and idle sockets: bounded header and request times.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = tls ? 'https' : 'http';
+  const hostForUrl = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const baseUrl = (config.server.publicUrl ?? `${scheme}://${hostForUrl}:${port}`).replace(/\/$/, '');
+  const publicHost = new URL(baseUrl).host.toLowerCase();
+  const allowedHosts = new Set((config.server.allowedHosts ?? [publicHost, ...loopbackHosts(port)]).map((h) => h.toLowerCase()));
+  const allowedOrigins = new Set([new URL(baseUrl).origin, ...config.server.allowedOrigins].map((o) => o.toLowerCase()));
+
+  let audit: AuditLog;
+  let rules;
+  try {
+    audit = new AuditLog(options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir)), () => log('audit write failed'));
+    rules = compileRules(config.policy.rules);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const verifier = new JwtVerifier(config.userAuth.issuers, options.verifier);
+  const rt: GatewayRuntime = {
+    config, baseDir, baseUrl, allowedHosts, allowedOrigins,
+    routes: buildRoutes(config.upstreams, baseUrl),
+    authenticator: new Authenticator(config, verifier),
+    rules,
+    sessions: undefined as unknown as SessionStore<GatewaySession>,
+    stateless: new Map(),
+    audit,
+    upstreamContext: { baseDir, env: options.env, log },
+    log,
+  };
+  rt.sessions = new SessionStore<GatewaySession>({
+    idleTtlMs: config.sessions.idleTtlSeconds * 1000,
+    maxSessions: config.sessions.maxSessions,
+    onExpire: (s) => endSession(rt, s, 'idle'),
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handle(rt, req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
+      else res.end();
+    });
+  });
+  audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started' });
+
+  return {
+    baseUrl,
+    port,
+    runtime: rt,
+    urlFor: (name) => {
+      const r = rt.routes.get(name);
+      if (!r) throw new Error(`no upstream named ${name}`);
+      return r.resource;
+    },
+    async close() {
+      for (const s of rt.sessions.all()) endSession(rt, s, 'gateway stopping');
+      for (const s of [...rt.stateless.values()]) endSession(rt, s, 'gateway stopping');
+      rt.sessions.close();
+      server.closeAllConnections?.();
+      await new Promise<void>((r) => server.close(() => r()));
+      audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
+      audit.close();
+    },
+  };
+}
+
+function resolveAuditPath(path: string, baseDir: string): string {
+  if (path === ':memory:' || path.startsWith('/')) return path;
+  return `${baseDir}/${path}`;
+}

@@ -1,0 +1,74 @@
+import { principalFields } from '../audit/audit-log.js';
+import { BehalfError } from '../errors.js';
+import { principalKey } from '../identity/principal.js';
+import { sessionFingerprint } from '../state/sessions.js';
+import type { RequestContext } from './context.js';
+import { headerValue } from './http-io.js';
+import type { GatewaySession } from './session.js';
+import { connectUpstream } from './upstream/factory.js';
+
+/** Opens a session bound to the current principal, with its own upstream connection (nothing is shared across users). */
+export async function createSession(ctx: RequestContext, kind: GatewaySession['kind']): Promise<GatewaySession> {
+  const { rt, route } = ctx;
+  const upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext);
+  await upstream.start();
+  const id = rt.sessions.newId();
+  const now = Date.now();
+  const session: GatewaySession = {
+    id, fingerprint: sessionFingerprint(id), routeName: route.name, boundTo: principalKey(ctx.principal!),
+    principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(),
+  };
+  upstream.onServerMessage = (m) => deliverToClient(session, m);
+  upstream.onClose = () => endSession(ctx.rt, session, 'upstream closed');
+  if (kind !== 'stateless') {
+    try {
+      rt.sessions.add(session);
+    } catch (err) {
+      await upstream.close();
+      throw err;
+    }
+  }
+  rt.audit.tryAppend({ ts: now, kind: 'session', route: route.name, upstream: route.name, transport: ctx.transport, sessionFingerprint: session.fingerprint, outcome: 'created', ...principalFields(ctx.principal) });
+  return session;
+}
+
+/** Finds the caller's own session; anyone else's id is answered as unknown and recorded. */
+export function requireBoundSession(ctx: RequestContext, id: string | undefined): GatewaySession {
+  if (!id) throw new BehalfError('session_required');
+  const { session, mismatch } = ctx.rt.sessions.lookup(id, ctx.route.name, ctx.principal!);
+  if (mismatch) {
+    ctx.rt.audit.tryAppend({ ts: Date.now(), kind: 'session-mismatch', route: ctx.route.name, transport: ctx.transport, sessionFingerprint: sessionFingerprint(id), reason: 'session id presented by another principal', ...principalFields(ctx.principal) });
+  }
+  if (!session) throw new BehalfError('session_unknown');
+  return session;
+}
+
+export function sessionIdHeader(ctx: RequestContext): string | undefined {
+  return headerValue(ctx.req, 'mcp-session-id');
+}
+
+/** Server→client traffic goes to a streaming POST response of this session, else its GET stream. */
+export function deliverToClient(session: GatewaySession, msg: Parameters<NonNullable<GatewaySession['upstream']['onServerMessage']>>[0]): void {
+  const post = [...session.postStreams].pop();
+  const sink = post ?? session.stream;
+  if (sink && !sink.isClosed) {
+    sink.message(msg);
+    return;
+  }
+  if ('id' in msg && 'method' in msg) {
+    void session.upstream.send({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: 'No client stream is open to deliver this request' } }).catch(() => {});
+  }
+}
+
+export function endSession(rt: RequestContext['rt'], session: GatewaySession, reason: string): void {
+  if (session.kind === 'stateless') {
+    for (const [k, s] of rt.stateless) if (s === session) rt.stateless.delete(k);
+  } else if (rt.sessions.delete(session.id) === undefined) {
+    return;
+  }
+  if (session.streamExpiry) clearTimeout(session.streamExpiry);
+  session.stream?.close();
+  for (const s of session.postStreams) s.close();
+  void session.upstream.close();
+  rt.audit.tryAppend({ ts: Date.now(), kind: 'session', route: session.routeName, sessionFingerprint: session.fingerprint, outcome: `ended: ${reason}`, ...principalFields(session.principal) });
+}

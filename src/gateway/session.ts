@@ -1,0 +1,16 @@
+import type { SessionBase } from '../state/sessions.js';
+import type { SseWriter } from './sse-writer.js';
+import type { UpstreamConnection } from './upstream/connection.js';
+
+export interface GatewaySession extends SessionBase {
+  kind: 'streamable' | 'legacy-sse' | 'stateless';
+  upstream: UpstreamConnection;
+  protocolVersion?: string;
+  /** The upstream's initialize result, kept to answer stateless `server/discover`. */
+  initializeResult?: Record<string, unknown>;
+  /** The standalone GET stream (Streamable HTTP) or the legacy SSE stream. */
+  stream?: SseWriter;
+  /** POST responses currently streaming, where messages related to an in-flight call can go. */
+  postStreams: Set<SseWriter>;
+  streamExpiry?: NodeJS.Timeout;
+}

@@ -1,0 +1,34 @@
+import type { TLSSocket } from 'node:tls';
+import { BehalfError } from '../../errors.js';
+import type { Step } from '../context.js';
+
+function peerFingerprint(ctx: Parameters<Step['run']>[0]): string | undefined {
+  const socket = ctx.req.socket as Partial<TLSSocket>;
+  // Only a certificate the TLS layer verified against the client CA counts.
+  if (!socket.encrypted || !socket.authorized || !socket.getPeerCertificate) return undefined;
+  const cert = socket.getPeerCertificate();
+  return cert && cert.fingerprint256 ? cert.fingerprint256 : undefined;
+}
+
+export const authenticate: Step = {
+  name: 'authenticate',
+  why: 'client then user, on every request: a session id never stands in for credentials',
+  async run(ctx) {
+    ctx.principal = await ctx.rt.authenticator.authenticate({
+      headers: ctx.req.headers,
+      peerFingerprint256: peerFingerprint(ctx),
+      resource: ctx.route.resource,
+    });
+  },
+};
+
+export const checkScopes: Step = {
+  name: 'check_scopes',
+  why: 'a token without the scopes this resource needs gets 403 insufficient_scope naming all of them',
+  run(ctx) {
+    const required = ctx.rt.config.userAuth.scopes;
+    if (!required.length || !ctx.principal?.user) return;
+    const have = new Set(ctx.principal.user.scopes);
+    if (required.some((s) => !have.has(s))) throw new BehalfError('insufficient_scope', undefined, { scope: required.join(' ') });
+  },
+};

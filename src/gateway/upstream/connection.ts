@@ -1,0 +1,106 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { BehalfError } from '../../errors.js';
+import { isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc.js';
+
+interface Pending { resolve: (r: JsonRpcResponse) => void; reject: (e: Error) => void; originalId: JsonRpcId; timer: NodeJS.Timeout }
+
+/**
+ * One MCP connection to an upstream, for one principal. Requests the gateway
+ * forwards get ids of the gateway's own, so nothing a client chooses can
+ * collide with or answer another request; the caller gets the response back
+ * under its original id. Messages the upstream starts (notifications, its
+ * own requests) go to `onServerMessage`.
+ */
+export class UpstreamConnection {
+  onServerMessage?: (msg: JsonRpcMessage) => void;
+  onClose?: () => void;
+  private nextId = 1;
+  private readonly pending = new Map<string, Pending>();
+  private closed = false;
+
+  constructor(private readonly transport: Transport, private readonly timeoutMs: number) {
+    transport.onmessage = (m) => this.receive(m as JsonRpcMessage);
+    transport.onclose = () => this.handleClosed();
+    transport.onerror = () => { /* per-message problems are surfaced through timeouts or close */ };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get sessionId(): string | undefined {
+    return this.transport.sessionId;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.transport.start();
+    } catch {
+      this.handleClosed();
+      throw new BehalfError('upstream_unavailable');
+    }
+  }
+
+  setProtocolVersion(version: string): void {
+    this.transport.setProtocolVersion?.(version);
+  }
+
+  request(req: JsonRpcRequest): Promise<JsonRpcResponse> {
+    if (this.closed) return Promise.reject(new BehalfError('upstream_unavailable'));
+    const id = `bh-${this.nextId++}`;
+    return new Promise<JsonRpcResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new BehalfError('upstream_timeout'));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, originalId: req.id, timer });
+      this.transport.send({ ...req, id } as JSONRPCMessage).catch(() => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new BehalfError('upstream_unavailable'));
+      });
+    });
+  }
+
+  /** Notifications, and responses to requests the upstream made of the client. */
+  async send(msg: JsonRpcMessage): Promise<void> {
+    if (this.closed) throw new BehalfError('upstream_unavailable');
+    await this.transport.send(msg as JSONRPCMessage).catch(() => {
+      throw new BehalfError('upstream_unavailable');
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const t = this.transport as Transport & { terminateSession?: () => Promise<void> };
+    await t.terminateSession?.().catch(() => {});
+    await this.transport.close().catch(() => {});
+    this.handleClosed();
+  }
+
+  private receive(msg: JsonRpcMessage): void {
+    if (isResponse(msg) && msg.id !== null) {
+      const p = this.pending.get(String(msg.id));
+      if (p && typeof msg.id === 'string') {
+        clearTimeout(p.timer);
+        this.pending.delete(msg.id);
+        p.resolve({ ...msg, id: p.originalId });
+        return;
+      }
+    }
+    if (isResponse(msg)) return; // a response to nothing we asked: drop it
+    if (isRequest(msg) || 'method' in msg) this.onServerMessage?.(msg);
+  }
+
+  private handleClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new BehalfError('upstream_unavailable'));
+    }
+    this.pending.clear();
+    this.onClose?.();
+  }
+}

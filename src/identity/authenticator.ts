@@ -1,0 +1,171 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { JWTPayload } from 'jose';
+import type { GatewayConfig } from '../config/schema.js';
+import { BehalfError } from '../errors.js';
+import { apiKeyEntry, findApiKey, type ApiKeyEntry } from './api-keys.js';
+import type { JwtVerifier, VerifiedToken } from './jwt-verifier.js';
+import type { Client, Principal, User } from './principal.js';
+
+export interface AuthRequest {
+  headers: IncomingHttpHeaders;
+  /** SHA-256 fingerprint of a client certificate the TLS layer already verified against the client CA. */
+  peerFingerprint256?: string;
+  /** The resource this request is for: user and client tokens must name it as audience (RFC 8707). */
+  resource: string;
+}
+
+/** Reads `Bearer <token>`; anything else in the header is a malformed credential. */
+export function bearerToken(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new BehalfError('user_token_invalid', 'more than one authorization header');
+  const m = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(value);
+  if (!m) throw new BehalfError('user_token_invalid', 'authorization header is not a bearer token');
+  return m[1];
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  if (Array.isArray(value)) throw new BehalfError('client_auth_invalid', 'credential header repeated');
+  return value;
+}
+
+function tokenClientId(p: JWTPayload): string | undefined {
+  const v = p.client_id ?? p.azp;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function scopesOf(p: JWTPayload): string[] {
+  if (typeof p.scope === 'string') return p.scope.split(' ').filter(Boolean);
+  if (Array.isArray(p.scp)) return p.scp.filter((s): s is string => typeof s === 'string');
+  return [];
+}
+
+/**
+ * Turns a request's credentials into a principal, or throws a typed error.
+ * Pure with respect to HTTP: the server maps errors to challenges in one place.
+ *
+ * oauth mode: one bearer token; `sub` is the user, client_id/azp the client,
+ * which must be a configured client. dual mode: a client credential (API key,
+ * mTLS certificate or client-credentials JWT) plus the user's bearer token,
+ * whose client_id/azp/act.sub must name that same client (delegation check).
+ */
+export class Authenticator {
+  private readonly apiKeys: ApiKeyEntry[];
+  private readonly byFingerprint = new Map<string, string>();
+  private readonly byOauthClientId = new Map<string, string>();
+  private readonly oauthIdsOf = new Map<string, Set<string>>();
+  private readonly methods: Set<string>;
+
+  constructor(private readonly config: GatewayConfig, private readonly verifier: JwtVerifier) {
+    this.methods = new Set(config.clientAuth.methods);
+    this.apiKeys = config.clients.flatMap((c) => c.apiKeys.map((k) => apiKeyEntry(c.id, k.id, k.hash)));
+    for (const c of config.clients) {
+      for (const cert of c.certificates) this.byFingerprint.set(cert.fingerprint256, c.id);
+      for (const oid of c.oauthClientIds) this.byOauthClientId.set(oid, c.id);
+      this.oauthIdsOf.set(c.id, new Set(c.oauthClientIds));
+    }
+  }
+
+  async authenticate(req: AuthRequest): Promise<Principal> {
+    const mode = this.config.userAuth.mode;
+    const presented = await this.authenticateClientCredential(req);
+    const userToken = bearerToken(req.headers.authorization);
+    if (mode === 'oauth') return this.oauthPrincipal(req, presented, userToken);
+    const client = presented ?? this.anonymousClient();
+    const user = userToken ? await this.verifyUser(userToken, req.resource, client) : undefined;
+    if (!user && this.config.userAuth.required) throw new BehalfError('user_token_required');
+    return { client, user };
+  }
+
+  private anonymousClient(): Client {
+    if (this.config.server.allowUnauthenticated) return { id: 'anonymous', method: 'none', credentialId: '-' };
+    throw new BehalfError('client_auth_required');
+  }
+
+  private async oauthPrincipal(req: AuthRequest, presented: Client | undefined, token: string | undefined): Promise<Principal> {
+    if (!token) throw new BehalfError(presented || this.config.server.allowUnauthenticated ? 'user_token_required' : 'client_auth_required');
+    const verified = await this.verifier.verify(token, req.resource);
+    const oid = tokenClientId(verified.payload);
+    const clientId = oid ? this.byOauthClientId.get(oid) : undefined;
+    if (!clientId) throw new BehalfError('client_auth_invalid', 'token was issued to an unknown client');
+    if (presented && presented.id !== clientId) throw new BehalfError('delegation_mismatch');
+    const client: Client = presented ?? { id: clientId, method: 'oauth-token', credentialId: oid! };
+    return { client, user: this.toUser(verified) };
+  }
+
+  /** Returns the client proven by a presented credential, undefined when none was presented. */
+  private async authenticateClientCredential(req: AuthRequest): Promise<Client | undefined> {
+    const found: Client[] = [];
+    if (this.methods.has('api-key')) {
+      const key = single(req.headers[this.config.clientAuth.apiKeyHeader]);
+      if (key !== undefined) {
+        const entry = findApiKey(this.apiKeys, key);
+        if (!entry) throw new BehalfError('client_auth_invalid', 'unknown API key');
+        found.push({ id: entry.clientId, method: 'api-key', credentialId: entry.keyId });
+      }
+    }
+    if (this.methods.has('mtls') && req.peerFingerprint256) {
+      const id = this.byFingerprint.get(req.peerFingerprint256);
+      if (!id) throw new BehalfError('client_auth_invalid', 'client certificate not mapped to a client');
+      found.push({ id, method: 'mtls', credentialId: req.peerFingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase() });
+    }
+    if (this.methods.has('client-credentials')) {
+      const raw = single(req.headers[this.config.clientAuth.clientTokenHeader]);
+      if (raw !== undefined) found.push(await this.verifyClientToken(raw.replace(/^Bearer\s+/i, ''), req.resource));
+    }
+    // Two credentials for two different clients is an attempt to borrow one; refuse it.
+    if (found.length > 1 && found.some((c) => c.id !== found[0]!.id)) throw new BehalfError('client_auth_invalid', 'credentials name different clients');
+    if (found.length === 0 && this.methods.size > 0 && this.config.userAuth.mode === 'dual' && !this.config.server.allowUnauthenticated) {
+      throw new BehalfError('client_auth_required');
+    }
+    return found[0];
+  }
+
+  private async verifyClientToken(token: string, resource: string): Promise<Client> {
+    let verified: VerifiedToken;
+    try {
+      verified = await this.verifier.verify(token, resource);
+    } catch {
+      throw new BehalfError('client_auth_invalid', 'client token invalid');
+    }
+    const oid = tokenClientId(verified.payload);
+    // A user's token in the client slot would let the user act as the agent: only a token about the client itself counts.
+    if (!oid || (verified.payload.sub !== undefined && verified.payload.sub !== oid)) {
+      throw new BehalfError('client_auth_invalid', 'not a client-credentials token');
+    }
+    const id = this.byOauthClientId.get(oid);
+    if (!id) throw new BehalfError('client_auth_invalid', 'token was issued to an unknown client');
+    return { id, method: 'client-credentials', credentialId: oid };
+  }
+
+  private async verifyUser(token: string, resource: string, client: Client): Promise<User> {
+    const verified = await this.verifier.verify(token, resource);
+    const user = this.toUser(verified);
+    if (this.config.userAuth.delegation === 'require-match' && client.method !== 'none') {
+      const allowed = this.oauthIdsOf.get(client.id) ?? new Set<string>();
+      const names = [user.tokenClientId, user.actor].filter((x): x is string => x !== undefined);
+      if (!names.some((n) => allowed.has(n))) throw new BehalfError('delegation_mismatch');
+    }
+    return user;
+  }
+
+  private toUser(v: VerifiedToken): User {
+    const p = v.payload;
+    if (typeof p.sub !== 'string' || !p.sub) throw new BehalfError('user_token_invalid', 'token has no subject');
+    const claims: Record<string, unknown> = {};
+    for (const name of v.issuer.userClaims) if (p[name] !== undefined) claims[name] = p[name];
+    // A client-credentials token names the client as its own subject: it proves no user.
+    if (p.sub === tokenClientId(p)) throw new BehalfError('user_token_invalid', 'token identifies a client, not a user');
+    const act = p.act as { sub?: unknown } | undefined;
+    return {
+      issuer: v.issuer.issuer,
+      subject: p.sub,
+      claims,
+      scopes: scopesOf(p),
+      tokenClientId: tokenClientId(p),
+      actor: typeof act?.sub === 'string' ? act.sub : undefined,
+      tokenId: typeof p.jti === 'string' ? p.jti : undefined,
+      expiresAt: p.exp!,
+      tokenFingerprint: v.fingerprint,
+    };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Every JSON-RPC method the gateway lets through, with what it means for
+ * authorization. A method missing here is denied (design §3 step 6).
+ */
+export type MethodClass =
+  | { kind: 'housekeeping'; why: string }
+  | { kind: 'list'; feature: 'tool' | 'prompt' | 'resource' | 'resource-template' }
+  | { kind: 'tool-call' }
+  | { kind: 'resource-read' }
+  | { kind: 'prompt-get' }
+  | { kind: 'completion' };
+
+export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
+  initialize: { kind: 'housekeeping', why: 'opens a session; carries no user data' },
+  ping: { kind: 'housekeeping', why: 'liveness only' },
+  'server/discover': { kind: 'housekeeping', why: 'stateless-era capability discovery; carries no user data' },
+  'logging/setLevel': { kind: 'housekeeping', why: 'affects only log messages sent to this session' },
+  'notifications/initialized': { kind: 'housekeeping', why: 'session lifecycle' },
+  'notifications/cancelled': { kind: 'housekeeping', why: 'cancels the caller\'s own in-flight request' },
+  'notifications/progress': { kind: 'housekeeping', why: 'progress of the caller\'s own request' },
+  'notifications/roots/list_changed': { kind: 'housekeeping', why: 'client-side roots, no server data' },
+  'tools/list': { kind: 'list', feature: 'tool' },
+  'prompts/list': { kind: 'list', feature: 'prompt' },
+  'resources/list': { kind: 'list', feature: 'resource' },
+  'resources/templates/list': { kind: 'list', feature: 'resource-template' },
+  'tools/call': { kind: 'tool-call' },
+  'resources/read': { kind: 'resource-read' },
+  'resources/subscribe': { kind: 'resource-read' },
+  'resources/unsubscribe': { kind: 'housekeeping', why: 'only stops updates the caller was allowed to subscribe to' },
+  'prompts/get': { kind: 'prompt-get' },
+  'completion/complete': { kind: 'completion' },
+};
+
+export function classifyMethod(method: string): MethodClass | undefined {
+  return Object.hasOwn(METHOD_TABLE, method) ? METHOD_TABLE[method] : undefined;
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { startQuickstart, type Quickstart } from '../demo/quickstart/run.js';
+import { connectSse, connectStreamable, toolJson } from './helpers/clients.js';
+import { tempDir } from './helpers/tmp.js';
+
+describe('quickstart: alice, bob and carol through the gateway', () => {
+  let qs: Quickstart;
+  let file: Quickstart['file'];
+
+  before(async () => {
+    qs = await startQuickstart({ ...process.env, BEHALF_STATE_DIR: tempDir(), BEHALF_PORT: '' });
+    file = JSON.parse(readFileSync(join(qs.stateDir, 'quickstart.json'), 'utf8')) as Quickstart['file'];
+  });
+  after(async () => qs?.close());
+
+  it('writes quickstart.json privately, with every documented field', () => {
+    assert.equal(statSync(join(qs.stateDir, 'quickstart.json')).mode & 0o777, 0o600);
+    assert.match(file.gateway, /^http:\/\/127\.0\.0\.1:\d+\/mcp\/crm$/);
+    assert.match(file.sse, /^http:\/\/127\.0\.0\.1:\d+\/mcp\/crm\/sse$/);
+    assert.equal(file.issuer, qs.idp.issuer);
+    assert.deepEqual(Object.keys(file.users).sort(), ['alice', 'bob', 'carol']);
+    assert.deepEqual(file.users.alice!.owns, ['c-100', 'c-101', 'c-102', 'c-103', 'c-104']);
+    assert.equal(file.users.carol!.role, 'manager');
+    assert.equal(file.tokenCommand, 'npx behalf token --user <name>');
+  });
+
+  it('serves the RFC 9728 document it names', async () => {
+    const res = await fetch(file.resourceMetadata);
+    assert.equal(res.status, 200);
+    const doc = (await res.json()) as { resource: string; authorization_servers: string[] };
+    assert.equal(doc.resource, file.gateway);
+    assert.deepEqual(doc.authorization_servers, [file.issuer]);
+  });
+
+  it('alice reads her own customer (positive control) and is denied bob\'s', async () => {
+    const alice = await connectStreamable(file.gateway, file.users.alice!.headers);
+    try {
+      const own = await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } });
+      assert.equal(toolJson(own).owner, 'alice');
+      await assert.rejects(alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-200' } }), (err: unknown) => {
+        assert.ok(err instanceof McpError);
+        assert.equal(err.code, -32003);
+        assert.doesNotMatch(err.message, /c-200|bob|rule/);
+        return true;
+      });
+    } finally {
+      await alice.close();
+    }
+  });
+
+  it('bob reads his own customer c-200 (the positive control for alice\'s denial)', async () => {
+    const bob = await connectStreamable(file.gateway, file.users.bob!.headers);
+    try {
+      const res = await bob.callTool({ name: 'get_customer', arguments: { customer_id: 'c-200' } });
+      assert.equal(toolJson(res).owner, 'bob');
+    } finally {
+      await bob.close();
+    }
+  });
+
+  it('carol, a manager, reads everyone\'s customers and may export; alice may not export', async () => {
+    const carol = await connectStreamable(file.gateway, file.users.carol!.headers);
+    const alice = await connectStreamable(file.gateway, file.users.alice!.headers);
+    try {
+      assert.equal(toolJson(await carol.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } })).owner, 'alice');
+      assert.equal(toolJson(await carol.callTool({ name: 'get_customer', arguments: { customer_id: 'c-200' } })).owner, 'bob');
+      const all = toolJson(await carol.callTool({ name: 'export_all_customers', arguments: {} }));
+      assert.equal((all.customers as unknown[]).length, 10);
+      await assert.rejects(alice.callTool({ name: 'export_all_customers', arguments: {} }), /Forbidden/);
+    } finally {
+      await carol.close();
+      await alice.close();
+    }
+  });
+
+  it('lists to each user only the tools she may call', async () => {
+    const alice = await connectStreamable(file.gateway, file.users.alice!.headers);
+    const carol = await connectStreamable(file.gateway, file.users.carol!.headers);
+    try {
+      const a = (await alice.listTools()).tools.map((t) => t.name).sort();
+      const c = (await carol.listTools()).tools.map((t) => t.name).sort();
+      assert.deepEqual(a, ['get_customer', 'list_customers', 'update_customer']);
+      assert.deepEqual(c, ['export_all_customers', 'get_customer', 'list_customers', 'update_customer']);
+    } finally {
+      await alice.close();
+      await carol.close();
+    }
+  });
+
+  it('the same holds over legacy SSE', async () => {
+    const alice = await connectSse(file.sse, file.users.alice!.headers);
+    try {
+      assert.equal(toolJson(await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-101' } })).owner, 'alice');
+      await assert.rejects(alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-201' } }), /Forbidden/);
+    } finally {
+      await alice.close();
+    }
+  });
+});
