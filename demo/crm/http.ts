@@ -1,0 +1,258 @@
+/**
+ * Serves the demo CRM over HTTP on one node:http server:
+ *  - Streamable HTTP at `/mcp` (stateful; one transport + one McpServer per session; POST/GET/DELETE);
+ *  - legacy HTTP+SSE (protocol 2024-11-05): `GET /sse` opens the stream, POSTs go to `/messages?sessionId=…`.
+ *
+ * All sessions share one CustomerStore, so a change made in one session is seen by the others.
+ * Host (and, when sent, Origin) headers are checked port-agnostically against loopback names,
+ * the way the SDK's `hostHeaderValidation` middleware does (the transports' own
+ * `allowedHosts` options are deprecated in SDK 1.x and match host:port exactly).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { createCustomerStore, type CustomerStore } from './data.js';
+import { createCrmServer } from './server.js';
+
+export interface CrmRequestInfo {
+  method: string;
+  /** Path without the query string, e.g. `/mcp`, `/sse`, `/messages`. */
+  path: string;
+  /** The raw request target including the query string (so a canary also sees anything put in a URL). */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface CrmHttpOptions {
+  /** Interface to bind; default 127.0.0.1. */
+  host?: string;
+  /** Port to bind; default 0 (a free port). */
+  port?: number;
+  /** Canary hook: called with every incoming HTTP request before anything else happens. */
+  onRequest?: (info: CrmRequestInfo) => void;
+  /** Store shared by all sessions; default a fresh copy of the seed data. */
+  store?: CustomerStore;
+  /** Host names (without port) accepted in Host/Origin; default localhost, 127.0.0.1, [::1] and `host`. */
+  allowedHostnames?: string[];
+}
+
+export interface CrmHttpServer {
+  /** Streamable HTTP endpoint, `http://127.0.0.1:PORT/mcp`. */
+  url: string;
+  /** Legacy HTTP+SSE endpoint, `http://127.0.0.1:PORT/sse`. */
+  sseUrl: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+const LOOPBACK_HOSTNAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** The hostname of a Host header value or Origin URL, or undefined when it does not parse. */
+function hostnameOf(value: string, isOrigin: boolean): string | undefined {
+  try {
+    return new URL(isOrigin ? value : `http://${value}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** DNS-rebinding protection: returns why the request is refused, or undefined when it may proceed. */
+function checkHostAndOrigin(headers: IncomingHttpHeaders, allowed: readonly string[]): string | undefined {
+  const host = headers.host;
+  if (!host) return 'Missing Host header';
+  const hostname = hostnameOf(host, false);
+  if (!hostname || !allowed.includes(hostname)) return 'Invalid Host header';
+  const origin = headers.origin;
+  if (origin !== undefined) {
+    const originHost = hostnameOf(origin, true);
+    if (!originHost || !allowed.includes(originHost)) return 'Invalid Origin header';
+  }
+  return undefined;
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, -32600, 'Request body too large');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, -32700, 'Parse error: invalid JSON');
+  }
+}
+
+export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServer> {
+  const bindHost = o.host ?? '127.0.0.1';
+  const store = o.store ?? createCustomerStore();
+  const allowed = o.allowedHostnames ?? [...new Set([...LOOPBACK_HOSTNAMES, urlHost(bindHost)])];
+
+  const streamable = new Map<string, StreamableHTTPServerTransport>();
+  const sse = new Map<string, SSEServerTransport>();
+  let closing = false;
+
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const sessionHeader = req.headers['mcp-session-id'];
+    const sessionId = Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader;
+    if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+      sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET, POST, DELETE' });
+      return;
+    }
+    if (sessionId !== undefined) {
+      const transport = streamable.get(sessionId);
+      if (!transport) {
+        sendJsonRpcError(res, 404, -32001, 'Session not found');
+        return;
+      }
+      await transport.handleRequest(req, res);
+      return;
+    }
+    if (req.method !== 'POST') {
+      sendJsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+      return;
+    }
+    const body = await readJsonBody(req);
+    if (!isInitializeRequest(body)) {
+      sendJsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+      return;
+    }
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        streamable.set(id, transport);
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) streamable.delete(transport.sessionId);
+    };
+    await createCrmServer(store).connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+
+  async function handleSseStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET') {
+      sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET' });
+      return;
+    }
+    const transport = new SSEServerTransport('/messages', res);
+    sse.set(transport.sessionId, transport);
+    transport.onclose = () => {
+      sse.delete(transport.sessionId);
+    };
+    await createCrmServer(store).connect(transport);
+  }
+
+  async function handleSseMessage(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+    if (req.method !== 'POST') {
+      sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'POST' });
+      return;
+    }
+    const transport = sse.get(query.get('sessionId') ?? '');
+    if (!transport) {
+      sendJsonRpcError(res, 404, -32001, 'Session not found');
+      return;
+    }
+    await transport.handlePostMessage(req, res);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = new URL(req.url ?? '/', 'http://placeholder');
+    if (o.onRequest) {
+      try {
+        o.onRequest({ method: req.method ?? '', path: target.pathname, url: req.url ?? '/', headers: { ...req.headers } });
+      } catch (err) {
+        process.stderr.write(`demo-crm: onRequest hook threw: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    }
+    if (closing) {
+      sendJsonRpcError(res, 503, -32000, 'Server is shutting down');
+      return;
+    }
+    const refused = checkHostAndOrigin(req.headers, allowed);
+    if (refused) {
+      sendJsonRpcError(res, 403, -32000, refused);
+      return;
+    }
+    switch (target.pathname) {
+      case '/mcp':
+        return handleMcp(req, res);
+      case '/sse':
+        return handleSseStream(req, res);
+      case '/messages':
+        return handleSseMessage(req, res, target.searchParams);
+      default:
+        sendJsonRpcError(res, 404, -32000, 'Not found');
+    }
+  }
+
+  const httpServer = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        sendJsonRpcError(res, err.status, err.code, err.message);
+        return;
+      }
+      process.stderr.write(`demo-crm: request failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      sendJsonRpcError(res, 500, -32603, 'Internal error');
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(o.port ?? 0, bindHost, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+
+  const port = (httpServer.address() as AddressInfo).port;
+  const publicHost = bindHost === '0.0.0.0' || bindHost === '::' ? '127.0.0.1' : urlHost(bindHost);
+  const base = `http://${publicHost}:${port}`;
+
+  let closed: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closed ??= (async () => {
+      closing = true;
+      const transports = [...streamable.values(), ...sse.values()];
+      await Promise.allSettled(transports.map((t) => t.close()));
+      streamable.clear();
+      sse.clear();
+      await new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+    })();
+    return closed;
+  }
+
+  return { url: `${base}/mcp`, sseUrl: `${base}/sse`, port, close };
+}

@@ -1,0 +1,112 @@
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../src/config/load.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
+import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
+import { startDevIdp, type DevIdp, type DevIdpOptions } from '../../demo/idp/index.js';
+import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
+import { DEMO_USERS, userClaims } from '../../demo/quickstart/users.js';
+import { tempDir } from './tmp.js';
+
+export const AGENT = { clientId: 'agent', clientSecret: 'agent-secret-for-tests-only' };
+export const OTHER_AGENT = { clientId: 'other-agent', clientSecret: 'other-agent-secret-for-tests' };
+export const PASSWORD = 'test-password';
+
+/** The demo CRM as a stdio child, from the compiled tree. */
+export const CRM_STDIO = {
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [fileURLToPath(new URL('../../demo/crm/stdio.js', import.meta.url))],
+};
+
+export interface FixtureOptions {
+  /** Raw (pre-validation) config fragments merged over the defaults. */
+  upstreams?: Record<string, unknown>;
+  policy?: unknown[];
+  clientAuth?: Record<string, unknown>;
+  userAuth?: Record<string, unknown>;
+  server?: Record<string, unknown>;
+  clients?: unknown[];
+  idp?: Partial<DevIdpOptions>;
+  gateway?: GatewayOptions;
+  /** Start the IdP only; the test builds the gateway itself. */
+  noGateway?: boolean;
+}
+
+export interface Fixture {
+  idp: DevIdp;
+  gateway: Gateway;
+  apiKey: string;
+  otherApiKey: string;
+  /** A fresh user token for `user` (alice, bob, carol), issued to `agent` for the resource of `upstream`. */
+  userToken(user: string, o?: { upstream?: string; resource?: string; client?: typeof AGENT; scope?: string }): Promise<string>;
+  /** Headers the demo agent sends for `user`: its API key plus the user's token. */
+  headersFor(user: string, o?: { upstream?: string }): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real dev IdP (oidc-provider) and a real gateway in front of the given
+ * upstreams, with the demo users and the demo policy unless overridden.
+ * Clients: `agent` (API key `apiKey`) and `other-agent` (`otherApiKey`).
+ */
+export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
+  const idp = await startDevIdp({
+    users: DEMO_USERS.map((u) => ({ sub: u.name, password: PASSWORD, claims: userClaims(u) })),
+    clients: [
+      { clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
+      { clientId: OTHER_AGENT.clientId, clientSecret: OTHER_AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
+    ],
+    ...o.idp,
+  });
+  const apiKey = generateApiKey();
+  const otherApiKey = generateApiKey();
+  const dir = tempDir();
+  const raw = {
+    server: { host: '127.0.0.1', port: 0, ...o.server },
+    clientAuth: { methods: ['api-key'], ...o.clientAuth },
+    clients: o.clients ?? [
+      { id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(apiKey) }], oauthClientIds: [AGENT.clientId] },
+      { id: 'other-agent', apiKeys: [{ id: 'k2', hash: hashApiKey(otherApiKey) }], oauthClientIds: [OTHER_AGENT.clientId] },
+    ],
+    userAuth: {
+      mode: 'dual',
+      issuers: [{ issuer: idp.issuer, algorithms: ['ES256', 'RS256'], userClaims: ['role', 'customers'] }],
+      ...o.userAuth,
+    },
+    upstreams: o.upstreams ?? { crm: CRM_STDIO },
+    policy: { rules: o.policy ?? DEMO_POLICY },
+    audit: { sqlitePath: ':memory:' },
+  };
+  let gateway: Gateway | undefined;
+  if (!o.noGateway) {
+    try {
+      gateway = await startGateway(parseConfig(raw, dir), { log: () => {}, verifier: { jwksCooldownMs: 0 }, ...o.gateway });
+    } catch (err) {
+      await idp.close();
+      throw err;
+    }
+  }
+  const resourceOf = (upstream = 'crm') => gateway!.urlFor(upstream);
+  const fixture: Fixture = {
+    idp,
+    gateway: gateway as Gateway,
+    apiKey,
+    otherApiKey,
+    async userToken(user, t = {}) {
+      const client = t.client ?? AGENT;
+      const r = await idp.passwordToken({
+        clientId: client.clientId, clientSecret: client.clientSecret, username: user, password: PASSWORD,
+        resource: t.resource ?? resourceOf(t.upstream), ...(t.scope ? { scope: t.scope } : {}),
+      });
+      return r.accessToken;
+    },
+    async headersFor(user, t = {}) {
+      return { 'x-api-key': apiKey, authorization: `Bearer ${await fixture.userToken(user, t)}` };
+    },
+    async close() {
+      await gateway?.close();
+      await idp.close();
+    },
+  };
+  return fixture;
+}
