@@ -1,0 +1,129 @@
+/**
+ * `npm run bench`: tools/call round trips straight to the demo CRM (the
+ * baseline) and through the gateway, measured in the same run. The CRM and
+ * the gateway each run in a child process, so the gateway's CPU per call is
+ * read from its own process (/proc), not mixed with the client's.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
+import { startDevIdp } from '../demo/idp/index.js';
+import { DEMO_POLICY } from '../demo/quickstart/policy.js';
+import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
+import { tempDir } from '../test/helpers/tmp.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
+const WARMUP = 200;
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function firstLine(child: ChildProcess, match: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    const err = createInterface({ input: child.stderr! });
+    const onLine = (l: string) => { if (match.test(l)) resolve(l); };
+    rl.on('line', onLine);
+    err.on('line', onLine);
+    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+  });
+}
+
+/** utime + stime of a process in milliseconds, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+async function post(url: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; session?: string; json: unknown }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  const data = text.startsWith('event:') || text.startsWith('data:') ? JSON.parse(text.split('\n').find((l) => l.startsWith('data:'))!.slice(5)) : text ? JSON.parse(text) : undefined;
+  return { status: res.status, session: res.headers.get('mcp-session-id') ?? undefined, json: data };
+}
+
+async function openSession(url: string, headers: Record<string, string>): Promise<Record<string, string>> {
+  const init = await post(url, headers, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '0' } } });
+  if (init.status !== 200 || !init.session) throw new Error(`initialize failed: ${init.status}`);
+  const h = { ...headers, 'mcp-session-id': init.session, 'mcp-protocol-version': '2025-11-25' };
+  await post(url, h, { jsonrpc: '2.0', method: 'notifications/initialized' });
+  return h;
+}
+
+interface Series { label: string; latencies: number[]; cpuPerCallMs?: number }
+
+async function measure(label: string, url: string, headers: Record<string, string>, pid: number | undefined): Promise<Series> {
+  const h = await openSession(url, headers);
+  const call = (i: number) => post(url, h, { jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-100' } } });
+  for (let i = 0; i < WARMUP; i++) {
+    const r = await call(i);
+    if (r.status !== 200 || !(r.json as { result?: unknown }).result) throw new Error(`${label}: call failed (${r.status})`);
+  }
+  const cpu0 = pid ? cpuMs(pid) : 0;
+  const latencies: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const t = performance.now();
+    await call(i);
+    latencies.push(performance.now() - t);
+  }
+  const cpuPerCallMs = pid ? (cpuMs(pid) - cpu0) / CALLS : undefined;
+  return { label, latencies, cpuPerCallMs };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function main(): Promise<void> {
+  const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const crmUrl = (JSON.parse(await firstLine(crm, /^\{"url"/)) as { url: string }).url;
+  const idp = await startDevIdp({
+    users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
+    clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
+  });
+  const dir = tempDir('behalf-bench-');
+  const apiKey = generateApiKey();
+  const config = {
+    server: { host: '127.0.0.1', port: 0 },
+    clientAuth: { methods: ['api-key'] },
+    clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
+    userAuth: { mode: 'dual', issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role', 'customers'] }] },
+    upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
+    policy: { rules: DEMO_POLICY },
+    audit: { sqlitePath: join(dir, 'audit.db') },
+  };
+  writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
+  const gw = spawn(process.execPath, [join(root, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gwUrl = (await firstLine(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
+  try {
+    const token = (await idp.passwordToken({ clientId: 'agent', clientSecret: 'bench-secret', username: 'alice', password: 'bench', resource: gwUrl })).accessToken;
+    const direct = await measure('direct to CRM (baseline)', crmUrl, {}, crm.pid);
+    const viaGateway = await measure('through behalf gateway', gwUrl, { 'x-api-key': apiKey, authorization: `Bearer ${token}` }, gw.pid);
+    const rows = [direct, viaGateway].map((s) => ({
+      series: s.label,
+      calls: s.latencies.length,
+      'median ms': pct(s.latencies, 50).toFixed(3),
+      'p99 ms': pct(s.latencies, 99).toFixed(3),
+      'server CPU ms/call': s.cpuPerCallMs?.toFixed(3) ?? '-',
+    }));
+    console.log(`tools/call get_customer, sequential, ${CALLS} calls after ${WARMUP} warm-up, Node ${process.version}`);
+    console.table(rows);
+    const addedMedian = pct(viaGateway.latencies, 50) - pct(direct.latencies, 50);
+    console.log(`added median latency: ${addedMedian.toFixed(3)} ms (ratio ${(pct(viaGateway.latencies, 50) / pct(direct.latencies, 50)).toFixed(2)}x)`);
+    console.log(`gateway CPU per call: ${viaGateway.cpuPerCallMs!.toFixed(3)} ms (includes its own upstream HTTP client); CRM CPU per call: ${direct.cpuPerCallMs!.toFixed(3)} ms`);
+  } finally {
+    gw.kill('SIGTERM');
+    crm.kill('SIGTERM');
+    await idp.close();
+  }
+}
+
+await main();
