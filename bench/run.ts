@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     audit: { sqlitePath: join(dir, 'audit.db') },
   };
   writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
-  const gw = spawn(process.execPath, [join(root, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), join(root, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const gwUrl = (await firstLine(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
   try {
     const token = (await idp.passwordToken({ clientId: 'agent', clientSecret: 'bench-secret', username: 'alice', password: 'bench', resource: gwUrl })).accessToken;
@@ -120,7 +120,8 @@ async function main(): Promise<void> {
     console.log(`added median latency: ${addedMedian.toFixed(3)} ms (ratio ${(pct(viaGateway.latencies, 50) / pct(direct.latencies, 50)).toFixed(2)}x)`);
     console.log(`gateway CPU per call: ${viaGateway.cpuPerCallMs!.toFixed(3)} ms (includes its own upstream HTTP client); CRM CPU per call: ${direct.cpuPerCallMs!.toFixed(3)} ms`);
   } finally {
-    gw.kill('SIGTERM');
+    gw.kill('SIGINT');
+    await new Promise((r) => gw.once('exit', r));
     crm.kill('SIGTERM');
     await idp.close();
   }
