@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfigFile } from '../src/config/load.js';
+import { gatewayJsonSchema } from '../src/config/schema.js';
+
+const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+
+describe('shipped schema and example', () => {
+  it('schema/gateway.schema.json is generated from the current definitions (run npm run schema)', () => {
+    assert.deepEqual(JSON.parse(readFileSync(root('schema/gateway.schema.json'), 'utf8')), gatewayJsonSchema());
+  });
+
+  it('examples/gateway.yaml validates, with its secrets by reference', () => {
+    const { config } = loadConfigFile(root('examples/gateway.yaml'));
+    assert.deepEqual(Object.keys(config.upstreams).sort(), ['crm', 'docs']);
+    assert.equal(config.server.tls?.key, 'file:/etc/behalf/tls.key');
+    assert.equal(config.policy.rules.length, 3);
+  });
+});
