@@ -43,9 +43,10 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   unsupported_protocol_version: { status: 400, expose: true, publicMessage: 'Unsupported MCP-Protocol-Version' },
   unknown_route: { status: 404, expose: true, publicMessage: 'No MCP server at this path' },
   client_auth_required: { status: 401, expose: true, publicMessage: 'Client authentication required' },
-  client_auth_invalid: { status: 401, expose: true, publicMessage: 'Client authentication failed' },
+  // Why a credential failed (unknown key, untrusted issuer, bad signature …) is an oracle: audit log only.
+  client_auth_invalid: { status: 401, expose: false, publicMessage: 'Client authentication failed' },
   user_token_required: { status: 401, expose: true, publicMessage: 'User authentication required' },
-  user_token_invalid: { status: 401, expose: true, publicMessage: 'User token is invalid' },
+  user_token_invalid: { status: 401, expose: false, publicMessage: 'User token is invalid' },
   delegation_mismatch: { status: 401, expose: true, publicMessage: 'User token was not issued to this client' },
   insufficient_scope: { status: 403, expose: true, publicMessage: 'Insufficient scope' },
   session_unknown: { status: 404, expose: true, publicMessage: 'Session not found' },

@@ -97,8 +97,9 @@ export const GatewayConfigSchema = z.object({
   }).strict().default({ host: '127.0.0.1', port: 8080, allowedOrigins: [], maxBodyBytes: 1_048_576, allowUnauthenticated: false }),
   clientAuth: z.object({
     methods: z.array(z.enum(['api-key', 'mtls', 'client-credentials'])).default([]),
-    apiKeyHeader: z.string().default('x-api-key'),
-    clientTokenHeader: z.string().default('x-client-token').describe('dual mode: header carrying a client-credentials JWT'),
+    // Node lower-cases incoming header names: `X-Api-Key` in a config must still match.
+    apiKeyHeader: z.string().toLowerCase().default('x-api-key'),
+    clientTokenHeader: z.string().toLowerCase().default('x-client-token').describe('dual mode: header carrying a client-credentials JWT'),
   }).strict().default({ methods: [], apiKeyHeader: 'x-api-key', clientTokenHeader: 'x-client-token' }),
   clients: z.array(ClientSchema).default([]),
   userAuth: z.object({

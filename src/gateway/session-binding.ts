@@ -40,6 +40,8 @@ export function requireBoundSession(ctx: RequestContext, id: string | undefined)
     ctx.rt.audit.tryAppend({ ts: Date.now(), kind: 'session-mismatch', route: ctx.route.name, transport: ctx.transport, sessionFingerprint: sessionFingerprint(id), reason: 'session id presented by another principal', ...principalFields(ctx.principal) });
   }
   if (!session) throw new BehalfError('session_unknown');
+  // A session also belongs to the transport that opened it: a legacy SSE id is unknown on the Streamable endpoint.
+  if (session.kind !== (ctx.endpoint === 'messages' ? 'legacy-sse' : 'streamable')) throw new BehalfError('session_unknown');
   return session;
 }
 

@@ -49,8 +49,25 @@ export function discoverResponse(session: GatewaySession, req: JsonRpcRequest): 
       capabilities: init.capabilities ?? {},
       ...(typeof init.instructions === 'string' ? { instructions: init.instructions } : {}),
       _meta: { 'io.modelcontextprotocol/serverInfo': init.serverInfo ?? { name: 'behalf', version: '0.1.0' } },
+      resultType: 'complete',
       ttlMs: 0,
       cacheScope: 'private',
     },
   };
+}
+
+/** Results of these methods carry cache fields on 2026-07-28 (`CacheableResult`). */
+const CACHEABLE_METHODS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
+
+/**
+ * Turns a 2025-era upstream result into its 2026-07-28 wire form: every
+ * result carries `resultType` (2.x clients reject results without it), and
+ * cacheable results carry `ttlMs`/`cacheScope` — `private` with no lifetime,
+ * because lists are filtered per user. Errors pass unchanged.
+ */
+export function toStatelessResponse(method: string, response: JsonRpcResponse): JsonRpcResponse {
+  if (!('result' in response)) return response;
+  const result: Record<string, unknown> = { resultType: 'complete', ...response.result };
+  if (CACHEABLE_METHODS.has(method)) Object.assign(result, { ttlMs: 0, cacheScope: 'private' });
+  return { ...response, result };
 }

@@ -8,7 +8,7 @@ import { createSession, endSession, requireBoundSession, sessionIdHeader } from 
 import type { GatewaySession } from '../session.js';
 import { SseWriter } from '../sse-writer.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
-import { discoverResponse, statelessSession } from './stateless.js';
+import { discoverResponse, statelessSession, toStatelessResponse } from './stateless.js';
 
 function wantsEventStream(ctx: RequestContext): boolean {
   return /text\/event-stream/i.test(headerValue(ctx.req, 'accept') ?? '');
@@ -51,10 +51,12 @@ export const handlePost: Step = {
     const session = await resolveSession(ctx);
     ctx.session = session;
     const requests = msgs.filter(isRequest);
-    const answer = (m: (typeof msgs)[number]) =>
-      session.kind === 'stateless' && isRequest(m) && m.method === 'server/discover'
-        ? Promise.resolve(discoverResponse(session, m))
-        : dispatchMessage(ctx, session, m);
+    const answer = async (m: (typeof msgs)[number]) => {
+      if (session.kind !== 'stateless' || !isRequest(m)) return dispatchMessage(ctx, session, m);
+      if (m.method === 'server/discover') return discoverResponse(session, m);
+      const r = await dispatchMessage(ctx, session, m);
+      return r && toStatelessResponse(m.method, r);
+    };
     if (requests.length === 0) {
       await Promise.all(msgs.map(answer));
       ctx.res.writeHead(202).end();

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { BehalfError } from '../../errors.js';
 import type { Step } from '../context.js';
@@ -10,12 +11,26 @@ function peerFingerprint(ctx: Parameters<Step['run']>[0]): string | undefined {
   return cert && cert.fingerprint256 ? cert.fingerprint256 : undefined;
 }
 
+/**
+ * Node keeps only the first of repeated Authorization headers, so a second one
+ * would be silently ignored (and another hop might read that one instead).
+ * Hand all of them to the authenticator, which refuses more than one.
+ */
+function credentialHeaders(req: IncomingMessage): IncomingHttpHeaders {
+  const raw = req.rawHeaders;
+  let values: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') (values ??= []).push(raw[i + 1]!);
+  }
+  return values && values.length > 1 ? ({ ...req.headers, authorization: values } as unknown as IncomingHttpHeaders) : req.headers;
+}
+
 export const authenticate: Step = {
   name: 'authenticate',
   why: 'client then user, on every request: a session id never stands in for credentials',
   async run(ctx) {
     ctx.principal = await ctx.rt.authenticator.authenticate({
-      headers: ctx.req.headers,
+      headers: credentialHeaders(ctx.req),
       peerFingerprint256: peerFingerprint(ctx),
       resource: ctx.route.resource,
     });
