@@ -51,8 +51,8 @@ export function sessionIdHeader(ctx: RequestContext): string | undefined {
 
 /** Server→client traffic goes to a streaming POST response of this session, else its GET stream. */
 export function deliverToClient(session: GatewaySession, msg: Parameters<NonNullable<GatewaySession['upstream']['onServerMessage']>>[0]): void {
-  const post = [...session.postStreams].pop();
-  const sink = post ?? session.stream;
+  // The GET stream is the client's chosen channel for server-initiated messages; else the newest in-flight POST.
+  const sink = session.stream && !session.stream.isClosed ? session.stream : [...session.postStreams].pop();
   if (sink && !sink.isClosed) {
     sink.message(msg);
     return;

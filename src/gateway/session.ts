@@ -1,4 +1,5 @@
 import type { SessionBase } from '../state/sessions.js';
+import type { LazyPostStream } from './lazy-post-stream.js';
 import type { SseWriter } from './sse-writer.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 
@@ -11,6 +12,6 @@ export interface GatewaySession extends SessionBase {
   /** The standalone GET stream (Streamable HTTP) or the legacy SSE stream. */
   stream?: SseWriter;
   /** POST responses currently streaming, where messages related to an in-flight call can go. */
-  postStreams: Set<SseWriter>;
+  postStreams: Set<LazyPostStream>;
   streamExpiry?: NodeJS.Timeout;
 }

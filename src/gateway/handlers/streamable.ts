@@ -3,6 +3,7 @@ import { isRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 import type { RequestContext, Step } from '../context.js';
 import { dispatchInitialize, dispatchMessage } from '../dispatch.js';
 import { headerValue, sendJson } from '../http-io.js';
+import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';
 import { createSession, endSession, requireBoundSession, sessionIdHeader } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
@@ -62,24 +63,17 @@ export const handlePost: Step = {
       ctx.res.writeHead(202).end();
       return;
     }
-    // Streaming the answer lets upstream requests tied to this call (sampling, elicitation) reach the client.
-    if (wantsEventStream(ctx) && !session.stream && session.kind !== 'stateless') {
-      const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id });
-      session.postStreams.add(writer);
-      try {
-        await Promise.all(msgs.map(async (m) => {
-          const r = await answer(m);
-          if (r) writer.message(r);
-        }));
-      } finally {
-        session.postStreams.delete(writer);
-        writer.close();
-      }
-      return;
-    }
-    const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
+    // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
     const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
-    sendJson(ctx.res, 200, ctx.isBatch ? responses : responses[0], headers);
+    const sink = new LazyPostStream(ctx.res, headers);
+    const canStream = wantsEventStream(ctx) && session.kind !== 'stateless';
+    if (canStream) session.postStreams.add(sink);
+    try {
+      const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
+      sink.finish(responses, ctx.isBatch ?? false);
+    } finally {
+      session.postStreams.delete(sink);
+    }
   },
 };
 
