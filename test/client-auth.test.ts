@@ -48,6 +48,14 @@ function lastAuthFailure(fx: Fixture, secrets: string[]): string {
   return last.reason ?? '';
 }
 
+/** A refusal answers with the expected challenge, leaks none of the credentials sent, and is audited with its reason. */
+function assertRefusal(fx: Fixture, res: RawResponse, r: Pick<Refusal, 'error' | 'message'> & { reason: RegExp }, headers: Record<string, string>, alsoSecret: string[] = []): void {
+  assertChallenge(res, { error: r.error, metadataUrl: metadataUrlOf(fx.gateway), message: r.message });
+  const secrets = Object.values(headers).map((v) => v.replace(/^Bearer /, ''));
+  assertNoSecrets(res, [...secrets, ...alsoSecret]);
+  assert.match(lastAuthFailure(fx, secrets), r.reason);
+}
+
 async function sdkCallsAsAlice(url: string, headers: Record<string, string>): Promise<void> {
   const client = await connectStreamable(url, headers);
   try {
@@ -233,11 +241,7 @@ describe('client auth: client-credentials JWTs (dual mode, x-client-token)', () 
   for (const r of refusals) {
     it(`refuses ${r.name}`, async () => {
       const headers = await r.headers();
-      const res = await initialize(url, headers);
-      assertChallenge(res, { error: r.error, metadataUrl: metadataUrlOf(fx.gateway), message: r.message });
-      const secrets = Object.values(headers).map((v) => v.replace(/^Bearer /, ''));
-      assertNoSecrets(res, [...secrets, fx.apiKey, fx.otherApiKey]);
-      assert.match(lastAuthFailure(fx, secrets), r.reason);
+      assertRefusal(fx, await initialize(url, headers), r, headers, [fx.apiKey, fx.otherApiKey]);
     });
   }
 });
@@ -284,11 +288,7 @@ describe('client auth: oauth mode (one bearer token; the client is its client_id
   for (const r of refusals) {
     it(`refuses ${r.name}`, async () => {
       const headers = await r.headers();
-      const res = await initialize(url, headers);
-      assertChallenge(res, { error: r.error, metadataUrl: metadataUrlOf(fx.gateway), message: r.message });
-      const secrets = Object.values(headers).map((v) => v.replace(/^Bearer /, ''));
-      assertNoSecrets(res, secrets);
-      assert.match(lastAuthFailure(fx, secrets), r.reason);
+      assertRefusal(fx, await initialize(url, headers), r, headers);
     });
   }
 });
@@ -376,11 +376,7 @@ describe('client auth: mTLS', { skip: hasOpenssl() ? false : 'the openssl CLI is
   for (const r of refusals) {
     it(`refuses ${r.name}: 401`, async () => {
       const headers = r.headers ? await r.headers() : bearer(await fx.userToken('alice'));
-      const res = await post(r.cert(), headers);
-      assertChallenge(res, { error: r.error, metadataUrl: metadataUrlOf(fx.gateway), message: r.message });
-      const secrets = Object.values(headers).map((v) => v.replace(/^Bearer /, ''));
-      assertNoSecrets(res, secrets);
-      assert.match(lastAuthFailure(fx, secrets), r.reason);
+      assertRefusal(fx, await post(r.cert(), headers), r, headers);
     });
   }
 });

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
+import { jsonOrUndefined, readResponseBody } from './raw-http.js';
 
 /** A fresh 2025-11-25 initialize request, as the SDK 1.x client sends it. */
 export const INIT_BODY = JSON.stringify({
@@ -20,17 +21,21 @@ export interface RawResponse {
   json: unknown;
 }
 
+/** node:http response headers as a fetch `Headers`, repeated values kept. */
+export function toHeaders(raw: NodeJS.Dict<string | string[]>): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+  }
+  return h;
+}
+
 /** One raw HTTP request with fetch; the body is read completely (401s are small JSON bodies). */
 export async function rawRequest(url: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
   const res = await fetch(url, { method: o.method ?? 'GET', headers: o.headers, body: o.body });
   const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
+  return { status: res.status, headers: res.headers, text, json: jsonOrUndefined(text) };
 }
 
 /** POSTs an initialize with the given credential headers. */
@@ -137,21 +142,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export function httpRequestLines(url: string, o: { method?: string; headers: Record<string, string | string[]>; body?: string }): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: o.method ?? 'GET' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers, text, json });
-      });
+      readResponseBody(res).then(({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json }), reject);
     });
     for (const [k, v] of Object.entries(o.headers)) req.setHeader(k, v);
     req.setHeader('connection', 'close');

@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { RawResponse } from './auth-http.js';
+import { toHeaders, type RawResponse } from './auth-http.js';
+import { readResponseBody } from './raw-http.js';
 
 /** Whether the openssl CLI is available (mTLS tests generate their PKI with it). */
 export function hasOpenssl(): boolean {
@@ -66,32 +67,11 @@ function agentFor(o: TlsClientOptions): Agent {
   return new Agent({ ca: o.ca, ...(o.client ?? {}), keepAlive: false, maxCachedSessions: 0 });
 }
 
-function toHeaders(raw: NodeJS.Dict<string | string[]>): Headers {
-  const h = new Headers();
-  for (const [k, v] of Object.entries(raw)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
-  }
-  return h;
-}
-
 /** One raw HTTPS request with (or without) a client certificate; the body is read completely. */
 export function httpsRequest(url: string, o: TlsClientOptions & { method?: string; headers?: Record<string, string>; body?: string }): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: o.method ?? 'GET', headers: o.headers, agent: agentFor(o) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json });
-      });
+      readResponseBody(res).then(({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json }), reject);
     });
     req.on('error', reject);
     req.end(o.body);

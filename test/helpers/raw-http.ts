@@ -26,6 +26,28 @@ export interface RawRequestOptions {
   timeoutMs?: number;
 }
 
+/** The body parsed as JSON when it is JSON, else undefined. */
+export function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a node:http(s) response to its end. */
+export function readResponseBody(res: IncomingMessage): Promise<{ text: string; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      resolve({ text, json: jsonOrUndefined(text) });
+    });
+  });
+}
+
 /** One request on a fresh connection; resolves with the whole response. */
 export function rawRequest(url: string, o: RawRequestOptions = {}): Promise<RawResponse> {
   const u = new URL(url);
@@ -35,19 +57,7 @@ export function rawRequest(url: string, o: RawRequestOptions = {}): Promise<RawR
   else if (body) headers['content-length'] = String(body.length);
   return new Promise((resolve, reject) => {
     const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: o.method ?? 'GET', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
+      readResponseBody(res).then(({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json }), reject);
     });
     // A response that never ends (say, a stream opened where a refusal was expected) fails the test instead of hanging it.
     const timer = setTimeout(() => req.destroy(new Error(`no complete response from ${o.method ?? 'GET'} ${u.pathname} in time`)), o.timeoutMs ?? 20_000);

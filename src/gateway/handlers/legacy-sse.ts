@@ -26,7 +26,8 @@ export const handleLegacyPost: Step = {
   why: 'answers go to the stream; the POST itself only acknowledges',
   async run(ctx) {
     const session = requireBoundSession(ctx, ctx.url.searchParams.get('sessionId') ?? undefined);
-    if (session.kind !== 'legacy-sse' || !session.stream) throw new BehalfError('session_unknown');
+    // requireBoundSession already refused sessions of the other transport; a legacy session without its stream is over.
+    if (!session.stream) throw new BehalfError('session_unknown');
     ctx.session = session;
     const stream = session.stream;
     ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
