@@ -8,16 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client, ProtocolError, StreamableHTTPClientTransport, type VersionNegotiationMode } from '@modelcontextprotocol/client';
-import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/crm/http.js';
-import { seedCustomers } from '../demo/crm/data.js';
-import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { CRM_STDIO, startFixture, type Fixture } from './helpers/fixture.js';
-import { FORBIDDEN, postRpc } from './helpers/transport-clients.js';
+import type { CrmHttpServer, CrmRequestInfo } from '../demo/crm/http.js';
+import type { Fixture } from './helpers/fixture.js';
+import { BOBS, CRM_ROUTES, FORBIDDEN, NOT_IN_DENIALS, postRpc, startCrmMatrix } from './helpers/transport-clients.js';
 import { STATELESS_VERSION, statelessPost, type RpcBody } from './helpers/transport-stateless.js';
 
-const ROUTES = { stdio: 'crm-stdio', 'streamable-http': 'crm-http', sse: 'crm-sse' } as const;
-const BOBS = seedCustomers().find((c) => c.id === 'c-200')!;
-const NOT_IN_DENIALS = [...DEMO_POLICY.map((r) => r.id), BOBS.id, BOBS.owner, BOBS.name, BOBS.company, BOBS.email];
+const ROUTES = CRM_ROUTES;
 const ALICE_TOOLS = ['get_customer', 'list_customers', 'update_customer'];
 
 function assertDeniedMessage(message: string): void {
@@ -30,14 +26,7 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
   const seen: CrmRequestInfo[] = [];
 
   before(async () => {
-    crm = await startCrmHttp({ onRequest: (info) => seen.push(info) });
-    fx = await startFixture({
-      upstreams: {
-        [ROUTES.stdio]: CRM_STDIO,
-        [ROUTES['streamable-http']]: { transport: 'streamable-http', url: crm.url },
-        [ROUTES.sse]: { transport: 'sse', url: crm.sseUrl },
-      },
-    });
+    ({ fx, crm } = await startCrmMatrix(seen));
   });
   after(async () => {
     await fx?.close();

@@ -10,22 +10,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
-import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/crm/http.js';
-import { seedCustomers } from '../demo/crm/data.js';
-import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { CRM_STDIO, startFixture, type Fixture } from './helpers/fixture.js';
+import type { CrmHttpServer, CrmRequestInfo } from '../demo/crm/http.js';
+import type { Fixture } from './helpers/fixture.js';
 import { toolJson } from './helpers/clients.js';
 import {
-  assertDenied, closeAll, connectVia, DOWNSTREAMS, eventually, openSession, postRpc, sessionHeaders, type Downstream,
+  assertDenied, BOBS, closeAll, connectVia, CRM_ROUTES, DOWNSTREAMS, eventually, NOT_IN_DENIALS, openSession, postRpc, sessionHeaders,
+  startCrmMatrix, type Downstream,
 } from './helpers/transport-clients.js';
 
 type Upstream = 'stdio' | 'streamable-http' | 'sse';
 const UPSTREAMS: readonly Upstream[] = ['stdio', 'streamable-http', 'sse'];
-const ROUTE: Record<Upstream, string> = { stdio: 'crm-stdio', 'streamable-http': 'crm-http', sse: 'crm-sse' };
+const ROUTE: Record<Upstream, string> = CRM_ROUTES;
 
-const BOBS = seedCustomers().find((c) => c.id === 'c-200')!;
-/** What a denial shown to alice must never contain: the rules that decided it, or bob's data. */
-const NOT_IN_DENIALS = [...DEMO_POLICY.map((r) => r.id), BOBS.id, BOBS.owner, BOBS.name, BOBS.company, BOBS.email];
 
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
 const DESTRUCTIVE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false };
@@ -53,14 +49,7 @@ describe('transports: every downstream × upstream pair', () => {
   }
 
   before(async () => {
-    crm = await startCrmHttp({ onRequest: (info) => seen.push(info) });
-    fx = await startFixture({
-      upstreams: {
-        [ROUTE.stdio]: CRM_STDIO,
-        [ROUTE['streamable-http']]: { transport: 'streamable-http', url: crm.url },
-        [ROUTE.sse]: { transport: 'sse', url: crm.sseUrl },
-      },
-    });
+    ({ fx, crm } = await startCrmMatrix(seen));
   });
   after(async () => {
     await fx?.close();

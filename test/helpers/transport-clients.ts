@@ -9,7 +9,35 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import type { Fixture } from './fixture.js';
+import { seedCustomers } from '../../demo/crm/data.js';
+import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../../demo/crm/http.js';
+import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
+import { CRM_STDIO, startFixture, type Fixture } from './fixture.js';
+
+/** One gateway route per upstream transport, each to the demo CRM. */
+export const CRM_ROUTES = { stdio: 'crm-stdio', 'streamable-http': 'crm-http', sse: 'crm-sse' } as const;
+
+export const BOBS = seedCustomers().find((c) => c.id === 'c-200')!;
+/** What a denial shown to alice must never contain: the rules that decided it, or bob's data. */
+export const NOT_IN_DENIALS = [...DEMO_POLICY.map((r) => r.id), BOBS.id, BOBS.owner, BOBS.name, BOBS.company, BOBS.email];
+
+/** A gateway in front of the CRM over stdio, Streamable HTTP and SSE; every HTTP request the CRM receives lands in `seen`. */
+export async function startCrmMatrix(seen: CrmRequestInfo[]): Promise<{ fx: Fixture; crm: CrmHttpServer }> {
+  const crm = await startCrmHttp({ onRequest: (info) => seen.push(info) });
+  try {
+    const fx = await startFixture({
+      upstreams: {
+        [CRM_ROUTES.stdio]: CRM_STDIO,
+        [CRM_ROUTES['streamable-http']]: { transport: 'streamable-http', url: crm.url },
+        [CRM_ROUTES.sse]: { transport: 'sse', url: crm.sseUrl },
+      },
+    });
+    return { fx, crm };
+  } catch (err) {
+    await crm.close();
+    throw err;
+  }
+}
 
 /** The two ways a client reaches the gateway. */
 export type Downstream = 'streamable-http' | 'sse';
