@@ -25,7 +25,7 @@ export async function dispatchMessage(ctx: RequestContext, session: GatewaySessi
   const base = {
     callId, route: route.name, upstream: route.name, transport: ctx.transport,
     sessionFingerprint: session.fingerprint, method, target: authz.target,
-    downstreamStrategy: route.upstream.transport === 'stdio' ? 'per-session-process' : Object.keys(route.upstream.headers).length ? 'service-account' : 'none',
+    downstreamStrategy: route.downstreamStrategy,
     ...principalFields(principal),
   };
   const request = isRequest(msg) ? msg : undefined;

@@ -22,6 +22,13 @@ export interface Route {
   mcpPath: string;
   ssePath: string;
   messagesPath: string;
+  /** What the upstream receives instead of the caller's credentials; named in every audit row. */
+  downstreamStrategy: 'per-session-process' | 'service-account' | 'none';
+}
+
+function downstreamStrategyOf(u: UpstreamConfig): Route['downstreamStrategy'] {
+  if (u.transport === 'stdio') return 'per-session-process';
+  return Object.keys(u.headers).length ? 'service-account' : 'none';
 }
 
 export type Endpoint = 'mcp' | 'sse' | 'messages' | 'metadata';
@@ -39,6 +46,7 @@ export function buildRoutes(upstreams: Record<string, UpstreamConfig>, baseUrl: 
       mcpPath,
       ssePath: `${mcpPath}/sse`,
       messagesPath: `${mcpPath}/messages`,
+      downstreamStrategy: downstreamStrategyOf(upstream),
     });
   }
   return routes;
