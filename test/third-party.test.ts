@@ -30,7 +30,7 @@ const PARENT_ONLY = 'BEHALF_TEST_PARENT_ONLY_SECRET';
 const FILE_TEXT = 'hello from behind the gateway\n';
 
 const POLICY = [
-  { id: 'allow-all', effect: 'allow', upstreams: ['everything', 'fs', 'envprobe'], tools: ['*'], prompts: ['*'], resources: ['*'] },
+  { id: 'allow-all', effect: 'allow', upstreams: ['everything', 'fs', 'fs-roots', 'envprobe'], tools: ['*'], prompts: ['*'], resources: ['*'] },
   { id: 'echo-and-sum-only', effect: 'allow', upstreams: ['everything-some'], tools: ['echo', 'get-sum'] },
   { id: 'read-only-files', effect: 'allow', upstreams: ['fs-read'], tools: ['read_text_file', 'list_directory'] },
 ];
@@ -57,6 +57,7 @@ describe('third-party MCP servers behind the gateway', () => {
         'everything-some': nodeStdio(EVERYTHING, ['stdio']),
         fs: nodeStdio(FILESYSTEM, [dir]),
         'fs-read': nodeStdio(FILESYSTEM, [dir]),
+        'fs-roots': { ...nodeStdio(FILESYSTEM, [dir]), forwardClientRoots: true },
         envprobe: nodeStdio(ENV_PROBE, ['serve'], { envAllow: ['PATH', 'BEHALF_ALLOWED'], env: { BEHALF_DECLARED: { value: 'declared-value' } } }),
       },
       policy: POLICY,
@@ -187,19 +188,29 @@ describe('third-party MCP servers behind the gateway', () => {
   });
 
   describe('MCP roots', () => {
-    it('the agent cannot widen server-filesystem\'s allowed directory by offering roots', {
-      todo: 'roots/list answers and notifications/roots/list_changed pass unchecked: server-filesystem replaces its allowed directories with the client\'s roots',
-    }, async () => {
-      const client = await connect('streamable-http', 'fs', 'alice', { capabilities: { roots: { listChanged: true } } }, (c) => {
+    /** Connects as an agent that offers /etc as its root, announces it, and returns what the server then allows. */
+    async function allowedAfterOfferingEtc(route: string): Promise<string> {
+      const client = await connect('streamable-http', route, 'alice', { capabilities: { roots: { listChanged: true } } }, (c) => {
         c.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///etc', name: 'etc' }] }));
       });
       // Wait for the GET stream, then announce the roots so the server asks for them.
       await new Promise((r) => setTimeout(r, 300));
       await client.sendRootsListChanged();
       await new Promise((r) => setTimeout(r, 500));
-      const allowed = resultText(await client.callTool({ name: 'list_allowed_directories', arguments: {} }));
+      return resultText(await client.callTool({ name: 'list_allowed_directories', arguments: {} }));
+    }
+
+    it('the agent cannot widen server-filesystem\'s allowed directory by offering roots (default route)', async () => {
+      const allowed = await allowedAfterOfferingEtc('fs');
       assert.doesNotMatch(allowed, /^\/etc$/m);
       assert.match(allowed, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      const denied = fx.gateway.runtime.audit.query({ kind: 'decision', limit: 200 })
+        .filter((e) => e.method === 'notifications/roots/list_changed' && e.route === 'fs');
+      assert.ok(denied.length > 0 && denied.every((e) => e.decision === 'deny'), 'the roots notification is denied and audited');
+    });
+
+    it('positive control: on a route with forwardClientRoots the same roots do reach the server', async () => {
+      assert.match(await allowedAfterOfferingEtc('fs-roots'), /^\/etc$/m);
     });
   });
 });

@@ -69,6 +69,8 @@ export const StdioUpstreamSchema = z.object({
   envAllow: z.array(z.string()).default(['PATH']).describe('Names copied from the gateway environment; nothing else is inherited'),
   env: z.record(z.string(), EnvValue).default({}).describe('Extra variables: secret references or {value: literal}'),
   requestTimeoutMs: z.number().int().positive().default(60_000),
+  forwardClientRoots: z.boolean().default(false)
+    .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),
 }).strict();
 
 export const HttpUpstreamSchema = z.object({
@@ -76,6 +78,8 @@ export const HttpUpstreamSchema = z.object({
   url: z.url(),
   headers: z.record(z.string(), SecretRef).default({}).describe('Static headers for the upstream (service-account style), by reference'),
   requestTimeoutMs: z.number().int().positive().default(60_000),
+  forwardClientRoots: z.boolean().default(false)
+    .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),
 }).strict();
 
 export const UpstreamSchema = z.discriminatedUnion('transport', [StdioUpstreamSchema, HttpUpstreamSchema]);

@@ -29,7 +29,7 @@ export function policyInput(p: Principal, upstream: string, method: string, tran
 }
 
 /** Maps one client→server message to a decision, through the method table (unknown methods are denied). */
-export function authorizeMessage(rules: readonly CompiledRule[], p: Principal, upstream: string, transport: string, msg: JsonRpcMessage): Authorization {
+export function authorizeMessage(rules: readonly CompiledRule[], p: Principal, upstream: string, transport: string, msg: JsonRpcMessage, forwardRoots = false): Authorization {
   if (!('method' in msg)) return { effect: 'allow', ruleIds: ['method-table:response'], reason: 'answer to an upstream request of this session' };
   const cls = classifyMethod(msg.method);
   if (!cls) return { effect: 'deny', ruleIds: ['method-table:unknown'], reason: 'method not in the method table' };
@@ -42,6 +42,10 @@ export function authorizeMessage(rules: readonly CompiledRule[], p: Principal, u
   switch (cls.kind) {
     case 'housekeeping':
       return { effect: 'allow', ruleIds: [`method-table:${msg.method}`], reason: cls.why };
+    case 'client-roots':
+      return forwardRoots
+        ? { effect: 'allow', ruleIds: ['route:forwardClientRoots'], reason: 'this route forwards the agent\'s roots' }
+        : { effect: 'deny', ruleIds: ['route:forwardClientRoots'], reason: 'the agent\'s roots are not forwarded to this upstream' };
     case 'list':
       return { effect: 'allow', ruleIds: [`method-table:${msg.method}`], reason: 'list filtered by call-time rules', listFeature: cls.feature };
     case 'tool-call': {

@@ -21,7 +21,7 @@ export async function dispatchMessage(ctx: RequestContext, session: GatewaySessi
   const started = performance.now();
   const callId = randomUUID();
   const method = 'method' in msg ? msg.method : 'response';
-  const authz = authorizeMessage(rt.rules, principal, route.name, ctx.transport, msg);
+  const authz = authorizeMessage(rt.rules, principal, route.name, ctx.transport, msg, route.upstream.forwardClientRoots);
   const base = {
     callId, route: route.name, upstream: route.name, transport: ctx.transport,
     sessionFingerprint: session.fingerprint, method, target: authz.target,
@@ -59,7 +59,7 @@ export async function dispatchMessage(ctx: RequestContext, session: GatewaySessi
 
 /** Forwards `initialize` and remembers what was negotiated, so the upstream transport speaks the same version. */
 export async function dispatchInitialize(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<JsonRpcResponse> {
-  const response = await dispatchMessage(ctx, session, msg);
+  const response = await dispatchMessage(ctx, session, ctx.route.upstream.forwardClientRoots ? msg : withoutRootsCapability(msg));
   if (!response) throw new BehalfError('invalid_request', 'initialize must be a request');
   if ('result' in response) {
     const v = response.result.protocolVersion;
@@ -70,4 +70,16 @@ export async function dispatchInitialize(ctx: RequestContext, session: GatewaySe
     session.initializeResult = response.result;
   }
   return response;
+}
+
+/**
+ * The upstream is told the client has no roots unless the route forwards
+ * them, so a compliant server never asks the agent to define its sandbox.
+ */
+function withoutRootsCapability(msg: JsonRpcMessage): JsonRpcMessage {
+  const params = 'params' in msg ? msg.params : undefined;
+  const caps = params?.capabilities as Record<string, unknown> | undefined;
+  if (!caps || !('roots' in caps)) return msg;
+  const { roots: _roots, ...rest } = caps;
+  return { ...msg, params: { ...params, capabilities: rest } } as JsonRpcMessage;
 }

@@ -18,7 +18,14 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
     id, fingerprint: sessionFingerprint(id), routeName: route.name, boundTo: principalKey(ctx.principal!),
     principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(),
   };
-  upstream.onServerMessage = (m) => deliverToClient(session, m);
+  upstream.onServerMessage = (m) => {
+    // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
+    if ('id' in m && 'method' in m && m.method === 'roots/list' && !route.upstream.forwardClientRoots) {
+      void upstream.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'roots are not available through this gateway route' } }).catch(() => {});
+      return;
+    }
+    deliverToClient(session, m);
+  };
   upstream.onClose = () => endSession(ctx.rt, session, 'upstream closed');
   if (kind !== 'stateless') {
     try {

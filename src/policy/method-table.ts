@@ -8,7 +8,9 @@ export type MethodClass =
   | { kind: 'tool-call' }
   | { kind: 'resource-read' }
   | { kind: 'prompt-get' }
-  | { kind: 'completion' };
+  | { kind: 'completion' }
+  /** The agent's roots can widen what an upstream serves: allowed only where the route forwards them. */
+  | { kind: 'client-roots' };
 
 export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
   initialize: { kind: 'housekeeping', why: 'opens a session; carries no user data' },
@@ -18,7 +20,7 @@ export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
   'notifications/initialized': { kind: 'housekeeping', why: 'session lifecycle' },
   'notifications/cancelled': { kind: 'housekeeping', why: 'cancels the caller\'s own in-flight request' },
   'notifications/progress': { kind: 'housekeeping', why: 'progress of the caller\'s own request' },
-  'notifications/roots/list_changed': { kind: 'housekeeping', why: 'client-side roots, no server data' },
+  'notifications/roots/list_changed': { kind: 'client-roots' },
   'tools/list': { kind: 'list', feature: 'tool' },
   'prompts/list': { kind: 'list', feature: 'prompt' },
   'resources/list': { kind: 'list', feature: 'resource' },
