@@ -5,6 +5,7 @@
  */
 export type ErrorCode =
   | 'body_too_large'
+  | 'body_timeout'
   | 'parse_error'
   | 'invalid_request'
   | 'unsupported_media_type'
@@ -33,6 +34,7 @@ interface ErrorSpec { status: number; expose: boolean; publicMessage: string }
 
 const SPECS: Record<ErrorCode, ErrorSpec> = {
   body_too_large: { status: 413, expose: true, publicMessage: 'Request body too large' },
+  body_timeout: { status: 408, expose: true, publicMessage: 'Request body not received in time' },
   parse_error: { status: 400, expose: true, publicMessage: 'Parse error: body is not valid JSON' },
   invalid_request: { status: 400, expose: true, publicMessage: 'Invalid JSON-RPC request' },
   unsupported_media_type: { status: 415, expose: true, publicMessage: 'Content-Type must be application/json' },

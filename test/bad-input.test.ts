@@ -11,11 +11,12 @@ import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/c
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import {
-  assertNoLeak, openSession, postJson, rawRequest, rpc, rpcResult, toolCall, type RawResponse,
+  assertNoLeak, openSession, postJson, slowBodyRequest, rawRequest, rpc, rpcError, rpcResult, toolCall, type RawResponse,
 } from './helpers/raw-http.js';
 import { RAW_SERVER_STDIO, RAW_TOOLS } from './helpers/raw-mcp-server.js';
 
 const MAX_BODY = 8192;
+const BODY_TIMEOUT_MS = 1000;
 const SLOW_TIMEOUT_MS = 2500;
 const ALLOWED_ORIGIN = 'http://app.example';
 const DENIED = 'Forbidden: not allowed for this user';
@@ -41,7 +42,7 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
         slow: { ...RAW_SERVER_STDIO, requestTimeoutMs: SLOW_TIMEOUT_MS },
       },
       policy: [...DEMO_POLICY, { id: 'test-server-tools', effect: 'allow', upstreams: ['raw', 'slow'], tools: [...RAW_TOOLS] }],
-      server: { maxBodyBytes: MAX_BODY, allowedOrigins: [ALLOWED_ORIGIN] },
+      server: { maxBodyBytes: MAX_BODY, bodyTimeoutMs: BODY_TIMEOUT_MS, allowedOrigins: [ALLOWED_ORIGIN] },
     });
     url = fx.gateway.urlFor('crm');
     alice = await fx.headersFor('alice');
@@ -136,6 +137,19 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       await positiveControl();
     });
   }
+
+  it('a body that arrives too slowly is refused with 408, the connection is closed, and nothing reaches the upstream', async () => {
+    const before = upstreamPosts();
+    const started = Date.now();
+    const r = await slowBodyRequest(url, { ...alice, 'mcp-session-id': sessionId, 'content-type': 'application/json', accept: 'application/json' }, '{"jsonrpc":"2.0",', 1000);
+    assert.equal(r.status, 408);
+    assert.equal(rpcError(r).message, 'Request body not received in time');
+    assert.equal(r.headers.connection, 'close');
+    assert.ok(Date.now() - started >= BODY_TIMEOUT_MS - 100, 'refused at the configured bound, not before');
+    assertNoLeak(r.text, secrets);
+    assert.equal(upstreamPosts(), before);
+    await positiveControl();
+  });
 
   it('positive controls for the limits: a body just under the cap, a batch of 100, the current version, an allowed Origin', async () => {
     const underCap = toolCall('get_customer', { customer_id: 'c-100', pad: '' });

@@ -97,8 +97,9 @@ export const GatewayConfigSchema = z.object({
     allowedOrigins: z.array(z.string()).default([]).describe('Browser origins allowed to call; requests without Origin are allowed'),
     allowedHosts: z.array(z.string()).optional().describe('Host header values accepted (DNS-rebinding defence); default derives from publicUrl'),
     maxBodyBytes: z.number().int().positive().default(1_048_576),
+    bodyTimeoutMs: z.number().int().positive().default(30_000).describe('A request body must arrive within this time (slow-body defence)'),
     allowUnauthenticated: z.boolean().default(false).describe('Development only: run with no client authentication'),
-  }).strict().default({ host: '127.0.0.1', port: 8080, allowedOrigins: [], maxBodyBytes: 1_048_576, allowUnauthenticated: false }),
+  }).strict().default({ host: '127.0.0.1', port: 8080, allowedOrigins: [], maxBodyBytes: 1_048_576, bodyTimeoutMs: 30_000, allowUnauthenticated: false }),
   clientAuth: z.object({
     methods: z.array(z.enum(['api-key', 'mtls', 'client-credentials'])).default([]),
     // Node lower-cases incoming header names: `X-Api-Key` in a config must still match.

@@ -1,14 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BehalfError } from '../errors.js';
 
-/** Reads a body up to `limit` bytes; past it the request is refused without reading the rest. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads a body up to `limit` bytes within `timeoutMs`; past either the request
+ * is refused without reading the rest (the server's own request timeout is
+ * off, because streams are long-lived, so a slow body needs its own bound).
+ */
+export function readBody(req: IncomingMessage, limit: number, timeoutMs = 30_000): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BehalfError('body_too_large'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const timer = setTimeout(() => {
+      if (failed) return;
+      failed = true;
+      reject(new BehalfError('body_timeout'));
+    }, timeoutMs);
+    req.on('close', () => clearTimeout(timer));
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
@@ -19,7 +29,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => { if (!failed) resolve(Buffer.concat(chunks)); });
+    req.on('end', () => {
+      clearTimeout(timer);
+      if (!failed) resolve(Buffer.concat(chunks));
+    });
     req.on('error', () => { if (!failed) { failed = true; reject(new BehalfError('invalid_request', 'request body could not be read')); } });
   });
 }

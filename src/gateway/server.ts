@@ -67,8 +67,8 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     if (AUTH_FAILURES.has(e.code)) {
       rt.audit.tryAppend({ ts: Date.now(), kind: 'auth-failure', route: route.name, transport: ctx.transport, reason: `${e.code}: ${e.message}`, ...principalFields(ctx.principal) });
     }
-    // Drain what the client is still sending so the connection stays usable.
-    if (!req.complete) req.resume();
+    // A refused request whose body is still arriving (too large, too slow) is not read further: the connection closes after the answer.
+    if (!req.complete) res.setHeader('connection', 'close');
     sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
   }
 }

@@ -221,3 +221,23 @@ export function rawStream(url: string, headers: Record<string, string>): Promise
     req.end();
   });
 }
+
+/** Announces a body of `declaredLength` bytes, sends only `partial`, and waits for the server to give up on the rest. */
+export function slowBodyRequest(url: string, headers: Record<string, string>, partial: string, declaredLength: number): Promise<RawResponse> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...headers, 'content-length': String(declaredLength) }, agent: false }, (res) => {
+      readResponseBody(res).then(({ text, json }) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        req.destroy();
+      }, reject);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+    });
+    // A server that never gives up would hang the test: fail it instead.
+    const timer = setTimeout(() => req.destroy(new Error('the server never answered the slow body')), 10_000);
+    req.on('close', () => clearTimeout(timer));
+    req.write(partial);
+  });
+}

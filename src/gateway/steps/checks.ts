@@ -47,7 +47,7 @@ export const readLimitedBody: Step = {
   name: 'read_body',
   why: 'the size cap applies before parsing or authenticating anything large',
   async run(ctx) {
-    ctx.body = await readBody(ctx.req, ctx.rt.config.server.maxBodyBytes);
+    ctx.body = await readBody(ctx.req, ctx.rt.config.server.maxBodyBytes, ctx.rt.config.server.bodyTimeoutMs);
   },
 };
 

@@ -52,6 +52,8 @@ export class UpstreamConnection {
     return new Promise<JsonRpcResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        // Tell the upstream to stop: its late answer would be dropped anyway, and its work should not go on.
+        void this.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } }).catch(() => {});
         reject(new BehalfError('upstream_timeout'));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, originalId: req.id, timer });

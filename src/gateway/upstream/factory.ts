@@ -37,6 +37,7 @@ export function createTransport(name: string, cfg: UpstreamConfig, ctx: Upstream
       command: cfg.command,
       args: cfg.args,
       cwd,
+      removeCwdOnClose: !cfg.cwd,
       env: childEnvironment(cfg, ctx),
       onStderr: (line) => ctx.log(`[upstream ${name}] ${line}`),
     });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -12,6 +13,8 @@ export interface StdioSpawnOptions {
   env: Record<string, string>;
   onStderr?: (line: string) => void;
   maxLineBytes?: number;
+  /** A private working directory created for this child, removed when it ends. */
+  removeCwdOnClose?: boolean;
 }
 
 /**
@@ -116,6 +119,7 @@ export class StdioClientTransport implements Transport {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.options.removeCwdOnClose) rm(this.options.cwd, { recursive: true, force: true }).catch(() => {});
     this.onclose?.();
   }
 }
