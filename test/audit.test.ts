@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startCrmHttp, type CrmHttpServer } from '../demo/crm/http.js';
-import type { AuditEvent, AuditStore } from '../src/audit/event.js';
+import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from '../src/audit/event.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { fingerprint } from '../src/identity/fingerprint.js';
 import { connectStreamable } from './helpers/clients.js';
@@ -30,30 +30,45 @@ const AUDIT_REFUSED = { code: -32603, message: 'Request refused: audit log unava
 /** The real SQLite store, with each decision's append noted on a shared timeline (to prove it precedes forwarding). */
 class TimelineStore implements AuditStore {
   constructor(private readonly inner: AuditStore, private readonly timeline: string[]) {}
-  append(e: AuditEvent): void {
-    this.inner.append(e);
+  async append(e: AuditEvent): Promise<AuditRecord> {
+    const rec = await this.inner.append(e);
     if (e.kind === 'decision') this.timeline.push(`audit ${e.method} ${e.target ?? ''} ${e.decision}`);
+    return rec;
   }
-  query(filter?: Parameters<AuditStore['query']>[0]): AuditEvent[] {
+  query(filter?: AuditQuery): Promise<AuditRecord[]> {
     return this.inner.query(filter);
   }
-  close(): void {
-    this.inner.close();
+  records(fromSeq?: number): AsyncIterable<AuditRecord> {
+    return this.inner.records(fromSeq);
+  }
+  secret(name: string): Promise<Buffer> {
+    return this.inner.secret(name);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }
 
-/** Fault injection: a store that works until told to fail, then throws on every append (as a full disk would). */
+/** Fault injection: a store that works until told to fail, then rejects every append (as a full disk would). */
 class FlakyStore implements AuditStore {
   failing = false;
-  readonly events: AuditEvent[] = [];
-  append(e: AuditEvent): void {
+  readonly stored: AuditRecord[] = [];
+  async append(e: AuditEvent): Promise<AuditRecord> {
     if (this.failing) throw new Error('SQLITE_FULL: database or disk is full');
-    this.events.push(e);
+    const rec = { ...e, seq: this.stored.length + 1, prevHash: '', hash: '' };
+    this.stored.push(rec);
+    return rec;
   }
-  query(filter: Parameters<AuditStore['query']>[0] = {}): AuditEvent[] {
-    return this.events.filter((e) => !filter.kind || e.kind === filter.kind).slice(-(filter.limit ?? 100));
+  async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
+    return this.stored.filter((e) => !filter.kind || e.kind === filter.kind).slice(-(filter.limit ?? 100));
   }
-  close(): void {}
+  async *records(fromSeq = 1): AsyncIterable<AuditRecord> {
+    yield* this.stored.filter((r) => r.seq >= fromSeq);
+  }
+  async secret(): Promise<Buffer> {
+    return Buffer.alloc(32);
+  }
+  async close(): Promise<void> {}
 }
 
 describe('every decision is audited before forwarding, with no secret in any row', () => {
@@ -69,8 +84,8 @@ describe('every decision is audited before forwarding, with no secret in any row
 
   interface Call { tool: string; args: Record<string, unknown>; decision: 'allow' | 'deny'; ruleIds: string[] }
   const CALLS: Call[] = [
-    { tool: 'get_customer', args: { customer_id: 'c-100' }, decision: 'allow', ruleIds: ['reps-own-customers'] },
-    { tool: 'update_customer', args: { customer_id: 'c-101', notes: ARG_VALUES[0] }, decision: 'allow', ruleIds: ['reps-own-customers'] },
+    { tool: 'get_customer', args: { customer_id: 'c-100' }, decision: 'allow', ruleIds: ['reps-read-own'] },
+    { tool: 'update_customer', args: { customer_id: 'c-101', notes: ARG_VALUES[0] }, decision: 'allow', ruleIds: ['reps-update-own'] },
     { tool: 'list_customers', args: { owner: 'alice' }, decision: 'allow', ruleIds: ['reps-list-own'] },
     { tool: 'get_customer', args: { customer_id: 'c-203' }, decision: 'deny', ruleIds: [] },
     { tool: 'update_customer', args: { customer_id: 'c-204', notes: ARG_VALUES[1] }, decision: 'deny', ruleIds: [] },
@@ -105,20 +120,26 @@ describe('every decision is audited before forwarding, with no secret in any row
         ? [`audit tools/call ${c.tool} allow`, 'upstream POST /mcp']
         : [`audit tools/call ${c.tool} deny`]);
 
-      const decision = fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 })[0]!;
+      const decision = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
       assert.equal(decision.ts <= Date.now(), true);
+      // No keep rule in this config: every argument value is a marker; the digest still tells calls apart.
+      const { args, argsDigest, policyVersion, ...rest } = decision;
+      assert.equal(args, JSON.stringify(Object.fromEntries(Object.entries(c.args).map(([k, v]) => [k, `[redacted string ${String(v).length}]`]))));
+      assert.match(argsDigest ?? '', /^[0-9a-f]{64}$/);
+      assert.equal(typeof policyVersion, 'string');
       assert.deepEqual(
-        { ...decision, ts: 0, callId: 'x', reason: 'x' },
+        { ...rest, ts: 0, callId: 'x', reason: 'x', seq: 0, prevHash: 'x', hash: 'x' },
         {
-          ts: 0, kind: 'decision', callId: 'x', reason: 'x', route: 'crm', upstream: 'crm', transport: 'streamable-http',
+          seq: 0, prevHash: 'x', hash: 'x', ts: 0, kind: 'decision', callId: 'x', reason: 'x', route: 'crm', upstream: 'crm', transport: 'streamable-http',
           clientId: 'agent', clientMethod: 'api-key', credentialId: 'k1',
           userIssuer: fx.idp.issuer, userSubject: 'alice', tokenFingerprint: fingerprint(aliceToken),
           sessionFingerprint: fingerprint(sessionId), method: 'tools/call', target: c.tool,
-          decision: c.decision, ruleIds: c.ruleIds, outcome: undefined, latencyMs: undefined, downstreamStrategy: 'none',
+          decision: c.decision, ruleIds: c.ruleIds, downstreamStrategy: 'none',
         },
       );
       assert.match(decision.callId!, /^[0-9a-f-]{36}$/);
-      const outcome = fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1000 }).filter((e) => e.callId === decision.callId);
+      assert.match(decision.hash, /^[0-9a-f]{64}$/, 'the record is chained');
+      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1000 })).filter((e) => e.callId === decision.callId);
       if (c.decision === 'allow') {
         assert.equal(outcome.length, 1);
         assert.equal(outcome[0]!.outcome, 'ok');
@@ -140,7 +161,7 @@ describe('every decision is audited before forwarding, with no secret in any row
       const r = await postJson(url, headers, rpc('tools/list'), sessionId);
       assert.equal(r.status, 401);
       assertNoLeak(r.text, [BAD_KEY, BAD_TOKEN, aliceToken, fx.apiKey]);
-      const row = fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 })[0]!;
+      const row = (await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!;
       assert.ok(row.reason!.startsWith(`${code}:`), row.reason);
     }
   });

@@ -222,7 +222,7 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       assert.deepEqual(r.json, { jsonrpc: '2.0', id: d.message.id, error: { code: -32003, message: DENIED } });
       assertNoLeak(r.text, secrets);
       assert.equal(upstreamPosts(), before, 'nothing reached the upstream');
-      const row = fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 })[0]!;
+      const row = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
       assert.equal(row.method, d.message.method);
       assert.equal(row.decision, 'deny');
       assert.deepEqual(row.ruleIds, d.ruleIds);
@@ -266,9 +266,9 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       assert.equal(after.status, 404);
       assert.deepEqual(after.json, { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Session not found' } });
 
-      const outcome = fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 }).find((e) => e.callId && e.target === 'crash');
+      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find((e) => e.callId && e.target === 'crash');
       assert.equal(outcome?.outcome, 'upstream_unavailable');
-      const ended = fx.gateway.runtime.audit.query({ kind: 'session', limit: 20 }).filter((e) => e.route === 'raw' && e.outcome === 'ended: upstream closed');
+      const ended = (await fx.gateway.runtime.audit.query({ kind: 'session', limit: 20 })).filter((e) => e.route === 'raw' && e.outcome === 'ended: upstream closed');
       assert.equal(ended.length, 1);
 
       const fresh = await openSession(rawUrl, headers);
@@ -287,7 +287,7 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       assert.equal(r.status, 200, r.text);
       assert.deepEqual(r.json, { jsonrpc: '2.0', id: call.id, error: { code: -32010, message: 'Upstream MCP server timed out' } });
       assert.ok(took >= SLOW_TIMEOUT_MS - 50 && took < SLOW_TIMEOUT_MS + 5000, `answered after ${took} ms`);
-      const outcome = fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 }).find((e) => e.target === 'sleep');
+      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find((e) => e.target === 'sleep');
       assert.equal(outcome?.outcome, 'upstream_timeout');
       // The same session still answers (the upstream is alive, only that one call was given up) …
       assert.equal(echoed(await postJson(slowUrl, headers, echo('still here'), sid)), 'still here');

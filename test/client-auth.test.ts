@@ -40,8 +40,8 @@ function bearer(token: string): Record<string, string> {
 }
 
 /** The last auth-failure audit record: it names the reason and carries no secret. */
-function lastAuthFailure(fx: Fixture, secrets: string[]): string {
-  const [last] = fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 });
+async function lastAuthFailure(fx: Fixture, secrets: string[]): Promise<string> {
+  const [last] = await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 });
   assert.ok(last, 'the refusal is audited');
   const text = JSON.stringify(last);
   for (const s of secrets) assert.ok(!text.includes(s), 'the audit record carries no secret');
@@ -49,11 +49,11 @@ function lastAuthFailure(fx: Fixture, secrets: string[]): string {
 }
 
 /** A refusal answers with the expected challenge, leaks none of the credentials sent, and is audited with its reason. */
-function assertRefusal(fx: Fixture, res: RawResponse, r: Pick<Refusal, 'error' | 'message'> & { reason: RegExp }, headers: Record<string, string>, alsoSecret: string[] = []): void {
+async function assertRefusal(fx: Fixture, res: RawResponse, r: Pick<Refusal, 'error' | 'message'> & { reason: RegExp }, headers: Record<string, string>, alsoSecret: string[] = []): Promise<void> {
   assertChallenge(res, { error: r.error, metadataUrl: metadataUrlOf(fx.gateway), message: r.message });
   const secrets = Object.values(headers).map((v) => v.replace(/^Bearer /, ''));
   assertNoSecrets(res, [...secrets, ...alsoSecret]);
-  assert.match(lastAuthFailure(fx, secrets), r.reason);
+  assert.match(await lastAuthFailure(fx, secrets), r.reason);
 }
 
 async function sdkCallsAsAlice(url: string, headers: Record<string, string>): Promise<void> {
@@ -100,7 +100,7 @@ describe('client auth: API keys (dual mode)', () => {
       assertChallenge(res, { error: r.error, metadataUrl: metadataUrlOf(fx.gateway), message: r.message });
       assertNoSecrets(res, [fx.apiKey, alice, headers['x-api-key']]);
       assert.equal(res.headers.get('mcp-session-id'), null);
-      lastAuthFailure(fx, [fx.apiKey, alice]);
+      await lastAuthFailure(fx, [fx.apiKey, alice]);
     });
   }
 
@@ -149,7 +149,7 @@ describe('client auth: API keys (dual mode)', () => {
   it('the audit record of a bad key names the reason and not the key', async () => {
     const bad = generateApiKey();
     await initialize(url, { 'x-api-key': bad, ...bearer(alice) });
-    assert.match(lastAuthFailure(fx, [bad, alice, fx.apiKey]), /client_auth_invalid: unknown API key/);
+    assert.match(await lastAuthFailure(fx, [bad, alice, fx.apiKey]), /client_auth_invalid: unknown API key/);
   });
 });
 
@@ -193,7 +193,7 @@ describe('client auth: delegation check (dual mode)', () => {
       const res = await initialize(url, headers);
       assertChallenge(res, { error: 'invalid_token', metadataUrl: metadataUrlOf(fx.gateway), message: NOT_DELEGATED });
       assertNoSecrets(res, [c.key(), token]);
-      assert.match(lastAuthFailure(fx, [c.key(), token]), /^delegation_mismatch/);
+      assert.match(await lastAuthFailure(fx, [c.key(), token]), /^delegation_mismatch/);
     });
   }
 });
@@ -218,7 +218,7 @@ describe('client auth: client-credentials JWTs (dual mode, x-client-token)', () 
     await assertInitializes(url, { 'x-client-token': clientToken, ...bearer(alice) });
     await assertInitializes(url, { 'x-client-token': `Bearer ${clientToken}`, ...bearer(alice) });
     await sdkCallsAsAlice(url, { 'x-client-token': clientToken, ...bearer(alice) });
-    const [session] = fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
+    const [session] = await fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
     assert.equal(session?.clientId, 'agent');
     assert.equal(session?.clientMethod, 'client-credentials');
   });
@@ -241,7 +241,7 @@ describe('client auth: client-credentials JWTs (dual mode, x-client-token)', () 
   for (const r of refusals) {
     it(`refuses ${r.name}`, async () => {
       const headers = await r.headers();
-      assertRefusal(fx, await initialize(url, headers), r, headers, [fx.apiKey, fx.otherApiKey]);
+      await assertRefusal(fx, await initialize(url, headers), r, headers, [fx.apiKey, fx.otherApiKey]);
     });
   }
 });
@@ -267,7 +267,7 @@ describe('client auth: oauth mode (one bearer token; the client is its client_id
     it(`alice's token issued to configured client ${issuedTo.clientId} is accepted, and names that client (positive control)`, async () => {
       const token = await fx.userToken('alice', { client: issuedTo });
       await assertInitializes(url, bearer(token));
-      const [session] = fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
+      const [session] = await fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
       assert.equal(session?.clientId, issuedTo.clientId);
       assert.equal(session?.clientMethod, 'oauth-token');
       assert.equal(session?.userSubject, 'alice');
@@ -288,7 +288,7 @@ describe('client auth: oauth mode (one bearer token; the client is its client_id
   for (const r of refusals) {
     it(`refuses ${r.name}`, async () => {
       const headers = await r.headers();
-      assertRefusal(fx, await initialize(url, headers), r, headers);
+      await assertRefusal(fx, await initialize(url, headers), r, headers);
     });
   }
 });
@@ -343,7 +343,7 @@ describe('client auth: mTLS', { skip: hasOpenssl() ? false : 'the openssl CLI is
       assert.equal(res.status, 200, res.text);
       const sessionId = res.headers.get('mcp-session-id');
       assert.ok(sessionId);
-      const [session] = fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
+      const [session] = await fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
       assert.equal(session?.clientId, p.clientId);
       assert.equal(session?.clientMethod, 'mtls');
     });
@@ -376,7 +376,7 @@ describe('client auth: mTLS', { skip: hasOpenssl() ? false : 'the openssl CLI is
   for (const r of refusals) {
     it(`refuses ${r.name}: 401`, async () => {
       const headers = r.headers ? await r.headers() : bearer(await fx.userToken('alice'));
-      assertRefusal(fx, await post(r.cert(), headers), r, headers);
+      await assertRefusal(fx, await post(r.cert(), headers), r, headers);
     });
   }
 });
@@ -483,7 +483,7 @@ describe('client auth: a configuration without client authentication', () => {
     });
     it('serves a user token without a client credential, as client "anonymous"', async () => {
       await assertInitializes(fx.gateway.urlFor('crm'), bearer(await fx.userToken('alice')));
-      const [session] = fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
+      const [session] = await fx.gateway.runtime.audit.query({ kind: 'session', limit: 1 });
       assert.equal(session?.clientId, 'anonymous');
       assert.equal(session?.clientMethod, 'none');
     });

@@ -91,8 +91,8 @@ describe('session binding', () => {
     assertNoLeak(r.text, secrets);
   }
 
-  function assertMismatchAudited(sessionId: string, intruder: Intruder, transport: string, route = 'crm'): void {
-    const rows = fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1 });
+  async function assertMismatchAudited(sessionId: string, intruder: Intruder, transport: string, route = 'crm'): Promise<void> {
+    const rows = await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1 });
     const row = rows[0]!;
     assert.equal(row.route, route);
     assert.equal(row.transport, transport);
@@ -126,14 +126,14 @@ describe('session binding', () => {
     for (const method of ['POST', 'GET', 'DELETE'] as const) {
       for (const intruder of INTRUDERS) {
         it(`${method} with alice's session id by ${intruder.name} → ${intruder.status}${intruder.status === 404 ? ', indistinguishable from an unknown id' : ''}`, async () => {
-          const before = { posts: posts('crm'), all: anyRequests('crm'), mismatches: fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 }).length };
+          const before = { posts: posts('crm'), all: anyRequests('crm'), mismatches: (await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 })).length };
           const r = await send(method, intruder.headers(), sid);
           assertRefused(r, intruder);
           if (intruder.status === 404) {
             assert.deepEqual(observable(r), observable(unknown[method]));
-            assertMismatchAudited(sid, intruder, 'streamable-http');
+            await assertMismatchAudited(sid, intruder, 'streamable-http');
           } else {
-            assert.equal(fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 }).length, before.mismatches, 'an unauthenticated caller is refused before any session lookup');
+            assert.equal((await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 })).length, before.mismatches, 'an unauthenticated caller is refused before any session lookup');
           }
           assert.equal(anyRequests('crm'), before.all, 'nothing reached alice\'s upstream');
           // Positive control: the session is alive and still alice's.
@@ -158,7 +158,7 @@ describe('session binding', () => {
       const r = await postJson(url, as('alice'), rpc('tools/list'), crm2Sid);
       assert.deepEqual(observable(r), observable(unknown.POST));
       assert.equal(anyRequests('crm'), before);
-      assertMismatchAudited(crm2Sid, { name: 'alice', headers: () => as('alice'), status: 404, message: '', mismatch: { client: 'agent', subject: 'alice' } }, 'streamable-http');
+      await assertMismatchAudited(crm2Sid, { name: 'alice', headers: () => as('alice'), status: 404, message: '', mismatch: { client: 'agent', subject: 'alice' } }, 'streamable-http');
       // And the other way round; each id works on its own route (positive controls).
       const crm2Before = anyRequests('crm2');
       assert.equal((await postJson(fx.gateway.urlFor('crm2'), as('aliceCrm2'), rpc('tools/list'), sid)).status, 404);
@@ -230,7 +230,7 @@ describe('session binding', () => {
         const before = { all: anyRequests('crm'), events: stream.events.length };
         const r = await post(intruder.headers(), rpc('tools/list'));
         assertRefused(r, intruder);
-        if (intruder.mismatch) assertMismatchAudited(sid, intruder, 'sse');
+        if (intruder.mismatch) await assertMismatchAudited(sid, intruder, 'sse');
         assert.equal(anyRequests('crm'), before.all, 'nothing reached alice\'s upstream');
         await new Promise((r2) => setTimeout(r2, 50));
         assert.equal(stream.events.length, before.events, 'nothing was written to alice\'s stream');

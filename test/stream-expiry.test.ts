@@ -110,12 +110,12 @@ describe('streams end when the token that opened them expires', () => {
     const expired = await postJson(shortMessages, headers(short), rpc('ping'));
     assert.equal(expired.status, 401);
     assert.match(String(expired.headers['www-authenticate']), /error="invalid_token"/);
-    const failure = gw.runtime.audit.query({ kind: 'auth-failure', limit: 1 })[0]!;
+    const failure = (await gw.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!;
     assert.match(failure.reason!, /expired/);
     // … and the legacy session died with its stream: even a fresh token finds nothing.
     const fresh = await token(shortIdp);
     assert.equal((await postJson(shortMessages, headers(fresh), rpc('ping'))).status, 404);
-    const ended = gw.runtime.audit.query({ kind: 'session', limit: 50 }).filter((e) => e.outcome === 'ended: token expired');
+    const ended = (await gw.runtime.audit.query({ kind: 'session', limit: 50 })).filter((e) => e.outcome === 'ended: token expired');
     assert.equal(ended.length, 1);
 
     // The long-lived stream is not just open but working.

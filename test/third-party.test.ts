@@ -204,7 +204,7 @@ describe('third-party MCP servers behind the gateway', () => {
       const allowed = await allowedAfterOfferingEtc('fs');
       assert.doesNotMatch(allowed, /^\/etc$/m);
       assert.match(allowed, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-      const denied = fx.gateway.runtime.audit.query({ kind: 'decision', limit: 200 })
+      const denied = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 200 }))
         .filter((e) => e.method === 'notifications/roots/list_changed' && e.route === 'fs');
       assert.ok(denied.length > 0 && denied.every((e) => e.decision === 'deny'), 'the roots notification is denied and audited');
     });

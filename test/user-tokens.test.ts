@@ -34,7 +34,7 @@ async function assertRefused(fx: Fixture, token: string, auditReason: RegExp, o:
   const res = await initialize(url, { 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` });
   assertChallenge(res, { error: 'invalid_token', metadataUrl: metadataUrlOf(fx.gateway, o.upstream), message: INVALID });
   assertNoSecrets(res, [token, fx.apiKey]);
-  const [last] = fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 });
+  const [last] = await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 });
   assert.ok(last, 'the refusal is audited');
   assert.match(last.reason ?? '', auditReason);
   assert.ok(!JSON.stringify(last).includes(token), 'the audit record does not carry the token');

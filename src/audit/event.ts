@@ -1,11 +1,12 @@
 /**
  * One audit record. It names who, what and why — and never carries a token,
- * key or argument value: credentials appear as ids or fingerprints only.
+ * key or secret: credentials appear as ids or fingerprints only, and argument
+ * values only where the audit config keeps them (see redact.ts).
  */
 export interface AuditEvent {
   /** Milliseconds since the epoch. */
   ts: number;
-  kind: 'decision' | 'outcome' | 'auth-failure' | 'session-mismatch' | 'session' | 'lifecycle';
+  kind: 'decision' | 'outcome' | 'auth-failure' | 'session-mismatch' | 'session' | 'lifecycle' | 'policy' | 'key';
   /** Correlates a decision with its outcome. */
   callId?: string;
   route?: string;
@@ -19,19 +20,62 @@ export interface AuditEvent {
   tokenFingerprint?: string;
   sessionFingerprint?: string;
   method?: string;
+  /** The tool name, resource URI or prompt name the call reaches. */
   target?: string;
+  /** Arguments as JSON with every value not explicitly kept replaced by a redaction marker. */
+  args?: string;
+  /** HMAC-SHA256 of the canonical arguments (all values), so a record can be matched to a known call without storing it. */
+  argsDigest?: string;
   decision?: 'allow' | 'deny';
   ruleIds?: string[];
   reason?: string;
+  /** Content hash of the policy that made the decision. */
+  policyVersion?: string;
   outcome?: string;
   latencyMs?: number;
   /** Which credential the upstream received (strategy name), never the credential. */
   downstreamStrategy?: string;
+  /** Id (jti or fingerprint) of the downstream credential, never the credential. */
+  downstreamCredentialId?: string;
 }
 
+/** A record as stored: numbered and chained to its predecessor. */
+export interface AuditRecord extends AuditEvent {
+  seq: number;
+  /** Hash of the previous record (64 zeros for the first). */
+  prevHash: string;
+  /** SHA-256 over prevHash and the record's canonical form. */
+  hash: string;
+}
+
+export interface AuditQuery {
+  limit?: number;
+  kind?: AuditEvent['kind'];
+  subject?: string;
+  issuer?: string;
+  clientId?: string;
+  method?: string;
+  target?: string;
+  decision?: 'allow' | 'deny';
+  /** Epoch milliseconds, inclusive. */
+  since?: number;
+  until?: number;
+  /** Only records with seq greater than this (for tail --follow). */
+  afterSeq?: number;
+}
+
+/**
+ * Where audit records live. SQLite is the embedded default; a PostgreSQL
+ * store comes with scale-out. Everything is async so a networked store fits.
+ */
 export interface AuditStore {
-  /** Throws when the record cannot be written: the caller must then refuse the call. */
-  append(event: AuditEvent): void;
-  query(filter?: { limit?: number; kind?: AuditEvent['kind']; subject?: string }): AuditEvent[];
-  close(): void;
+  /** Rejects when the record cannot be written: the caller must then refuse the call. */
+  append(event: AuditEvent): Promise<AuditRecord>;
+  /** Newest `limit` matching records, returned oldest first. */
+  query(filter?: AuditQuery): Promise<AuditRecord[]>;
+  /** Every record in seq order, for verify and export. */
+  records(fromSeq?: number): AsyncIterable<AuditRecord>;
+  /** A named secret kept by the store, created on first use (e.g. the argument-digest key). */
+  secret(name: string): Promise<Buffer>;
+  close(): Promise<void>;
 }
