@@ -21,6 +21,8 @@ export const RpcCode = {
   /** Server-defined range: the gateway's own refusals. */
   Forbidden: -32003,
   UpstreamError: -32010,
+  /** A rate limit refused the call; `data.retryAfterMs` says when to try again. */
+  RateLimited: -32029,
   ConnectionClosed: -32000,
 } as const;
 

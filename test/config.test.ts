@@ -102,7 +102,7 @@ describe('config: errors name the path and the reason', () => {
     { name: 'client-credentials in oauth mode', mutate: (r) => { r.userAuth.mode = 'oauth'; r.clientAuth.methods = ['api-key', 'client-credentials']; }, expect: [/clientAuth\.methods: client-credentials is for dual mode/] },
     { name: 'two clients with one id', mutate: (r) => { r.clients.push({ id: 'agent', apiKeys: [{ id: 'k2', hash: `sha256:${'cd'.repeat(32)}` }] }); }, expect: [/clients\.1\.id: duplicate client id agent/] },
     { name: 'one key configured for two clients', mutate: (r) => { r.clients.push({ id: 'other', apiKeys: [{ id: 'k2', hash: HASH }] }); }, expect: [/clients\.1\.apiKeys\.0: the same key is configured twice/] },
-    { name: 'a rule naming an unknown upstream', mutate: (r) => { r.policy.rules[0].upstreams = ['nope']; }, expect: [/policy\.rules\.0\.upstreams: unknown upstream nope/] },
+    { name: 'a rule naming an unknown upstream', mutate: (r) => { r.policy.rules[0].upstreams = ['nope']; }, expect: [/policy: rules\.0 \([^)]+\)\.upstreams: nope matches no upstream/] },
     { name: 'two problems at once: both are listed', mutate: (r) => { delete r.upstreams.crm.command; r.server.port = -1; }, expect: [/upstreams\.crm\.command: /, /server\.port: /] },
   ];
   for (const c of cases) {

@@ -10,4 +10,6 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   const stop = () => { void gw.close().then(() => process.exit(0)); };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // SIGHUP re-reads the policy file; a broken file is reported and the old policy keeps serving.
+  process.on('SIGHUP', () => { gw.runtime.policy.reload(); });
 }

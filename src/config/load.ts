@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { z } from 'zod';
 import { BehalfError } from '../errors.js';
+import { PolicyError } from '../policy/policy.js';
+import { loadPolicy } from '../policy/source.js';
+import { formatIssues } from './issues.js';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
 
 export interface LoadedConfig {
@@ -11,12 +13,7 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-/** Formats zod issues as `path: reason` lines, the form an operator can act on. */
-export function formatIssues(issues: z.core.$ZodIssue[]): string {
-  return issues
-    .map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-    .join('\n');
-}
+export { formatIssues };
 
 export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   const result = GatewayConfigSchema.safeParse(raw);
@@ -26,6 +23,12 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   const config = result.data;
   const problems = consistencyProblems(config);
   if (problems.length) throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  try {
+    loadPolicy(config, baseDir);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    throw new BehalfError('config_invalid', `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`);
+  }
   return { config, baseDir };
 }
 
@@ -73,12 +76,8 @@ function consistencyProblems(c: GatewayConfig): string[] {
       keyHashes.add(k.hash);
     }
   }
-  const ruleIds = new Set<string>();
-  for (const [i, r] of c.policy.rules.entries()) {
-    if (ruleIds.has(r.id)) out.push(`policy.rules.${i}.id: duplicate rule id ${r.id}`);
-    ruleIds.add(r.id);
-    for (const u of r.upstreams ?? []) if (!(u in c.upstreams)) out.push(`policy.rules.${i}.upstreams: unknown upstream ${u}`);
-    if (!r.tools && !r.resources && !r.prompts) out.push(`policy.rules.${i}: a rule must name tools, resources or prompts`);
+  if (c.policy.file !== undefined && (c.policy.rules.length || c.policy.rateLimits.length || Object.keys(c.policy.methods).length)) {
+    out.push('policy: give either policy.file or inline rules, rateLimits and methods, not both');
   }
   return out;
 }

@@ -45,18 +45,65 @@ export const IssuerSchema = z.object({
 }).strict();
 
 export const PolicyRuleSchema = z.object({
-  id: z.string().min(1),
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'letters, digits, _ . : - only').describe('Stable id, named in every decision it makes'),
   effect: z.enum(['allow', 'deny']),
   description: z.string().optional(),
-  upstreams: z.array(z.string()).optional().describe('Upstream names; absent = all'),
-  tools: z.array(z.string()).optional().describe('Tool names or globs (*); a rule with tools matches tools/call'),
-  resources: z.array(z.string()).optional().describe('Resource URI globs; matches resources/read'),
+  methods: z.array(z.string()).optional()
+    .describe('JSON-RPC methods (globs) the rule applies to, e.g. [tools/call]; absent = every method that reaches its tools/resources/prompts'),
+  upstreams: z.array(z.string()).optional().describe('Upstream names or globs; absent = all'),
+  tools: z.array(z.string()).optional().describe('Tool names or globs (*); matches tools/call'),
+  resources: z.array(z.string()).optional().describe('Resource URI globs; matches resources/read and resources/subscribe'),
   prompts: z.array(z.string()).optional().describe('Prompt names or globs; matches prompts/get'),
-  when: z.string().optional().describe('CEL expression over user, client, tool, args, resource, prompt, upstream'),
+  when: z.string().optional().describe('CEL expression over user, client, request, upstream, tool, args, resource, prompt; must yield bool'),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'an OAuth scope token')).optional()
+    .describe('Step-up: an allow takes effect only when the user token carries these scopes; otherwise 403 insufficient_scope'),
 }).strict();
 
-export const PolicySchema = z.object({
+export const RateLimitSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'letters, digits, _ . : - only'),
+  description: z.string().optional(),
+  per: z.array(z.enum(['user', 'client', 'tool', 'upstream'])).min(1)
+    .describe('What one bucket is for: e.g. [user] = one bucket per user, [user, tool] = one per user and tool'),
+  upstreams: z.array(z.string()).optional().describe('Upstream names or globs; absent = all'),
+  tools: z.array(z.string()).optional().describe('Tool names or globs; absent = every decided call (tools, resources, prompts)'),
+  capacity: z.number().int().positive().describe('Bucket size: the burst allowed'),
+  refillPerSecond: z.number().positive().describe('Tokens added per second: the sustained rate'),
+}).strict();
+
+export const CustomMethodSchema = z.object({
+  reason: z.string().min(1).describe('Why this method may pass; recorded with every decision'),
+  decide: z.enum(['allow', 'rules']).default('rules')
+    .describe('allow: housekeeping, always passes; rules: needs an allow rule whose methods name it'),
+}).strict();
+
+/** The policy proper: inline in the gateway config or in its own file (watched and hot-reloaded). */
+export const PolicyDocumentSchema = z.object({
   rules: z.array(PolicyRuleSchema).default([]),
+  rateLimits: z.array(RateLimitSchema).default([]),
+  methods: z.record(z.string().regex(/^[A-Za-z0-9_./-]+$/, 'a JSON-RPC method name'), CustomMethodSchema).default({})
+    .describe('JSON-RPC methods outside the built-in table that may pass; unknown methods are denied'),
+}).strict();
+
+export const PolicySchema = PolicyDocumentSchema.extend({
+  file: z.string().optional().describe('Policy file (YAML: rules, rateLimits, methods), relative to this config; watched and reloaded on change or SIGHUP'),
+  watch: z.boolean().default(true).describe('Reload the policy file when it changes (SIGHUP always reloads)'),
+}).strict();
+
+export const ArgumentKeepSchema = z.object({
+  upstreams: z.array(z.string()).optional(),
+  tools: z.array(z.string()).optional().describe('Tool or prompt names or globs; absent = all'),
+  args: z.array(z.string()).min(1).describe('Top-level argument names whose values are kept in audit records'),
+}).strict();
+
+export const AuditSchema = z.object({
+  sqlitePath: z.string().default('.behalf/audit.db'),
+  durability: z.enum(['normal', 'full']).default('normal')
+    .describe('normal: WAL, fsync at checkpoints (survives a process crash); full: fsync every record (survives power loss)'),
+  arguments: z.object({
+    keep: z.array(ArgumentKeepSchema).default([])
+      .describe('Argument values kept in audit records; every other value is redacted. Secret-looking names and values are redacted always'),
+    digestKey: SecretRef.optional().describe('HMAC key for argument digests; default: a random key kept in the audit store'),
+  }).strict().default({ keep: [] }),
 }).strict();
 
 const EnvValue = z.union([SecretRef, z.object({ value: z.string() }).strict()]);
@@ -117,10 +164,8 @@ export const GatewayConfigSchema = z.object({
     scopes: z.array(z.string()).default([]).describe('Scopes every request needs; missing → 403 insufficient_scope'),
   }).strict(),
   upstreams: z.record(Identifier, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
-  policy: PolicySchema.default({ rules: [] }),
-  audit: z.object({
-    sqlitePath: z.string().default('.behalf/audit.db'),
-  }).strict().default({ sqlitePath: '.behalf/audit.db' }),
+  policy: PolicySchema.default({ rules: [], rateLimits: [], methods: {}, watch: true }),
+  audit: AuditSchema.default({ sqlitePath: '.behalf/audit.db', durability: 'normal', arguments: { keep: [] } }),
   sessions: z.object({
     idleTtlSeconds: z.number().int().positive().default(3600),
     maxSessions: z.number().int().positive().default(10_000),
@@ -134,6 +179,9 @@ export type HttpUpstreamConfig = z.infer<typeof HttpUpstreamSchema>;
 export type IssuerConfig = z.infer<typeof IssuerSchema>;
 export type ClientConfig = z.infer<typeof ClientSchema>;
 export type PolicyRuleConfig = z.infer<typeof PolicyRuleSchema>;
+export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
+export type PolicyDocument = z.infer<typeof PolicyDocumentSchema>;
+export type AuditConfig = z.infer<typeof AuditSchema>;
 
 export function gatewayJsonSchema(): unknown {
   return z.toJSONSchema(GatewayConfigSchema, { io: 'input' });

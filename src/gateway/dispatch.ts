@@ -1,60 +1,123 @@
 import { randomUUID } from 'node:crypto';
 import { principalFields } from '../audit/audit-log.js';
+import type { AuditEvent } from '../audit/event.js';
 import { BehalfError, toBehalfError } from '../errors.js';
-import { errorResponse, isRequest, RpcCode, type JsonRpcMessage, type JsonRpcResponse } from '../jsonrpc.js';
-import { authorizeMessage, filterListResult } from './authorize.js';
+import { errorResponse, isRequest, RpcCode, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.js';
+import type { CompiledPolicy } from '../policy/policy.js';
+import { bucketKey } from '../policy/rate-limit.js';
+import { authorizeMessage, filterListResult, type Authorization, type ToolLookup } from './authorize.js';
 import type { RequestContext } from './context.js';
 import type { GatewaySession } from './session.js';
 
 /** The one message a denied call gets back: fixed, so nothing about the rules leaks. */
 const DENIED = 'Forbidden: not allowed for this user';
 
+/** A message decided and recorded, not yet forwarded. */
+export interface DecidedMessage {
+  msg: JsonRpcMessage;
+  request?: JsonRpcRequest;
+  authz: Authorization;
+  policy: CompiledPolicy;
+  audit: Partial<AuditEvent>;
+  started: number;
+  /** The answer when the message must not be forwarded (denied, or its decision could not be recorded). */
+  refusal?: JsonRpcResponse;
+  refused: boolean;
+}
+
 /**
- * Decides, audits and forwards one client→server message on a session.
- * Order matters: the decision is written to the audit log before anything
- * reaches the upstream, and a failed write refuses the call (fail closed).
- * Returns the JSON-RPC response for requests, undefined otherwise.
+ * Phase one of a message: decide it (policy, then rate limits) and write the
+ * decision to the audit log. A failed write refuses the call (fail closed).
+ * A single request refused only for missing step-up scopes throws
+ * `insufficient_scope`, which the pipeline answers with 403 and a challenge
+ * listing every scope the operation needs; inside a batch it becomes a
+ * JSON-RPC error carrying the same scopes.
  */
-export async function dispatchMessage(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<JsonRpcResponse | undefined> {
+export async function decideMessage(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<DecidedMessage> {
   const { rt, route } = ctx;
   const principal = ctx.principal!;
   const started = performance.now();
-  const callId = randomUUID();
+  // One policy for the whole message: a reload in the middle cannot mix two.
+  const policy = rt.policy.current;
   const method = 'method' in msg ? msg.method : 'response';
-  const authz = authorizeMessage(rt.rules, principal, route.name, ctx.transport, msg, route.upstream.forwardClientRoots);
-  const base = {
-    callId, route: route.name, upstream: route.name, transport: ctx.transport,
-    sessionFingerprint: session.fingerprint, method, target: authz.target,
-    downstreamStrategy: route.downstreamStrategy,
+  const request = isRequest(msg) ? msg : undefined;
+
+  let authz: Authorization;
+  let tools: ToolLookup | undefined;
+  try {
+    if (policy.needsToolCatalog && method === 'tools/call') tools = await session.tools.lookup();
+    authz = authorizeMessage(policy, principal, route.name, ctx.transport, msg, { forwardRoots: route.upstream.forwardClientRoots, tools });
+  } catch {
+    authz = { effect: 'deny', ruleIds: ['catalog:unavailable'], reason: 'the upstream\'s tool list could not be read' };
+  }
+  let retryAfterMs: number | undefined;
+  if (authz.effect === 'allow' && authz.input && policy.rateLimits.length) {
+    const { input, target } = authz;
+    const limits = policy.rateLimits.filter((l) => l.appliesTo(route.name, target)).map((limit) => ({ limit, key: bucketKey(limit, input, target) }));
+    const verdict = rt.rateLimiter.take(limits);
+    if (!verdict.ok) {
+      retryAfterMs = verdict.retryAfterMs;
+      authz = { ...authz, effect: 'deny', ruleIds: [`rate-limit:${verdict.limitId}`], reason: `rate limited; retry after ${retryAfterMs} ms` };
+    }
+  }
+
+  const audit: Partial<AuditEvent> = {
+    callId: randomUUID(), route: route.name, upstream: route.name, transport: ctx.transport,
+    sessionFingerprint: session.fingerprint, method, target: authz.target?.name,
+    downstreamStrategy: route.downstreamStrategy, policyVersion: policy.version,
+    ...(authz.target && authz.args ? rt.redactor.summarize(route.name, authz.target.name, authz.args) : {}),
     ...principalFields(principal),
   };
-  const request = isRequest(msg) ? msg : undefined;
+  const decided: DecidedMessage = { msg, request, authz, policy, audit, started, refused: authz.effect === 'deny' };
   try {
-    rt.audit.mustAppend({ ts: Date.now(), kind: 'decision', ...base, decision: authz.effect, ruleIds: authz.ruleIds, reason: authz.reason });
+    await rt.audit.mustAppend({ ts: Date.now(), kind: 'decision', ...audit, decision: authz.effect, ruleIds: authz.ruleIds, reason: authz.reason });
   } catch (err) {
-    return request ? errorResponse(request.id, RpcCode.InternalError, toBehalfError(err).publicMessage) : undefined;
+    decided.refused = true;
+    if (request) decided.refusal = errorResponse(request.id, RpcCode.InternalError, toBehalfError(err).publicMessage);
+    return decided;
   }
-  if (authz.effect === 'deny') return request ? errorResponse(request.id, RpcCode.Forbidden, DENIED) : undefined;
+  if (authz.effect === 'allow' || !request) return decided;
 
-  if (!request) {
-    await session.upstream.send(msg).catch(() => {});
+  if (authz.stepUpScopes) {
+    const scope = [...new Set([...rt.config.userAuth.scopes, ...authz.stepUpScopes])].join(' ');
+    if (ctx.messages?.length === 1 && !ctx.isBatch) throw new BehalfError('insufficient_scope', undefined, { scope, audited: 'yes' });
+    decided.refusal = errorResponse(request.id, RpcCode.Forbidden, 'Forbidden: insufficient scope', { error: 'insufficient_scope', scope });
+  } else if (retryAfterMs !== undefined) {
+    decided.refusal = errorResponse(request.id, RpcCode.RateLimited, 'Rate limit exceeded', { retryAfterMs, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
+  } else {
+    decided.refusal = errorResponse(request.id, RpcCode.Forbidden, DENIED);
+  }
+  return decided;
+}
+
+/** Phase two: forward an allowed message, filter list results with the same policy, record the outcome. */
+export async function forwardMessage(ctx: RequestContext, session: GatewaySession, d: DecidedMessage): Promise<JsonRpcResponse | undefined> {
+  const { rt, route } = ctx;
+  if (d.refused) return d.refusal;
+  if (!d.request) {
+    await session.upstream.send(d.msg).catch(() => {});
     return undefined;
   }
   let response: JsonRpcResponse;
   let outcome: string;
   try {
-    response = await session.upstream.request(request);
+    response = await session.upstream.request(d.request);
     outcome = 'error' in response ? `error ${response.error.code}` : 'ok';
-    if (authz.listFeature && 'result' in response) {
-      response = { ...response, result: filterListResult(rt.rules, principal, route.name, ctx.transport, method, authz.listFeature, response.result) };
+    if (d.authz.listFeature && 'result' in response) {
+      response = { ...response, result: filterListResult(d.policy, ctx.principal!, route.name, ctx.transport, d.authz.listFeature, response.result) };
     }
   } catch (err) {
     const e = toBehalfError(err);
-    response = errorResponse(request.id, RpcCode.UpstreamError, e.publicMessage);
+    response = errorResponse(d.request.id, RpcCode.UpstreamError, e.publicMessage);
     outcome = e.code;
   }
-  rt.audit.tryAppend({ ts: Date.now(), kind: 'outcome', ...base, outcome, latencyMs: performance.now() - started });
+  rt.audit.tryAppend({ ts: Date.now(), kind: 'outcome', ...d.audit, outcome, latencyMs: performance.now() - d.started });
   return response;
+}
+
+/** Decides, audits and forwards one client→server message; the response for requests, undefined otherwise. */
+export async function dispatchMessage(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<JsonRpcResponse | undefined> {
+  return forwardMessage(ctx, session, await decideMessage(ctx, session, msg));
 }
 
 /** Forwards `initialize` and remembers what was negotiated, so the upstream transport speaks the same version. */

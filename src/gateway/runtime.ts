@@ -1,7 +1,9 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Authenticator } from '../identity/authenticator.js';
-import type { CompiledRule } from '../policy/rules.js';
+import type { ArgumentRedactor } from '../audit/redact.js';
+import type { PolicyHolder } from '../policy/holder.js';
+import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
 import type { Route } from './route.js';
 import type { GatewaySession } from './session.js';
@@ -16,7 +18,11 @@ export interface GatewayRuntime {
   allowedHosts: Set<string>;
   allowedOrigins: Set<string>;
   authenticator: Authenticator;
-  rules: CompiledRule[];
+  /** The policy in force; read `.current` once per message (hot reload swaps it whole). */
+  policy: PolicyHolder;
+  rateLimiter: RateLimiter;
+  /** Argument values and digests for audit records. */
+  redactor: ArgumentRedactor;
   sessions: SessionStore<GatewaySession>;
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal. */
   stateless: Map<string, GatewaySession>;

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { principalFields, AuditLog } from '../audit/audit-log.js';
+import { resolveAuditPath } from '../audit/path.js';
 import { SqliteAuditStore } from '../audit/sqlite-store.js';
 import type { AuditStore } from '../audit/event.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -9,7 +10,10 @@ import { resolveSecret } from '../config/secrets.js';
 import { BehalfError, toBehalfError } from '../errors.js';
 import { Authenticator } from '../identity/authenticator.js';
 import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
-import { compileRules } from '../policy/rules.js';
+import { ArgumentRedactor } from '../audit/redact.js';
+import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
+import { MemoryRateLimiter } from '../policy/rate-limit.js';
+import { loadPolicy, policyFilePath } from '../policy/source.js';
 import { SessionStore } from '../state/sessions.js';
 import { sendError } from './challenge.js';
 import type { RequestContext } from './context.js';
@@ -64,7 +68,7 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
   } catch (err) {
     const e = toBehalfError(err);
     if (e.code === 'internal') rt.log(`internal error on ${endpoint} ${req.method}: ${(err as Error)?.name ?? 'error'}`);
-    if (AUTH_FAILURES.has(e.code)) {
+    if (AUTH_FAILURES.has(e.code) && !e.details.audited) {
       rt.audit.tryAppend({ ts: Date.now(), kind: 'auth-failure', route: route.name, transport: ctx.transport, reason: `${e.code}: ${e.message}`, ...principalFields(ctx.principal) });
     }
     // A refused request whose body is still arriving (too large, too slow) is not read further: the connection closes after the answer.
@@ -103,20 +107,31 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   const allowedOrigins = new Set([new URL(baseUrl).origin, ...config.server.allowedOrigins].map((o) => o.toLowerCase()));
 
   let audit: AuditLog;
-  let rules;
+  let policy: PolicyHolder;
+  let redactor: ArgumentRedactor;
   try {
-    audit = new AuditLog(options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir)), () => log('audit write failed'));
-    rules = compileRules(config.policy.rules);
+    const store = options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
+    audit = new AuditLog(store, () => log('audit write failed'));
+    const digestKey = config.audit.arguments.digestKey
+      ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
+      : await store.secret('args-digest');
+    redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
+    const initial = loadPolicy(config, baseDir);
+    policy = new PolicyHolder(initial, () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
   } catch (err) {
     server.close();
     throw err;
   }
+  const policyFile = policyFilePath(config, baseDir);
+  if (policyFile && config.policy.watch) policy.watchFile(policyFile);
   const verifier = new JwtVerifier(config.userAuth.issuers, options.verifier);
   const rt: GatewayRuntime = {
     config, baseDir, baseUrl, allowedHosts, allowedOrigins,
     routes: buildRoutes(config.upstreams, baseUrl),
     authenticator: new Authenticator(config, verifier),
-    rules,
+    policy,
+    rateLimiter: new MemoryRateLimiter(),
+    redactor,
     sessions: undefined as unknown as SessionStore<GatewaySession>,
     stateless: new Map(),
     audit,
@@ -134,7 +149,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       else res.end();
     });
   });
-  audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started' });
+  audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started', policyVersion: policy.current.version });
 
   return {
     baseUrl,
@@ -149,15 +164,22 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       for (const s of rt.sessions.all()) endSession(rt, s, 'gateway stopping');
       for (const s of [...rt.stateless.values()]) endSession(rt, s, 'gateway stopping');
       rt.sessions.close();
+      policy.close();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
       audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
-      audit.close();
+      await audit.close();
     },
   };
 }
 
-function resolveAuditPath(path: string, baseDir: string): string {
-  if (path === ':memory:' || path.startsWith('/')) return path;
-  return `${baseDir}/${path}`;
+/** Every reload attempt is on the record: which policy is in force, or why a file was refused. */
+function recordReload(audit: AuditLog, log: (line: string) => void, r: ReloadResult): void {
+  if (r.ok) {
+    if (r.changed) log(`policy reloaded: version ${r.version}`);
+    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)', policyVersion: r.version });
+  } else {
+    log(`policy reload rejected; the previous policy stays in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
+    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: 'reload rejected', reason: r.problems.join('; ').slice(0, 2000) });
+  }
 }

@@ -5,6 +5,7 @@ import { sessionFingerprint } from '../state/sessions.js';
 import type { RequestContext } from './context.js';
 import { headerValue } from './http-io.js';
 import type { GatewaySession } from './session.js';
+import { ToolCatalog } from './tool-catalog.js';
 import { connectUpstream } from './upstream/factory.js';
 
 /** Opens a session bound to the current principal, with its own upstream connection (nothing is shared across users). */
@@ -16,7 +17,7 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
   const now = Date.now();
   const session: GatewaySession = {
     id, fingerprint: sessionFingerprint(id), routeName: route.name, boundTo: principalKey(ctx.principal!),
-    principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(),
+    principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(), tools: new ToolCatalog(upstream),
   };
   upstream.onServerMessage = (m) => {
     // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
@@ -24,6 +25,7 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
       void upstream.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'roots are not available through this gateway route' } }).catch(() => {});
       return;
     }
+    if ('method' in m && m.method === 'notifications/tools/list_changed') session.tools.invalidate();
     deliverToClient(session, m);
   };
   upstream.onClose = () => endSession(ctx.rt, session, 'upstream closed');

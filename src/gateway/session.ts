@@ -1,11 +1,14 @@
 import type { SessionBase } from '../state/sessions.js';
 import type { LazyPostStream } from './lazy-post-stream.js';
 import type { SseWriter } from './sse-writer.js';
+import type { ToolCatalog } from './tool-catalog.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 
 export interface GatewaySession extends SessionBase {
   kind: 'streamable' | 'legacy-sse' | 'stateless';
   upstream: UpstreamConnection;
+  /** The upstream's tools and annotations, loaded only when the policy reads annotations. */
+  tools: ToolCatalog;
   protocolVersion?: string;
   /** The upstream's initialize result, kept to answer stateless `server/discover`. */
   initializeResult?: Record<string, unknown>;

@@ -1,6 +1,9 @@
+import type { Feature } from './rules.js';
+
 /**
  * Every JSON-RPC method the gateway lets through, with what it means for
- * authorization. A method missing here is denied (design §3 step 6).
+ * authorization. A method missing here (and from the policy's `methods`) is
+ * denied (design §3 step 6).
  */
 export type MethodClass =
   | { kind: 'housekeeping'; why: string }
@@ -10,7 +13,9 @@ export type MethodClass =
   | { kind: 'prompt-get' }
   | { kind: 'completion' }
   /** The agent's roots can widen what an upstream serves: allowed only where the route forwards them. */
-  | { kind: 'client-roots' };
+  | { kind: 'client-roots' }
+  /** Declared in the policy's `methods`: passes as housekeeping (`allow`) or needs an allow rule naming it (`rules`). */
+  | { kind: 'custom'; decide: 'allow' | 'rules'; why: string };
 
 export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
   initialize: { kind: 'housekeeping', why: 'opens a session; carries no user data' },
@@ -33,6 +38,18 @@ export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
   'completion/complete': { kind: 'completion' },
 };
 
-export function classifyMethod(method: string): MethodClass | undefined {
-  return Object.hasOwn(METHOD_TABLE, method) ? METHOD_TABLE[method] : undefined;
+/** What each rule-decided built-in method can reach, for the load-time "rule matches nothing" check. */
+export const DECIDED_METHODS: Readonly<Record<string, readonly Feature[]>> = {
+  'tools/call': ['tool'],
+  'resources/read': ['resource'],
+  'resources/subscribe': ['resource'],
+  'prompts/get': ['prompt'],
+  // Completing an argument reveals values of the prompt or resource: it is decided as that prompt or resource.
+  'completion/complete': ['prompt', 'resource'],
+};
+
+export function classifyMethod(method: string, custom: Readonly<Record<string, { decide: 'allow' | 'rules'; reason: string }>> = {}): MethodClass | undefined {
+  if (Object.hasOwn(METHOD_TABLE, method)) return METHOD_TABLE[method];
+  if (Object.hasOwn(custom, method)) return { kind: 'custom', decide: custom[method]!.decide, why: custom[method]!.reason };
+  return undefined;
 }

@@ -21,7 +21,8 @@ export const CRM_STDIO = {
 export interface FixtureOptions {
   /** Raw (pre-validation) config fragments merged over the defaults. */
   upstreams?: Record<string, unknown>;
-  policy?: unknown[];
+  /** Rules (array), or a whole policy section ({ rules, rateLimits, methods, file, watch }). */
+  policy?: unknown[] | Record<string, unknown>;
   clientAuth?: Record<string, unknown>;
   userAuth?: Record<string, unknown>;
   server?: Record<string, unknown>;
@@ -74,7 +75,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
       ...o.userAuth,
     },
     upstreams: o.upstreams ?? { crm: CRM_STDIO },
-    policy: { rules: o.policy ?? DEMO_POLICY },
+    policy: Array.isArray(o.policy) ? { rules: o.policy } : (o.policy ?? { rules: DEMO_POLICY }),
     audit: { sqlitePath: ':memory:' },
   };
   let gateway: Gateway | undefined;

@@ -1,6 +1,6 @@
 import { BehalfError } from '../../errors.js';
 import type { Step } from '../context.js';
-import { dispatchInitialize, dispatchMessage } from '../dispatch.js';
+import { decideMessage, dispatchInitialize, dispatchMessage, forwardMessage } from '../dispatch.js';
 import { createSession, endSession, requireBoundSession } from '../session-binding.js';
 import { SseWriter } from '../sse-writer.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
@@ -30,8 +30,18 @@ export const handleLegacyPost: Step = {
     if (!session.stream) throw new BehalfError('session_unknown');
     ctx.session = session;
     const stream = session.stream;
+    const msgs = ctx.messages!;
+    // A single call is decided before the POST is acknowledged, so a step-up refusal can still be a 403 with its challenge.
+    const first = msgs.length === 1 && !ctx.isBatch && !(isRequest(msgs[0]!) && msgs[0].method === 'initialize')
+      ? await decideMessage(ctx, session, msgs[0]!)
+      : undefined;
     ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
-    for (const msg of ctx.messages!) {
+    if (first) {
+      const response = await forwardMessage(ctx, session, first);
+      if (response) stream.message(response);
+      return;
+    }
+    for (const msg of msgs) {
       const response = isRequest(msg) && msg.method === 'initialize'
         ? await dispatchInitialize(ctx, session, msg)
         : await dispatchMessage(ctx, session, msg);

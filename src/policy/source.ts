@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { formatIssues } from '../config/issues.js';
+import { PolicyDocumentSchema, type GatewayConfig, type PolicyDocument } from '../config/schema.js';
+import { compilePolicy, PolicyError, type CompiledPolicy } from './policy.js';
+
+/** Reads and validates a policy file (rules, rateLimits, methods). */
+export function readPolicyFile(path: string): PolicyDocument {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new PolicyError([`cannot read policy file ${path}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    throw new PolicyError([`policy file ${path} is not valid YAML${where}`]);
+  }
+  const parsed = PolicyDocumentSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new PolicyError(formatIssues(parsed.error.issues).split('\n').map((l) => l.trim()));
+  return parsed.data;
+}
+
+export function policyFilePath(config: GatewayConfig, baseDir: string): string | undefined {
+  return config.policy.file === undefined ? undefined : resolve(baseDir, config.policy.file);
+}
+
+/** The policy a config names: its file when it has one, else the inline rules. */
+export function loadPolicy(config: GatewayConfig, baseDir: string): CompiledPolicy {
+  const file = policyFilePath(config, baseDir);
+  const { rules, rateLimits, methods } = file ? readPolicyFile(file) : config.policy;
+  const claims = [...new Set(config.userAuth.issuers.flatMap((i) => i.userClaims))];
+  return compilePolicy({ rules, rateLimits, methods }, Object.keys(config.upstreams), { claims });
+}
