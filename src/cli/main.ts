@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { BehalfError } from '../errors.js';
+import { auditCommand } from './audit.js';
 import { configCommand } from './config.js';
 import { gatewayCommand } from './gateway.js';
 import { keysCommand } from './keys.js';
+import { policyCommand } from './policy.js';
 
 const USAGE = `behalf — a verified user on every MCP call
 
@@ -13,6 +15,10 @@ usage:
   behalf config check --config FILE  validate a configuration
   behalf config schema               print the configuration's JSON Schema
   behalf keys generate               create an API key and its hash
+  behalf audit tail|query|verify|export (--config FILE | --db PATH)
+                                     read the audit log, check its hash chain, export it as JSONL
+  behalf policy test FILE            run a policy test file: each case decided as the gateway decides it
+  behalf policy explain …            show every rule's part in one decision (behalf policy help)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -21,6 +27,8 @@ async function main(argv: string[]): Promise<void> {
     case 'gateway': return gatewayCommand(rest);
     case 'config': return configCommand(rest);
     case 'keys': return keysCommand(rest);
+    case 'audit': return auditCommand(rest);
+    case 'policy': return policyCommand(rest);
     case 'quickstart': return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
     case 'token': return (await import('../../demo/quickstart/token.js')).tokenCommand(rest);
     case undefined: case 'help': case '--help': case '-h':
