@@ -47,6 +47,21 @@ describe('the quickstart as a user runs it (bin/behalf.js quickstart)', () => {
       await bob.close();
 
       await assert.rejects(promisify(execFile)(process.execPath, [BIN, 'token', '--user', 'mallory'], { env }), /unknown quickstart user/);
+
+      // Step-up: a token without crm:write reads, but updating asks for the scope (403 insufficient_scope).
+      const readOnly = JSON.parse((await promisify(execFile)(process.execPath, [BIN, 'token', '--user', 'alice', '--scope', 'mcp:tools crm:read'], { env })).stdout) as { headers: Record<string, string> };
+      const reader = await connectStreamable(qs.gateway, readOnly.headers);
+      assert.equal(toolJson(await reader.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } })).owner, 'alice');
+      await assert.rejects(reader.callTool({ name: 'update_customer', arguments: { customer_id: 'c-100', notes: 'x' } }), /Insufficient scope/);
+      await reader.close();
+
+      // A token for the files upstream works there and only there.
+      const filesToken = JSON.parse((await promisify(execFile)(process.execPath, [BIN, 'token', '--user', 'alice', '--upstream', 'files'], { env })).stdout) as { headers: Record<string, string> };
+      const filesUrl = qs.gateway.replace(/\/mcp\/crm$/, '/mcp/files');
+      const files = await connectStreamable(filesUrl, filesToken.headers);
+      assert.ok((await files.listTools()).tools.some((t) => t.name === 'read_text_file'));
+      await files.close();
+      await assert.rejects(connectStreamable(qs.gateway, filesToken.headers), /401|invalid|Unauthorized/i);
     } finally {
       child.kill('SIGINT');
     }

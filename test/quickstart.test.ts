@@ -91,6 +91,26 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
     }
   });
 
+  it('on the files upstream alice reaches her own folder (positive control) and is denied bob\'s', async () => {
+    assert.match(file.files.gateway, /^http:\/\/127\.0\.0\.1:\d+\/mcp\/files$/);
+    const alice = await connectStreamable(file.files.gateway, file.files.users.alice!.headers);
+    const bob = await connectStreamable(file.files.gateway, file.files.users.bob!.headers);
+    try {
+      const own = await alice.callTool({ name: 'read_text_file', arguments: { path: join(file.files.users.alice!.folder, 'welcome.txt') } });
+      assert.match(JSON.stringify(own.content), /Welcome, alice/);
+      const bobsWelcome = join(file.files.users.bob!.folder, 'welcome.txt');
+      await assert.rejects(alice.callTool({ name: 'read_text_file', arguments: { path: bobsWelcome } }), (err: unknown) => {
+        assert.ok(err instanceof McpError);
+        assert.equal(err.code, -32003);
+        return true;
+      });
+      assert.match(JSON.stringify((await bob.callTool({ name: 'read_text_file', arguments: { path: bobsWelcome } })).content), /Welcome, bob/);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+
   it('the same holds over legacy SSE', async () => {
     const alice = await connectSse(file.sse, file.users.alice!.headers);
     try {

@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { hashApiKey, generateApiKey } from '../../src/identity/api-keys.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
 import { startDevIdp, type DevIdp } from '../idp/index.js';
+import { prepareUserFolders } from './files.js';
 import { quickstartGatewayConfig } from './gateway-config.js';
+import { writeQuickstartPolicy } from './policy-file.js';
 import { firstFreePort } from './ports.js';
 import { removeStateFiles, stateDir, writeStateFiles, type DevSecrets, type QuickstartFile } from './state-files.js';
 import { mintHeaders } from './token.js';
@@ -45,9 +47,15 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   });
   const apiKey = generateApiKey();
   let gateway: Gateway;
+  let filesRoot: string;
   try {
+    filesRoot = prepareUserFolders(join(dir, 'files'));
+    const policyFile = join(dir, 'policy.yaml');
+    writeQuickstartPolicy(policyFile, filesRoot);
     gateway = await startGateway({
-      config: quickstartGatewayConfig({ port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmCommand: crmCommand(), auditPath: join(dir, 'audit.db') }),
+      config: quickstartGatewayConfig({
+        port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmCommand: crmCommand(), auditPath: join(dir, 'audit.db'), filesRoot, policyFile,
+      }),
       baseDir: dir,
     }, { log });
   } catch (err) {
@@ -60,8 +68,10 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, apiKey }, passwords, scope: DEMO_SCOPE,
   };
   const users: QuickstartFile['users'] = {};
+  const files: QuickstartFile['files'] = { gateway: gateway.urlFor('files'), root: filesRoot, users: {} };
   for (const u of DEMO_USERS) {
     users[u.name] = { headers: await mintHeaders(secrets, u.name), ...(u.owns ? { owns: u.owns } : { role: u.role }) };
+    files.users[u.name] = { headers: await mintHeaders(secrets, u.name, files.gateway), folder: join(filesRoot, u.name) };
   }
   const file: QuickstartFile = {
     gateway: route.resource,
@@ -69,6 +79,7 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     issuer: idp.issuer,
     resourceMetadata: route.metadataUrl,
     users,
+    files,
     tokenCommand: 'npx behalf token --user <name>',
   };
   writeStateFiles(dir, file, secrets);
@@ -89,13 +100,17 @@ function banner(q: Quickstart): string {
     '',
     `  gateway (Streamable HTTP)  ${q.file.gateway}`,
     `  gateway (legacy SSE)       ${q.file.sse}`,
+    `  files (Streamable HTTP)    ${q.file.files.gateway}`,
     `  identity provider          ${q.file.issuer}`,
     `  resource metadata          ${q.file.resourceMetadata}`,
+    `  policy (edit: hot reload)  ${join(q.stateDir, 'policy.yaml')}`,
+    `  audit trail                ${join(q.stateDir, 'audit.db')}  (npx behalf audit tail --db …)`,
     `  credentials for each user  ${join(q.stateDir, 'quickstart.json')}`,
     '',
     'Next:',
     '  • Act as a user: send the headers of users.alice from quickstart.json with any MCP client.',
     '  • alice may read c-100…c-104 and is denied bob\'s c-200…c-204; carol (manager) reads all.',
+    `  • On the files upstream (headers: files.users.alice) each user reaches only her own folder, ${join(q.file.files.root, '<name>')}.`,
     '  • Fresh headers: npx behalf token --user alice',
     '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',
     '',

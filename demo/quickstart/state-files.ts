@@ -23,6 +23,8 @@ export interface QuickstartFile {
   issuer: string;
   resourceMetadata: string;
   users: Record<string, { headers: Record<string, string>; owns?: string[]; role?: string }>;
+  /** The files upstream (server-filesystem): its own resource, so its own user tokens; each user reaches only `<root>/<name>`. */
+  files: { gateway: string; root: string; users: Record<string, { headers: Record<string, string>; folder: string }> };
   tokenCommand: string;
 }
 

@@ -1,8 +1,11 @@
 import { parse } from '../../src/cli/args.js';
 import { readDevSecrets, stateDir, type DevSecrets } from './state-files.js';
 
-/** Gets a user token from the dev IdP's token endpoint (password grant, dev only) and builds the agent's headers. */
-export async function mintHeaders(s: DevSecrets, user: string): Promise<Record<string, string>> {
+/**
+ * Gets a user token from the dev IdP's token endpoint (password grant, dev only) and builds the agent's headers.
+ * The token's audience is `resource` (default: the CRM's), so it is accepted on that upstream only.
+ */
+export async function mintHeaders(s: DevSecrets, user: string, resource: string = s.resource, scope: string = s.scope): Promise<Record<string, string>> {
   const password = s.passwords[user];
   if (!password) throw new Error(`unknown quickstart user ${user} (one of: ${Object.keys(s.passwords).join(', ')})`);
   const res = await fetch(s.tokenEndpoint, {
@@ -11,7 +14,7 @@ export async function mintHeaders(s: DevSecrets, user: string): Promise<Record<s
       'content-type': 'application/x-www-form-urlencoded',
       authorization: `Basic ${Buffer.from(`${encodeURIComponent(s.agent.clientId)}:${encodeURIComponent(s.agent.clientSecret)}`).toString('base64')}`,
     },
-    body: new URLSearchParams({ grant_type: 'password', username: user, password, resource: s.resource, scope: s.scope }),
+    body: new URLSearchParams({ grant_type: 'password', username: user, password, resource, scope }),
   }).catch(() => undefined);
   if (!res?.ok) throw new Error(`the dev identity provider refused or is not running (${res?.status ?? 'no answer'})`);
   const body = (await res.json()) as { access_token?: string };
@@ -19,9 +22,19 @@ export async function mintHeaders(s: DevSecrets, user: string): Promise<Record<s
   return { 'x-api-key': s.agent.apiKey, authorization: `Bearer ${body.access_token}` };
 }
 
+const UPSTREAMS = ['crm', 'files'];
+
 export async function tokenCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { user: { type: 'string', short: 'u' } });
-  if (!values.user) throw new Error('usage: behalf token --user NAME');
-  const headers = await mintHeaders(readDevSecrets(stateDir()), values.user);
+  const { values } = parse(argv, {
+    user: { type: 'string', short: 'u' },
+    upstream: { type: 'string', default: 'crm' },
+    scope: { type: 'string' },
+  });
+  if (!values.user) throw new Error('usage: behalf token --user NAME [--upstream crm|files] [--scope "mcp:tools crm:read"]');
+  if (!UPSTREAMS.includes(values.upstream)) throw new Error(`unknown quickstart upstream ${values.upstream} (one of: ${UPSTREAMS.join(', ')})`);
+  const secrets = readDevSecrets(stateDir());
+  // Each upstream is its own resource: a token is minted for the one asked for.
+  const resource = secrets.resource.replace(/\/mcp\/[^/]+$/, `/mcp/${values.upstream}`);
+  const headers = await mintHeaders(secrets, values.user, resource, values.scope ?? secrets.scope);
   process.stdout.write(`${JSON.stringify({ headers }, null, 2)}\n`);
 }

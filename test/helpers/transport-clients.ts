@@ -31,6 +31,8 @@ export async function startCrmMatrix(seen: CrmRequestInfo[]): Promise<{ fx: Fixt
         [CRM_ROUTES['streamable-http']]: { transport: 'streamable-http', url: crm.url },
         [CRM_ROUTES.sse]: { transport: 'sse', url: crm.sseUrl },
       },
+      // The demo policy names the upstream `crm`; here the CRM has one route per transport.
+      policy: DEMO_POLICY.map((r) => ({ ...r, upstreams: Object.values(CRM_ROUTES) })),
     });
     return { fx, crm };
   } catch (err) {
