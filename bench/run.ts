@@ -15,6 +15,8 @@ import { startDevIdp } from '../demo/idp/index.js';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { benchAuditAppend } from './audit-append.js';
+import { benchPolicyEval } from './policy-eval.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
@@ -127,4 +129,15 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** The per-call decision costs, in-process: policy evaluation and one audit append (targets: ≤ 20 µs and ≤ 50 µs). */
+async function decisionCosts(): Promise<void> {
+  const policy = benchPolicyEval(Number(process.env.BENCH_POLICY_CALLS ?? 100_000));
+  console.log('\npolicy evaluation per call (authorizeMessage over the quickstart policy; target ≤ 20 µs)');
+  console.table(Object.entries(policy).map(([k, v]) => ({ call: k, calls: v.calls, 'median µs': v.medianUs.toFixed(2), 'p99 µs': v.p99Us.toFixed(2) })));
+  const audit = await benchAuditAppend(Number(process.env.BENCH_AUDIT_CALLS ?? 20_000));
+  console.log('audit append per record (SQLite WAL, hash chain included; target ≤ 50 µs)');
+  console.table(Object.entries(audit).map(([k, v]) => ({ mode: k, 'median µs': v.medianUs.toFixed(2), 'p99 µs': v.p99Us.toFixed(2) })));
+}
+
+if (process.env.BENCH_ONLY !== 'decisions') await main();
+await decisionCosts();
