@@ -52,6 +52,24 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
     }
   });
 
+  it('records alice\'s calls with the customer id kept and every other argument value redacted, chained, by the policy file\'s version', async () => {
+    const alice = await connectStreamable(file.gateway, file.users.alice!.headers);
+    try {
+      await alice.callTool({ name: 'update_customer', arguments: { customer_id: 'c-101', notes: 'QS-NOTE-4711 called back' } });
+    } finally {
+      await alice.close();
+    }
+    const [d] = await qs.gateway.runtime.audit.query({ kind: 'decision', subject: 'alice', target: 'update_customer', limit: 1 });
+    assert.ok(d, 'a decision record for the update');
+    assert.deepEqual(JSON.parse(d.args!).customer_id, 'c-101');
+    assert.doesNotMatch(d.args!, /QS-NOTE-4711/);
+    assert.match(d.argsDigest!, /^[0-9a-f]{64}$/);
+    assert.match(d.hash, /^[0-9a-f]{64}$/);
+    assert.equal(d.policyVersion, qs.gateway.runtime.policy.current.version);
+    // The policy in force is the watched file the banner names.
+    assert.match(readFileSync(join(qs.stateDir, 'policy.yaml'), 'utf8'), /id: reps-read-own/);
+  });
+
   it('bob reads his own customer c-200 (the positive control for alice\'s denial)', async () => {
     const bob = await connectStreamable(file.gateway, file.users.bob!.headers);
     try {
