@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'audit_unavailable'
   | 'upstream_unavailable'
   | 'upstream_timeout'
+  | 'downstream_credential_unavailable'
   | 'config_invalid'
   | 'internal';
 
@@ -57,6 +58,8 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   audit_unavailable: { status: 503, expose: true, publicMessage: 'Request refused: audit log unavailable' },
   upstream_unavailable: { status: 502, expose: true, publicMessage: 'Upstream MCP server unavailable' },
   upstream_timeout: { status: 504, expose: true, publicMessage: 'Upstream MCP server timed out' },
+  // Why (IdP down, exchange refused) goes to the audit trail; the caller learns only that no credential could be had.
+  downstream_credential_unavailable: { status: 502, expose: false, publicMessage: 'No downstream credential could be obtained for this user' },
   config_invalid: { status: 500, expose: false, publicMessage: 'Internal error' },
   internal: { status: 500, expose: false, publicMessage: 'Internal error' },
 };

@@ -120,10 +120,45 @@ export const StdioUpstreamSchema = z.object({
     .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),
 }).strict();
 
+/** RFC 8693 at the IdP: subject = the user's token, the gateway authenticates as its own client, audience = the upstream. */
+export const TokenExchangeDownstreamSchema = z.object({
+  strategy: z.literal('token-exchange'),
+  issuer: z.url().optional().describe('IdP to exchange at (its discovery gives the token endpoint); default: the user token\'s issuer'),
+  tokenEndpoint: z.url().optional().describe('Overrides discovery'),
+  clientId: z.string().min(1).describe('The gateway\'s own client at the IdP'),
+  clientSecret: SecretRef,
+  audience: z.string().optional().describe('Audience/resource of the exchanged token; default: the upstream URL'),
+  scopes: z.array(z.string()).default([]).describe('Scopes asked for every call'),
+  toolScopes: z.record(z.string(), z.array(z.string())).default({}).describe('Narrower scopes per tool, instead of `scopes`'),
+  refreshSkewSeconds: z.number().int().min(0).max(300).default(30).describe('An exchanged token is renewed this long before it expires'),
+}).strict();
+
+/** A short-lived JWT about the user, signed by the gateway (keys published at /.well-known/jwks.json). */
+export const UserAssertionDownstreamSchema = z.object({
+  strategy: z.literal('user-assertion'),
+  audience: z.string().optional().describe('default: the upstream URL'),
+  lifetimeSeconds: z.number().int().min(5).max(600).default(60),
+  claims: z.array(z.string()).default([]).describe('User claims copied into the assertion'),
+  header: z.string().toLowerCase().default('authorization').describe('Header carrying it (as Bearer when authorization)'),
+}).strict();
+
+/** One static credential for every user: allowed only when declared, and named in every audit record. */
+export const ServiceAccountDownstreamSchema = z.object({
+  strategy: z.literal('service-account'),
+  headers: z.record(z.string(), SecretRef).refine((h) => Object.keys(h).length > 0, 'a service account needs its credential header'),
+}).strict();
+
+export const HttpDownstreamSchema = z.discriminatedUnion('strategy', [
+  TokenExchangeDownstreamSchema, UserAssertionDownstreamSchema, ServiceAccountDownstreamSchema,
+  z.object({ strategy: z.literal('none') }).strict(),
+]);
+
 export const HttpUpstreamSchema = z.object({
   transport: z.enum(['streamable-http', 'sse']),
   url: z.url(),
   headers: z.record(z.string(), SecretRef).default({}).describe('Static headers for the upstream (service-account style), by reference'),
+  downstream: HttpDownstreamSchema.default({ strategy: 'none' })
+    .describe('How the upstream learns the user: token-exchange, user-assertion, service-account (declared), or none'),
   requestTimeoutMs: z.number().int().positive().default(60_000),
   forwardClientRoots: z.boolean().default(false)
     .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),
@@ -177,6 +212,7 @@ export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
 export type StdioUpstreamConfig = z.infer<typeof StdioUpstreamSchema>;
 export type HttpUpstreamConfig = z.infer<typeof HttpUpstreamSchema>;
 export type IssuerConfig = z.infer<typeof IssuerSchema>;
+export type HttpDownstreamConfig = z.infer<typeof HttpDownstreamSchema>;
 export type ClientConfig = z.infer<typeof ClientSchema>;
 export type PolicyRuleConfig = z.infer<typeof PolicyRuleSchema>;
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;

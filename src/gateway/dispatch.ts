@@ -5,6 +5,8 @@ import { BehalfError, toBehalfError } from '../errors.js';
 import { errorResponse, isRequest, RpcCode, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 import { bucketKey } from '../policy/rate-limit.js';
+import { callCredential } from '../delegation/call-credential.js';
+import type { DownstreamCredential } from '../delegation/types.js';
 import { authorizeMessage, filterListResult, type Authorization, type ToolLookup } from './authorize.js';
 import type { RequestContext } from './context.js';
 import type { GatewaySession } from './session.js';
@@ -100,8 +102,19 @@ export async function forwardMessage(ctx: RequestContext, session: GatewaySessio
   }
   let response: JsonRpcResponse;
   let outcome: string;
+  let credential: DownstreamCredential | undefined;
   try {
-    response = await session.upstream.request(d.request);
+    // Design §3 step 8: a credential for this user (and tool) before forwarding; none to be had refuses the call — never a broader one.
+    const strategy = rt.delegation.get(route.name);
+    if (strategy) {
+      try {
+        credential = await strategy.credentialFor({ principal: ctx.principal!, upstream: route.name, tool: d.authz.target?.feature === 'tool' ? d.authz.target.name : undefined });
+      } catch (err) {
+        rt.log(`downstream credential for ${route.name} failed: ${err instanceof BehalfError ? err.message : (err as Error)?.name ?? 'error'}`);
+        throw new BehalfError('downstream_credential_unavailable');
+      }
+    }
+    response = await callCredential.run(credential, () => session.upstream.request(d.request!));
     outcome = 'error' in response ? `error ${response.error.code}` : 'ok';
     if (d.authz.listFeature && 'result' in response) {
       response = { ...response, result: filterListResult(d.policy, ctx.principal!, route.name, ctx.transport, d.authz.listFeature, response.result) };
@@ -111,7 +124,7 @@ export async function forwardMessage(ctx: RequestContext, session: GatewaySessio
     response = errorResponse(d.request.id, RpcCode.UpstreamError, e.publicMessage);
     outcome = e.code;
   }
-  rt.audit.tryAppend({ ts: Date.now(), kind: 'outcome', ...d.audit, outcome, latencyMs: performance.now() - d.started });
+  rt.audit.tryAppend({ ts: Date.now(), kind: 'outcome', ...d.audit, outcome, latencyMs: performance.now() - d.started, downstreamCredentialId: credential?.id });
   return response;
 }
 

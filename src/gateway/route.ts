@@ -1,4 +1,5 @@
 import type { UpstreamConfig } from '../config/schema.js';
+import type { StrategyName } from '../delegation/types.js';
 
 /**
  * How upstreams are addressed: each has its own path, so each is its own
@@ -23,11 +24,12 @@ export interface Route {
   ssePath: string;
   messagesPath: string;
   /** What the upstream receives instead of the caller's credentials; named in every audit row. */
-  downstreamStrategy: 'per-session-process' | 'service-account' | 'none';
+  downstreamStrategy: StrategyName;
 }
 
-function downstreamStrategyOf(u: UpstreamConfig): Route['downstreamStrategy'] {
-  if (u.transport === 'stdio') return 'per-session-process';
+function downstreamStrategyOf(u: UpstreamConfig): StrategyName {
+  if (u.transport === 'stdio') return 'per-user-process';
+  if (u.downstream.strategy !== 'none') return u.downstream.strategy;
   return Object.keys(u.headers).length ? 'service-account' : 'none';
 }
 

@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Authenticator } from '../identity/authenticator.js';
 import type { ArgumentRedactor } from '../audit/redact.js';
+import type { DownstreamStrategy } from '../delegation/types.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
@@ -23,6 +24,8 @@ export interface GatewayRuntime {
   rateLimiter: RateLimiter;
   /** Argument values and digests for audit records. */
   redactor: ArgumentRedactor;
+  /** Each HTTP upstream's way of calling downstream as the user; absent = nothing user-specific is sent. */
+  delegation: Map<string, DownstreamStrategy>;
   sessions: SessionStore<GatewaySession>;
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal. */
   stateless: Map<string, GatewaySession>;

@@ -11,6 +11,7 @@ import { BehalfError, toBehalfError } from '../errors.js';
 import { Authenticator } from '../identity/authenticator.js';
 import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
 import { ArgumentRedactor } from '../audit/redact.js';
+import { buildStrategies, type StrategyFactories } from '../delegation/registry.js';
 import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
 import { MemoryRateLimiter } from '../policy/rate-limit.js';
 import { loadPolicy, policyFilePath } from '../policy/source.js';
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   auditStore?: AuditStore;
   verifier?: VerifierOptions;
   env?: NodeJS.ProcessEnv;
+  /** Makers of downstream strategies beyond service-account (token exchange, user assertions). */
+  strategies?: StrategyFactories;
 }
 
 export interface Gateway {
@@ -109,6 +112,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   let audit: AuditLog;
   let policy: PolicyHolder;
   let redactor: ArgumentRedactor;
+  let delegation: GatewayRuntime['delegation'];
   try {
     const store = options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
     audit = new AuditLog(store, () => log('audit write failed'));
@@ -118,6 +122,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
     const initial = loadPolicy(config, baseDir);
     policy = new PolicyHolder(initial, () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
+    delegation = buildStrategies({ config, baseDir, env: options.env, log }, options.strategies);
   } catch (err) {
     server.close();
     throw err;
@@ -132,6 +137,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     policy,
     rateLimiter: new MemoryRateLimiter(),
     redactor,
+    delegation,
     sessions: undefined as unknown as SessionStore<GatewaySession>,
     stateless: new Map(),
     audit,
@@ -165,6 +171,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       for (const s of [...rt.stateless.values()]) endSession(rt, s, 'gateway stopping');
       rt.sessions.close();
       policy.close();
+      for (const d of delegation.values()) d.close?.();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
       audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });

@@ -11,7 +11,11 @@ import { connectUpstream } from './upstream/factory.js';
 /** Opens a session bound to the current principal, with its own upstream connection (nothing is shared across users). */
 export async function createSession(ctx: RequestContext, kind: GatewaySession['kind']): Promise<GatewaySession> {
   const { rt, route } = ctx;
-  const upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext);
+  const strategy = rt.delegation.get(route.name);
+  const opened: { session?: GatewaySession } = {};
+  // The connection's own traffic (initialize, the GET stream) carries the credential of the session's current principal.
+  const credential = strategy && (() => strategy.credentialFor({ principal: opened.session?.principal ?? ctx.principal!, upstream: route.name }));
+  const upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
   await upstream.start();
   const id = rt.sessions.newId();
   const now = Date.now();
@@ -19,6 +23,7 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
     id, fingerprint: sessionFingerprint(id), routeName: route.name, boundTo: principalKey(ctx.principal!),
     principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(), tools: new ToolCatalog(upstream),
   };
+  opened.session = session;
   upstream.onServerMessage = (m) => {
     // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
     if ('id' in m && 'method' in m && m.method === 'roots/list' && !route.upstream.forwardClientRoots) {

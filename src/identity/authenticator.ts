@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JWTPayload } from 'jose';
 import type { GatewayConfig } from '../config/schema.js';
+import { rememberSubjectToken } from '../delegation/subject-token.js';
 import { BehalfError } from '../errors.js';
 import { apiKeyEntry, findApiKey, type ApiKeyEntry } from './api-keys.js';
 import type { JwtVerifier, VerifiedToken } from './jwt-verifier.js';
@@ -69,11 +70,18 @@ export class Authenticator {
     const mode = this.config.userAuth.mode;
     const presented = await this.authenticateClientCredential(req);
     const userToken = bearerToken(req.headers.authorization);
-    if (mode === 'oauth') return this.oauthPrincipal(req, presented, userToken);
+    if (mode === 'oauth') {
+      const p = await this.oauthPrincipal(req, presented, userToken);
+      rememberSubjectToken(p, userToken!);
+      return p;
+    }
     const client = presented ?? this.anonymousClient();
     const user = userToken ? await this.verifyUser(userToken, req.resource, client) : undefined;
     if (!user && this.config.userAuth.required) throw new BehalfError('user_token_required');
-    return { client, user };
+    const principal = { client, user };
+    // Kept only for a downstream token exchange, never on the principal itself (see subject-token.ts).
+    if (user && userToken) rememberSubjectToken(principal, userToken);
+    return principal;
   }
 
   private anonymousClient(): Client {

@@ -6,6 +6,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { resolveSecret } from '../../config/secrets.js';
+import { callCredential } from '../../delegation/call-credential.js';
+import type { DownstreamCredential } from '../../delegation/types.js';
 import { UpstreamConnection } from './connection.js';
 import { StdioClientTransport } from './stdio-transport.js';
 
@@ -29,7 +31,25 @@ export function childEnvironment(cfg: Extract<UpstreamConfig, { transport: 'stdi
   return env;
 }
 
-export function createTransport(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext): Transport {
+/** The credential for traffic of the connection itself (initialize, the GET stream), when no call is being forwarded. */
+export type ConnectionCredential = () => Promise<DownstreamCredential | undefined>;
+
+/**
+ * Every HTTP request to the upstream gets the static headers, then the user's
+ * downstream credential: the one obtained for the call in flight, else the
+ * connection's. A credential that cannot be had fails the request (closed).
+ */
+function credentialFetch(staticHeaders: Record<string, string>, connection: ConnectionCredential | undefined): typeof fetch {
+  return async (url, init) => {
+    const headers = new Headers(init?.headers);
+    for (const [h, v] of Object.entries(staticHeaders)) headers.set(h, v);
+    const cred = callCredential.getStore() ?? (connection ? await connection() : undefined);
+    for (const [h, v] of Object.entries(cred?.headers ?? {})) headers.set(h, v);
+    return fetch(url, { ...init, headers });
+  };
+}
+
+export function createTransport(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential): Transport {
   if (cfg.transport === 'stdio') {
     // Without a declared cwd the child gets a private empty folder, never the gateway's own.
     const cwd = cfg.cwd ? resolve(ctx.baseDir, cfg.cwd) : mkdtempSync(join(tmpdir(), `behalf-${name}-`));
@@ -45,11 +65,12 @@ export function createTransport(name: string, cfg: UpstreamConfig, ctx: Upstream
   const headers: Record<string, string> = {};
   for (const [h, ref] of Object.entries(cfg.headers)) headers[h] = resolveSecret(ref, ctx.baseDir, ctx.env);
   const url = new URL(cfg.url);
+  const withCredential = credentialFetch(headers, credential);
   return cfg.transport === 'sse'
-    ? new SSEClientTransport(url, { requestInit: { headers }, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } })
-    : new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+    ? new SSEClientTransport(url, { fetch: withCredential, eventSourceInit: { fetch: withCredential } })
+    : new StreamableHTTPClientTransport(url, { fetch: withCredential });
 }
 
-export function connectUpstream(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext): UpstreamConnection {
-  return new UpstreamConnection(createTransport(name, cfg, ctx), cfg.requestTimeoutMs);
+export function connectUpstream(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential): UpstreamConnection {
+  return new UpstreamConnection(createTransport(name, cfg, ctx, credential), cfg.requestTimeoutMs);
 }
