@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'downstream_credential_unavailable'
+  | 'too_many_processes'
   | 'config_invalid'
   | 'internal';
 
@@ -59,6 +60,7 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   upstream_unavailable: { status: 502, expose: true, publicMessage: 'Upstream MCP server unavailable' },
   upstream_timeout: { status: 504, expose: true, publicMessage: 'Upstream MCP server timed out' },
   // Why (IdP down, exchange refused) goes to the audit trail; the caller learns only that no credential could be had.
+  too_many_processes: { status: 503, expose: true, publicMessage: 'Too many upstream processes; close a session and retry' },
   downstream_credential_unavailable: { status: 502, expose: false, publicMessage: 'No downstream credential could be obtained for this user' },
   config_invalid: { status: 500, expose: false, publicMessage: 'Internal error' },
   internal: { status: 500, expose: false, publicMessage: 'Internal error' },

@@ -123,6 +123,10 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
         return true;
       });
       assert.match(JSON.stringify((await bob.callTool({ name: 'read_text_file', arguments: { path: bobsWelcome } })).content), /Welcome, bob/);
+      // Her own process is rooted at her own folder: the server itself knows no other.
+      const dirs = JSON.stringify((await alice.callTool({ name: 'list_allowed_directories', arguments: {} })).content);
+      assert.ok(dirs.includes(file.files.users.alice!.folder), dirs);
+      assert.ok(!dirs.includes(file.files.users.bob!.folder), dirs);
     } finally {
       await alice.close();
       await bob.close();

@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../../src/config/schema.js';
+import { join } from 'node:path';
 import { GatewayConfigSchema } from '../../src/config/schema.js';
 import { filesystemServerEntry } from './files.js';
 import { DEMO_AGENT_CLIENT_ID } from './users.js';
@@ -35,7 +36,9 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): GatewayConfig
     },
     upstreams: {
       crm: { transport: 'stdio', command: i.crmCommand.command, args: i.crmCommand.args, envAllow: ['PATH', 'NODE_OPTIONS'] },
-      files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), i.filesRoot], envAllow: ['PATH'] },
+      // One server-filesystem child per user session, rooted at that user's own folder: the process is the boundary;
+      // the policy's path_within rules stay as a second wall.
+      files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(i.filesRoot, '{user}')], envAllow: ['PATH'], perUser: { maxPerUser: 4, maxTotal: 32 } },
     },
     // The rules live in a watched file (see policy-file.ts), so the demo shows hot reload.
     policy: { file: i.policyFile },

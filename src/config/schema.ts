@@ -108,6 +108,21 @@ export const AuditSchema = z.object({
 
 const EnvValue = z.union([SecretRef, z.object({ value: z.string() }).strict()]);
 
+/**
+ * A stdio upstream runs as the user: a child per session (so never one child
+ * for two users), `{user}` in args and cwd replaced by the user's subject,
+ * the user's downstream credential in one environment variable, caps on
+ * children, and optionally another OS user.
+ */
+export const PerUserProcessSchema = z.object({
+  maxPerUser: z.number().int().positive().default(4).describe('Children one user may have at once; at the cap her least recently used one is ended'),
+  maxTotal: z.number().int().positive().default(64).describe('Children of this upstream at once; past it new sessions are refused (503)'),
+  credentialEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional()
+    .describe('Environment variable that receives the user\'s downstream credential (from `downstream`)'),
+  uid: z.number().int().min(0).optional(),
+  gid: z.number().int().min(0).optional(),
+}).strict();
+
 export const StdioUpstreamSchema = z.object({
   transport: z.literal('stdio'),
   command: z.string().min(1),
@@ -118,6 +133,10 @@ export const StdioUpstreamSchema = z.object({
   requestTimeoutMs: z.number().int().positive().default(60_000),
   forwardClientRoots: z.boolean().default(false)
     .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),
+  perUser: PerUserProcessSchema.default({ maxPerUser: 4, maxTotal: 64 })
+    .describe('Children per user: caps, the user\'s credential in the environment, OS user; `{user}` in args/cwd is the user\'s subject'),
+  downstream: z.lazy(() => HttpDownstreamSchema).default({ strategy: 'none' })
+    .describe('How the child gets the user\'s credential (into perUser.credentialEnv): token-exchange, user-assertion, or none'),
 }).strict();
 
 /** RFC 8693 at the IdP: subject = the user's token, the gateway authenticates as its own client, audience = the upstream. */
@@ -133,12 +152,16 @@ export const TokenExchangeDownstreamSchema = z.object({
   refreshSkewSeconds: z.number().int().min(0).max(300).default(30).describe('An exchanged token is renewed this long before it expires'),
 }).strict();
 
+/** Claims of a user assertion that only the gateway sets: config `claims` cannot name them. */
+export const USER_ASSERTION_RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'user_iss', 'client_id', 'azp', 'act', 'scope', 'cnf']);
+
 /** A short-lived JWT about the user, signed by the gateway (keys published at /.well-known/jwks.json). */
 export const UserAssertionDownstreamSchema = z.object({
   strategy: z.literal('user-assertion'),
   audience: z.string().optional().describe('default: the upstream URL'),
   lifetimeSeconds: z.number().int().min(5).max(600).default(60),
-  claims: z.array(z.string()).default([]).describe('User claims copied into the assertion'),
+  claims: z.array(z.string().refine((c) => !USER_ASSERTION_RESERVED_CLAIMS.has(c), 'a claim the gateway sets itself'))
+    .default([]).describe('User claims (of the issuer\'s userClaims) copied into the assertion'),
   header: z.string().toLowerCase().default('authorization').describe('Header carrying it (as Bearer when authorization)'),
 }).strict();
 
@@ -159,10 +182,32 @@ export const HttpUpstreamSchema = z.object({
   headers: z.record(z.string(), SecretRef).default({}).describe('Static headers for the upstream (service-account style), by reference'),
   downstream: HttpDownstreamSchema.default({ strategy: 'none' })
     .describe('How the upstream learns the user: token-exchange, user-assertion, service-account (declared), or none'),
+  inbound: z.array(z.enum(['token', 'signed-context'])).min(1).default(['token'])
+    .describe('How callers prove the user on this route: token (a bearer user token per request) and/or signed-context (a signed assertion per message, userAuth.signedContext). HTTP upstreams only: a stdio child must never serve two users'),
   requestTimeoutMs: z.number().int().positive().default(60_000),
   forwardClientRoots: z.boolean().default(false)
     .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),
 }).strict();
+
+/**
+ * "User context as a verified parameter" (design §1): the agent platform signs
+ * a short-lived assertion about the user for one call and puts it in the
+ * message's `_meta` (or a header). Verified per message: signature, issuer,
+ * audience = the route's resource, a short lifetime, single use (jti), and a
+ * `call` claim binding it to this very call.
+ */
+export const SignedContextSchema = z.object({
+  issuer: z.string().min(1).describe('Exact `iss` of the agent platform\'s assertions'),
+  jwksUri: z.url().optional().describe('The platform\'s JWKS URL (refetched on an unknown kid)'),
+  jwks: SecretRef.optional().describe('The platform\'s JWKS by reference (file:PATH), instead of jwksUri; read at start'),
+  algorithms: z.array(IssuerSchema.shape.algorithms.unwrap().element).min(1).default(['ES256', 'EdDSA'])
+    .describe('Asymmetric algorithms only: never none, never HMAC'),
+  maxAgeSeconds: z.number().int().min(1).max(600).default(60).describe('Longest lifetime (exp - iat) and age accepted'),
+  clockSkewSeconds: z.number().int().min(0).max(60).default(5),
+  header: z.string().toLowerCase().default('x-behalf-user').describe('HTTP header that may carry the assertion instead of _meta'),
+  metaKey: z.string().min(1).default('behalf/user').describe('Key in params._meta carrying the assertion; removed before forwarding'),
+  userClaims: z.array(z.string()).default([]).describe('Claims exposed to policy as user.claims'),
+}).strict().refine((s) => (s.jwksUri === undefined) !== (s.jwks === undefined), 'give exactly one of jwksUri and jwks');
 
 export const UpstreamSchema = z.discriminatedUnion('transport', [StdioUpstreamSchema, HttpUpstreamSchema]);
 
@@ -197,6 +242,8 @@ export const GatewayConfigSchema = z.object({
     delegation: z.enum(['require-match', 'off']).default('require-match')
       .describe('The token\'s client_id/azp/act.sub must name the authenticated client'),
     scopes: z.array(z.string()).default([]).describe('Scopes every request needs; missing → 403 insufficient_scope'),
+    signedContext: SignedContextSchema.optional()
+      .describe('Trust an agent platform\'s signed per-call user assertions on routes whose inbound includes signed-context'),
   }).strict(),
   upstreams: z.record(Identifier, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
   policy: PolicySchema.default({ rules: [], rateLimits: [], methods: {}, watch: true }),
@@ -212,6 +259,7 @@ export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
 export type StdioUpstreamConfig = z.infer<typeof StdioUpstreamSchema>;
 export type HttpUpstreamConfig = z.infer<typeof HttpUpstreamSchema>;
 export type IssuerConfig = z.infer<typeof IssuerSchema>;
+export type SignedContextConfig = z.infer<typeof SignedContextSchema>;
 export type HttpDownstreamConfig = z.infer<typeof HttpDownstreamSchema>;
 export type ClientConfig = z.infer<typeof ClientSchema>;
 export type PolicyRuleConfig = z.infer<typeof PolicyRuleSchema>;

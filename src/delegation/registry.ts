@@ -12,11 +12,10 @@ export interface StrategyContext {
 /** Makers of the strategies that need more than their config (an IdP client, the gateway's signing keys). */
 export type StrategyFactories = Partial<Record<StrategyName, (upstream: string) => DownstreamStrategy>>;
 
-/** Builds each HTTP upstream's strategy once, at start; stdio upstreams carry the user in their process instead. */
+/** Builds each upstream's strategy once, at start (a stdio upstream's credential goes into its child's environment). */
 export function buildStrategies(ctx: StrategyContext, factories: StrategyFactories = {}): Map<string, DownstreamStrategy> {
   const out = new Map<string, DownstreamStrategy>();
   for (const [name, u] of Object.entries(ctx.config.upstreams)) {
-    if (u.transport === 'stdio') continue;
     const d = u.downstream;
     if (d.strategy === 'service-account') out.set(name, new ServiceAccountStrategy(d, ctx.baseDir, ctx.env));
     else if (d.strategy !== 'none') {

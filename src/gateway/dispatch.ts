@@ -105,7 +105,8 @@ export async function forwardMessage(ctx: RequestContext, session: GatewaySessio
   let credential: DownstreamCredential | undefined;
   try {
     // Design §3 step 8: a credential for this user (and tool) before forwarding; none to be had refuses the call — never a broader one.
-    const strategy = rt.delegation.get(route.name);
+    // A stdio child got its user's credential when it started (per-user process).
+    const strategy = route.upstream.transport === 'stdio' ? undefined : rt.delegation.get(route.name);
     if (strategy) {
       try {
         credential = await strategy.credentialFor({ principal: ctx.principal!, upstream: route.name, tool: d.authz.target?.feature === 'tool' ? d.authz.target.name : undefined });

@@ -6,16 +6,22 @@ import type { RequestContext } from './context.js';
 import { headerValue } from './http-io.js';
 import type { GatewaySession } from './session.js';
 import { ToolCatalog } from './tool-catalog.js';
-import { connectUpstream } from './upstream/factory.js';
+import type { DownstreamStrategy } from '../delegation/types.js';
+import { connectUpstream, type ChildUser } from './upstream/factory.js';
 
 /** Opens a session bound to the current principal, with its own upstream connection (nothing is shared across users). */
 export async function createSession(ctx: RequestContext, kind: GatewaySession['kind']): Promise<GatewaySession> {
   const { rt, route } = ctx;
   const strategy = rt.delegation.get(route.name);
   const opened: { session?: GatewaySession } = {};
-  // The connection's own traffic (initialize, the GET stream) carries the credential of the session's current principal.
-  const credential = strategy && (() => strategy.credentialFor({ principal: opened.session?.principal ?? ctx.principal!, upstream: route.name }));
-  const upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
+  let upstream;
+  if (route.upstream.transport === 'stdio') {
+    upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, undefined, await childUser(ctx, strategy));
+  } else {
+    // The connection's own traffic (initialize, the GET stream) carries the credential of the session's current principal.
+    const credential = strategy && (() => strategy.credentialFor({ principal: opened.session?.principal ?? ctx.principal!, upstream: route.name }));
+    upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
+  }
   await upstream.start();
   const id = rt.sessions.newId();
   const now = Date.now();
@@ -87,4 +93,35 @@ export function endSession(rt: RequestContext['rt'], session: GatewaySession, re
   for (const s of session.postStreams) s.close();
   void session.upstream.close();
   rt.audit.tryAppend({ ts: Date.now(), kind: 'session', route: session.routeName, sessionFingerprint: session.fingerprint, outcome: `ended: ${reason}`, ...principalFields(session.principal) });
+}
+
+/**
+ * A stdio upstream's child runs for one user: within the caps (per user and
+ * per upstream), with `{user}` resolved and that user's credential, if the
+ * upstream declares a strategy. No credential to be had: no child.
+ */
+async function childUser(ctx: RequestContext, strategy: DownstreamStrategy | undefined): Promise<ChildUser | undefined> {
+  const { rt, route } = ctx;
+  const cfg = route.upstream;
+  if (cfg.transport !== 'stdio') return undefined;
+  const principal = ctx.principal!;
+  const mine = principalKey(principal);
+  const live = [...rt.sessions.all(), ...rt.stateless.values()].filter((s) => s.routeName === route.name);
+  if (live.length >= cfg.perUser.maxTotal) throw new BehalfError('too_many_processes', `upstream ${route.name} already runs ${cfg.perUser.maxTotal} children`);
+  // At her own cap, the user's least recently used child goes (clients often never DELETE their sessions); nobody else's is touched.
+  const hers = live.filter((s) => s.boundTo === mine).sort((a, b) => a.lastSeen - b.lastSeen);
+  for (const s of hers.slice(0, Math.max(0, hers.length - cfg.perUser.maxPerUser + 1))) endSession(rt, s, 'per-user process cap');
+  if (!principal.user) return undefined;
+  let credential: string | undefined;
+  if (strategy && cfg.perUser.credentialEnv) {
+    let cred;
+    try {
+      cred = await strategy.credentialFor({ principal, upstream: route.name });
+    } catch {
+      throw new BehalfError('downstream_credential_unavailable');
+    }
+    const value = cred ? Object.values(cred.headers)[0] : undefined;
+    credential = value?.replace(/^Bearer\s+/i, '');
+  }
+  return { subject: principal.user.subject, credential };
 }

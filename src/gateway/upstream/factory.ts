@@ -5,6 +5,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { UpstreamConfig } from '../../config/schema.js';
+import { BehalfError } from '../../errors.js';
 import { resolveSecret } from '../../config/secrets.js';
 import { callCredential } from '../../delegation/call-credential.js';
 import type { DownstreamCredential } from '../../delegation/types.js';
@@ -49,16 +50,38 @@ function credentialFetch(staticHeaders: Record<string, string>, connection: Conn
   };
 }
 
-export function createTransport(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential): Transport {
+/** Who a stdio child runs for: `{user}` in its args and cwd, and the user's credential in its environment. */
+export interface ChildUser {
+  subject: string;
+  /** The downstream credential's value for perUser.credentialEnv (without a `Bearer ` prefix). */
+  credential?: string;
+}
+
+/** A subject becomes part of a path or argument only if it cannot name another place (`..`, `/`, empty). */
+const SAFE_SUBJECT = /^[A-Za-z0-9_-][A-Za-z0-9._@-]{0,127}$/;
+
+function forUser(template: string, user: ChildUser | undefined): string {
+  if (!template.includes('{user}')) return template;
+  if (!user || !SAFE_SUBJECT.test(user.subject) || user.subject === '..') {
+    throw new BehalfError('forbidden', 'this upstream runs per user, and the user\'s subject cannot name a folder or argument');
+  }
+  return template.replaceAll('{user}', user.subject);
+}
+
+export function createTransport(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential, user?: ChildUser): Transport {
   if (cfg.transport === 'stdio') {
     // Without a declared cwd the child gets a private empty folder, never the gateway's own.
-    const cwd = cfg.cwd ? resolve(ctx.baseDir, cfg.cwd) : mkdtempSync(join(tmpdir(), `behalf-${name}-`));
+    const cwd = cfg.cwd ? resolve(ctx.baseDir, forUser(cfg.cwd, user)) : mkdtempSync(join(tmpdir(), `behalf-${name}-`));
+    const env = childEnvironment(cfg, ctx);
+    if (cfg.perUser.credentialEnv && user?.credential) env[cfg.perUser.credentialEnv] = user.credential;
     return new StdioClientTransport({
       command: cfg.command,
-      args: cfg.args,
+      args: cfg.args.map((a) => forUser(a, user)),
       cwd,
       removeCwdOnClose: !cfg.cwd,
-      env: childEnvironment(cfg, ctx),
+      env,
+      uid: cfg.perUser.uid,
+      gid: cfg.perUser.gid,
       onStderr: (line) => ctx.log(`[upstream ${name}] ${line}`),
     });
   }
@@ -71,6 +94,6 @@ export function createTransport(name: string, cfg: UpstreamConfig, ctx: Upstream
     : new StreamableHTTPClientTransport(url, { fetch: withCredential });
 }
 
-export function connectUpstream(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential): UpstreamConnection {
-  return new UpstreamConnection(createTransport(name, cfg, ctx, credential), cfg.requestTimeoutMs);
+export function connectUpstream(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential, user?: ChildUser): UpstreamConnection {
+  return new UpstreamConnection(createTransport(name, cfg, ctx, credential, user), cfg.requestTimeoutMs);
 }

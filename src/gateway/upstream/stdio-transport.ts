@@ -11,6 +11,9 @@ export interface StdioSpawnOptions {
   cwd: string;
   /** The complete environment of the child: nothing else is inherited. */
   env: Record<string, string>;
+  /** Run the child as this OS user/group (the gateway must be allowed to). */
+  uid?: number;
+  gid?: number;
   onStderr?: (line: string) => void;
   maxLineBytes?: number;
   /** A private working directory created for this child, removed when it ends. */
@@ -44,6 +47,8 @@ export class StdioClientTransport implements Transport {
       const child = spawn(this.options.command, this.options.args, {
         cwd: this.options.cwd,
         env: this.options.env,
+        ...(this.options.uid !== undefined ? { uid: this.options.uid } : {}),
+        ...(this.options.gid !== undefined ? { gid: this.options.gid } : {}),
         stdio: ['pipe', 'pipe', 'pipe'],
         shell: false,
         windowsHide: true,

@@ -1,0 +1,108 @@
+/**
+ * stdio upstreams run as the user: a child per session rooted at the user's
+ * own folder (`{user}` in args), never shared, within caps — so even a policy
+ * opened wide cannot give alice bob's files: her server does not know them.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { filesystemServerEntry } from '../demo/quickstart/files.js';
+import { connectStreamable } from './helpers/clients.js';
+import { startFixture, type Fixture } from './helpers/fixture.js';
+import { openSession, postJson } from './helpers/raw-http.js';
+import { tempDir } from './helpers/tmp.js';
+
+describe('per-user stdio processes', () => {
+  let fx: Fixture;
+  let root: string;
+  before(async () => {
+    root = realpathSync(tempDir());
+    for (const u of ['alice', 'bob', 'carol']) {
+      mkdirSync(join(root, u));
+      writeFileSync(join(root, u, 'secret.txt'), `${u}'s secret ${u.toUpperCase()}-7731`);
+    }
+    fx = await startFixture({
+      upstreams: {
+        files: {
+          transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'],
+          perUser: { maxPerUser: 2, maxTotal: 10 },
+        },
+      },
+      // Opened wide on purpose: the boundary under test is the process, not the policy.
+      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
+    });
+  });
+  after(() => fx?.close());
+
+  it('alice\'s server is rooted at her folder: she reads her file (positive control) and her server refuses bob\'s', async () => {
+    const alice = await connectStreamable(fx.gateway.urlFor('files'), await fx.headersFor('alice', { upstream: 'files' }));
+    try {
+      const own = await alice.callTool({ name: 'read_text_file', arguments: { path: join(root, 'alice', 'secret.txt') } });
+      assert.match(JSON.stringify(own.content), /ALICE-7731/);
+      const dirs = JSON.stringify((await alice.callTool({ name: 'list_allowed_directories', arguments: {} })).content);
+      assert.ok(dirs.includes(join(root, 'alice')) && !dirs.includes(join(root, 'bob')), dirs);
+      const theirs = await alice.callTool({ name: 'read_text_file', arguments: { path: join(root, 'bob', 'secret.txt') } }).catch((e: Error) => e);
+      assert.doesNotMatch(JSON.stringify(theirs instanceof Error ? theirs.message : theirs), /BOB-7731/);
+      assert.match(JSON.stringify(theirs instanceof Error ? theirs.message : theirs), /denied|outside|not allowed|Access/i);
+    } finally {
+      await alice.close();
+    }
+    const bob = await connectStreamable(fx.gateway.urlFor('files'), await fx.headersFor('bob', { upstream: 'files' }));
+    try {
+      const own = await bob.callTool({ name: 'read_text_file', arguments: { path: join(root, 'bob', 'secret.txt') } });
+      assert.match(JSON.stringify(own.content), /BOB-7731/);
+    } finally {
+      await bob.close();
+    }
+  });
+
+  it('at her cap a user\'s least recently used child is ended, not anyone else\'s; past the upstream\'s total, new sessions are refused', async () => {
+    const url = fx.gateway.urlFor('files');
+    const carol = await fx.headersFor('carol', { upstream: 'files' });
+    const bob = await fx.headersFor('bob', { upstream: 'files' });
+    const bobs = await openSession(url, bob);
+    const [first, second] = [await openSession(url, carol), await openSession(url, carol)];
+    const third = await openSession(url, carol);
+    const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+    assert.equal((await postJson(url, carol, list, first)).status, 404, 'her oldest session was ended');
+    assert.equal((await postJson(url, carol, list, second)).status, 200);
+    assert.equal((await postJson(url, carol, list, third)).status, 200);
+    assert.equal((await postJson(url, bob, list, bobs)).status, 200, 'bob\'s child is untouched');
+    const live = fx.gateway.runtime.sessions.all().filter((s) => s.routeName === 'files').length;
+    assert.ok(live <= 10);
+  });
+
+  it('past the upstream\'s total cap a new session is refused with 503, and the running one keeps working', async () => {
+    const fx2 = await startFixture({
+      upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'], perUser: { maxTotal: 1 } } },
+      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
+    });
+    try {
+      const url = fx2.gateway.urlFor('files');
+      const alice = await fx2.headersFor('alice', { upstream: 'files' });
+      const sid = await openSession(url, alice);
+      const bob = await postJson(url, await fx2.headersFor('bob', { upstream: 'files' }),
+        { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+      assert.equal(bob.status, 503);
+      assert.equal((await postJson(url, alice, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, sid)).status, 200);
+    } finally {
+      await fx2.close();
+    }
+  });
+
+  it('a subject that could name another folder gets no child', async () => {
+    const fx2 = await startFixture({
+      idp: { users: [{ sub: '..', password: 'test-password', claims: { role: 'rep', customers: [] } }] },
+      upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'] } },
+      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
+    });
+    try {
+      const r = await postJson(fx2.gateway.urlFor('files'), await fx2.headersFor('..', { upstream: 'files' }),
+        { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+      assert.equal(r.status, 403);
+    } finally {
+      await fx2.close();
+    }
+  });
+});
