@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'user_token_required'
   | 'user_token_invalid'
   | 'delegation_mismatch'
+  | 'user_context_required'
+  | 'user_context_invalid'
   | 'insufficient_scope'
   | 'session_unknown'
   | 'session_required'
@@ -52,6 +54,9 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   user_token_required: { status: 401, expose: true, publicMessage: 'User authentication required' },
   user_token_invalid: { status: 401, expose: false, publicMessage: 'User token is invalid' },
   delegation_mismatch: { status: 401, expose: true, publicMessage: 'User token was not issued to this client' },
+  // Signed user context (per message): answered as a JSON-RPC error of that call; why it failed goes to the audit trail only.
+  user_context_required: { status: 401, expose: true, publicMessage: 'Signed user context required' },
+  user_context_invalid: { status: 401, expose: false, publicMessage: 'Signed user context is invalid' },
   insufficient_scope: { status: 403, expose: true, publicMessage: 'Insufficient scope' },
   session_unknown: { status: 404, expose: true, publicMessage: 'Session not found' },
   session_required: { status: 400, expose: true, publicMessage: 'Mcp-Session-Id header required' },

@@ -7,13 +7,21 @@
  * Host (and, when sent, Origin) headers are checked port-agnostically against loopback names,
  * the way the SDK's `hostHeaderValidation` middleware does (the transports' own
  * `allowedHosts` options are deprecated in SDK 1.x and match host:port exactly).
+ *
+ * With `auth`, the CRM is a resource server that trusts no one in front of it: every request must
+ * carry `Authorization: Bearer <JWT>` from the configured issuer (keys from its JWKS, found by
+ * discovery), typ at+jwt, audience = this server's own URL; a session belongs to the subject who
+ * opened it; and every tool decides by that subject (see server.ts). Missing or invalid: 401 with
+ * a Bearer challenge.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { createCustomerStore, type CustomerStore } from './data.js';
 import { createCrmServer } from './server.js';
 
@@ -24,6 +32,32 @@ export interface CrmRequestInfo {
   /** The raw request target including the query string (so a canary also sees anything put in a URL). */
   url: string;
   headers: Record<string, string | string[] | undefined>;
+}
+
+/** The CRM validates its own tokens (see the file comment). */
+export interface CrmAuthOptions {
+  /** Exact `iss`; the JWKS is found by OpenID discovery from it unless `jwksUri` is given. */
+  issuer: string;
+  jwksUri?: string;
+  /** Accepted `aud` values; default this server's own endpoints (`url` and `sseUrl`). */
+  audience?: string | string[];
+  /** Default ES256, ES384, RS256, PS256, EdDSA: asymmetric only. */
+  algorithms?: string[];
+  /** Default 0. */
+  clockToleranceSeconds?: number;
+}
+
+/** What the CRM made of one request's credential (for canary tests): claims, never the token. */
+export interface CrmAuthEvent {
+  method: string;
+  path: string;
+  /** The MCP session the request named (Mcp-Session-Id, or the legacy `sessionId` query), if any. */
+  sessionId?: string;
+  ok: boolean;
+  /** Why it was refused. */
+  reason?: string;
+  /** The verified token's claims that say who and for whom (present when ok). */
+  claims?: { sub: string; aud: unknown; act?: unknown; client_id?: unknown; scope?: unknown; jti?: unknown; exp?: unknown; role?: unknown };
 }
 
 export interface CrmHttpOptions {
@@ -37,6 +71,10 @@ export interface CrmHttpOptions {
   store?: CustomerStore;
   /** Host names (without port) accepted in Host/Origin; default localhost, 127.0.0.1, [::1] and `host`. */
   allowedHostnames?: string[];
+  /** Validate bearer tokens and decide every call by their subject. Default: off (trust everyone). */
+  auth?: CrmAuthOptions;
+  /** Canary hook: called after each request's credential was checked (only with `auth`). */
+  onAuth?: (event: CrmAuthEvent) => void;
 }
 
 export interface CrmHttpServer {
@@ -97,6 +135,55 @@ function checkHostAndOrigin(headers: IncomingHttpHeaders, allowed: readonly stri
   return undefined;
 }
 
+class AuthError extends Error {
+  constructor(readonly reason: string, readonly missing = false) {
+    super(reason);
+  }
+}
+
+const DEFAULT_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
+
+/** Verifies bearer tokens for one issuer and audience; the key set is looked up once (again after a failure). */
+function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (authorization: string | undefined) => Promise<JWTPayload> {
+  let keys: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
+  const keySet = () => {
+    keys ??= (async () => {
+      let jwksUri = auth.jwksUri;
+      if (!jwksUri) {
+        const res = await fetch(new URL('.well-known/openid-configuration', auth.issuer.endsWith('/') ? auth.issuer : `${auth.issuer}/`), { signal: AbortSignal.timeout(5000) });
+        const meta = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
+        if (!res.ok || meta.issuer !== auth.issuer || typeof meta.jwks_uri !== 'string') throw new Error('issuer discovery failed');
+        jwksUri = meta.jwks_uri;
+      }
+      return createRemoteJWKSet(new URL(jwksUri));
+    })();
+    keys.catch(() => (keys = undefined));
+    return keys;
+  };
+  return async (authorization) => {
+    const m = authorization === undefined ? undefined : /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
+    if (!authorization) throw new AuthError('no bearer token', true);
+    if (!m) throw new AuthError('malformed authorization header');
+    const jwks = await keySet().catch(() => {
+      throw new AuthError('issuer keys unavailable');
+    });
+    try {
+      const { payload } = await jwtVerify(m[1]!, jwks, {
+        issuer: auth.issuer, audience, typ: 'at+jwt', algorithms: auth.algorithms ?? DEFAULT_ALGORITHMS,
+        requiredClaims: ['sub', 'exp'], clockTolerance: auth.clockToleranceSeconds ?? 0,
+      });
+      return payload;
+    } catch (err) {
+      throw new AuthError(`token rejected (${(err as { code?: string }).code ?? 'invalid'})`);
+    }
+  };
+}
+
+function challenge(res: ServerResponse, e: AuthError): void {
+  const header = e.missing ? 'Bearer realm="behalf-demo-crm"' : 'Bearer realm="behalf-demo-crm", error="invalid_token"';
+  sendJsonRpcError(res, 401, -32001, 'Unauthorized', { 'www-authenticate': header });
+}
+
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -119,7 +206,15 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
 
   const streamable = new Map<string, StreamableHTTPServerTransport>();
   const sse = new Map<string, SSEServerTransport>();
+  /** With auth: the subject each session belongs to. Another subject presenting its id is told it does not exist. */
+  const owners = new Map<string, string>();
+  const requireCaller = o.auth !== undefined;
+  let verify: ((authorization: string | undefined) => Promise<JWTPayload>) | undefined;
   let closing = false;
+
+  type AuthedRequest = IncomingMessage & { auth?: AuthInfo };
+  const subjectOf = (req: AuthedRequest): string | undefined => req.auth?.extra?.sub as string | undefined;
+  const ownedBy = (sessionId: string, req: AuthedRequest): boolean => !requireCaller || owners.get(sessionId) === subjectOf(req);
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionHeader = req.headers['mcp-session-id'];
@@ -130,7 +225,7 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     }
     if (sessionId !== undefined) {
       const transport = streamable.get(sessionId);
-      if (!transport) {
+      if (!transport || !ownedBy(sessionId, req)) {
         sendJsonRpcError(res, 404, -32001, 'Session not found');
         return;
       }
@@ -150,12 +245,17 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         streamable.set(id, transport);
+        const sub = subjectOf(req);
+        if (sub !== undefined) owners.set(id, sub);
       },
     });
     transport.onclose = () => {
-      if (transport.sessionId) streamable.delete(transport.sessionId);
+      if (transport.sessionId) {
+        streamable.delete(transport.sessionId);
+        owners.delete(transport.sessionId);
+      }
     };
-    await createCrmServer(store).connect(transport);
+    await createCrmServer(store, { requireCaller }).connect(transport);
     await transport.handleRequest(req, res, body);
   }
 
@@ -166,10 +266,13 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     }
     const transport = new SSEServerTransport('/messages', res);
     sse.set(transport.sessionId, transport);
+    const sub = subjectOf(req);
+    if (sub !== undefined) owners.set(transport.sessionId, sub);
     transport.onclose = () => {
       sse.delete(transport.sessionId);
+      owners.delete(transport.sessionId);
     };
-    await createCrmServer(store).connect(transport);
+    await createCrmServer(store, { requireCaller }).connect(transport);
   }
 
   async function handleSseMessage(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
@@ -177,12 +280,41 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
       sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'POST' });
       return;
     }
-    const transport = sse.get(query.get('sessionId') ?? '');
-    if (!transport) {
+    const id = query.get('sessionId') ?? '';
+    const transport = sse.get(id);
+    if (!transport || !ownedBy(id, req)) {
       sendJsonRpcError(res, 404, -32001, 'Session not found');
       return;
     }
     await transport.handlePostMessage(req, res);
+  }
+
+  /** Verifies the bearer token and hands the caller to the MCP handlers (`authInfo`); false when it answered 401. */
+  async function authenticate(req: AuthedRequest, res: ServerResponse, target: URL, check: NonNullable<typeof verify>): Promise<boolean> {
+    const method = req.method ?? '';
+    const path = target.pathname;
+    const header = req.headers['mcp-session-id'];
+    const sessionId = (Array.isArray(header) ? header[0] : header) ?? target.searchParams.get('sessionId') ?? undefined;
+    let p: JWTPayload;
+    try {
+      p = await check(req.headers.authorization);
+    } catch (err) {
+      const e = err instanceof AuthError ? err : new AuthError('verification failed');
+      o.onAuth?.({ method, path, sessionId, ok: false, reason: e.reason });
+      challenge(res, e);
+      return false;
+    }
+    const sub = p.sub!;
+    o.onAuth?.({ method, path, sessionId, ok: true, claims: { sub, aud: p.aud, act: p.act, client_id: p.client_id, scope: p.scope, jti: p.jti, exp: p.exp, role: p.role } });
+    const token = req.headers.authorization!.slice('Bearer '.length);
+    req.auth = {
+      token,
+      clientId: typeof p.client_id === 'string' ? p.client_id : '',
+      scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
+      expiresAt: p.exp,
+      extra: { sub, role: p.role, act: p.act },
+    };
+    return true;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -202,6 +334,11 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     if (refused) {
       sendJsonRpcError(res, 403, -32000, refused);
       return;
+    }
+    if (o.auth) {
+      // Fail closed: with auth configured, nothing is served without a verifier.
+      if (!verify) return sendJsonRpcError(res, 503, -32000, 'Server is starting');
+      if (!(await authenticate(req, res, target, verify))) return;
     }
     switch (target.pathname) {
       case '/mcp':
@@ -237,6 +374,11 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   const port = (httpServer.address() as AddressInfo).port;
   const publicHost = bindHost === '0.0.0.0' || bindHost === '::' ? '127.0.0.1' : urlHost(bindHost);
   const base = `http://${publicHost}:${port}`;
+  // The audience is this server's own URL, known only once it listens; nothing is served before.
+  if (o.auth) {
+    const audience = o.auth.audience === undefined ? [`${base}/mcp`, `${base}/sse`] : [o.auth.audience].flat();
+    verify = tokenVerifier(o.auth, audience);
+  }
 
   let closed: Promise<void> | undefined;
   function close(): Promise<void> {

@@ -7,5 +7,11 @@ export { startDevIdp } from './start.js';
 export { generateSigningJwks } from './keys.js';
 export { isLoopbackResource } from './resource.js';
 export { TokenRequestError } from './token-client.js';
-export type { DevClient, DevIdp, DevIdpOptions, DevUser, TokenResult } from './types.js';
-export { DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_SCOPES } from './types.js';
+export type { DevClient, DevIdp, DevIdpOptions, DevUser, ExchangeRecord, TokenResult } from './types.js';
+export {
+  ACCESS_TOKEN_TYPE,
+  DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+  DEFAULT_EXCHANGED_TOKEN_TTL_SECONDS,
+  DEFAULT_SCOPES,
+  TOKEN_EXCHANGE_GRANT,
+} from './types.js';

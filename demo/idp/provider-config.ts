@@ -10,6 +10,8 @@ export interface ProviderSettings {
   policy: ResourcePolicy;
   ttlSeconds: number;
   jwks: { keys: object[] };
+  /** Claims particular to one token (an exchanged token's `act`), by token instance. */
+  extraClaims: WeakMap<object, Record<string, unknown>>;
 }
 
 export const ROUTES = { token: '/token', jwks: '/jwks' } as const;
@@ -48,10 +50,14 @@ export function providerConfig(s: ProviderSettings): Configuration {
     // The client schema insists this default is an algorithm the keystore can sign with (it is RS256).
     clientDefaults: { id_token_signed_response_alg: s.policy.signingAlg as AsymmetricSigningAlgorithm },
     // For client_credentials tokens oidc-provider sets sub = client_id (as RFC 9068 suggests) and there is no user to add.
+    // An exchanged token also names its actor; the user's may_act constrained the subject token, not this one.
     extraTokenClaims: (_ctx, token) => {
       if (token.kind !== 'AccessToken') return undefined;
-      const claims = s.users.get(token.accountId)?.claims;
-      return claims && structuredClone(claims);
+      const claims = structuredClone(s.users.get(token.accountId)?.claims ?? {});
+      const extra = s.extraClaims.get(token);
+      if (extra) delete claims.may_act;
+      const all = { ...claims, ...extra };
+      return Object.keys(all).length ? all : undefined;
     },
     // No browser flows at all, so discovery advertises only the grants that work here.
     responseTypes: [],

@@ -6,12 +6,17 @@ import { registerPasswordGrant } from './password-grant.js';
 import { providerConfig, resourcePolicyFor, ROUTES } from './provider-config.js';
 import { isLoopbackResource } from './resource.js';
 import { requestToken } from './token-client.js';
+import { registerTokenExchangeGrant } from './token-exchange-grant.js';
 import {
+  ACCESS_TOKEN_TYPE,
   DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+  DEFAULT_EXCHANGED_TOKEN_TTL_SECONDS,
   DEFAULT_SCOPES,
+  TOKEN_EXCHANGE_GRANT,
   type DevIdp,
   type DevIdpOptions,
   type DevUser,
+  type ExchangeRecord,
 } from './types.js';
 
 // It hands out user tokens for a password: never reachable from another machine.
@@ -32,13 +37,26 @@ export async function startDevIdp(o: DevIdpOptions): Promise<DevIdp> {
   const { port } = server.address() as AddressInfo;
   const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
+  const extraClaims = new WeakMap<object, Record<string, unknown>>();
+  const exchanges: ExchangeRecord[] = [];
   let provider: Provider;
   try {
     provider = new Provider(
       issuer,
-      providerConfig({ users, clients: o.clients, policy, ttlSeconds: o.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, jwks }),
+      providerConfig({ users, clients: o.clients, policy, ttlSeconds: o.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, jwks, extraClaims }),
     );
     registerPasswordGrant(provider, users, policy);
+    // Registered only when some client opted in, so discovery advertises only grants someone can use.
+    if (o.clients.some((c) => c.grantTypes.includes(TOKEN_EXCHANGE_GRANT))) {
+      registerTokenExchangeGrant(provider, {
+        users, policy, publicJwks: publicJwksOf(jwks), extraClaims,
+        ttlSeconds: o.exchangedTokenTtlSeconds ?? DEFAULT_EXCHANGED_TOKEN_TTL_SECONDS,
+        record: (r) => {
+          exchanges.push(r);
+          o.onExchange?.(r);
+        },
+      });
+    }
   } catch (err) {
     await stop(server);
     throw err;
@@ -59,6 +77,16 @@ export async function startDevIdp(o: DevIdpOptions): Promise<DevIdp> {
       requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'password', username, password, resource, scope }),
     clientCredentialsToken: ({ clientId, clientSecret, resource, scope }) =>
       requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'client_credentials', resource, scope }),
+    exchangeToken: ({ clientId, clientSecret, subjectToken, subjectTokenType, resource, audience, scope }) =>
+      requestToken(tokenEndpoint, { clientId, clientSecret }, {
+        grant_type: TOKEN_EXCHANGE_GRANT,
+        subject_token: subjectToken,
+        subject_token_type: subjectTokenType ?? ACCESS_TOKEN_TYPE,
+        resource,
+        audience,
+        scope,
+      }),
+    exchanges: () => exchanges.map((r) => ({ ...r })),
     close: () => (closing ??= stop(server)),
   };
 }

@@ -38,5 +38,10 @@ export async function requestToken(
   if (typeof json.access_token !== 'string' || typeof json.expires_in !== 'number') {
     throw new Error('token endpoint answered 200 without access_token/expires_in');
   }
-  return { accessToken: json.access_token, expiresIn: json.expires_in };
+  return {
+    accessToken: json.access_token,
+    expiresIn: json.expires_in,
+    ...(typeof json.scope === 'string' ? { scope: json.scope } : {}),
+    ...(typeof json.issued_token_type === 'string' ? { issuedTokenType: json.issued_token_type } : {}),
+  };
 }

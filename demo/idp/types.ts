@@ -5,11 +5,15 @@ export interface DevUser {
   claims?: Record<string, unknown>;
 }
 
+/** RFC 8693 token exchange: a client must list it in its grantTypes to use it. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
 /** A confidential client; it authenticates with client_secret_basic or client_secret_post. */
 export interface DevClient {
   clientId: string;
   clientSecret: string;
-  grantTypes: Array<'password' | 'client_credentials'>;
+  grantTypes: Array<'password' | 'client_credentials' | typeof TOKEN_EXCHANGE_GRANT>;
   /** Space-separated scopes this client may request; omitted means any of the IdP's scopes. */
   scope?: string;
 }
@@ -25,6 +29,10 @@ export interface DevIdpOptions {
   scopes?: string[];
   /** Default 7200. */
   accessTokenTtlSeconds?: number;
+  /** Upper bound of a token-exchange token's lifetime (never beyond its subject token's expiry). Default 300. */
+  exchangedTokenTtlSeconds?: number;
+  /** Called after every token exchange request the grant handled (issued or refused); never with a token. */
+  onExchange?: (r: ExchangeRecord) => void;
   /** Which `resource` values (RFC 8707) may become a token audience. Default: http(s) URLs on loopback. */
   acceptResource?: (resource: string) => boolean;
   /** Private signing JWKs; the first one signs access tokens. Default: one fresh ES256 key. */
@@ -34,7 +42,15 @@ export interface DevIdpOptions {
 export interface TokenResult {
   accessToken: string;
   expiresIn: number;
+  /** As the token endpoint answered, when it did (token exchange). */
+  scope?: string;
+  issuedTokenType?: string;
 }
+
+/** What the IdP did with one token exchange request: who asked, for whom, for what — never the tokens. */
+export type ExchangeRecord =
+  | { outcome: 'issued'; clientId: string; sub: string; audience: string; scope?: string; jti: string; expiresIn: number }
+  | { outcome: 'refused'; clientId: string; error: string };
 
 export interface DevIdp {
   /** e.g. http://127.0.0.1:PORT (no trailing slash); equals the discovery `issuer`. */
@@ -58,6 +74,19 @@ export interface DevIdp {
     resource: string;
     scope?: string;
   }): Promise<TokenResult>;
+  /** RFC 8693 token exchange through the real token endpoint over HTTP (client_secret_basic). */
+  exchangeToken(o: {
+    clientId: string;
+    clientSecret: string;
+    subjectToken: string;
+    /** Default urn:ietf:params:oauth:token-type:access_token. */
+    subjectTokenType?: string;
+    resource?: string;
+    audience?: string;
+    scope?: string;
+  }): Promise<TokenResult>;
+  /** Every token exchange the grant handled so far, oldest first (a copy). */
+  exchanges(): ExchangeRecord[];
   close(): Promise<void>;
 }
 
@@ -71,3 +100,4 @@ export const DEFAULT_SCOPES: readonly string[] = [
 ];
 
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 7200;
+export const DEFAULT_EXCHANGED_TOKEN_TTL_SECONDS = 300;

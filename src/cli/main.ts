@@ -14,7 +14,9 @@ usage:
   behalf gateway --config FILE       run the gateway
   behalf config check --config FILE  validate a configuration
   behalf config schema               print the configuration's JSON Schema
-  behalf keys generate               create an API key and its hash
+  behalf keys generate               create an API key and its hash (for the config's static form)
+  behalf keys create|list|rotate|revoke (--config FILE | --store FILE)
+                                     managed API keys and gateway signing keys, each change audited (behalf keys help)
   behalf audit tail|query|verify|export (--config FILE | --db PATH)
                                      read the audit log, check its hash chain, export it as JSONL
   behalf policy test FILE            run a policy test file: each case decided as the gateway decides it

@@ -5,6 +5,7 @@ import { BehalfError } from '../errors.js';
 import { PolicyError } from '../policy/policy.js';
 import { loadPolicy } from '../policy/source.js';
 import { formatIssues } from './issues.js';
+import { findLiteralSecrets, literalSecretMessage } from './literal-secrets.js';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
 
 export interface LoadedConfig {
@@ -17,8 +18,12 @@ export { formatIssues };
 
 export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   const result = GatewayConfigSchema.safeParse(raw);
-  if (!result.success) {
-    throw new BehalfError('config_invalid', `invalid configuration:\n${formatIssues(result.error.issues)}`);
+  // A literal secret anywhere refuses the file, even where the schema would accept the string (literal-secrets.ts).
+  const named = new Set(result.success ? [] : result.error.issues.map((i) => i.path.join('.')));
+  const literals = findLiteralSecrets(raw).filter((s) => !named.has(s.path)).map((s) => `  ${literalSecretMessage(s)}`);
+  if (!result.success || literals.length) {
+    const lines = [...(result.success ? [] : [formatIssues(result.error.issues)]), ...literals];
+    throw new BehalfError('config_invalid', `invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;
   const problems = consistencyProblems(config);
@@ -58,7 +63,7 @@ function consistencyProblems(c: GatewayConfig): string[] {
   if (!clientsCanAuthenticate && !c.server.allowUnauthenticated) {
     out.push('clientAuth.methods: no client authentication is configured; set server.allowUnauthenticated: true to run without it (development only)');
   }
-  if (methods.has('api-key') && !c.clients.some((x) => x.apiKeys.length)) out.push('clients: api-key authentication is enabled but no client has apiKeys');
+  if (methods.has('api-key') && !c.clients.some((x) => x.apiKeys.length) && c.keys.file === undefined) out.push('clients: api-key authentication is enabled but no client has apiKeys (and there is no keys.file)');
   if (methods.has('mtls') && !c.server.tls?.clientCa) out.push('server.tls.clientCa: mtls authentication needs a client CA');
   if (methods.has('mtls') && !c.clients.some((x) => x.certificates.length)) out.push('clients: mtls authentication is enabled but no client has certificates');
   if (methods.has('client-credentials') && !c.clients.some((x) => x.oauthClientIds.length)) out.push('clients: client-credentials authentication is enabled but no client has oauthClientIds');
@@ -74,7 +79,13 @@ function consistencyProblems(c: GatewayConfig): string[] {
     for (const [j, k] of cl.apiKeys.entries()) {
       if (keyHashes.has(k.hash)) out.push(`clients.${i}.apiKeys.${j}: the same key is configured twice`);
       keyHashes.add(k.hash);
+      if (k.notBefore && k.notAfter && Date.parse(k.notAfter) <= Date.parse(k.notBefore)) out.push(`clients.${i}.apiKeys.${j}.notAfter: must be after notBefore`);
     }
+  }
+  for (const [name, u] of Object.entries(c.upstreams)) {
+    if (u.transport === 'stdio' || !u.inbound.includes('signed-context')) continue;
+    if (!c.userAuth.signedContext) out.push(`upstreams.${name}.inbound: signed-context needs userAuth.signedContext (the agent platform's issuer and keys)`);
+    if (c.userAuth.mode !== 'dual') out.push(`upstreams.${name}.inbound: signed-context needs userAuth.mode: dual (the client proves itself apart from the user)`);
   }
   if (c.policy.file !== undefined && (c.policy.rules.length || c.policy.rateLimits.length || Object.keys(c.policy.methods).length)) {
     out.push('policy: give either policy.file or inline rules, rateLimits and methods, not both');

@@ -18,9 +18,24 @@ const Sha256Hash = z
 
 const Identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ only');
 
+/** ISO 8601: a date (midnight UTC) or a date-time with its offset. */
+const Timestamp = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
+
 export const ApiKeySchema = z.object({
   id: z.string().min(1).describe('Key id, shown in audit records instead of the key'),
   hash: Sha256Hash.describe('SHA-256 of the key; the key itself is never stored'),
+  createdAt: Timestamp.optional().describe('When the key was made: the max-age policy (keys.maxAgeDays) reads it'),
+  notBefore: Timestamp.optional().describe('Refused before this instant'),
+  notAfter: Timestamp.optional().describe('Refused from this instant on (several keys may overlap: rotation without downtime)'),
+}).strict();
+
+/** Managed credentials: the key store written by `behalf keys`, and the max-age policy for every key. */
+export const KeysSchema = z.object({
+  file: z.string().optional()
+    .describe('Key store (JSON, written by `behalf keys create|rotate|revoke`), relative to this config: managed API keys and the gateway signing keys. Watched; a revoked key is refused on the next request'),
+  watch: z.boolean().default(true).describe('Reload the key store when it changes (it is also checked before every use)'),
+  maxAgeDays: z.number().positive().default(90).describe('Keys older than this are reported (keys list, gateway log, audit); new keys expire after it unless told otherwise'),
+  warnBeforeDays: z.number().min(0).default(14).describe('Warn this long before a key expires or reaches maxAgeDays'),
 }).strict();
 
 export const ClientSchema = z.object({
@@ -248,6 +263,7 @@ export const GatewayConfigSchema = z.object({
   upstreams: z.record(Identifier, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
   policy: PolicySchema.default({ rules: [], rateLimits: [], methods: {}, watch: true }),
   audit: AuditSchema.default({ sqlitePath: '.behalf/audit.db', durability: 'normal', arguments: { keep: [] } }),
+  keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
   sessions: z.object({
     idleTtlSeconds: z.number().int().positive().default(3600),
     maxSessions: z.number().int().positive().default(10_000),
@@ -266,6 +282,7 @@ export type PolicyRuleConfig = z.infer<typeof PolicyRuleSchema>;
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 export type PolicyDocument = z.infer<typeof PolicyDocumentSchema>;
 export type AuditConfig = z.infer<typeof AuditSchema>;
+export type KeysConfig = z.infer<typeof KeysSchema>;
 
 export function gatewayJsonSchema(): unknown {
   return z.toJSONSchema(GatewayConfigSchema, { io: 'input' });

@@ -3,12 +3,17 @@ import { principalFields } from '../audit/audit-log.js';
 import type { AuditEvent } from '../audit/event.js';
 import { BehalfError, toBehalfError } from '../errors.js';
 import { errorResponse, isRequest, RpcCode, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.js';
+import type { Principal } from '../identity/principal.js';
+import { callFacts, DEFAULT_USER_META_KEY, takeUserAssertion, userForMessage } from '../identity/user-context.js';
+import { classifyMethod } from '../policy/method-table.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 import { bucketKey } from '../policy/rate-limit.js';
 import { callCredential } from '../delegation/call-credential.js';
 import type { DownstreamCredential } from '../delegation/types.js';
 import { authorizeMessage, filterListResult, type Authorization, type ToolLookup } from './authorize.js';
 import type { RequestContext } from './context.js';
+import { headerValue } from './http-io.js';
+import { inboundOf } from './route.js';
 import type { GatewaySession } from './session.js';
 
 /** The one message a denied call gets back: fixed, so nothing about the rules leaks. */
@@ -16,7 +21,10 @@ const DENIED = 'Forbidden: not allowed for this user';
 
 /** A message decided and recorded, not yet forwarded. */
 export interface DecidedMessage {
+  /** The message as it may be forwarded: without its signed user context. */
   msg: JsonRpcMessage;
+  /** Whom this message was decided for: the request's client and this message's user. */
+  principal: Principal;
   request?: JsonRpcRequest;
   authz: Authorization;
   policy: CompiledPolicy;
@@ -35,14 +43,21 @@ export interface DecidedMessage {
  * listing every scope the operation needs; inside a batch it becomes a
  * JSON-RPC error carrying the same scopes.
  */
-export async function decideMessage(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<DecidedMessage> {
+export async function decideMessage(ctx: RequestContext, session: GatewaySession, received: JsonRpcMessage): Promise<DecidedMessage> {
   const { rt, route } = ctx;
-  const principal = ctx.principal!;
   const started = performance.now();
   // One policy for the whole message: a reload in the middle cannot mix two.
   const policy = rt.policy.current;
+  // The signed user context is for the gateway only: removed here, on every route, before anything can be forwarded.
+  const { msg, assertion } = takeUserAssertion(received, rt.userContext?.metaKey ?? DEFAULT_USER_META_KEY);
   const method = 'method' in msg ? msg.method : 'response';
   const request = isRequest(msg) ? msg : undefined;
+  let principal: Principal;
+  try {
+    principal = await messagePrincipal(ctx, policy, msg, assertion);
+  } catch (err) {
+    return refuseUserContext(ctx, session, msg, policy, started, toBehalfError(err));
+  }
 
   let authz: Authorization;
   let tools: ToolLookup | undefined;
@@ -70,7 +85,7 @@ export async function decideMessage(ctx: RequestContext, session: GatewaySession
     ...(authz.target && authz.args ? rt.redactor.summarize(route.name, authz.target.name, authz.args) : {}),
     ...principalFields(principal),
   };
-  const decided: DecidedMessage = { msg, request, authz, policy, audit, started, refused: authz.effect === 'deny' };
+  const decided: DecidedMessage = { msg, principal, request, authz, policy, audit, started, refused: authz.effect === 'deny' };
   try {
     await rt.audit.mustAppend({ ts: Date.now(), kind: 'decision', ...audit, decision: authz.effect, ruleIds: authz.ruleIds, reason: authz.reason });
   } catch (err) {
@@ -103,30 +118,75 @@ export async function forwardMessage(ctx: RequestContext, session: GatewaySessio
   let response: JsonRpcResponse;
   let outcome: string;
   let credential: DownstreamCredential | undefined;
+  let reason: string | undefined;
   try {
     // Design §3 step 8: a credential for this user (and tool) before forwarding; none to be had refuses the call — never a broader one.
     // A stdio child got its user's credential when it started (per-user process).
     const strategy = route.upstream.transport === 'stdio' ? undefined : rt.delegation.get(route.name);
     if (strategy) {
       try {
-        credential = await strategy.credentialFor({ principal: ctx.principal!, upstream: route.name, tool: d.authz.target?.feature === 'tool' ? d.authz.target.name : undefined });
+        credential = await strategy.credentialFor({ principal: d.principal, upstream: route.name, tool: d.authz.target?.feature === 'tool' ? d.authz.target.name : undefined });
       } catch (err) {
-        rt.log(`downstream credential for ${route.name} failed: ${err instanceof BehalfError ? err.message : (err as Error)?.name ?? 'error'}`);
-        throw new BehalfError('downstream_credential_unavailable');
+        // Why goes to the log and the outcome record; the caller gets the fixed public message (the code is not exposable).
+        const why = err instanceof BehalfError ? err.message : (err as Error)?.name ?? 'error';
+        rt.log(`downstream credential for ${route.name} failed: ${why}`);
+        throw new BehalfError('downstream_credential_unavailable', why);
       }
     }
     response = await callCredential.run(credential, () => session.upstream.request(d.request!));
     outcome = 'error' in response ? `error ${response.error.code}` : 'ok';
     if (d.authz.listFeature && 'result' in response) {
-      response = { ...response, result: filterListResult(d.policy, ctx.principal!, route.name, ctx.transport, d.authz.listFeature, response.result) };
+      response = { ...response, result: filterListResult(d.policy, d.principal, route.name, ctx.transport, d.authz.listFeature, response.result) };
     }
   } catch (err) {
     const e = toBehalfError(err);
     response = errorResponse(d.request.id, RpcCode.UpstreamError, e.publicMessage);
     outcome = e.code;
+    if (e.code === 'downstream_credential_unavailable') reason = e.message;
   }
-  rt.audit.tryAppend({ ts: Date.now(), kind: 'outcome', ...d.audit, outcome, latencyMs: performance.now() - d.started, downstreamCredentialId: credential?.id });
+  rt.audit.tryAppend({ ts: Date.now(), kind: 'outcome', ...d.audit, outcome, latencyMs: performance.now() - d.started, downstreamCredentialId: credential?.id, ...(reason ? { reason } : {}) });
   return response;
+}
+
+/**
+ * The principal one message is decided for. Routes that take tokens only
+ * (the default) use the request's; routes that accept signed user context
+ * take the user from the message's assertion (src/identity/user-context.ts).
+ */
+async function messagePrincipal(ctx: RequestContext, policy: CompiledPolicy, msg: JsonRpcMessage, assertion: unknown): Promise<Principal> {
+  const principal = ctx.principal!;
+  if (!('method' in msg)) return principal;
+  const inbound = inboundOf(ctx.route);
+  const verifier = inbound.includes('signed-context') ? ctx.rt.userContext : undefined;
+  const headerAssertion = verifier ? headerValue(ctx.req, verifier.header) : undefined;
+  if (assertion === undefined && headerAssertion === undefined && (principal.user || !verifier)) return principal;
+  const cls = classifyMethod(msg.method, policy.methods);
+  const needsUser = cls !== undefined && !(cls.kind === 'housekeeping' || cls.kind === 'client-roots' || (cls.kind === 'custom' && cls.decide === 'allow'));
+  const user = await userForMessage({
+    inbound, principal, msg, metaAssertion: assertion, headerAssertion, verifier, resource: ctx.route.resource,
+    needsUser, userRequired: ctx.rt.config.userAuth.required,
+  });
+  return user === principal.user ? principal : { client: principal.client, user };
+}
+
+/** A message whose user context is missing or invalid: refused as that call, audited with the reason (never the assertion). */
+async function refuseUserContext(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage, policy: CompiledPolicy, started: number, e: BehalfError): Promise<DecidedMessage> {
+  const { rt, route } = ctx;
+  const request = isRequest(msg) ? msg : undefined;
+  const method = 'method' in msg ? msg.method : 'response';
+  const name = 'method' in msg ? callFacts(msg).name : undefined;
+  const audit: Partial<AuditEvent> = {
+    callId: randomUUID(), route: route.name, upstream: route.name, transport: ctx.transport, sessionFingerprint: session.fingerprint,
+    method, target: typeof name === 'string' ? name : undefined, downstreamStrategy: route.downstreamStrategy, policyVersion: policy.version,
+    ...principalFields(ctx.principal),
+  };
+  const reason = `${e.code}: ${e.message}`;
+  await rt.audit.mustAppend({ ts: Date.now(), kind: 'auth-failure', ...audit, decision: 'deny', ruleIds: ['user-context'], reason }).catch(() => {});
+  return {
+    msg, principal: ctx.principal!, request, policy, audit, started, refused: true,
+    authz: { effect: 'deny', ruleIds: ['user-context'], reason },
+    refusal: request && errorResponse(request.id, RpcCode.Forbidden, e.publicMessage),
+  };
 }
 
 /** Decides, audits and forwards one client→server message; the response for requests, undefined otherwise. */

@@ -1,5 +1,6 @@
 import type { UpstreamConfig } from '../config/schema.js';
 import type { StrategyName } from '../delegation/types.js';
+import type { InboundSource } from '../identity/user-context.js';
 
 /**
  * How upstreams are addressed: each has its own path, so each is its own
@@ -10,6 +11,7 @@ import type { StrategyName } from '../delegation/types.js';
  *   /mcp/<name>/sse         legacy HTTP+SSE stream (2024-11-05)
  *   /mcp/<name>/messages    legacy HTTP+SSE POST endpoint announced by the stream
  *   /.well-known/oauth-protected-resource/mcp/<name>   RFC 9728 metadata
+ *   /.well-known/jwks.json  the gateway's public signing keys (with a key store; see src/keys/signer.ts)
  *
  * The legacy endpoints sit below the resource path, so the same resource
  * identifier and token serve both transports of one upstream.
@@ -32,6 +34,14 @@ function downstreamStrategyOf(u: UpstreamConfig): StrategyName {
   if (u.downstream.strategy !== 'none') return u.downstream.strategy;
   return Object.keys(u.headers).length ? 'service-account' : 'none';
 }
+
+/** How callers prove the user on this route (config `inbound`; stdio routes take tokens only). */
+export function inboundOf(route: Route): readonly InboundSource[] {
+  return route.upstream.transport === 'stdio' ? ['token'] : route.upstream.inbound;
+}
+
+/** Public halves of the gateway's signing keys, for upstreams that verify its user assertions. */
+export const JWKS_PATH = '/.well-known/jwks.json';
 
 export type Endpoint = 'mcp' | 'sse' | 'messages' | 'metadata';
 

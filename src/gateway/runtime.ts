@@ -1,8 +1,10 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Authenticator } from '../identity/authenticator.js';
+import type { SignedContextVerifier } from '../identity/user-context.js';
 import type { ArgumentRedactor } from '../audit/redact.js';
-import type { DownstreamStrategy } from '../delegation/types.js';
+import type { DownstreamStrategy, GatewaySigner } from '../delegation/types.js';
+import type { KeyStoreHolder } from '../keys/holder.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
@@ -26,10 +28,16 @@ export interface GatewayRuntime {
   redactor: ArgumentRedactor;
   /** Each HTTP upstream's way of calling downstream as the user; absent = nothing user-specific is sent. */
   delegation: Map<string, DownstreamStrategy>;
+  /** Client API keys (config and key store) with their lifecycle; re-read when the key store changes. */
+  keys?: KeyStoreHolder;
+  /** The gateway's signing identity (user assertions): the key store's, unless options.signer; JWKS at /.well-known/jwks.json. */
+  signer?: GatewaySigner;
   sessions: SessionStore<GatewaySession>;
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal. */
   stateless: Map<string, GatewaySession>;
   audit: AuditLog;
+  /** The agent platform's signed user context, when userAuth.signedContext is configured (routes opt in with `inbound`). */
+  userContext?: SignedContextVerifier;
   upstreamContext: UpstreamFactoryContext;
   log: (line: string) => void;
 }

@@ -11,7 +11,13 @@ import { BehalfError, toBehalfError } from '../errors.js';
 import { Authenticator } from '../identity/authenticator.js';
 import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
 import { ArgumentRedactor } from '../audit/redact.js';
-import { buildStrategies, type StrategyFactories } from '../delegation/registry.js';
+import { buildStrategies, type StrategyContext, type StrategyFactories } from '../delegation/registry.js';
+import { tokenExchangeFactory } from '../delegation/token-exchange.js';
+import type { GatewaySigner } from '../delegation/types.js';
+import { userAssertionFactory } from '../delegation/user-assertion.js';
+import { SignedContextVerifier } from '../identity/user-context.js';
+import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
+import { createGatewayKeys, type GatewayKeys } from '../keys/gateway-keys.js';
 import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
 import { MemoryRateLimiter } from '../policy/rate-limit.js';
 import { loadPolicy, policyFilePath } from '../policy/source.js';
@@ -21,7 +27,7 @@ import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
-import { buildRoutes, resolveRoute } from './route.js';
+import { buildRoutes, JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
 import type { GatewaySession } from './session.js';
@@ -33,6 +39,10 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Makers of downstream strategies beyond service-account (token exchange, user assertions). */
   strategies?: StrategyFactories;
+  /** The gateway's signing keys: enables the `user-assertion` downstream strategy (unless `strategies` supplies its own). */
+  signer?: GatewaySigner;
+  /** Single use of signed user context (jti); default one in memory. */
+  replayCache?: ReplayCache;
 }
 
 export interface Gateway {
@@ -53,6 +63,11 @@ function loopbackHosts(port: number): string[] {
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+  if (url.pathname === JWKS_PATH && rt.signer) {
+    if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
+    // Short cache: a revoked signing key leaves verifiers' caches within a minute; new keys are published before they sign.
+    return sendJson(res, 200, rt.signer.jwks(), { 'cache-control': 'max-age=60' });
+  }
   const resolved = resolveRoute(url.pathname, rt.routes);
   if (!resolved) return sendError(res, new BehalfError('unknown_route'));
   const { route, endpoint } = resolved;
@@ -113,6 +128,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   let policy: PolicyHolder;
   let redactor: ArgumentRedactor;
   let delegation: GatewayRuntime['delegation'];
+  let keys: GatewayKeys;
+  let userContext: SignedContextVerifier | undefined;
   try {
     const store = options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
     audit = new AuditLog(store, () => log('audit write failed'));
@@ -122,7 +139,19 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
     const initial = loadPolicy(config, baseDir);
     policy = new PolicyHolder(initial, () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
-    delegation = buildStrategies({ config, baseDir, env: options.env, log }, options.strategies);
+    const strategyContext: StrategyContext = { config, baseDir, env: options.env, log };
+    // The caller's makers win over the defaults (tests, embedders).
+    // Client API keys and the gateway's signing keys (config + key store); the key store's signer unless the caller brings one.
+    keys = createGatewayKeys({ config, baseDir, baseUrl, audit, log });
+    const signer = options.signer ?? keys.signer;
+    const userAssertion = signer ? { 'user-assertion': userAssertionFactory(config.upstreams, signer) } : {};
+    delegation = buildStrategies(strategyContext, { 'token-exchange': tokenExchangeFactory(strategyContext), ...userAssertion, ...options.strategies });
+    const sc = config.userAuth.signedContext;
+    userContext = sc && new SignedContextVerifier(sc, {
+      baseDir, env: options.env, clients: config.clients, delegation: config.userAuth.delegation, requiredScopes: config.userAuth.scopes,
+      replay: options.replayCache ?? new MemoryReplayCache({ now: options.verifier?.now }),
+      now: options.verifier?.now, jwksCooldownMs: options.verifier?.jwksCooldownMs, timeoutMs: options.verifier?.timeoutMs,
+    });
   } catch (err) {
     server.close();
     throw err;
@@ -133,14 +162,17 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   const rt: GatewayRuntime = {
     config, baseDir, baseUrl, allowedHosts, allowedOrigins,
     routes: buildRoutes(config.upstreams, baseUrl),
-    authenticator: new Authenticator(config, verifier),
+    authenticator: new Authenticator(config, verifier, keys.holder.apiKeys),
     policy,
     rateLimiter: new MemoryRateLimiter(),
     redactor,
     delegation,
+    keys: keys.holder,
+    signer: options.signer ?? keys.signer,
     sessions: undefined as unknown as SessionStore<GatewaySession>,
     stateless: new Map(),
     audit,
+    userContext,
     upstreamContext: { baseDir, env: options.env, log },
     log,
   };
@@ -156,6 +188,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     });
   });
   audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started', policyVersion: policy.current.version });
+  keys.start();
 
   return {
     baseUrl,
@@ -171,6 +204,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       for (const s of [...rt.stateless.values()]) endSession(rt, s, 'gateway stopping');
       rt.sessions.close();
       policy.close();
+      keys.close();
       for (const d of delegation.values()) d.close?.();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));

@@ -3,7 +3,7 @@ import type { JWTPayload } from 'jose';
 import type { GatewayConfig } from '../config/schema.js';
 import { rememberSubjectToken } from '../delegation/subject-token.js';
 import { BehalfError } from '../errors.js';
-import { apiKeyEntry, findApiKey, type ApiKeyEntry } from './api-keys.js';
+import { apiKeyEntry, apiKeyRefusal, findApiKey, type ApiKeyEntry } from './api-keys.js';
 import type { JwtVerifier, VerifiedToken } from './jwt-verifier.js';
 import type { Client, Principal, User } from './principal.js';
 
@@ -13,6 +13,13 @@ export interface AuthRequest {
   peerFingerprint256?: string;
   /** The resource this request is for: user and client tokens must name it as audience (RFC 8707). */
   resource: string;
+  /**
+   * Where this route's user comes from: `token` (default) — the bearer token,
+   * required per userAuth.required; `message` — each message's signed context,
+   * so no token is taken here; `either` — a token when one is sent, else each
+   * message's signed context (src/identity/user-context.ts).
+   */
+  userSource?: 'token' | 'message' | 'either';
 }
 
 /** Reads `Bearer <token>`; anything else in the header is a malformed credential. */
@@ -34,6 +41,31 @@ function tokenClientId(p: JWTPayload): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/**
+ * The delegation check: was this token issued to — or exchanged by — the
+ * client that presents it (`ids`: its oauthClientIds)?
+ * - A token with `act` (RFC 8693 token exchange): `act.sub` is the party
+ *   acting now and must be this client; a token another client exchanged is
+ *   refused even when its client_id names this one.
+ * - Without `act`: client_id/azp must name this client.
+ * - With `may_act`: this client must also be named there (sub or client_id).
+ */
+export function delegatedTo(p: JWTPayload, ids: ReadonlySet<string>): boolean {
+  const act = p.act as { sub?: unknown } | undefined;
+  if (act !== undefined) {
+    if (typeof act !== 'object' || act === null || typeof act.sub !== 'string' || !ids.has(act.sub)) return false;
+  } else {
+    const oid = tokenClientId(p);
+    if (oid === undefined || !ids.has(oid)) return false;
+  }
+  if (p.may_act !== undefined) {
+    const m = p.may_act as { sub?: unknown; client_id?: unknown } | null;
+    if (typeof m !== 'object' || m === null) return false;
+    if (![m.sub, m.client_id].some((n) => typeof n === 'string' && ids.has(n))) return false;
+  }
+  return true;
+}
+
 function scopesOf(p: JWTPayload): string[] {
   if (typeof p.scope === 'string') return p.scope.split(' ').filter(Boolean);
   if (Array.isArray(p.scp)) return p.scp.filter((s): s is string => typeof s === 'string');
@@ -50,15 +82,20 @@ function scopesOf(p: JWTPayload): string[] {
  * whose client_id/azp/act.sub must name that same client (delegation check).
  */
 export class Authenticator {
-  private readonly apiKeys: ApiKeyEntry[];
+  private readonly apiKeys: () => readonly ApiKeyEntry[];
   private readonly byFingerprint = new Map<string, string>();
   private readonly byOauthClientId = new Map<string, string>();
   private readonly oauthIdsOf = new Map<string, Set<string>>();
   private readonly methods: Set<string>;
 
-  constructor(private readonly config: GatewayConfig, private readonly verifier: JwtVerifier) {
+  /** `apiKeys`: the keys in force at each call (the gateway's key ring, re-read when the key store changes); default: the config's keys. */
+  constructor(private readonly config: GatewayConfig, private readonly verifier: JwtVerifier, apiKeys?: () => readonly ApiKeyEntry[]) {
     this.methods = new Set(config.clientAuth.methods);
-    this.apiKeys = config.clients.flatMap((c) => c.apiKeys.map((k) => apiKeyEntry(c.id, k.id, k.hash)));
+    const fromConfig = config.clients.flatMap((c) => c.apiKeys.map((k) => apiKeyEntry(c.id, k.id, k.hash, {
+      notBefore: k.notBefore === undefined ? undefined : Date.parse(k.notBefore),
+      notAfter: k.notAfter === undefined ? undefined : Date.parse(k.notAfter),
+    })));
+    this.apiKeys = apiKeys ?? (() => fromConfig);
     for (const c of config.clients) {
       for (const cert of c.certificates) this.byFingerprint.set(cert.fingerprint256, c.id);
       for (const oid of c.oauthClientIds) this.byOauthClientId.set(oid, c.id);
@@ -76,8 +113,10 @@ export class Authenticator {
       return p;
     }
     const client = presented ?? this.anonymousClient();
+    const source = req.userSource ?? 'token';
+    if (userToken && source === 'message') throw new BehalfError('user_token_invalid', 'this route takes the user from signed context, not a token');
     const user = userToken ? await this.verifyUser(userToken, req.resource, client) : undefined;
-    if (!user && this.config.userAuth.required) throw new BehalfError('user_token_required');
+    if (!user && this.config.userAuth.required && source === 'token') throw new BehalfError('user_token_required');
     const principal = { client, user };
     // Kept only for a downstream token exchange, never on the principal itself (see subject-token.ts).
     if (user && userToken) rememberSubjectToken(principal, userToken);
@@ -96,6 +135,9 @@ export class Authenticator {
     const clientId = oid ? this.byOauthClientId.get(oid) : undefined;
     if (!clientId) throw new BehalfError('client_auth_invalid', 'token was issued to an unknown client');
     if (presented && presented.id !== clientId) throw new BehalfError('delegation_mismatch');
+    if (this.config.userAuth.delegation === 'require-match' && !delegatedTo(verified.payload, this.oauthIdsOf.get(clientId)!)) {
+      throw new BehalfError('delegation_mismatch');
+    }
     const client: Client = presented ?? { id: clientId, method: 'oauth-token', credentialId: oid! };
     return { client, user: this.toUser(verified) };
   }
@@ -106,8 +148,11 @@ export class Authenticator {
     if (this.methods.has('api-key')) {
       const key = single(req.headers[this.config.clientAuth.apiKeyHeader]);
       if (key !== undefined) {
-        const entry = findApiKey(this.apiKeys, key);
+        const entry = findApiKey(this.apiKeys(), key);
         if (!entry) throw new BehalfError('client_auth_invalid', 'unknown API key');
+        // Revoked, expired or not yet valid: refused at once, the reason for the audit trail only.
+        const refused = apiKeyRefusal(entry, Date.now());
+        if (refused) throw new BehalfError('client_auth_invalid', refused);
         found.push({ id: entry.clientId, method: 'api-key', credentialId: entry.keyId });
       }
     }
@@ -149,9 +194,7 @@ export class Authenticator {
     const verified = await this.verifier.verify(token, resource);
     const user = this.toUser(verified);
     if (this.config.userAuth.delegation === 'require-match' && client.method !== 'none') {
-      const allowed = this.oauthIdsOf.get(client.id) ?? new Set<string>();
-      const names = [user.tokenClientId, user.actor].filter((x): x is string => x !== undefined);
-      if (!names.some((n) => allowed.has(n))) throw new BehalfError('delegation_mismatch');
+      if (!delegatedTo(verified.payload, this.oauthIdsOf.get(client.id) ?? new Set<string>())) throw new BehalfError('delegation_mismatch');
     }
     return user;
   }

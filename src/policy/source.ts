@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { formatIssues } from '../config/issues.js';
+import { findLiteralSecrets, literalSecretMessage } from '../config/literal-secrets.js';
 import { PolicyDocumentSchema, type GatewayConfig, type PolicyDocument } from '../config/schema.js';
 import { compilePolicy, PolicyError, type CompiledPolicy } from './policy.js';
 
@@ -20,6 +21,8 @@ export function readPolicyFile(path: string): PolicyDocument {
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
     throw new PolicyError([`policy file ${path} is not valid YAML${where}`]);
   }
+  const secrets = findLiteralSecrets(raw);
+  if (secrets.length) throw new PolicyError(secrets.map((s) => `policy file ${path}: ${literalSecretMessage(s)}`));
   const parsed = PolicyDocumentSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new PolicyError(formatIssues(parsed.error.issues).split('\n').map((l) => l.trim()));
   return parsed.data;
@@ -33,6 +36,6 @@ export function policyFilePath(config: GatewayConfig, baseDir: string): string |
 export function loadPolicy(config: GatewayConfig, baseDir: string): CompiledPolicy {
   const file = policyFilePath(config, baseDir);
   const { rules, rateLimits, methods } = file ? readPolicyFile(file) : config.policy;
-  const claims = [...new Set(config.userAuth.issuers.flatMap((i) => i.userClaims))];
+  const claims = [...new Set([...config.userAuth.issuers.flatMap((i) => i.userClaims), ...(config.userAuth.signedContext?.userClaims ?? [])])];
   return compilePolicy({ rules, rateLimits, methods }, Object.keys(config.upstreams), { claims });
 }

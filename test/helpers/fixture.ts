@@ -2,12 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
 import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
-import { startDevIdp, type DevIdp, type DevIdpOptions } from '../../demo/idp/index.js';
+import { startDevIdp, TOKEN_EXCHANGE_GRANT, type DevClient, type DevIdp, type DevIdpOptions } from '../../demo/idp/index.js';
 import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../../demo/quickstart/users.js';
 import { tempDir } from './tmp.js';
 
 export const AGENT = { clientId: 'agent', clientSecret: 'agent-secret-for-tests-only' };
+/** The gateway's own client at the IdP, for RFC 8693 token exchange (its secret reaches the gateway by env reference). */
+export const EXCHANGER = { clientId: 'gateway-exchanger', clientSecret: 'gateway-exchanger-secret-for-tests', secretEnv: 'BEHALF_TEST_EXCHANGER_SECRET' };
 export const OTHER_AGENT = { clientId: 'other-agent', clientSecret: 'other-agent-secret-for-tests' };
 export const PASSWORD = 'test-password';
 
@@ -19,8 +21,14 @@ export const CRM_STDIO = {
 };
 
 export interface FixtureOptions {
-  /** Raw (pre-validation) config fragments merged over the defaults. */
-  upstreams?: Record<string, unknown>;
+  /** Raw (pre-validation) config fragments merged over the defaults; a function gets the started IdP (an upstream that trusts it). */
+  upstreams?: Record<string, unknown> | ((idp: DevIdp) => Promise<Record<string, unknown>>);
+  /**
+   * Adds the gateway's exchanging client (EXCHANGER) to the IdP — by default
+   * with the token-exchange grant and scope `crm:read crm:write` — and its
+   * secret to the gateway's environment as EXCHANGER.secretEnv.
+   */
+  exchanger?: { grantTypes?: DevClient['grantTypes']; scope?: string };
   /** Rules (array), or a whole policy section ({ rules, rateLimits, methods, file, watch }). */
   policy?: unknown[] | Record<string, unknown>;
   clientAuth?: Record<string, unknown>;
@@ -51,13 +59,17 @@ export interface Fixture {
  * Clients: `agent` (API key `apiKey`) and `other-agent` (`otherApiKey`).
  */
 export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
+  const { clients: idpClients, ...idpRest } = o.idp ?? {};
   const idp = await startDevIdp({
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: PASSWORD, claims: userClaims(u) })),
     clients: [
-      { clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
-      { clientId: OTHER_AGENT.clientId, clientSecret: OTHER_AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
+      ...(idpClients ?? [
+        { clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
+        { clientId: OTHER_AGENT.clientId, clientSecret: OTHER_AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
+      ]),
+      ...(o.exchanger ? [{ clientId: EXCHANGER.clientId, clientSecret: EXCHANGER.clientSecret, grantTypes: o.exchanger.grantTypes ?? [TOKEN_EXCHANGE_GRANT], scope: o.exchanger.scope ?? 'crm:read crm:write' }] : []),
     ],
-    ...o.idp,
+    ...idpRest,
   });
   const apiKey = generateApiKey();
   const otherApiKey = generateApiKey();
@@ -74,14 +86,18 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
       issuers: [{ issuer: idp.issuer, algorithms: ['ES256', 'RS256'], userClaims: ['role', 'customers'] }],
       ...o.userAuth,
     },
-    upstreams: o.upstreams ?? { crm: CRM_STDIO },
+    upstreams: typeof o.upstreams === 'function' ? await o.upstreams(idp).catch(async (err: unknown) => {
+      await idp.close();
+      throw err;
+    }) : (o.upstreams ?? { crm: CRM_STDIO }),
     policy: Array.isArray(o.policy) ? { rules: o.policy } : (o.policy ?? { rules: DEMO_POLICY }),
     audit: { sqlitePath: ':memory:' },
   };
   let gateway: Gateway | undefined;
   if (!o.noGateway) {
     try {
-      gateway = await startGateway(parseConfig(raw, dir), { log: () => {}, verifier: { jwksCooldownMs: 0 }, ...o.gateway });
+      const env = o.exchanger ? { env: { ...process.env, ...o.gateway?.env, [EXCHANGER.secretEnv]: EXCHANGER.clientSecret } } : {};
+      gateway = await startGateway(parseConfig(raw, dir), { log: () => {}, verifier: { jwksCooldownMs: 0 }, ...o.gateway, ...env });
     } catch (err) {
       await idp.close();
       throw err;

@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { BehalfError } from '../../errors.js';
+import type { AuthRequest } from '../../identity/authenticator.js';
 import type { Step } from '../context.js';
+import { inboundOf, type Route } from '../route.js';
 
 function peerFingerprint(ctx: Parameters<Step['run']>[0]): string | undefined {
   const socket = ctx.req.socket as Partial<TLSSocket>;
@@ -25,6 +27,13 @@ function credentialHeaders(req: IncomingMessage): IncomingHttpHeaders {
   return values && values.length > 1 ? ({ ...req.headers, authorization: values } as unknown as IncomingHttpHeaders) : req.headers;
 }
 
+/** A route that accepts signed user context gets its user per message (dispatch), so a token is optional or refused here. */
+function userSourceOf(route: Route): AuthRequest['userSource'] {
+  const inbound = inboundOf(route);
+  if (!inbound.includes('signed-context')) return 'token';
+  return inbound.includes('token') ? 'either' : 'message';
+}
+
 export const authenticate: Step = {
   name: 'authenticate',
   why: 'client then user, on every request: a session id never stands in for credentials',
@@ -33,6 +42,7 @@ export const authenticate: Step = {
       headers: credentialHeaders(ctx.req),
       peerFingerprint256: peerFingerprint(ctx),
       resource: ctx.route.resource,
+      userSource: userSourceOf(ctx.route),
     });
   },
 };
