@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -140,6 +140,35 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
       await assert.rejects(alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-201' } }), /Forbidden/);
     } finally {
       await alice.close();
+    }
+  });
+
+  it('opening the policy wide (hot reload) still does not give alice bob\'s customer: the CRM decides by her own token', async () => {
+    const policyFile = join(qs.stateDir, 'policy.yaml');
+    const original = readFileSync(policyFile, 'utf8');
+    const before = qs.gateway.runtime.policy.current.version;
+    writeFileSync(policyFile, 'rules:\n  - { id: wide-open, effect: allow, upstreams: [crm], tools: ["*"] }\n');
+    try {
+      for (let i = 0; i < 200 && qs.gateway.runtime.policy.current.version === before; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.notEqual(qs.gateway.runtime.policy.current.version, before, 'the wide policy is in force');
+      const alice = await connectStreamable(file.gateway, file.users.alice!.headers);
+      try {
+        // The gateway now allows it; the CRM answers as for an unknown customer.
+        const theirs = await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-200' } });
+        assert.equal(theirs.isError, true);
+        assert.doesNotMatch(JSON.stringify(theirs), /"owner":"bob"/);
+        const [d] = await qs.gateway.runtime.audit.query({ kind: 'decision', subject: 'alice', target: 'get_customer', limit: 1 });
+        assert.deepEqual(d!.ruleIds, ['wide-open']);
+        // Positive control under the same policy: her own customer.
+        assert.equal(toolJson(await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } })).owner, 'alice');
+        const [o] = await qs.gateway.runtime.audit.query({ kind: 'outcome', subject: 'alice', target: 'get_customer', limit: 1 });
+        assert.equal(o!.downstreamStrategy, 'token-exchange');
+        assert.match(o!.downstreamCredentialId ?? '', /.+/, 'the exchanged token\'s id is on the record');
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      writeFileSync(policyFile, original);
     }
   });
 });

@@ -2,13 +2,16 @@ import type { GatewayConfig } from '../../src/config/schema.js';
 import { join } from 'node:path';
 import { GatewayConfigSchema } from '../../src/config/schema.js';
 import { filesystemServerEntry } from './files.js';
-import { DEMO_AGENT_CLIENT_ID } from './users.js';
+import { DEMO_AGENT_CLIENT_ID, DEMO_GATEWAY_CLIENT_ID } from './users.js';
 
 export interface QuickstartConfigInput {
   port: number;
   issuer: string;
   apiKeyHash: string;
-  crmCommand: { command: string; args: string[] };
+  /** The demo CRM's Streamable HTTP endpoint; it validates its own tokens (audience = itself). */
+  crmUrl: string;
+  /** `file:` reference (relative to the state dir) to the gateway's client secret at the IdP. */
+  exchangeSecretRef: string;
   auditPath: string;
   /** Real path of the folder holding one folder per user (prepareUserFolders), served as the `files` upstream. */
   filesRoot: string;
@@ -20,8 +23,9 @@ export interface QuickstartConfigInput {
  * The gateway configuration the quickstart runs, built in code but validated
  * by the same schema as a YAML file. dual mode: the demo agent proves itself
  * with an API key, the user with a token from the dev IdP issued to that agent.
- * Two upstreams: the demo CRM, and server-filesystem serving every user's
- * folder, where the policy confines each user to her own.
+ * Two upstreams: the demo CRM over HTTP, reached with a token exchanged for
+ * each user (the CRM checks it and decides by its subject), and
+ * server-filesystem, one process per user rooted at her own folder.
  */
 export function quickstartGatewayConfig(i: QuickstartConfigInput): GatewayConfig {
   return GatewayConfigSchema.parse({
@@ -35,7 +39,15 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): GatewayConfig
       scopes: ['mcp:tools'],
     },
     upstreams: {
-      crm: { transport: 'stdio', command: i.crmCommand.command, args: i.crmCommand.args, envAllow: ['PATH', 'NODE_OPTIONS'] },
+      crm: {
+        transport: 'streamable-http', url: i.crmUrl,
+        // The CRM never sees the agent's key or the user's own token: the gateway exchanges the latter at the IdP (RFC 8693)
+        // for a token about the same user, audience = the CRM, actor = the gateway, scope narrowed per tool.
+        downstream: {
+          strategy: 'token-exchange', clientId: DEMO_GATEWAY_CLIENT_ID, clientSecret: i.exchangeSecretRef,
+          scopes: ['crm:read'], toolScopes: { update_customer: ['crm:read', 'crm:write'], export_all_customers: ['crm:read', 'crm:export'] },
+        },
+      },
       // One server-filesystem child per user session, rooted at that user's own folder: the process is the boundary;
       // the policy's path_within rules stay as a second wall.
       files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(i.filesRoot, '{user}')], envAllow: ['PATH'], perUser: { maxPerUser: 4, maxTotal: 32 } },

@@ -1,19 +1,22 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hashApiKey, generateApiKey } from '../../src/identity/api-keys.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
-import { startDevIdp, type DevIdp } from '../idp/index.js';
+import { startCrmHttp, type CrmHttpServer } from '../crm/http.js';
+import { startDevIdp, TOKEN_EXCHANGE_GRANT, type DevIdp } from '../idp/index.js';
 import { prepareUserFolders } from './files.js';
 import { quickstartGatewayConfig } from './gateway-config.js';
 import { writeQuickstartPolicy } from './policy-file.js';
 import { firstFreePort } from './ports.js';
 import { removeStateFiles, stateDir, writeStateFiles, type DevSecrets, type QuickstartFile } from './state-files.js';
 import { mintHeaders } from './token.js';
-import { DEMO_AGENT_CLIENT_ID, DEMO_SCOPE, DEMO_USERS, userClaims } from './users.js';
+import { DEMO_AGENT_CLIENT_ID, DEMO_GATEWAY_CLIENT_ID, DEMO_SCOPE, DEMO_USERS, userClaims } from './users.js';
 
 export interface Quickstart {
   gateway: Gateway;
+  /** The demo CRM's own endpoint (it accepts only tokens issued for it). */
+  crmUrl: string;
   idp: DevIdp;
   file: QuickstartFile;
   stateDir: string;
@@ -21,6 +24,7 @@ export interface Quickstart {
 }
 
 const DEFAULT_PORT = 8787;
+const EXCHANGE_SECRET_FILE = 'gateway-exchange-secret';
 
 function requestedPort(env: NodeJS.ProcessEnv): number | undefined {
   if (env.BEHALF_PORT === undefined || env.BEHALF_PORT === '') return undefined;
@@ -29,10 +33,6 @@ function requestedPort(env: NodeJS.ProcessEnv): number | undefined {
   return p;
 }
 
-/** The CRM runs as a stdio child from the compiled demo. */
-function crmCommand(): { command: string; args: string[] } {
-  return { command: process.execPath, args: [fileURLToPath(new URL('../crm/stdio.js', import.meta.url))] };
-}
 
 export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log: (l: string) => void = () => {}): Promise<Quickstart> {
   const dir = stateDir(env);
@@ -40,25 +40,40 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   const idpPort = await firstFreePort(port + 1, '127.0.0.1', [port]);
   const passwords = Object.fromEntries(DEMO_USERS.map((u) => [u.name, randomBytes(12).toString('base64url')]));
   const agentSecret = randomBytes(24).toString('base64url');
+  const exchangeSecret = randomBytes(24).toString('base64url');
   const idp = await startDevIdp({
     port: idpPort,
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: passwords[u.name]!, claims: userClaims(u) })),
-    clients: [{ clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, grantTypes: ['password', 'client_credentials'], scope: DEMO_SCOPE }],
+    clients: [
+      { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, grantTypes: ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT], scope: DEMO_SCOPE },
+      { clientId: DEMO_GATEWAY_CLIENT_ID, clientSecret: exchangeSecret, grantTypes: [TOKEN_EXCHANGE_GRANT], scope: DEMO_SCOPE },
+    ],
   });
+  // The CRM trusts the IdP, not the gateway: it checks every token itself and decides by its subject.
+  let crm: CrmHttpServer;
+  try {
+    crm = await startCrmHttp({ auth: { issuer: idp.issuer } });
+  } catch (err) {
+    await idp.close();
+    throw err;
+  }
   const apiKey = generateApiKey();
   let gateway: Gateway;
   let filesRoot: string;
   try {
     filesRoot = prepareUserFolders(join(dir, 'files'));
     const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(join(dir, EXCHANGE_SECRET_FILE), exchangeSecret, { mode: 0o600 });
     writeQuickstartPolicy(policyFile, filesRoot);
     gateway = await startGateway({
       config: quickstartGatewayConfig({
-        port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmCommand: crmCommand(), auditPath: join(dir, 'audit.db'), filesRoot, policyFile,
+        port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmUrl: crm.url, exchangeSecretRef: `file:${EXCHANGE_SECRET_FILE}`,
+        auditPath: join(dir, 'audit.db'), filesRoot, policyFile,
       }),
       baseDir: dir,
     }, { log });
   } catch (err) {
+    await crm.close();
     await idp.close();
     throw err;
   }
@@ -84,10 +99,12 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   };
   writeStateFiles(dir, file, secrets);
   return {
-    gateway, idp, file, stateDir: dir,
+    gateway, idp, file, stateDir: dir, crmUrl: crm.url,
     async close() {
       removeStateFiles(dir, file.gateway);
+      rmSync(join(dir, EXCHANGE_SECRET_FILE), { force: true });
       await gateway.close();
+      await crm.close();
       await idp.close();
     },
   };
@@ -110,6 +127,8 @@ function banner(q: Quickstart): string {
     'Next:',
     '  • Act as a user: send the headers of users.alice from quickstart.json with any MCP client.',
     '  • alice may read c-100…c-104 and is denied bob\'s c-200…c-204; carol (manager) reads all.',
+    `  • The CRM (${q.crmUrl}) never sees the agent's key or the user's token: the gateway exchanges it for one about the same user;`,
+    '    even with policy.yaml opened wide, the CRM itself refuses bob\'s customers to alice.',
     `  • On the files upstream (headers: files.users.alice) each user reaches only her own folder, ${join(q.file.files.root, '<name>')}.`,
     '  • Fresh headers: npx behalf token --user alice',
     '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',

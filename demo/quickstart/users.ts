@@ -13,4 +13,6 @@ export function userClaims(u: DemoUser): Record<string, unknown> {
 }
 
 export const DEMO_AGENT_CLIENT_ID = 'demo-agent';
-export const DEMO_SCOPE = 'mcp:tools crm:read crm:write';
+export const DEMO_SCOPE = 'mcp:tools crm:read crm:write crm:export';
+/** The gateway's own client at the dev IdP: it exchanges each user's token for one the CRM accepts (RFC 8693). */
+export const DEMO_GATEWAY_CLIENT_ID = 'behalf-gateway';
