@@ -4,7 +4,9 @@
  * opened wide cannot give alice bob's files: her server does not know them.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { filesystemServerEntry } from '../demo/quickstart/files.js';
@@ -12,6 +14,8 @@ import { connectStreamable } from './helpers/clients.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import { openSession, postJson } from './helpers/raw-http.js';
 import { tempDir } from './helpers/tmp.js';
+import { TestSigner } from './helpers/test-signer.js';
+import { packageBin, resultText } from './helpers/transport-third-party.js';
 
 describe('per-user stdio processes', () => {
   let fx: Fixture;
@@ -104,5 +108,60 @@ describe('per-user stdio processes', () => {
     } finally {
       await fx2.close();
     }
+  });
+
+  it('the child gets its user\'s credential in its environment (user-assertion into USER_ASSERTION), and no other user\'s', async () => {
+    const signer = await TestSigner.create();
+    const fx2 = await startFixture({
+      upstreams: {
+        everything: {
+          transport: 'stdio', command: process.execPath, args: [packageBin('@modelcontextprotocol/server-everything')], envAllow: ['PATH'],
+          perUser: { credentialEnv: 'USER_ASSERTION' },
+          downstream: { strategy: 'user-assertion', audience: 'urn:demo:everything', lifetimeSeconds: 300 },
+        },
+      },
+      policy: [{ id: 'everything', effect: 'allow', upstreams: ['everything'], tools: ['*'] }],
+      gateway: { signer },
+    });
+    try {
+      for (const user of ['alice', 'bob']) {
+        const c = await connectStreamable(fx2.gateway.urlFor('everything'), await fx2.headersFor(user, { upstream: 'everything' }));
+        try {
+          const env = JSON.parse(resultText(await c.callTool({ name: 'get-env', arguments: {} }))) as Record<string, string>;
+          const jwt = env.USER_ASSERTION!;
+          const { payload } = await jwtVerify(jwt, createLocalJWKSet(signer.jwks() as unknown as JSONWebKeySet), { audience: 'urn:demo:everything', issuer: signer.issuer });
+          assert.equal(payload.sub, user);
+          assert.ok(!Object.values(env).some((v) => v.includes(fx2.apiKey)), 'the agent\'s key is not in the child\'s environment');
+        } finally {
+          await c.close();
+        }
+      }
+    } finally {
+      await fx2.close();
+    }
+  });
+
+  it('a crashed child fails that user\'s call alone, is audited, and her next session gets a fresh child', async () => {
+    const url = fx.gateway.urlFor('files');
+    const alice = await fx.headersFor('alice', { upstream: 'files' });
+    const bob = await fx.headersFor('bob', { upstream: 'files' });
+    const aliceSid = await openSession(url, alice);
+    const bobSid = await openSession(url, bob);
+    const read = (who: string) => ({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'read_text_file', arguments: { path: join(root, who, 'secret.txt') } } });
+    // Kill alice's child (found by its own folder argument), as a crash would.
+    const pids = execFileSync('pgrep', ['-f', join(root, 'alice')]).toString().trim().split('\n').map(Number).filter((p) => p !== process.pid);
+    assert.ok(pids.length >= 1);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    const failed = await postJson(url, alice, read('alice'), aliceSid);
+    assert.ok(failed.status === 404 || (failed.json as { error?: { code: number } }).error?.code === -32010, `status ${failed.status} ${failed.text}`);
+    assert.doesNotMatch(failed.text, /ALICE-7731|BOB-7731/);
+    const ended = await fx.gateway.runtime.audit.query({ kind: 'session', limit: 50 });
+    assert.ok(ended.some((e) => e.userSubject === 'alice' && /upstream closed/.test(e.outcome ?? '')), 'the end of her child is on the record');
+    // bob's child never noticed.
+    assert.match((await postJson(url, bob, read('bob'), bobSid)).text, /BOB-7731/);
+    // alice starts again with a fresh child of her own.
+    const again = await openSession(url, alice);
+    assert.match((await postJson(url, alice, read('alice'), again)).text, /ALICE-7731/);
   });
 });

@@ -171,4 +171,17 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
       writeFileSync(policyFile, original);
     }
   });
+
+  it('the token-exchange pattern: the agent exchanges alice\'s token (act = the agent) and the gateway accepts it', async () => {
+    const secrets = JSON.parse(readFileSync(file.tokenExchange.clientSecretIn, 'utf8')) as { agent: { clientId: string; clientSecret: string; apiKey: string } };
+    const subjectToken = file.users.alice!.headers.authorization!.slice('Bearer '.length);
+    const exchanged = await qs.idp.exchangeToken({ clientId: file.tokenExchange.clientId, clientSecret: secrets.agent.clientSecret, subjectToken, resource: file.tokenExchange.resource });
+    assert.equal((JSON.parse(Buffer.from(exchanged.accessToken.split('.')[1]!, 'base64url').toString()) as { act?: { sub?: string } }).act?.sub, file.tokenExchange.clientId);
+    const alice = await connectStreamable(file.gateway, { 'x-api-key': secrets.agent.apiKey, authorization: `Bearer ${exchanged.accessToken}` });
+    try {
+      assert.equal(toolJson(await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-102' } })).owner, 'alice');
+    } finally {
+      await alice.close();
+    }
+  });
 });

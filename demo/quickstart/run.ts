@@ -96,6 +96,10 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     users,
     files,
     tokenCommand: 'npx behalf token --user <name>',
+    tokenExchange: {
+      tokenEndpoint: idp.tokenEndpoint, grantType: TOKEN_EXCHANGE_GRANT, subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+      resource: route.resource, clientId: DEMO_AGENT_CLIENT_ID, clientSecretIn: join(dir, 'dev-secrets.json'),
+    },
   };
   writeStateFiles(dir, file, secrets);
   return {

@@ -26,6 +26,12 @@ export interface QuickstartFile {
   /** The files upstream (server-filesystem): its own resource, so its own user tokens; each user reaches only `<root>/<name>`. */
   files: { gateway: string; root: string; users: Record<string, { headers: Record<string, string>; folder: string }> };
   tokenCommand: string;
+  /**
+   * The second inbound pattern: the agent exchanges a user's token at the IdP
+   * (RFC 8693) for one for the gateway, carrying `act: { sub: demo-agent }`.
+   * The agent's client secret is in dev-secrets.json.
+   */
+  tokenExchange: { tokenEndpoint: string; grantType: string; subjectTokenType: string; resource: string; clientId: string; clientSecretIn: string };
 }
 
 function writePrivate(path: string, value: unknown): void {
