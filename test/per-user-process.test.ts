@@ -164,4 +164,28 @@ describe('per-user stdio processes', () => {
     const again = await openSession(url, alice);
     assert.match((await postJson(url, alice, read('alice'), again)).text, /ALICE-7731/);
   });
+
+  it('an idle child is stopped after perUser.idleTimeoutSeconds; a busy one is not', async () => {
+    const fx2 = await startFixture({
+      upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'], perUser: { idleTimeoutSeconds: 1 } } },
+      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
+    });
+    try {
+      const url = fx2.gateway.urlFor('files');
+      const alice = await fx2.headersFor('alice', { upstream: 'files' });
+      const bob = await fx2.headersFor('bob', { upstream: 'files' });
+      const idle = await openSession(url, alice);
+      const busy = await openSession(url, bob);
+      const list = { jsonrpc: '2.0', id: 3, method: 'tools/list' };
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal((await postJson(url, bob, list, busy)).status, 200, 'a child in use stays');
+      }
+      assert.equal((await postJson(url, alice, list, idle)).status, 404, 'the idle child and its session are gone');
+      const ended = await fx2.gateway.runtime.audit.query({ kind: 'session', subject: 'alice', limit: 10 });
+      assert.ok(ended.some((e) => e.outcome === 'ended: idle'));
+    } finally {
+      await fx2.close();
+    }
+  });
 });

@@ -132,6 +132,8 @@ const EnvValue = z.union([SecretRef, z.object({ value: z.string() }).strict()]);
 export const PerUserProcessSchema = z.object({
   maxPerUser: z.number().int().positive().default(4).describe('Children one user may have at once; at the cap her least recently used one is ended'),
   maxTotal: z.number().int().positive().default(64).describe('Children of this upstream at once; past it new sessions are refused (503)'),
+  idleTimeoutSeconds: z.number().int().positive().optional()
+    .describe('A child idle this long is stopped (default: sessions.idleTtlSeconds)'),
   credentialEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional()
     .describe('Environment variable that receives the user\'s downstream credential (from `downstream`)'),
   uid: z.number().int().min(0).optional(),

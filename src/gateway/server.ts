@@ -180,6 +180,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     idleTtlMs: config.sessions.idleTtlSeconds * 1000,
     maxSessions: config.sessions.maxSessions,
     onExpire: (s) => endSession(rt, s, 'idle'),
+    shortestIdleTtlMs: Math.min(...Object.values(config.upstreams).map((u) => (u.transport === 'stdio' && u.perUser.idleTimeoutSeconds ? u.perUser.idleTimeoutSeconds * 1000 : Infinity))),
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     handle(rt, req, res).catch(() => {

@@ -30,6 +30,7 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
     principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(), tools: new ToolCatalog(upstream),
   };
   opened.session = session;
+  if (route.upstream.transport === 'stdio' && route.upstream.perUser.idleTimeoutSeconds) session.idleTtlMs = route.upstream.perUser.idleTimeoutSeconds * 1000;
   upstream.onServerMessage = (m) => {
     // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
     if ('id' in m && 'method' in m && m.method === 'roots/list' && !route.upstream.forwardClientRoots) {

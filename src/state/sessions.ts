@@ -14,6 +14,8 @@ export interface SessionBase {
   principal: Principal;
   createdAt: number;
   lastSeen: number;
+  /** This session's own idle limit (a per-user process's), instead of the store's. */
+  idleTtlMs?: number;
 }
 
 /**
@@ -25,8 +27,8 @@ export class SessionStore<S extends SessionBase> {
   private readonly sessions = new Map<string, S>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly options: { idleTtlMs: number; maxSessions: number; onExpire: (s: S) => void }) {
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, options.idleTtlMs));
+  constructor(private readonly options: { idleTtlMs: number; maxSessions: number; onExpire: (s: S) => void; shortestIdleTtlMs?: number }) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, options.idleTtlMs, options.shortestIdleTtlMs ?? Infinity));
     this.sweeper.unref();
   }
 
@@ -68,9 +70,9 @@ export class SessionStore<S extends SessionBase> {
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - this.options.idleTtlMs;
+    const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.lastSeen < cutoff) {
+      if (s.lastSeen < now - (s.idleTtlMs ?? this.options.idleTtlMs)) {
         // onExpire ends the session (and deletes it); the delete after it makes sure it is gone either way.
         this.options.onExpire(s);
         this.sessions.delete(s.id);
