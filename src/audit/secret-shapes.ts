@@ -29,13 +29,8 @@ export function looksLikeSecret(value: string): boolean {
   return false;
 }
 
-/**
- * Random keys mix letters and digits with near-maximal entropy per
- * character; words, paths and identifiers written by people rarely reach
- * 3.5 bits with digits in them.
- */
-function looksRandom(s: string): boolean {
-  if (!/[0-9]/.test(s) || !/[A-Za-z]/.test(s)) return false;
+/** Shannon entropy of a string, in bits per character. */
+export function bitsPerChar(s: string): number {
   const counts = new Map<string, number>();
   for (const ch of s) counts.set(ch, (counts.get(ch) ?? 0) + 1);
   let bits = 0;
@@ -43,5 +38,15 @@ function looksRandom(s: string): boolean {
     const p = n / s.length;
     bits -= p * Math.log2(p);
   }
-  return bits >= 3.5;
+  return bits;
+}
+
+/**
+ * Random keys mix letters and digits with near-maximal entropy per
+ * character; words, paths and identifiers written by people rarely reach
+ * 3.5 bits with digits in them.
+ */
+function looksRandom(s: string): boolean {
+  if (!/[0-9]/.test(s) || !/[A-Za-z]/.test(s)) return false;
+  return bitsPerChar(s) >= 3.5;
 }

@@ -1,3 +1,5 @@
+import { bitsPerChar } from '../audit/secret-shapes.js';
+
 /**
  * Refuses configuration files that hold a secret inline (review check
  * BND-10: "no secrets in config, secrets by reference"). The schema already
@@ -75,17 +77,6 @@ const METADATA_NAME = /(?:header|headers|id|ids|url|uri|urls|path|paths|file|fil
 export function nameSuggestsSecret(name: string): boolean {
   const n = name.toLowerCase().replace(/^-+/, '').replace(/[-_.\s]/g, '');
   return SECRET_NAME.test(n) && !METADATA_NAME.test(n);
-}
-
-function bitsPerChar(s: string): number {
-  const counts = new Map<string, number>();
-  for (const ch of s) counts.set(ch, (counts.get(ch) ?? 0) + 1);
-  let bits = 0;
-  for (const n of counts.values()) {
-    const p = n / s.length;
-    bits -= p * Math.log2(p);
-  }
-  return bits;
 }
 
 /** Is this literal, found in a secret-named field, a secret rather than a setting? */

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { readYamlFile } from './yaml-file.js';
 import { BehalfError } from '../errors.js';
 import { PolicyError } from '../policy/policy.js';
 import { loadPolicy } from '../policy/source.js';
@@ -39,18 +38,11 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
 
 export function loadConfigFile(path: string): LoadedConfig {
   const full = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(full, 'utf8');
-  } catch {
-    throw new BehalfError('config_invalid', `cannot read config file ${full}`);
-  }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = readYamlFile(full, 'config file');
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
-    throw new BehalfError('config_invalid', `config file ${full} is not valid YAML${where}`);
+    throw new BehalfError('config_invalid', (err as Error).message);
   }
   return parseConfig(raw, dirname(full));
 }

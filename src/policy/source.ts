@@ -1,25 +1,17 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { formatIssues } from '../config/issues.js';
 import { findLiteralSecrets, literalSecretMessage } from '../config/literal-secrets.js';
+import { readYamlFile } from '../config/yaml-file.js';
 import { PolicyDocumentSchema, type GatewayConfig, type PolicyDocument } from '../config/schema.js';
 import { compilePolicy, PolicyError, type CompiledPolicy } from './policy.js';
 
 /** Reads and validates a policy file (rules, rateLimits, methods). */
 export function readPolicyFile(path: string): PolicyDocument {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new PolicyError([`cannot read policy file ${path}`]);
-  }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = readYamlFile(path, 'policy file');
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
-    throw new PolicyError([`policy file ${path} is not valid YAML${where}`]);
+    throw new PolicyError([(err as Error).message]);
   }
   const secrets = findLiteralSecrets(raw);
   if (secrets.length) throw new PolicyError(secrets.map((s) => `policy file ${path}: ${literalSecretMessage(s)}`));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseYamlText } from '../config/yaml-file.js';
 import { z } from 'zod';
 import { formatIssues } from '../config/issues.js';
 import { loadConfigFile } from '../config/load.js';
@@ -162,10 +162,9 @@ function policyProblems(path: string, problems: readonly string[]): BehalfError 
 export function parseWith<T extends z.ZodType>(schema: T, text: string, what: string, code: 'config_invalid' | 'invalid_request' = 'config_invalid'): z.infer<T> {
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseYamlText(text, what);
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
-    throw new BehalfError(code, `${what} is not valid YAML or JSON${where}`);
+    throw new BehalfError(code, (err as Error).message.replace(/not valid YAML/, 'not valid YAML or JSON'));
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new BehalfError(code, `${what} is invalid:\n${formatIssues(parsed.error.issues)}`);
