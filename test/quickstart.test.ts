@@ -3,7 +3,11 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { JWK } from 'jose';
+import { signUserContext } from '../demo/quickstart/keys.js';
 import { startQuickstart, type Quickstart } from '../demo/quickstart/run.js';
+import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
+import { openSession, postJson, rpcError } from './helpers/raw-http.js';
 import { connectSse, connectStreamable, toolJson } from './helpers/clients.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -169,6 +173,9 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
       }
     } finally {
       writeFileSync(policyFile, original);
+      // The next test needs the demo policy back in force, not just written.
+      for (let i = 0; i < 200 && qs.gateway.runtime.policy.current.version !== before; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(qs.gateway.runtime.policy.current.version, before);
     }
   });
 
@@ -183,5 +190,29 @@ describe('quickstart: alice, bob and carol through the gateway', () => {
     } finally {
       await alice.close();
     }
+  });
+
+  it('the signed-context pattern: per-call assertions decided for each user, once, bound to the call; the CRM gets the gateway\'s assertion on a connection per user', async () => {
+    const secrets = JSON.parse(readFileSync(file.signedContext.privateKeyIn, 'utf8')) as { agentPlatform: { privateJwk: JWK } };
+    const sign = (user: string, customer: string) => signUserContext({
+      privateJwk: secrets.agentPlatform.privateJwk, resource: file.signedContext.gateway, user, claims: userClaims(DEMO_USERS.find((u) => u.name === user)!), clientId: 'demo-agent',
+      call: { method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: customer } } },
+    });
+    const call = (customer: string, jws: string) => ({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: customer }, _meta: { 'behalf/user': jws } } });
+    const url = file.signedContext.gateway;
+    const headers = file.signedContext.headers;
+    // One agent session (API key only) carries both users.
+    const sid = await openSession(url, headers);
+    const jws = await sign('alice', 'c-103');
+    assert.match((await postJson(url, headers, call('c-103', jws), sid)).text, /\\"owner\\": \\"alice\\"|"owner": ?"alice"/);
+    assert.match((await postJson(url, headers, call('c-203', await sign('bob', 'c-203')), sid)).text, /\\"owner\\": \\"bob\\"|"owner": ?"bob"/, 'bob on the same agent session reads his own');
+    // Used once: the same assertion again is refused.
+    assert.equal(rpcError(await postJson(url, headers, call('c-103', jws), sid)).code, -32003);
+    // Bound to its call: alice's assertion for c-103 does not open c-203.
+    assert.equal(rpcError(await postJson(url, headers, call('c-203', await sign('alice', 'c-103')), sid)).code, -32003);
+    // Her own assertion for bob's customer: decided for alice, denied.
+    assert.equal(rpcError(await postJson(url, headers, call('c-203', await sign('alice', 'c-203')), sid)).code, -32003);
+    const [o] = await qs.gateway.runtime.audit.query({ kind: 'outcome', subject: 'alice', target: 'get_customer', limit: 1 });
+    assert.equal(o!.downstreamStrategy, 'user-assertion');
   });
 });

@@ -45,6 +45,10 @@ export interface CrmAuthOptions {
   algorithms?: string[];
   /** Default 0. */
   clockToleranceSeconds?: number;
+  /** Accepted JWT `typ`; default at+jwt (an access token). A gateway's user assertion is `JWT`. */
+  typ?: string;
+  /** Scopes granted when a token of this issuer carries none (the CRM's own trust in, e.g., a gateway's assertions). */
+  scopesIfAbsent?: string[];
 }
 
 /** What the CRM made of one request's credential (for canary tests): claims, never the token. */
@@ -71,8 +75,8 @@ export interface CrmHttpOptions {
   store?: CustomerStore;
   /** Host names (without port) accepted in Host/Origin; default localhost, 127.0.0.1, [::1] and `host`. */
   allowedHostnames?: string[];
-  /** Validate bearer tokens and decide every call by their subject. Default: off (trust everyone). */
-  auth?: CrmAuthOptions;
+  /** Validate bearer tokens and decide every call by their subject. Default: off (trust everyone). Several issuers: each token is checked against its own. */
+  auth?: CrmAuthOptions | CrmAuthOptions[];
   /** Canary hook: called after each request's credential was checked (only with `auth`). */
   onAuth?: (event: CrmAuthEvent) => void;
 }
@@ -143,8 +147,11 @@ class AuthError extends Error {
 
 const DEFAULT_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
 
+/** A verified token and the issuer entry it was checked against. */
+interface Verified { payload: JWTPayload; auth: CrmAuthOptions }
+
 /** Verifies bearer tokens for one issuer and audience; the key set is looked up once (again after a failure). */
-function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (authorization: string | undefined) => Promise<JWTPayload> {
+function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (token: string) => Promise<Verified> {
   let keys: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
   const keySet = () => {
     keys ??= (async () => {
@@ -160,22 +167,38 @@ function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (authorization
     keys.catch(() => (keys = undefined));
     return keys;
   };
-  return async (authorization) => {
-    const m = authorization === undefined ? undefined : /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
-    if (!authorization) throw new AuthError('no bearer token', true);
-    if (!m) throw new AuthError('malformed authorization header');
+  return async (token) => {
     const jwks = await keySet().catch(() => {
       throw new AuthError('issuer keys unavailable');
     });
     try {
-      const { payload } = await jwtVerify(m[1]!, jwks, {
-        issuer: auth.issuer, audience, typ: 'at+jwt', algorithms: auth.algorithms ?? DEFAULT_ALGORITHMS,
+      const { payload } = await jwtVerify(token, jwks, {
+        issuer: auth.issuer, audience, typ: auth.typ ?? 'at+jwt', algorithms: auth.algorithms ?? DEFAULT_ALGORITHMS,
         requiredClaims: ['sub', 'exp'], clockTolerance: auth.clockToleranceSeconds ?? 0,
       });
-      return payload;
+      return { payload, auth };
     } catch (err) {
       throw new AuthError(`token rejected (${(err as { code?: string }).code ?? 'invalid'})`);
     }
+  };
+}
+
+/** Picks the trusted issuer a token names (its unverified `iss`, only to choose the keys), then verifies it fully there. */
+function trustedIssuers(auths: CrmAuthOptions[], audienceOf: (a: CrmAuthOptions) => string[]): (authorization: string | undefined) => Promise<Verified> {
+  const verifiers = new Map(auths.map((a) => [a.issuer, tokenVerifier(a, audienceOf(a))]));
+  return async (authorization) => {
+    const m = authorization === undefined ? undefined : /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
+    if (!authorization) throw new AuthError('no bearer token', true);
+    if (!m) throw new AuthError('malformed authorization header');
+    let iss: unknown;
+    try {
+      iss = (JSON.parse(Buffer.from(m[1]!.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown }).iss;
+    } catch {
+      throw new AuthError('token rejected (malformed)');
+    }
+    const verify = typeof iss === 'string' ? verifiers.get(iss) : undefined;
+    if (!verify) throw new AuthError('token rejected (untrusted issuer)');
+    return verify(m[1]!);
   };
 }
 
@@ -209,7 +232,7 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   /** With auth: the subject each session belongs to. Another subject presenting its id is told it does not exist. */
   const owners = new Map<string, string>();
   const requireCaller = o.auth !== undefined;
-  let verify: ((authorization: string | undefined) => Promise<JWTPayload>) | undefined;
+  let verify: ((authorization: string | undefined) => Promise<Verified>) | undefined;
   let closing = false;
 
   type AuthedRequest = IncomingMessage & { auth?: AuthInfo };
@@ -296,8 +319,9 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     const header = req.headers['mcp-session-id'];
     const sessionId = (Array.isArray(header) ? header[0] : header) ?? target.searchParams.get('sessionId') ?? undefined;
     let p: JWTPayload;
+    let issuer: CrmAuthOptions;
     try {
-      p = await check(req.headers.authorization);
+      ({ payload: p, auth: issuer } = await check(req.headers.authorization));
     } catch (err) {
       const e = err instanceof AuthError ? err : new AuthError('verification failed');
       o.onAuth?.({ method, path, sessionId, ok: false, reason: e.reason });
@@ -310,7 +334,7 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     req.auth = {
       token,
       clientId: typeof p.client_id === 'string' ? p.client_id : '',
-      scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
+      scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : (issuer.scopesIfAbsent ?? []),
       expiresAt: p.exp,
       extra: { sub, role: p.role, act: p.act },
     };
@@ -376,8 +400,7 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   const base = `http://${publicHost}:${port}`;
   // The audience is this server's own URL, known only once it listens; nothing is served before.
   if (o.auth) {
-    const audience = o.auth.audience === undefined ? [`${base}/mcp`, `${base}/sse`] : [o.auth.audience].flat();
-    verify = tokenVerifier(o.auth, audience);
+    verify = trustedIssuers([o.auth].flat(), (a) => (a.audience === undefined ? [`${base}/mcp`, `${base}/sse`] : [a.audience].flat()));
   }
 
   let closed: Promise<void> | undefined;

@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../../src/config/schema.js';
 import { join } from 'node:path';
 import { GatewayConfigSchema } from '../../src/config/schema.js';
 import { filesystemServerEntry } from './files.js';
+import { AGENT_PLATFORM_ISSUER } from './keys.js';
 import { DEMO_AGENT_CLIENT_ID, DEMO_GATEWAY_CLIENT_ID } from './users.js';
 
 export interface QuickstartConfigInput {
@@ -17,6 +18,9 @@ export interface QuickstartConfigInput {
   filesRoot: string;
   /** Absolute path of the policy file (written by writeQuickstartPolicy). */
   policyFile: string;
+  /** Key store (the gateway's signing key) and the agent platform's public keys, relative to the state dir. */
+  keysFile: string;
+  platformJwks: string;
 }
 
 /**
@@ -37,7 +41,10 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): GatewayConfig
       // The policy reads role and customers: a token without them is refused at the door, so lists and calls agree exactly.
       issuers: [{ issuer: i.issuer, algorithms: ['ES256', 'RS256'], typ: ['at+jwt'], userClaims: ['role', 'customers'], requiredClaims: ['sub', 'exp', 'iat', 'role', 'customers'] }],
       scopes: ['mcp:tools'],
+      // The third inbound pattern: an agent platform's per-call signed user context (route crm-signed).
+      signedContext: { issuer: AGENT_PLATFORM_ISSUER, jwks: i.platformJwks, userClaims: ['role', 'customers'] },
     },
+    keys: { file: i.keysFile },
     upstreams: {
       crm: {
         transport: 'streamable-http', url: i.crmUrl,
@@ -47,6 +54,12 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): GatewayConfig
           strategy: 'token-exchange', clientId: DEMO_GATEWAY_CLIENT_ID, clientSecret: i.exchangeSecretRef,
           scopes: ['crm:read'], toolScopes: { update_customer: ['crm:read', 'crm:write'], export_all_customers: ['crm:read', 'crm:export'] },
         },
+      },
+      // The same CRM for users who arrive as a signed context. There is no user token to exchange, so the gateway
+      // signs a 60-second assertion about the user (keys at /.well-known/jwks.json), which the CRM trusts for reading.
+      'crm-signed': {
+        transport: 'streamable-http', url: i.crmUrl, inbound: ['signed-context'],
+        downstream: { strategy: 'user-assertion', claims: ['role'], lifetimeSeconds: 60 },
       },
       // One server-filesystem child per user session, rooted at that user's own folder: the process is the boundary;
       // the policy's path_within rules stay as a second wall.

@@ -9,7 +9,9 @@ export const DEMO_RATE_LIMITS: PolicyDocument['rateLimits'] = [
 ];
 
 export function quickstartPolicy(filesRoot: string): PolicyDocument {
-  return { rules: [...DEMO_POLICY, ...filesystemPolicy(filesRoot)], rateLimits: DEMO_RATE_LIMITS, methods: {} };
+  // The CRM's rules hold on both of its routes: users with their own token (crm) and users in a signed context (crm-signed).
+  const crm = DEMO_POLICY.map((r) => ({ ...r, upstreams: ['crm', 'crm-signed'] }));
+  return { rules: [...crm, ...filesystemPolicy(filesRoot)], rateLimits: DEMO_RATE_LIMITS, methods: {} };
 }
 
 /**

@@ -5,7 +5,9 @@ import { hashApiKey, generateApiKey } from '../../src/identity/api-keys.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
 import { startCrmHttp, type CrmHttpServer } from '../crm/http.js';
 import { startDevIdp, TOKEN_EXCHANGE_GRANT, type DevIdp } from '../idp/index.js';
+import type { JWK } from 'jose';
 import { prepareUserFolders } from './files.js';
+import { AGENT_PLATFORM_ISSUER, writeAgentPlatformKeys, writeQuickstartKeyStore } from './keys.js';
 import { quickstartGatewayConfig } from './gateway-config.js';
 import { writeQuickstartPolicy } from './policy-file.js';
 import { firstFreePort } from './ports.js';
@@ -52,7 +54,14 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   // The CRM trusts the IdP, not the gateway: it checks every token itself and decides by its subject.
   let crm: CrmHttpServer;
   try {
-    crm = await startCrmHttp({ auth: { issuer: idp.issuer } });
+    // It also trusts the gateway's own signed user assertions (route crm-signed), for reading only.
+    const gatewayBase = `http://127.0.0.1:${port}`;
+    crm = await startCrmHttp({
+      auth: [
+        { issuer: idp.issuer },
+        { issuer: gatewayBase, jwksUri: `${gatewayBase}/.well-known/jwks.json`, typ: 'JWT', scopesIfAbsent: ['crm:read'] },
+      ],
+    });
   } catch (err) {
     await idp.close();
     throw err;
@@ -60,15 +69,18 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   const apiKey = generateApiKey();
   let gateway: Gateway;
   let filesRoot: string;
+  let platformKey: JWK;
   try {
     filesRoot = prepareUserFolders(join(dir, 'files'));
     const policyFile = join(dir, 'policy.yaml');
     writeFileSync(join(dir, EXCHANGE_SECRET_FILE), exchangeSecret, { mode: 0o600 });
+    await writeQuickstartKeyStore(dir);
+    platformKey = await writeAgentPlatformKeys(dir);
     writeQuickstartPolicy(policyFile, filesRoot);
     gateway = await startGateway({
       config: quickstartGatewayConfig({
         port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmUrl: crm.url, exchangeSecretRef: `file:${EXCHANGE_SECRET_FILE}`,
-        auditPath: join(dir, 'audit.db'), filesRoot, policyFile,
+        auditPath: join(dir, 'audit.db'), filesRoot, policyFile, keysFile: 'keys.json', platformJwks: 'file:agent-platform.jwks.json',
       }),
       baseDir: dir,
     }, { log });
@@ -81,6 +93,7 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   const secrets: DevSecrets = {
     gateway: route.resource, issuer: idp.issuer, tokenEndpoint: idp.tokenEndpoint, resource: route.resource,
     agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, apiKey }, passwords, scope: DEMO_SCOPE,
+    agentPlatform: { issuer: AGENT_PLATFORM_ISSUER, privateJwk: platformKey, resource: gateway.urlFor('crm-signed') },
   };
   const users: QuickstartFile['users'] = {};
   const files: QuickstartFile['files'] = { gateway: gateway.urlFor('files'), root: filesRoot, users: {} };
@@ -99,6 +112,11 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     tokenExchange: {
       tokenEndpoint: idp.tokenEndpoint, grantType: TOKEN_EXCHANGE_GRANT, subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
       resource: route.resource, clientId: DEMO_AGENT_CLIENT_ID, clientSecretIn: join(dir, 'dev-secrets.json'),
+    },
+    signedContext: {
+      gateway: gateway.urlFor('crm-signed'), metaKey: 'behalf/user', issuer: AGENT_PLATFORM_ISSUER,
+      headers: { 'x-api-key': apiKey }, privateKeyIn: join(dir, 'dev-secrets.json'),
+      tokenCommand: 'npx behalf token --user <name> --signed-context --tool get_customer --args \'{"customer_id":"c-100"}\'',
     },
   };
   writeStateFiles(dir, file, secrets);
@@ -121,6 +139,7 @@ function banner(q: Quickstart): string {
     '',
     `  gateway (Streamable HTTP)  ${q.file.gateway}`,
     `  gateway (legacy SSE)       ${q.file.sse}`,
+    `  crm, signed user context   ${q.file.signedContext.gateway}  (API key + per-call _meta["behalf/user"])`,
     `  files (Streamable HTTP)    ${q.file.files.gateway}`,
     `  identity provider          ${q.file.issuer}`,
     `  resource metadata          ${q.file.resourceMetadata}`,

@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -15,6 +16,8 @@ export interface DevSecrets {
   agent: { clientId: string; clientSecret: string; apiKey: string };
   passwords: Record<string, string>;
   scope: string;
+  /** The stand-in agent platform's private key (development only), for signed user contexts. */
+  agentPlatform: { issuer: string; privateJwk: JWK; resource: string };
 }
 
 export interface QuickstartFile {
@@ -31,6 +34,8 @@ export interface QuickstartFile {
    * (RFC 8693) for one for the gateway, carrying `act: { sub: demo-agent }`.
    * The agent's client secret is in dev-secrets.json.
    */
+  /** The third inbound pattern: per-call signed user context in `_meta["behalf/user"]`, on the crm-signed route (API key only). */
+  signedContext: { gateway: string; metaKey: string; issuer: string; headers: Record<string, string>; privateKeyIn: string; tokenCommand: string };
   tokenExchange: { tokenEndpoint: string; grantType: string; subjectTokenType: string; resource: string; clientId: string; clientSecretIn: string };
 }
 

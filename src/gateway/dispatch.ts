@@ -15,6 +15,7 @@ import type { RequestContext } from './context.js';
 import { headerValue } from './http-io.js';
 import { inboundOf } from './route.js';
 import type { GatewaySession } from './session.js';
+import { localAnswer, takesMessageUsers, upstreamFor } from './user-upstreams.js';
 
 /** The one message a denied call gets back: fixed, so nothing about the rules leaks. */
 const DENIED = 'Forbidden: not allowed for this user';
@@ -111,10 +112,13 @@ export async function decideMessage(ctx: RequestContext, session: GatewaySession
 export async function forwardMessage(ctx: RequestContext, session: GatewaySession, d: DecidedMessage): Promise<JsonRpcResponse | undefined> {
   const { rt, route } = ctx;
   if (d.refused) return d.refusal;
+  // A signed-context route's session has no user of its own: its housekeeping stays with the gateway (user-upstreams.ts).
+  const noUserHere = takesMessageUsers(route) && !d.principal.user;
   if (!d.request) {
-    await session.upstream.send(d.msg).catch(() => {});
+    if (!noUserHere) await upstreamFor(ctx, session, d.principal).then((u) => u.send(d.msg)).catch(() => {});
     return undefined;
   }
+  if (noUserHere) return localAnswer(d.request);
   let response: JsonRpcResponse;
   let outcome: string;
   let credential: DownstreamCredential | undefined;
@@ -133,7 +137,8 @@ export async function forwardMessage(ctx: RequestContext, session: GatewaySessio
         throw new BehalfError('downstream_credential_unavailable', why);
       }
     }
-    response = await callCredential.run(credential, () => session.upstream.request(d.request!));
+    const upstream = await upstreamFor(ctx, session, d.principal);
+    response = await callCredential.run(credential, () => upstream.request(d.request!));
     outcome = 'error' in response ? `error ${response.error.code}` : 'ok';
     if (d.authz.listFeature && 'result' in response) {
       response = { ...response, result: filterListResult(d.policy, d.principal, route.name, ctx.transport, d.authz.listFeature, response.result) };

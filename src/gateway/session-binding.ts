@@ -6,6 +6,7 @@ import type { RequestContext } from './context.js';
 import { headerValue } from './http-io.js';
 import type { GatewaySession } from './session.js';
 import { ToolCatalog } from './tool-catalog.js';
+import { closeUserUpstreams } from './user-upstreams.js';
 import type { DownstreamStrategy } from '../delegation/types.js';
 import { connectUpstream, type ChildUser } from './upstream/factory.js';
 
@@ -93,6 +94,7 @@ export function endSession(rt: RequestContext['rt'], session: GatewaySession, re
   session.stream?.close();
   for (const s of session.postStreams) s.close();
   void session.upstream.close();
+  closeUserUpstreams(session);
   rt.audit.tryAppend({ ts: Date.now(), kind: 'session', route: session.routeName, sessionFingerprint: session.fingerprint, outcome: `ended: ${reason}`, ...principalFields(session.principal) });
 }
 

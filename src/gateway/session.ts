@@ -1,3 +1,4 @@
+import type { Principal } from '../identity/principal.js';
 import type { SessionBase } from '../state/sessions.js';
 import type { LazyPostStream } from './lazy-post-stream.js';
 import type { SseWriter } from './sse-writer.js';
@@ -9,6 +10,8 @@ export interface GatewaySession extends SessionBase {
   upstream: UpstreamConnection;
   /** The upstream's tools and annotations, loaded only when the policy reads annotations. */
   tools: ToolCatalog;
+  /** On signed-context routes: one upstream connection per user of this session (user-upstreams.ts). */
+  userUpstreams?: Map<string, { principal: Principal; connection: Promise<UpstreamConnection> }>;
   protocolVersion?: string;
   /** The upstream's initialize result, kept to answer stateless `server/discover`. */
   initializeResult?: Record<string, unknown>;
