@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { connectStreamable, toolJson } from './helpers/clients.js';
+import { openSession, postJson } from './helpers/raw-http.js';
 import { tempDir } from './helpers/tmp.js';
 
 const BIN = fileURLToPath(new URL('../../bin/behalf.js', import.meta.url));
@@ -62,6 +63,12 @@ describe('the quickstart as a user runs it (bin/behalf.js quickstart)', () => {
       assert.ok((await files.listTools()).tools.some((t) => t.name === 'read_text_file'));
       await files.close();
       await assert.rejects(connectStreamable(qs.gateway, filesToken.headers), /401|invalid|Unauthorized/i);
+
+      // The signed-context pattern from the command line: a request bound to one call, sent with the agent's API key alone.
+      const signed = JSON.parse((await promisify(execFile)(process.execPath, [BIN, 'token', '--user', 'bob', '--signed-context', '--tool', 'get_customer', '--args', '{"customer_id":"c-201"}'], { env })).stdout) as
+        { url: string; headers: Record<string, string>; request: Record<string, unknown> };
+      const sid = await openSession(signed.url, signed.headers);
+      assert.match((await postJson(signed.url, signed.headers, signed.request, sid)).text, /c-201/);
     } finally {
       child.kill('SIGINT');
     }
