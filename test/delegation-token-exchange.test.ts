@@ -508,3 +508,38 @@ describe('the demo CRM with auth on, directly', () => {
     }
   });
 });
+
+describe('inbound patterns per route: the user\'s own token, an exchanged one (act), or both', () => {
+  const grants = ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT] as const;
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture({
+      upstreams: {
+        own: { transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp', inbound: ['token'] },
+        exchanged: { transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp', inbound: ['token-exchange'] },
+      },
+      idp: { clients: [{ ...AGENT, grantTypes: [...grants], scope: 'mcp:tools crm:read crm:write' }] },
+      policy: [{ id: 'all', effect: 'allow', tools: ['*'] }],
+    });
+  });
+  after(() => fx?.close());
+
+  // Status of an initialize: 401 is the gateway refusing the token; anything else means it got past authentication
+  // (the upstream on port 9 is not running, so a passing request ends in an upstream error, not a 401).
+  const initStatus = async (route: string, token: string) =>
+    (await postJson(fx.gateway.urlFor(route), { 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` }, INITIALIZE)).status;
+  const ownToken = (route: string) => fx.userToken('alice', { upstream: route });
+  const exchangedToken = async (route: string) => (await fx.idp.exchangeToken({
+    ...AGENT, subjectToken: await fx.userToken('alice', { resource: 'http://127.0.0.1:1/app' }), resource: fx.gateway.urlFor(route),
+  })).accessToken;
+
+  it('refuses each kind of token where the route does not list it, and accepts it where it does', async () => {
+    assert.equal(await initStatus('own', await exchangedToken('own')), 401, 'an exchanged token on a route for the user\'s own tokens');
+    assert.match((await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!.reason!, /exchanged \(act\) tokens are not accepted/);
+    assert.equal(await initStatus('exchanged', await ownToken('exchanged')), 401, 'the user\'s own token on a route for exchanged tokens');
+    assert.match((await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!.reason!, /only exchanged tokens/);
+    // Positive controls: each kind where it is listed gets past authentication.
+    assert.notEqual(await initStatus('own', await ownToken('own')), 401);
+    assert.notEqual(await initStatus('exchanged', await exchangedToken('exchanged')), 401);
+  });
+});

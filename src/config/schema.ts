@@ -199,8 +199,8 @@ export const HttpUpstreamSchema = z.object({
   headers: z.record(z.string(), SecretRef).default({}).describe('Static headers for the upstream (service-account style), by reference'),
   downstream: HttpDownstreamSchema.default({ strategy: 'none' })
     .describe('How the upstream learns the user: token-exchange, user-assertion, service-account (declared), or none'),
-  inbound: z.array(z.enum(['token', 'signed-context'])).min(1).default(['token'])
-    .describe('How callers prove the user on this route: token (a bearer user token per request) and/or signed-context (a signed assertion per message, userAuth.signedContext). HTTP upstreams only: a stdio child must never serve two users'),
+  inbound: z.array(z.enum(['token', 'token-exchange', 'signed-context'])).min(1).default(['token', 'token-exchange'])
+    .describe('How callers prove the user on this route: token (the user\'s own bearer token), token-exchange (a token the agent obtained by RFC 8693, carrying act = the agent), signed-context (a signed assertion per message, userAuth.signedContext). HTTP upstreams only: a stdio child must never serve two users'),
   requestTimeoutMs: z.number().int().positive().default(60_000),
   forwardClientRoots: z.boolean().default(false)
     .describe('Let the agent\'s MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers'),

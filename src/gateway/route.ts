@@ -37,7 +37,7 @@ function downstreamStrategyOf(u: UpstreamConfig): StrategyName {
 
 /** How callers prove the user on this route (config `inbound`; stdio routes take tokens only). */
 export function inboundOf(route: Route): readonly InboundSource[] {
-  return route.upstream.transport === 'stdio' ? ['token'] : route.upstream.inbound;
+  return route.upstream.transport === 'stdio' ? ['token', 'token-exchange'] : route.upstream.inbound;
 }
 
 /** Public halves of the gateway's signing keys, for upstreams that verify its user assertions. */

@@ -29,7 +29,7 @@ import type { Client, Principal, User } from './principal.js';
 
 export const DEFAULT_USER_META_KEY = 'behalf/user';
 
-export type InboundSource = 'token' | 'signed-context';
+export type InboundSource = 'token' | 'token-exchange' | 'signed-context';
 
 /** What an assertion is bound to: the method, what it reaches, and with which arguments. */
 export interface CallFacts {

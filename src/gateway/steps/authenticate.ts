@@ -1,3 +1,4 @@
+import type { Principal } from '../../identity/principal.js';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { BehalfError } from '../../errors.js';
@@ -30,8 +31,23 @@ function credentialHeaders(req: IncomingMessage): IncomingHttpHeaders {
 /** A route that accepts signed user context gets its user per message (dispatch), so a token is optional or refused here. */
 function userSourceOf(route: Route): AuthRequest['userSource'] {
   const inbound = inboundOf(route);
+  const tokens = inbound.includes('token') || inbound.includes('token-exchange');
   if (!inbound.includes('signed-context')) return 'token';
-  return inbound.includes('token') ? 'either' : 'message';
+  return tokens ? 'either' : 'message';
+}
+
+/**
+ * A bearer user token is either the user's own (no `act`) or one the agent
+ * exchanged for (with `act`); each is accepted only where the route lists it.
+ */
+function checkTokenKind(route: Route, principal: Principal): void {
+  const user = principal.user;
+  if (!user || user.tokenFingerprint === undefined) return;
+  const inbound = inboundOf(route);
+  const kind = user.actor !== undefined ? 'token-exchange' : 'token';
+  if (!inbound.includes(kind)) {
+    throw new BehalfError('user_token_invalid', kind === 'token-exchange' ? 'exchanged (act) tokens are not accepted on this route' : 'this route accepts only exchanged tokens');
+  }
 }
 
 export const authenticate: Step = {
@@ -44,6 +60,7 @@ export const authenticate: Step = {
       resource: ctx.route.resource,
       userSource: userSourceOf(ctx.route),
     });
+    checkTokenKind(ctx.route, ctx.principal);
   },
 };
 
