@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { issueAccessToken } from './issue-token.js';
 import { resourceServerInfo, type ResourcePolicy } from './resource.js';
 import type { DevUser } from './types.js';
 
@@ -45,21 +46,7 @@ export function registerPasswordGrant(
       const info = resourceServerInfo(policy, resource);
       const scope = grantedScope(params.scope, client.scope, info.scope, new Set(policy.scopes));
 
-      // A Grant record, as the interactive flows create, so the token references a real grant.
-      const grant = new provider.Grant({ accountId: user.sub, clientId: client.clientId });
-      if (scope) grant.addResourceScope(resource, scope);
-      const grantId = await grant.save();
-
-      const token = new provider.AccessToken({
-        accountId: user.sub,
-        client,
-        grantId,
-        gty: 'password',
-        scope,
-        resourceServer: new provider.ResourceServer(resource, info),
-      });
-      ctx.oidc.entity('AccessToken', token);
-      const accessToken = await token.save();
+      const { accessToken, token } = await issueAccessToken(provider, ctx, { accountId: user.sub, client, resource, info, scope, gty: 'password' });
 
       ctx.body = {
         access_token: accessToken,

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { issueAccessToken } from './issue-token.js';
 import { resourceServerInfo, type ResourcePolicy } from './resource.js';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, type DevUser, type ExchangeRecord } from './types.js';
 
@@ -68,22 +69,10 @@ export function registerTokenExchangeGrant(provider: Provider, s: TokenExchangeS
         const remaining = subject.exp! - Math.floor(Date.now() / 1000);
         if (remaining <= 0) throw new errors.InvalidGrant('subject_token is invalid or expired');
 
-        const grant = new provider.Grant({ accountId: user.sub, clientId: client.clientId });
-        if (scope) grant.addResourceScope(target, scope);
-        const grantId = await grant.save();
-
-        const token = new provider.AccessToken({
-          accountId: user.sub,
-          client,
-          grantId,
-          gty: 'token-exchange',
-          scope,
-          resourceServer: new provider.ResourceServer(target, info),
-          expiresIn: Math.min(s.ttlSeconds, remaining),
+        const { accessToken, token } = await issueAccessToken(provider, ctx, {
+          accountId: user.sub, client, resource: target, info, scope, gty: 'token-exchange',
+          expiresIn: Math.min(s.ttlSeconds, remaining), extraClaims: { map: s.extraClaims, claims: { act } },
         });
-        s.extraClaims.set(token, { act });
-        ctx.oidc.entity('AccessToken', token);
-        const accessToken = await token.save();
         s.record({ outcome: 'issued', clientId: client.clientId, sub: user.sub, audience: target, scope, jti: token.jti, expiresIn: token.expiration });
 
         ctx.body = {

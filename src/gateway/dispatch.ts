@@ -80,11 +80,8 @@ export async function decideMessage(ctx: RequestContext, session: GatewaySession
   }
 
   const audit: Partial<AuditEvent> = {
-    callId: randomUUID(), route: route.name, upstream: route.name, transport: ctx.transport,
-    sessionFingerprint: session.fingerprint, method, target: authz.target?.name,
-    downstreamStrategy: route.downstreamStrategy, policyVersion: policy.version,
+    ...auditBase(ctx, session, policy, method, authz.target?.name, principal),
     ...(authz.target && authz.args ? rt.redactor.summarize(route.name, authz.target.name, authz.args) : {}),
-    ...principalFields(principal),
   };
   const decided: DecidedMessage = { msg, principal, request, authz, policy, audit, started, refused: authz.effect === 'deny' };
   try {
@@ -176,21 +173,27 @@ async function messagePrincipal(ctx: RequestContext, policy: CompiledPolicy, msg
 
 /** A message whose user context is missing or invalid: refused as that call, audited with the reason (never the assertion). */
 async function refuseUserContext(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage, policy: CompiledPolicy, started: number, e: BehalfError): Promise<DecidedMessage> {
-  const { rt, route } = ctx;
+  const { rt } = ctx;
   const request = isRequest(msg) ? msg : undefined;
   const method = 'method' in msg ? msg.method : 'response';
   const name = 'method' in msg ? callFacts(msg).name : undefined;
-  const audit: Partial<AuditEvent> = {
-    callId: randomUUID(), route: route.name, upstream: route.name, transport: ctx.transport, sessionFingerprint: session.fingerprint,
-    method, target: typeof name === 'string' ? name : undefined, downstreamStrategy: route.downstreamStrategy, policyVersion: policy.version,
-    ...principalFields(ctx.principal),
-  };
+  const audit = auditBase(ctx, session, policy, method, typeof name === 'string' ? name : undefined, ctx.principal);
   const reason = `${e.code}: ${e.message}`;
   await rt.audit.mustAppend({ ts: Date.now(), kind: 'auth-failure', ...audit, decision: 'deny', ruleIds: ['user-context'], reason }).catch(() => {});
   return {
     msg, principal: ctx.principal!, request, policy, audit, started, refused: true,
     authz: { effect: 'deny', ruleIds: ['user-context'], reason },
     refusal: request && errorResponse(request.id, RpcCode.Forbidden, e.publicMessage),
+  };
+}
+
+/** Who, where and under which policy: the fields every record of one message shares. */
+function auditBase(ctx: RequestContext, session: GatewaySession, policy: CompiledPolicy, method: string, target: string | undefined, principal: Principal | undefined): Partial<AuditEvent> {
+  const { route } = ctx;
+  return {
+    callId: randomUUID(), route: route.name, upstream: route.name, transport: ctx.transport, sessionFingerprint: session.fingerprint,
+    method, target, downstreamStrategy: route.downstreamStrategy, policyVersion: policy.version,
+    ...principalFields(principal),
   };
 }
 

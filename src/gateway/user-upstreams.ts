@@ -1,8 +1,9 @@
 import { principalKey, type Principal } from '../identity/principal.js';
 import type { JsonRpcRequest, JsonRpcResponse } from '../jsonrpc.js';
-import { LATEST_INIT_RESULT_VERSION, SUPPORTED_VERSIONS, UPSTREAM_INIT_VERSION } from './protocol.js';
+import { LATEST_INIT_RESULT_VERSION, STATELESS_VERSION, SUPPORTED_VERSIONS, UPSTREAM_INIT_VERSION } from './protocol.js';
 import type { RequestContext } from './context.js';
 import { inboundOf, type Route } from './route.js';
+import { deliverToClient } from './session-binding.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 import { connectUpstream } from './upstream/factory.js';
@@ -55,24 +56,22 @@ async function openFor(ctx: RequestContext, session: GatewaySession, key: string
       void upstream.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'not available through this gateway route' } }).catch(() => {});
       return;
     }
-    const sink = session.stream && !session.stream.isClosed ? session.stream : [...session.postStreams].pop();
-    if (sink && !sink.isClosed) sink.message(m);
+    deliverToClient(session, m);
   };
   upstream.onClose = () => session.userUpstreams?.delete(key);
   await upstream.start();
-  const version = session.protocolVersion && SUPPORTED_VERSIONS.has(session.protocolVersion) && session.protocolVersion !== '2026-07-28' ? session.protocolVersion : UPSTREAM_INIT_VERSION;
-  const init = await upstream.request({
-    jsonrpc: '2.0', id: 'gateway-init', method: 'initialize',
-    params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
-  });
-  if (!('result' in init)) {
+  try {
+    await upstream.initializeAsGateway(initVersion(session.protocolVersion, UPSTREAM_INIT_VERSION));
+  } catch (err) {
     await upstream.close();
-    throw new Error('upstream refused initialize');
+    throw err;
   }
-  const v = init.result.protocolVersion;
-  if (typeof v === 'string') upstream.setProtocolVersion(v);
-  await upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
   return upstream;
+}
+
+/** A version an `initialize` can use: one we support from the session era (not the stateless one), else the fallback. */
+function initVersion(asked: unknown, fallback: string): string {
+  return typeof asked === 'string' && SUPPORTED_VERSIONS.has(asked) && asked !== STATELESS_VERSION ? asked : fallback;
 }
 
 export function closeUserUpstreams(session: GatewaySession): void {
@@ -87,8 +86,7 @@ export function closeUserUpstreams(session: GatewaySession): void {
  */
 export function localAnswer(req: JsonRpcRequest): JsonRpcResponse {
   if (req.method !== 'initialize') return { jsonrpc: '2.0', id: req.id, result: {} };
-  const asked = (req.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-  const protocolVersion = typeof asked === 'string' && SUPPORTED_VERSIONS.has(asked) && asked !== '2026-07-28' ? asked : LATEST_INIT_RESULT_VERSION;
+  const protocolVersion = initVersion((req.params as { protocolVersion?: unknown } | undefined)?.protocolVersion, LATEST_INIT_RESULT_VERSION);
   return {
     jsonrpc: '2.0', id: req.id,
     result: {

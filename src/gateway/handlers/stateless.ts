@@ -21,15 +21,7 @@ export async function statelessSession(ctx: RequestContext): Promise<GatewaySess
   }
   const session = await createSession(ctx, 'stateless');
   try {
-    const init = await session.upstream.request({
-      jsonrpc: '2.0', id: 'gateway-init', method: 'initialize',
-      params: { protocolVersion: UPSTREAM_INIT_VERSION, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
-    });
-    if (!('result' in init)) throw new Error('upstream refused initialize');
-    session.initializeResult = init.result;
-    const v = init.result.protocolVersion;
-    if (typeof v === 'string') session.upstream.setProtocolVersion(v);
-    await session.upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    session.initializeResult = await session.upstream.initializeAsGateway(UPSTREAM_INIT_VERSION);
   } catch (err) {
     endSession(ctx.rt, session, 'stateless initialize failed');
     throw err;

@@ -65,6 +65,22 @@ export class UpstreamConnection {
     });
   }
 
+  /**
+   * Initializes the upstream on the gateway's own behalf (stateless requests,
+   * per-user connections of signed-context routes) and returns what it said.
+   */
+  async initializeAsGateway(protocolVersion: string): Promise<Record<string, unknown>> {
+    const init = await this.request({
+      jsonrpc: '2.0', id: 'gateway-init', method: 'initialize',
+      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
+    });
+    if (!('result' in init)) throw new Error('upstream refused initialize');
+    const v = init.result.protocolVersion;
+    if (typeof v === 'string') this.setProtocolVersion(v);
+    await this.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return init.result;
+  }
+
   /** Notifications, and responses to requests the upstream made of the client. */
   async send(msg: JsonRpcMessage): Promise<void> {
     if (this.closed) throw new BehalfError('upstream_unavailable');
