@@ -11,11 +11,21 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { filesystemServerEntry } from '../demo/quickstart/files.js';
 import { connectStreamable } from './helpers/clients.js';
-import { startFixture, type Fixture } from './helpers/fixture.js';
+import { startFixture, type Fixture, type FixtureOptions } from './helpers/fixture.js';
 import { openSession, postJson } from './helpers/raw-http.js';
 import { tempDir } from './helpers/tmp.js';
 import { TestSigner } from './helpers/test-signer.js';
 import { packageBin, resultText } from './helpers/transport-third-party.js';
+
+/** A fixture whose `files` upstream is server-filesystem, one child per user rooted at `<root>/<user>`, under a wide-open policy. */
+function filesFixture(root: string, perUser: Record<string, unknown> = {}, extra: Partial<FixtureOptions> = {}): Promise<Fixture> {
+  return startFixture({
+    upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'], perUser } },
+    // Opened wide on purpose: the boundary under test is the process, not the policy.
+    policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
+    ...extra,
+  });
+}
 
 describe('per-user stdio processes', () => {
   let fx: Fixture;
@@ -26,16 +36,7 @@ describe('per-user stdio processes', () => {
       mkdirSync(join(root, u));
       writeFileSync(join(root, u, 'secret.txt'), `${u}'s secret ${u.toUpperCase()}-7731`);
     }
-    fx = await startFixture({
-      upstreams: {
-        files: {
-          transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'],
-          perUser: { maxPerUser: 2, maxTotal: 10 },
-        },
-      },
-      // Opened wide on purpose: the boundary under test is the process, not the policy.
-      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
-    });
+    fx = await filesFixture(root, { maxPerUser: 2, maxTotal: 10 });
   });
   after(() => fx?.close());
 
@@ -78,10 +79,7 @@ describe('per-user stdio processes', () => {
   });
 
   it('past the upstream\'s total cap a new session is refused with 503, and the running one keeps working', async () => {
-    const fx2 = await startFixture({
-      upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'], perUser: { maxTotal: 1 } } },
-      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
-    });
+    const fx2 = await filesFixture(root, { maxTotal: 1 });
     try {
       const url = fx2.gateway.urlFor('files');
       const alice = await fx2.headersFor('alice', { upstream: 'files' });
@@ -96,11 +94,7 @@ describe('per-user stdio processes', () => {
   });
 
   it('a subject that could name another folder gets no child', async () => {
-    const fx2 = await startFixture({
-      idp: { users: [{ sub: '..', password: 'test-password', claims: { role: 'rep', customers: [] } }] },
-      upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'] } },
-      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
-    });
+    const fx2 = await filesFixture(root, {}, { idp: { users: [{ sub: '..', password: 'test-password', claims: { role: 'rep', customers: [] } }] } });
     try {
       const r = await postJson(fx2.gateway.urlFor('files'), await fx2.headersFor('..', { upstream: 'files' }),
         { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
@@ -166,10 +160,7 @@ describe('per-user stdio processes', () => {
   });
 
   it('an idle child is stopped after perUser.idleTimeoutSeconds; a busy one is not', async () => {
-    const fx2 = await startFixture({
-      upstreams: { files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(root, '{user}')], envAllow: ['PATH'], perUser: { idleTimeoutSeconds: 1 } } },
-      policy: [{ id: 'everything', effect: 'allow', upstreams: ['files'], tools: ['*'] }],
-    });
+    const fx2 = await filesFixture(root, { idleTimeoutSeconds: 1 });
     try {
       const url = fx2.gateway.urlFor('files');
       const alice = await fx2.headersFor('alice', { upstream: 'files' });

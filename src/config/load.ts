@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from './yaml-file.js';
 import { BehalfError } from '../errors.js';
-import { PolicyError } from '../policy/policy.js';
+import { PolicyError, type CompiledPolicy } from '../policy/policy.js';
 import { loadPolicy } from '../policy/source.js';
 import { formatIssues } from './issues.js';
 import { findLiteralSecrets, literalSecretMessage } from './literal-secrets.js';
@@ -11,6 +11,8 @@ export interface LoadedConfig {
   config: GatewayConfig;
   /** Folder that relative paths and file: secrets resolve against. */
   baseDir: string;
+  /** The policy as compiled while validating, so the gateway does not compile it again at start. */
+  policy?: CompiledPolicy;
 }
 
 export { formatIssues };
@@ -27,13 +29,14 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   const config = result.data;
   const problems = consistencyProblems(config);
   if (problems.length) throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  let policy: CompiledPolicy;
   try {
-    loadPolicy(config, baseDir);
+    policy = loadPolicy(config, baseDir);
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
     throw new BehalfError('config_invalid', `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`);
   }
-  return { config, baseDir };
+  return { config, baseDir, policy };
 }
 
 export function loadConfigFile(path: string): LoadedConfig {

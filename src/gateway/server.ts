@@ -137,7 +137,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
       : await store.secret('args-digest');
     redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
-    const initial = loadPolicy(config, baseDir);
+    const initial = loaded.policy ?? loadPolicy(config, baseDir);
     policy = new PolicyHolder(initial, () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
     const strategyContext: StrategyContext = { config, baseDir, env: options.env, log };
     // The caller's makers win over the defaults (tests, embedders).
