@@ -110,27 +110,10 @@ export class SqliteAuditStore implements AuditStore {
     return row ?? { seq: 0, hash: GENESIS };
   }
 
-  /** Synchronous append, for the benchmark and for `append`. Throws when the record is not stored. */
+  /** Synchronous append of one record (the benchmark's no-event-loop-hop figure). Throws when the record is not stored. */
   appendSync(event: AuditEvent): AuditRecord {
-    const insert = this.insert;
-    if (!insert) throw new BehalfError('internal', 'audit store opened read-only');
-    const fields = normalize(event);
-    const write = () => {
-      const rec = chained(fields, this.head);
-      insert.run(toRow(rec));
-      this.head = { seq: rec.seq, hash: rec.hash };
-      return rec;
-    };
-    try {
-      return write();
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      // Another writer moved the head. Under the write lock the re-read head cannot move again.
-      return this.db.transaction(() => {
-        this.head = this.readHead();
-        return write();
-      }).immediate();
-    }
+    if (!this.insert) throw new BehalfError('internal', 'audit store opened read-only');
+    return this.writeRecords([normalize(event)])[0]!;
   }
 
   append(event: AuditEvent): Promise<AuditRecord> {
@@ -150,43 +133,51 @@ export class SqliteAuditStore implements AuditStore {
     });
   }
 
+  /**
+   * Chains and inserts records in one transaction, then moves the head. If
+   * another writer moved the head, it is re-read under the write lock, where
+   * it cannot move again, and the records are written after it.
+   */
+  private writeRecords(events: AuditEvent[]): AuditRecord[] {
+    if (!this.db.open) throw new BehalfError('internal', 'audit store closed');
+    const insert = this.insert!;
+    this.writeBatch ??= this.db.transaction((batch: AuditEvent[]) => {
+      let head = this.head;
+      return batch.map((f) => {
+        const rec = chained(f, head);
+        insert.run(toRow(rec));
+        head = { seq: rec.seq, hash: rec.hash };
+        return rec;
+      });
+    });
+    let records: AuditRecord[];
+    try {
+      records = this.writeBatch(events);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      records = this.db.transaction(() => {
+        this.head = this.readHead();
+        return this.writeBatch!(events);
+      }).immediate();
+    }
+    const last = records[records.length - 1]!;
+    this.head = { seq: last.seq, hash: last.hash };
+    return records;
+  }
+
   /** Writes everything queued in one transaction; all of it is stored, or none and every caller is refused. */
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.queue;
     this.queue = [];
     if (!batch.length) return;
-    const insert = this.insert!;
-    this.writeBatch ??= this.db.transaction((events: AuditEvent[]) => {
-      let head = this.head;
-      const out = events.map((f) => {
-        const rec = chained(f, head);
-        insert.run(toRow(rec));
-        head = { seq: rec.seq, hash: rec.hash };
-        return rec;
-      });
-      return out;
-    });
-    const events = batch.map((b) => b.fields);
     let records: AuditRecord[];
     try {
-      if (!this.db.open) throw new BehalfError('internal', 'audit store closed');
-      try {
-        records = this.writeBatch(events);
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        // Another writer moved the head: re-read it under the write lock and write the batch after it.
-        records = this.db.transaction(() => {
-          this.head = this.readHead();
-          return this.writeBatch!(events);
-        }).immediate();
-      }
+      records = this.writeRecords(batch.map((b) => b.fields));
     } catch (err) {
       for (const b of batch) b.reject(err);
       return;
     }
-    const last = records[records.length - 1]!;
-    this.head = { seq: last.seq, hash: last.hash };
     batch.forEach((b, i) => b.resolve(records[i]!));
   }
 
