@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../audit/canonical-json.js';
+import type { ReviewContext } from './context.js';
+import { connectAs, listTools } from './mcp.js';
+
+/**
+ * Before the checks: each user identity opens a session and lists its tools.
+ * Several checks compare against these lists, and the pack's fingerprint
+ * (server, protocol version, tool-list hash) comes from them. A failure here
+ * is recorded, not fatal: the checks that need a list say so.
+ */
+export async function survey(ctx: ReviewContext): Promise<string[]> {
+  const problems: string[] = [];
+  for (const name of ctx.userNames()) {
+    ctx.transcript.at('survey', `${name}: initialize and tools/list`);
+    try {
+      const conn = await connectAs(ctx, await ctx.identity(name));
+      try {
+        ctx.facts.protocolVersion ??= (conn.client.transport as { protocolVersion?: string } | undefined)?.protocolVersion;
+        const tools = await listTools(conn);
+        ctx.facts.toolsByIdentity[name] = tools.map((t) => t.name).sort();
+        ctx.facts.tools ??= [];
+        const known = new Set((ctx.facts.tools as Array<{ name: string }>).map((t) => t.name));
+        for (const t of tools) if (!known.has(t.name)) (ctx.facts.tools as unknown[]).push(t);
+      } finally {
+        await conn.close();
+      }
+    } catch (err) {
+      problems.push(`${name}: ${ctx.redactor.text((err as Error).message)}`);
+    }
+  }
+  return problems;
+}
+
+export function toolListHash(tools: unknown[] | undefined): string | undefined {
+  if (!tools) return undefined;
+  const sorted = [...(tools as Array<{ name: string }>)].sort((a, b) => a.name.localeCompare(b.name));
+  return `sha256:${createHash('sha256').update(canonicalJson(sorted)).digest('hex')}`;
+}
