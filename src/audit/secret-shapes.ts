@@ -21,7 +21,7 @@ const SECRET_TEXT = [
 ];
 /** Runs of base64/base64url/hex characters long enough to be a key. */
 const LONG_RUN = /[A-Za-z0-9+/=_-]{32,}/g;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function looksLikeSecret(value: string): boolean {
   if (SECRET_TEXT.some((r) => r.test(value))) return true;

@@ -45,14 +45,15 @@ export interface LiteralSecret {
   why: string;
 }
 
-const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
+export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
 
-interface Format { why: string; re: RegExp; check?: (match: string) => boolean }
+export interface Format { why: string; re: RegExp; check?: (match: string) => boolean }
 
 /** A run of 16+ alphanumerics with letters and digits: what random keys have and names do not. */
 const hasRandomRun = (s: string) => s.split(/[^A-Za-z0-9]/).some((r) => r.length >= 16 && /\d/.test(r) && /[A-Za-z]/.test(r));
 
-const KNOWN_FORMATS: Format[] = [
+/** Also the repo scan's known formats (review BND-10, src/review/static/repo-scan.ts). */
+export const KNOWN_FORMATS: Format[] = [
   { why: 'a PEM private key', re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/ },
   { why: 'a JSON Web Token', re: /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/ },
   { why: 'an Authorization header credential', re: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/-]{16,}=*/i, check: (m) => hasRandomRun(m.replace(/^\S+\s+/, '')) },
@@ -80,7 +81,7 @@ export function nameSuggestsSecret(name: string): boolean {
 }
 
 /** Is this literal, found in a secret-named field, a secret rather than a setting? */
-function literalLooksSecret(value: string): boolean {
+export function literalLooksSecret(value: string): boolean {
   const v = value.trim();
   if (v.length < 12 || /\s/.test(v)) return false;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || /^(?:\/|\.\.?\/|~\/)/.test(v) || /^[\d.,_:-]+$/.test(v)) return false;
@@ -88,7 +89,7 @@ function literalLooksSecret(value: string): boolean {
   return v.length >= 24 && bitsPerChar(v) >= 3.5;
 }
 
-function knownFormat(value: string): string | undefined {
+export function knownFormat(value: string): string | undefined {
   for (const f of KNOWN_FORMATS) {
     const m = f.re.exec(value);
     if (m && (!f.check || f.check(m[0]))) return f.why;
