@@ -4,12 +4,20 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../src/config/load.js';
 import { gatewayJsonSchema } from '../src/config/schema.js';
+import { EVIDENCE_SCHEMA_ID, evidenceJsonSchema } from '../src/review/evidence/schema.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
 describe('shipped schema and example', () => {
   it('schema/gateway.schema.json is generated from the current definitions (run npm run schema)', () => {
     assert.deepEqual(JSON.parse(readFileSync(root('schema/gateway.schema.json'), 'utf8')), gatewayJsonSchema());
+  });
+
+  it('schema/evidence.v1.schema.json is generated from the current evidence pack definition (run npm run schema)', () => {
+    const shipped = JSON.parse(readFileSync(root('schema/evidence.v1.schema.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(shipped, evidenceJsonSchema());
+    // Packs point at this id; moving it would orphan every pack already written.
+    assert.equal(shipped.$id, EVIDENCE_SCHEMA_ID);
   });
 
   it('examples/gateway.yaml validates, with its secrets by reference', () => {

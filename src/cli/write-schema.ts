@@ -1,5 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { gatewayJsonSchema } from '../config/schema.js';
+import { evidenceJsonSchema } from '../review/evidence/schema.js';
 
-/** `npm run schema`: refreshes the shipped JSON Schema from the config definitions. */
-writeFileSync(new URL('../../../schema/gateway.schema.json', import.meta.url), `${JSON.stringify(gatewayJsonSchema(), null, 2)}\n`);
+/** `npm run schema`: refreshes the shipped JSON Schemas from the config and evidence-pack definitions. */
+const write = (name: string, schema: unknown) => writeFileSync(new URL(`../../../schema/${name}`, import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
+write('gateway.schema.json', gatewayJsonSchema());
+write('evidence.v1.schema.json', evidenceJsonSchema());

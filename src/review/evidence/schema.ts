@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHECKS } from '../catalog.js';
+import { CHECKS, type CheckId } from '../catalog.js';
 
 /**
  * The evidence pack's shape, versioned. `schema/evidence.v1.schema.json` is
@@ -10,7 +10,7 @@ import { CHECKS } from '../catalog.js';
 export const EVIDENCE_SCHEMA_VERSION = 1;
 export const EVIDENCE_SCHEMA_ID = 'https://behalf.dev/schema/evidence.v1.schema.json';
 
-const checkIds = CHECKS.map((c) => c.id) as [string, ...string[]];
+const checkIds = CHECKS.map((c) => c.id) as [CheckId, ...CheckId[]];
 
 export const StatusSchema = z.enum(['pass', 'fail', 'partial', 'not-assessed', 'n/a']);
 
