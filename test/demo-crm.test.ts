@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +17,8 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { CustomerStore, seedCustomers, type Customer } from '../demo/crm/data.js';
 import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/crm/http.js';
+import type { ObservedCredential } from '../demo/crm/observer.js';
+import { startDevIdp, type DevIdp } from '../demo/idp/index.js';
 
 const STDIO_ENTRY = fileURLToPath(new URL('../demo/crm/stdio.js', import.meta.url));
 const HTTP_MODULE = new URL('../demo/crm/http.js', import.meta.url).href;
@@ -287,6 +290,78 @@ describe('demo CRM HTTP edge', () => {
     assert.equal(await raw('/mcp', {}, 'PUT'), 405);
     assert.equal(await raw('/elsewhere', {}, 'GET'), 404);
     assert.equal(await raw('/mcp', {}, 'POST', 'not json'), 400);
+  });
+});
+
+describe('demo CRM as a downstream observer (GET /observed)', () => {
+  let idp: DevIdp;
+  let crm: CrmHttpServer;
+  const agent = { clientId: 'agent', clientSecret: 'agent-secret' };
+  before(async () => {
+    idp = await startDevIdp({ users: [{ sub: 'alice', password: 'pw', claims: { role: 'rep' } }], clients: [{ ...agent, grantTypes: ['password'] }] });
+    crm = await startCrmHttp({ auth: { issuer: idp.issuer }, observe: { max: 4 } });
+  });
+  after(async () => {
+    await crm?.close();
+    await idp?.close();
+  });
+
+  const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+  async function observed(): Promise<{ text: string; body: { seen: ObservedCredential[]; total: number } }> {
+    const res = await fetch(crm.observedUrl!);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    return { text, body: JSON.parse(text) as { seen: ObservedCredential[]; total: number } };
+  }
+
+  test('lists fingerprints and verified claims of what it received, never the credential itself', async () => {
+    assert.equal(crm.observedUrl, `http://127.0.0.1:${crm.port}/observed`);
+    const { accessToken } = await idp.passwordToken({ ...agent, username: 'alice', password: 'pw', resource: crm.url, scope: 'crm:read' });
+    const before = (await observed()).body.total;
+    const client = new Client({ name: 'observer-test', version: '0.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(crm.url), { requestInit: { headers: { authorization: `Bearer ${accessToken}`, 'x-api-key': 'leaked-agent-key' } } }));
+    try {
+      // Positive control: the token works at the CRM, so it was verified.
+      assert.notEqual((await callTool(client, 'list_customers')).isError, true);
+    } finally {
+      await client.close();
+    }
+    const { text, body } = await observed();
+    assert.ok(body.total > before, 'new entries were recorded');
+    const bearer = body.seen.filter((e) => e.header === 'authorization');
+    assert.ok(bearer.length > 0);
+    for (const e of bearer) {
+      assert.equal(e.fingerprint, sha(accessToken), 'sha256 of the token as received, without "Bearer "');
+      assert.equal(e.verified, true);
+      assert.deepEqual(e.claims, { sub: 'alice', aud: crm.url, iss: idp.issuer });
+    }
+    const apiKey = body.seen.find((e) => e.header === 'x-api-key');
+    assert.ok(apiKey, 'an API key reaching the CRM is seen too');
+    assert.equal(apiKey.fingerprint, sha('leaked-agent-key'));
+    assert.equal(apiKey.claims, undefined);
+    assert.ok(!text.includes(accessToken) && !text.includes('leaked-agent-key') && !text.includes('eyJ'), 'no credential in the answer');
+    // Each entry numbered, so a reader sees what is new after older ones dropped off (max 4 kept).
+    assert.equal(body.seen.length, 4);
+    assert.deepEqual(body.seen.map((e) => e.seq), [body.total - 3, body.total - 2, body.total - 1, body.total]);
+  });
+
+  test('a refused credential is recorded without claims', async () => {
+    const res = await fetch(crm.url, { method: 'POST', headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 401);
+    const last = (await observed()).body.seen.at(-1);
+    assert.deepEqual({ ...last, seq: 0, at: '' }, { seq: 0, at: '', header: 'authorization', fingerprint: sha('not-a-token'), verified: false });
+  });
+
+  test('GET only; a foreign Origin is refused; a CRM without observe has no such path', async () => {
+    assert.equal((await fetch(crm.observedUrl!, { method: 'POST' })).status, 405);
+    assert.equal((await fetch(crm.observedUrl!, { headers: { origin: 'http://evil.example' } })).status, 403);
+    const plain = await startCrmHttp({});
+    try {
+      assert.equal(plain.observedUrl, undefined);
+      assert.equal((await fetch(`http://127.0.0.1:${plain.port}/observed`)).status, 404);
+    } finally {
+      await plain.close();
+    }
   });
 });
 

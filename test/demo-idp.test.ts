@@ -126,6 +126,27 @@ describe('dev IdP', () => {
     assert.equal(twice.status, 400);
   });
 
+  test('ttl only shortens a password token\'s life (at least 1 s, never beyond the configured TTL); nonsense is invalid_request', async () => {
+    const short = await idp.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE, ttlSeconds: 4 });
+    assert.equal(short.expiresIn, 4);
+    const { payload } = await verify(idp, short.accessToken);
+    assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 4);
+    assert.equal(payload.sub, 'alice');
+
+    const asked = await idp.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE, ttlSeconds: 999_999 });
+    assert.equal(asked.expiresIn, 7200, 'a longer ttl is capped at the configured lifetime');
+    const capped = decodeJwt(asked.accessToken);
+    assert.equal((capped.exp ?? 0) - (capped.iat ?? 0), 7200);
+
+    assert.equal((await idp.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE, ttlSeconds: 1 })).expiresIn, 1);
+    for (const ttl of ['0', '-5', '2.5', 'soon', '1e3']) {
+      const res = await tokenPost({ grant_type: 'password', client_id: 'agent', client_secret: 'agent-secret', ...ALICE, resource: RESOURCE, ttl });
+      assert.equal(res.status, 400, `ttl=${ttl}`);
+      assert.equal(res.body.error, 'invalid_request');
+      assert.equal(res.body.access_token, undefined);
+    }
+  });
+
   test('client_credentials yields a token whose sub is the client and has no user claims', async () => {
     const { accessToken, expiresIn } = await idp.clientCredentialsToken({ ...SERVICE, resource: RESOURCE, scope: 'crm:read' });
     assert.equal(expiresIn, 7200);

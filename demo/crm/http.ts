@@ -13,6 +13,9 @@
  * discovery), typ at+jwt, audience = this server's own URL; a session belongs to the subject who
  * opened it; and every tool decides by that subject (see server.ts). Missing or invalid: 401 with
  * a Bearer challenge.
+ *
+ * With `observe` (the quickstart; development only), `GET /observed` lists fingerprints of the
+ * credentials the CRM received (observer.ts), for a reviewer's downstream check.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -23,6 +26,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { createCustomerStore, type CustomerStore } from './data.js';
+import { CredentialObserver } from './observer.js';
 import { createCrmServer } from './server.js';
 
 export interface CrmRequestInfo {
@@ -79,6 +83,8 @@ export interface CrmHttpOptions {
   auth?: CrmAuthOptions | CrmAuthOptions[];
   /** Canary hook: called after each request's credential was checked (only with `auth`). */
   onAuth?: (event: CrmAuthEvent) => void;
+  /** Serve `GET /observed` (loopback only): fingerprints and verified claims of the last `max` credentials received (default 1000). */
+  observe?: boolean | { max?: number };
 }
 
 export interface CrmHttpServer {
@@ -86,6 +92,8 @@ export interface CrmHttpServer {
   url: string;
   /** Legacy HTTP+SSE endpoint, `http://127.0.0.1:PORT/sse`. */
   sseUrl: string;
+  /** `http://127.0.0.1:PORT/observed`, with `observe`. */
+  observedUrl?: string;
   port: number;
   close(): Promise<void>;
 }
@@ -232,6 +240,7 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   /** With auth: the subject each session belongs to. Another subject presenting its id is told it does not exist. */
   const owners = new Map<string, string>();
   const requireCaller = o.auth !== undefined;
+  const observer = o.observe ? new CredentialObserver(typeof o.observe === 'object' ? o.observe.max : undefined) : undefined;
   let verify: ((authorization: string | undefined) => Promise<Verified>) | undefined;
   let closing = false;
 
@@ -324,11 +333,13 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
       ({ payload: p, auth: issuer } = await check(req.headers.authorization));
     } catch (err) {
       const e = err instanceof AuthError ? err : new AuthError('verification failed');
+      observer?.record(req.headers);
       o.onAuth?.({ method, path, sessionId, ok: false, reason: e.reason });
       challenge(res, e);
       return false;
     }
     const sub = p.sub!;
+    observer?.record(req.headers, p);
     o.onAuth?.({ method, path, sessionId, ok: true, claims: { sub, aud: p.aud, act: p.act, client_id: p.client_id, scope: p.scope, jti: p.jti, exp: p.exp, role: p.role } });
     const token = req.headers.authorization!.slice('Bearer '.length);
     req.auth = {
@@ -359,10 +370,14 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
       sendJsonRpcError(res, 403, -32000, refused);
       return;
     }
+    // Before authentication: the observer is read by the reviewer, who holds no CRM token.
+    if (observer && target.pathname === '/observed') return observer.serve(req, res);
     if (o.auth) {
       // Fail closed: with auth configured, nothing is served without a verifier.
       if (!verify) return sendJsonRpcError(res, 503, -32000, 'Server is starting');
       if (!(await authenticate(req, res, target, verify))) return;
+    } else {
+      observer?.record(req.headers);
     }
     switch (target.pathname) {
       case '/mcp':
@@ -419,5 +434,5 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     return closed;
   }
 
-  return { url: `${base}/mcp`, sseUrl: `${base}/sse`, port, close };
+  return { url: `${base}/mcp`, sseUrl: `${base}/sse`, ...(observer ? { observedUrl: `${base}/observed` } : {}), port, close };
 }

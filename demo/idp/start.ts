@@ -38,14 +38,12 @@ export async function startDevIdp(o: DevIdpOptions): Promise<DevIdp> {
   const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   const extraClaims = new WeakMap<object, Record<string, unknown>>();
+  const ttlSeconds = o.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
   const exchanges: ExchangeRecord[] = [];
   let provider: Provider;
   try {
-    provider = new Provider(
-      issuer,
-      providerConfig({ users, clients: o.clients, policy, ttlSeconds: o.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, jwks, extraClaims }),
-    );
-    registerPasswordGrant(provider, users, policy);
+    provider = new Provider(issuer, providerConfig({ users, clients: o.clients, policy, ttlSeconds, jwks, extraClaims }));
+    registerPasswordGrant(provider, users, policy, ttlSeconds);
     // Registered only when some client opted in, so discovery advertises only grants someone can use.
     if (o.clients.some((c) => c.grantTypes.includes(TOKEN_EXCHANGE_GRANT))) {
       registerTokenExchangeGrant(provider, {
@@ -73,8 +71,8 @@ export async function startDevIdp(o: DevIdpOptions): Promise<DevIdp> {
     jwksUri: `${issuer}${ROUTES.jwks}`,
     tokenEndpoint,
     publicJwks: publicJwksOf(jwks),
-    passwordToken: ({ clientId, clientSecret, username, password, resource, scope }) =>
-      requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'password', username, password, resource, scope }),
+    passwordToken: ({ clientId, clientSecret, username, password, resource, scope, ttlSeconds: ttl }) =>
+      requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'password', username, password, resource, scope, ttl: ttl === undefined ? undefined : String(ttl) }),
     clientCredentialsToken: ({ clientId, clientSecret, resource, scope }) =>
       requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'client_credentials', resource, scope }),
     exchangeToken: ({ clientId, clientSecret, subjectToken, subjectTokenType, resource, audience, scope }) =>

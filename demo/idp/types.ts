@@ -66,6 +66,8 @@ export interface DevIdp {
     password: string;
     resource: string;
     scope?: string;
+    /** A shorter life than the configured one (the `ttl` parameter; never longer, at least 1 s). */
+    ttlSeconds?: number;
   }): Promise<TokenResult>;
   /** client_credentials grant through the real token endpoint over HTTP. */
   clientCredentialsToken(o: {

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, importJWK, SignJWT, type JWK } from 'jose';
 import { callBinding } from '../../src/identity/user-context.js';
@@ -32,6 +32,24 @@ export async function writeQuickstartKeyStore(dir: string): Promise<string> {
     }],
   });
   return store;
+}
+
+export const DEV_IDP_SIGNING_KEY_FILE = 'dev-idp-signing-key.json';
+
+/**
+ * DEVELOPMENT ONLY: the dev IdP's private signing JWK, in a 0600 file, so a
+ * reviewer can sign tokens that are valid in every respect but one (expired,
+ * wrong issuer, wrong audience) and so show that the gateway checks that very
+ * claim, not just the signature (behalf review, BND-04 issuer.signingKeyFile).
+ * Never hand out a real IdP's private key; a real review uses a reviewer key.
+ */
+export function writeDevIdpSigningKey(dir: string, jwks: { keys: object[] }): string {
+  const [key] = jwks.keys;
+  if (!key) throw new Error('the dev IdP has no signing key');
+  const path = join(dir, DEV_IDP_SIGNING_KEY_FILE);
+  writeFileSync(path, `${JSON.stringify(key)}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return path;
 }
 
 /** The stand-in agent platform of the signed-context pattern: public key to the gateway, private key to dev-secrets.json. */

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashApiKey, generateApiKey } from '../../src/identity/api-keys.js';
+import { loadConfigFile } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
 import { startCrmHttp, type CrmHttpServer } from '../crm/http.js';
-import { startDevIdp, TOKEN_EXCHANGE_GRANT, type DevIdp } from '../idp/index.js';
+import { generateSigningJwks, startDevIdp, TOKEN_EXCHANGE_GRANT, type DevIdp } from '../idp/index.js';
 import type { JWK } from 'jose';
+import { writeAgentApiKeys } from './agent-keys.js';
 import { prepareUserFolders } from './files.js';
-import { AGENT_PLATFORM_ISSUER, writeAgentPlatformKeys, writeQuickstartKeyStore } from './keys.js';
-import { quickstartGatewayConfig } from './gateway-config.js';
+import { AGENT_PLATFORM_ISSUER, DEV_IDP_SIGNING_KEY_FILE, writeAgentPlatformKeys, writeDevIdpSigningKey, writeQuickstartKeyStore } from './keys.js';
+import { writeQuickstartGatewayConfig } from './gateway-config.js';
 import { writeQuickstartPolicy } from './policy-file.js';
 import { firstFreePort } from './ports.js';
+import { REVIEW_PROFILE_FILE, reviewCommand, writeReviewProfile } from './review-profile.js';
 import { removeStateFiles, stateDir, writeStateFiles, type DevSecrets, type QuickstartFile } from './state-files.js';
 import { mintHeaders } from './token.js';
 import { DEMO_AGENT_CLIENT_ID, DEMO_GATEWAY_CLIENT_ID, DEMO_SCOPE, DEMO_USERS, userClaims } from './users.js';
@@ -27,6 +29,9 @@ export interface Quickstart {
 
 const DEFAULT_PORT = 8787;
 const EXCHANGE_SECRET_FILE = 'gateway-exchange-secret';
+const GATEWAY_CONFIG_FILE = 'gateway.yaml';
+/** keys.maxAgeDays, and how long every quickstart key is valid (so none is ever over age). */
+const KEY_MAX_AGE_DAYS = 30;
 
 function requestedPort(env: NodeJS.ProcessEnv): number | undefined {
   if (env.BEHALF_PORT === undefined || env.BEHALF_PORT === '') return undefined;
@@ -43,8 +48,13 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   const passwords = Object.fromEntries(DEMO_USERS.map((u) => [u.name, randomBytes(12).toString('base64url')]));
   const agentSecret = randomBytes(24).toString('base64url');
   const exchangeSecret = randomBytes(24).toString('base64url');
+  // Generated here rather than inside the IdP, so its private half can be handed to a review (dev only, see keys.ts).
+  const idpJwks = await generateSigningJwks();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const idpSigningKeyFile = writeDevIdpSigningKey(dir, idpJwks);
   const idp = await startDevIdp({
     port: idpPort,
+    jwks: idpJwks,
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: passwords[u.name]!, claims: userClaims(u) })),
     clients: [
       { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, grantTypes: ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT], scope: DEMO_SCOPE },
@@ -57,6 +67,8 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     // It also trusts the gateway's own signed user assertions (route crm-signed), for reading only.
     const gatewayBase = `http://127.0.0.1:${port}`;
     crm = await startCrmHttp({
+      // The review's downstream observer (GET /observed): which credentials reached the CRM, as fingerprints.
+      observe: true,
       auth: [
         { issuer: idp.issuer },
         { issuer: gatewayBase, jwksUri: `${gatewayBase}/.well-known/jwks.json`, typ: 'JWT', scopesIfAbsent: ['crm:read'] },
@@ -66,33 +78,36 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     await idp.close();
     throw err;
   }
-  const apiKey = generateApiKey();
+  const gatewayConfig = join(dir, GATEWAY_CONFIG_FILE);
   let gateway: Gateway;
   let filesRoot: string;
   let platformKey: JWK;
+  let agentKeys: { apiKey: string; revokedApiKey: string };
   try {
     filesRoot = prepareUserFolders(join(dir, 'files'));
     const policyFile = join(dir, 'policy.yaml');
+    const auditPath = join(dir, 'audit.db');
     writeFileSync(join(dir, EXCHANGE_SECRET_FILE), exchangeSecret, { mode: 0o600 });
-    await writeQuickstartKeyStore(dir);
+    const keyStore = await writeQuickstartKeyStore(dir);
+    agentKeys = await writeAgentApiKeys(keyStore, auditPath, DEMO_AGENT_CLIENT_ID, KEY_MAX_AGE_DAYS);
     platformKey = await writeAgentPlatformKeys(dir);
     writeQuickstartPolicy(policyFile, filesRoot);
-    gateway = await startGateway({
-      config: quickstartGatewayConfig({
-        port, issuer: idp.issuer, apiKeyHash: hashApiKey(apiKey), crmUrl: crm.url, exchangeSecretRef: `file:${EXCHANGE_SECRET_FILE}`,
-        auditPath: join(dir, 'audit.db'), filesRoot, policyFile, keysFile: 'keys.json', platformJwks: 'file:agent-platform.jwks.json',
-      }),
-      baseDir: dir,
-    }, { log });
+    writeQuickstartGatewayConfig(gatewayConfig, {
+      port, issuer: idp.issuer, crmUrl: crm.url, exchangeSecretRef: `file:${EXCHANGE_SECRET_FILE}`,
+      auditPath, filesRoot, policyFile, keysFile: 'keys.json', maxAgeDays: KEY_MAX_AGE_DAYS, platformJwks: 'file:agent-platform.jwks.json',
+    });
+    // Started from the file just written, so the file is the truth about what runs.
+    gateway = await startGateway(loadConfigFile(gatewayConfig), { log });
   } catch (err) {
     await crm.close();
     await idp.close();
     throw err;
   }
   const route = gateway.runtime.routes.get('crm')!;
+  const reviewProfilePath = join(dir, REVIEW_PROFILE_FILE);
   const secrets: DevSecrets = {
     gateway: route.resource, issuer: idp.issuer, tokenEndpoint: idp.tokenEndpoint, resource: route.resource,
-    agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, apiKey }, passwords, scope: DEMO_SCOPE,
+    agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, ...agentKeys }, passwords, scope: DEMO_SCOPE,
     agentPlatform: { issuer: AGENT_PLATFORM_ISSUER, privateJwk: platformKey, resource: gateway.urlFor('crm-signed') },
   };
   const users: QuickstartFile['users'] = {};
@@ -115,16 +130,26 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     },
     signedContext: {
       gateway: gateway.urlFor('crm-signed'), metaKey: 'behalf/user', issuer: AGENT_PLATFORM_ISSUER,
-      headers: { 'x-api-key': apiKey }, privateKeyIn: join(dir, 'dev-secrets.json'),
+      headers: { 'x-api-key': agentKeys.apiKey }, privateKeyIn: join(dir, 'dev-secrets.json'),
       tokenCommand: 'npx behalf token --user <name> --signed-context --tool get_customer --args \'{"customer_id":"c-100"}\'',
     },
+    gatewayConfig,
+    review: {
+      profile: reviewProfilePath, config: gatewayConfig, observer: crm.observedUrl!, idpSigningKeyFile,
+      note: 'development only: the dev IdP\'s private signing key is written out so a review can sign claim attacks with it; never do this with a real IdP',
+      command: reviewCommand(route.resource, reviewProfilePath, gatewayConfig),
+    },
   };
+  writeReviewProfile(reviewProfilePath, {
+    stateDir: dir, gateway: route.resource, issuer: idp.issuer, jwksUri: idp.jwksUri, observerUrl: crm.observedUrl!, gatewayConfig,
+  });
   writeStateFiles(dir, file, secrets);
   return {
     gateway, idp, file, stateDir: dir, crmUrl: crm.url,
     async close() {
       removeStateFiles(dir, file.gateway);
       rmSync(join(dir, EXCHANGE_SECRET_FILE), { force: true });
+      rmSync(join(dir, DEV_IDP_SIGNING_KEY_FILE), { force: true });
       await gateway.close();
       await crm.close();
       await idp.close();
@@ -146,6 +171,8 @@ function banner(q: Quickstart): string {
     `  policy (edit: hot reload)  ${join(q.stateDir, 'policy.yaml')}`,
     `  audit trail                ${join(q.stateDir, 'audit.db')}  (npx behalf audit tail --db …)`,
     `  credentials for each user  ${join(q.stateDir, 'quickstart.json')}`,
+    `  gateway config             ${q.file.gatewayConfig}  (npx behalf config check --config …)`,
+    `  review profile             ${q.file.review.profile}`,
     '',
     'Next:',
     '  • Act as a user: send the headers of users.alice from quickstart.json with any MCP client.',
@@ -155,6 +182,7 @@ function banner(q: Quickstart): string {
     `  • On the files upstream (headers: files.users.alice) each user reaches only her own folder, ${join(q.file.files.root, '<name>')}.`,
     '  • Fresh headers: npx behalf token --user alice',
     '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',
+    `  • Review it: ${q.file.review.command}`,
     '',
     'Ctrl-C stops everything.',
     '',

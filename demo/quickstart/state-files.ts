@@ -13,7 +13,8 @@ export interface DevSecrets {
   issuer: string;
   tokenEndpoint: string;
   resource: string;
-  agent: { clientId: string; clientSecret: string; apiKey: string };
+  /** `revokedApiKey`: a key of the agent's that the key store marks revoked (the gateway refuses it). */
+  agent: { clientId: string; clientSecret: string; apiKey: string; revokedApiKey: string };
   passwords: Record<string, string>;
   scope: string;
   /** The stand-in agent platform's private key (development only), for signed user contexts. */
@@ -37,6 +38,20 @@ export interface QuickstartFile {
   /** The third inbound pattern: per-call signed user context in `_meta["behalf/user"]`, on the crm-signed route (API key only). */
   signedContext: { gateway: string; metaKey: string; issuer: string; headers: Record<string, string>; privateKeyIn: string; tokenCommand: string };
   tokenExchange: { tokenEndpoint: string; grantType: string; subjectTokenType: string; resource: string; clientId: string; clientSecretIn: string };
+  /** The gateway configuration file the running gateway was started from (no secrets: references and hashes). */
+  gatewayConfig: string;
+  /** What `behalf review` needs to review this quickstart. */
+  review: {
+    /** A review profile (no secrets: commands that print fresh headers). */
+    profile: string;
+    config: string;
+    /** The demo CRM's list of credential fingerprints it received (loopback, no credential needed). */
+    observer: string;
+    /** DEVELOPMENT ONLY: the dev IdP's private signing JWK, so a review can sign claim attacks validly. */
+    idpSigningKeyFile: string;
+    note: string;
+    command: string;
+  };
 }
 
 function writePrivate(path: string, value: unknown): void {

@@ -3,11 +3,18 @@ import { signUserContext } from './keys.js';
 import { readDevSecrets, stateDir, type DevSecrets } from './state-files.js';
 import { DEMO_USERS, userClaims } from './users.js';
 
+export interface MintOptions {
+  /** A shorter token life than the IdP's (the dev IdP's `ttl` parameter). */
+  ttlSeconds?: number;
+  /** The API key to send; default the agent's live one. */
+  apiKey?: string;
+}
+
 /**
  * Gets a user token from the dev IdP's token endpoint (password grant, dev only) and builds the agent's headers.
  * The token's audience is `resource` (default: the CRM's), so it is accepted on that upstream only.
  */
-export async function mintHeaders(s: DevSecrets, user: string, resource: string = s.resource, scope: string = s.scope): Promise<Record<string, string>> {
+export async function mintHeaders(s: DevSecrets, user: string, resource: string = s.resource, scope: string = s.scope, o: MintOptions = {}): Promise<Record<string, string>> {
   const password = s.passwords[user];
   if (!password) throw new Error(`unknown quickstart user ${user} (one of: ${Object.keys(s.passwords).join(', ')})`);
   const res = await fetch(s.tokenEndpoint, {
@@ -16,33 +23,57 @@ export async function mintHeaders(s: DevSecrets, user: string, resource: string 
       'content-type': 'application/x-www-form-urlencoded',
       authorization: `Basic ${Buffer.from(`${encodeURIComponent(s.agent.clientId)}:${encodeURIComponent(s.agent.clientSecret)}`).toString('base64')}`,
     },
-    body: new URLSearchParams({ grant_type: 'password', username: user, password, resource, scope }),
+    body: new URLSearchParams({ grant_type: 'password', username: user, password, resource, scope, ...(o.ttlSeconds !== undefined ? { ttl: String(o.ttlSeconds) } : {}) }),
   }).catch(() => undefined);
   if (!res?.ok) throw new Error(`the dev identity provider refused or is not running (${res?.status ?? 'no answer'})`);
   const body = (await res.json()) as { access_token?: string };
   if (!body.access_token) throw new Error('the dev identity provider returned no access token');
-  return { 'x-api-key': s.agent.apiKey, authorization: `Bearer ${body.access_token}` };
+  return { 'x-api-key': o.apiKey ?? s.agent.apiKey, authorization: `Bearer ${body.access_token}` };
 }
 
 const UPSTREAMS = ['crm', 'files'];
+
+const USAGE = [
+  'usage: behalf token --user NAME [--upstream crm|files] [--scope "mcp:tools crm:read"] [--ttl SECONDS] [--revoked-key]',
+  '       behalf token --client-only [--revoked-key]       the agent\'s API key alone, no user',
+  '       behalf token --user NAME --signed-context --tool TOOL [--args JSON]',
+  '  --ttl SECONDS   a token that expires sooner than the usual two hours',
+  '  --revoked-key   send the agent\'s revoked API key instead of its live one (the gateway must refuse it)',
+  '  --state-dir DIR the quickstart\'s folder (default BEHALF_STATE_DIR or ./.behalf)',
+].join('\n');
 
 export async function tokenCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     user: { type: 'string', short: 'u' },
     upstream: { type: 'string', default: 'crm' },
     scope: { type: 'string' },
+    ttl: { type: 'string' },
+    'client-only': { type: 'boolean', default: false },
+    'revoked-key': { type: 'boolean', default: false },
+    'state-dir': { type: 'string' },
     'signed-context': { type: 'boolean', default: false },
     tool: { type: 'string' },
     args: { type: 'string', default: '{}' },
   });
-  if (!values.user) throw new Error('usage: behalf token --user NAME [--upstream crm|files] [--scope "mcp:tools crm:read"]\n       behalf token --user NAME --signed-context --tool TOOL [--args JSON]');
-  const secrets = readDevSecrets(stateDir());
-  if (values['signed-context']) return printSignedContext(secrets, values.user, values.tool, values.args);
+  if (values['client-only'] === Boolean(values.user)) throw new Error(USAGE);
+  const secrets = readDevSecrets(values['state-dir'] ?? stateDir());
+  const apiKey = values['revoked-key'] ? secrets.agent.revokedApiKey : secrets.agent.apiKey;
+  if (values['client-only']) return print({ headers: { 'x-api-key': apiKey } });
+  const user = values.user!;
+  if (values['signed-context']) return printSignedContext(secrets, user, values.tool, values.args);
   if (!UPSTREAMS.includes(values.upstream)) throw new Error(`unknown quickstart upstream ${values.upstream} (one of: ${UPSTREAMS.join(', ')})`);
+  let ttlSeconds: number | undefined;
+  if (values.ttl !== undefined) {
+    ttlSeconds = Number(values.ttl);
+    if (!/^\d+$/.test(values.ttl) || ttlSeconds < 1) throw new Error('--ttl must be a whole number of seconds, at least 1');
+  }
   // Each upstream is its own resource: a token is minted for the one asked for.
   const resource = secrets.resource.replace(/\/mcp\/[^/]+$/, `/mcp/${values.upstream}`);
-  const headers = await mintHeaders(secrets, values.user, resource, values.scope ?? secrets.scope);
-  process.stdout.write(`${JSON.stringify({ headers }, null, 2)}\n`);
+  print({ headers: await mintHeaders(secrets, user, resource, values.scope ?? secrets.scope, { ttlSeconds, apiKey }) });
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** The agent platform's part of the signed-context pattern: a request carrying a per-call assertion for exactly this tool and these arguments. */
@@ -61,5 +92,5 @@ async function printSignedContext(secrets: DevSecrets, user: string, tool: strin
     privateJwk: secrets.agentPlatform.privateJwk, resource: secrets.agentPlatform.resource, user: u.name, claims: userClaims(u), clientId: secrets.agent.clientId, call,
   });
   const request = { jsonrpc: '2.0', id: 1, ...call, params: { ...call.params, _meta: { 'behalf/user': jws } } };
-  process.stdout.write(`${JSON.stringify({ url: secrets.agentPlatform.resource, headers: { 'x-api-key': secrets.agent.apiKey }, request }, null, 2)}\n`);
+  print({ url: secrets.agentPlatform.resource, headers: { 'x-api-key': secrets.agent.apiKey }, request });
 }
