@@ -17,6 +17,7 @@ import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
+import { benchReviewQuickstart } from './review-quickstart.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
@@ -139,5 +140,15 @@ async function decisionCosts(): Promise<void> {
   console.table(Object.entries(audit).map(([k, v]) => ({ mode: k, 'median µs': v.medianUs.toFixed(2), 'p99 µs': v.p99Us.toFixed(2) })));
 }
 
-if (process.env.BENCH_ONLY !== 'decisions') await main();
-await decisionCosts();
+/** A full `behalf review` of a running quickstart (target < 10 s). */
+async function reviewCost(): Promise<void> {
+  const r = await benchReviewQuickstart(Number(process.env.BENCH_REVIEW_RUNS ?? 3));
+  console.log(`\nfull review of the quickstart (12 checks, pack written; target < 10 s), ${r.runs} runs`);
+  console.table([{ 'median s': (r.medianMs / 1000).toFixed(2), 'min s': (r.minMs / 1000).toFixed(2), 'max s': (r.maxMs / 1000).toFixed(2), requests: r.requests, 'of which BND-08 waits for its 4 s token, s': (r.streamWaitMedianMs / 1000).toFixed(2) }]);
+  console.log(`statuses: ${JSON.stringify(r.statuses)}`);
+}
+
+const only = process.env.BENCH_ONLY;
+if (!only) await main();
+if (!only || only === 'decisions') await decisionCosts();
+if (!only || only === 'review') await reviewCost();

@@ -5,6 +5,7 @@ import { configCommand } from './config.js';
 import { gatewayCommand } from './gateway.js';
 import { keysCommand } from './keys.js';
 import { policyCommand } from './policy.js';
+import { reviewCommand } from './review.js';
 
 const USAGE = `behalf — a verified user on every MCP call
 
@@ -21,6 +22,10 @@ usage:
                                      read the audit log, check its hash chain, export it as JSONL
   behalf policy test FILE            run a policy test file: each case decided as the gateway decides it
   behalf policy explain …            show every rule's part in one decision (behalf policy help)
+  behalf review --target URL --profile FILE --out DIR
+                                     review an MCP deployment against the authentication boundary;
+                                     writes an evidence pack (behalf review --help)
+  behalf review diff OLD NEW         is a re-assessment due?
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -31,6 +36,7 @@ async function main(argv: string[]): Promise<void> {
     case 'keys': return keysCommand(rest);
     case 'audit': return auditCommand(rest);
     case 'policy': return policyCommand(rest);
+    case 'review': return reviewCommand(rest);
     case 'quickstart': return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
     case 'token': return (await import('../../demo/quickstart/token.js')).tokenCommand(rest);
     case undefined: case 'help': case '--help': case '-h':

@@ -67,6 +67,15 @@ export class ReviewContext {
     this.transcript.at(check, label);
   }
 
+  /** The transcript position now; `since(mark)` gives the exchange numbers recorded after it, for an evidence item. */
+  mark(): number {
+    return this.transcript.count;
+  }
+
+  since(mark: number): number[] {
+    return this.transcript.exchanges.slice(mark).map((e) => e.n);
+  }
+
   remainingMs(): number {
     return this.deadline - Date.now();
   }

@@ -2,6 +2,8 @@ import { CHECKS, type CheckId } from './catalog.js';
 import { CHECK_FUNCTIONS } from './checks/index.js';
 import { ReviewContext, type ReviewInputs } from './context.js';
 import { EVIDENCE_SCHEMA_ID, EVIDENCE_SCHEMA_VERSION, type EvidencePack } from './evidence/schema.js';
+import { configReview } from './static/config-review.js';
+import { commandLineEvidence } from './static/transport.js';
 import { survey, toolListHash } from './survey.js';
 import { BudgetExceeded, type Exchange } from './transcript.js';
 import { statusOf, type CheckResult, type CheckStatus } from './types.js';
@@ -26,6 +28,9 @@ export async function runReview(inputs: ReviewInputs, opts: RunOptions = {}): Pr
   const progress = opts.progress ?? (() => {});
   const ctx = new ReviewContext(inputs, progress);
   const startedAt = new Date();
+  // Before any check: the config's hashes belong in the fingerprint whichever checks run, and a secret on the command line must be known to the redactor before the command is written into the pack.
+  configReview(ctx);
+  if (inputs.command) commandLineEvidence(inputs.command, ctx);
   if (inputs.target && ctx.hasProfile) {
     progress('survey: opening a session as each identity and listing its tools');
     for (const p of await survey(ctx)) progress(`survey: ${p}`);
