@@ -50,8 +50,8 @@ export function reviewProfile(i: ReviewProfileInput): Record<string, unknown> {
     },
     // Same issuer, same user, audience = the gateway's files upstream (BND-04).
     otherResource: token('--user', 'alice', '--upstream', 'files'),
-    // Expires 4 s after it is minted, well within limits.streamWaitSeconds (BND-08).
-    shortLived: token('--user', 'alice', '--ttl', '4'),
+    // Expires 3 s after it is minted, well within limits.streamWaitSeconds (BND-08).
+    shortLived: token('--user', 'alice', '--ttl', '3'),
     // Each rep is denied the other's customer; the owner's own call is the positive control (BND-05).
     crossUser: [
       { as: 'alice', call: { tool: 'get_customer', arguments: { customer_id: 'c-200' } }, owner: 'bob' },

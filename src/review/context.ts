@@ -93,11 +93,26 @@ export class ReviewContext {
   identity(name: string): Promise<Record<string, string>> {
     const source = this.profile.identities[name];
     if (!source) return Promise.reject(new Error(`the profile has no identity ${name}`));
-    let p = this.cache.get(name);
+    return this.once(`identity.${name}`, source);
+  }
+
+  /**
+   * The profile's `revoked` or `otherResource` credential, resolved once.
+   * (shortLived is never cached: its few seconds of life must start when
+   * BND-08 starts.)
+   */
+  credential(field: 'revoked' | 'otherResource'): Promise<Record<string, string>> | undefined {
+    const source = this.profile[field];
+    return source ? this.once(`profile.${field}`, source) : undefined;
+  }
+
+  /** Resolves a source the first time it is asked for; a failure is not kept, so a later ask tries again. */
+  private once(key: string, source: CredentialSource): Promise<Record<string, string>> {
+    let p = this.cache.get(key);
     if (!p) {
       p = this.resolve(source);
-      this.cache.set(name, p);
-      p.catch(() => this.cache.delete(name));
+      this.cache.set(key, p);
+      p.catch(() => this.cache.delete(key));
     }
     return p;
   }

@@ -11,6 +11,8 @@ import { connectAs, listTools } from './mcp.js';
  */
 export async function survey(ctx: ReviewContext): Promise<string[]> {
   const problems: string[] = [];
+  // Credential commands start a process each (a few hundred ms): run them side by side, once; identity() caches the result.
+  await Promise.allSettled([...ctx.identityNames().map((n) => ctx.identity(n)), ctx.credential('revoked'), ctx.credential('otherResource')]);
   for (const name of ctx.userNames()) {
     ctx.transcript.at('survey', `${name}: initialize and tools/list`);
     try {

@@ -105,7 +105,7 @@ async function revokedItem(ctx: ReviewContext, headers: Record<string, string>, 
   if (!ctx.profile.revoked) return { outcome: 'not-assessed', probe, detail: 'the profile has no revoked credential: add one (revoked)' };
   let revoked: Record<string, string>;
   try {
-    revoked = await ctx.resolve(ctx.profile.revoked);
+    revoked = await ctx.credential('revoked')!;
   } catch (err) {
     return { outcome: 'not-assessed', probe, detail: `the revoked credential could not be had: ${ctx.redactor.text((err as Error).message)}` };
   }

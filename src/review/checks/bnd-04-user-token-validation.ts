@@ -134,7 +134,7 @@ async function otherResourceItem(ctx: ReviewContext, headers: Record<string, str
   if (!ctx.profile.otherResource) return { outcome: 'not-assessed', probe, detail: 'the profile has no token for another resource: add one (otherResource)' };
   let other: Record<string, string>;
   try {
-    other = await ctx.resolve(ctx.profile.otherResource);
+    other = await ctx.credential('otherResource')!;
   } catch (err) {
     return { outcome: 'not-assessed', probe, detail: `the other resource's token could not be had: ${ctx.redactor.text((err as Error).message)}` };
   }

@@ -7,6 +7,8 @@ import { reasonOf } from './user-sessions.js';
 
 /** How long after `exp` a stream may live, and after which an expired token must be refused: timer latency and a little clock difference, not a skew window. */
 const GRACE_MS = 5000;
+/** The late request goes this long after exp: the stream's end is awaited up to GRACE_MS, but a request needs no more than the clock to have moved past exp. */
+const LATE_MS = 1000;
 
 const REMEDIATION = 'End every long-lived stream (Streamable GET, legacy SSE) when the token that opened it expires or is revoked, and refuse requests carrying an expired token (401 invalid_token) — keep any clock-skew allowance to seconds.';
 
@@ -85,7 +87,7 @@ async function streamable(ctx: ReviewContext, headers: Record<string, string>, e
   ctx.step('BND-08', 'GET event stream with the short-lived token');
   evidence.push(await watch(ctx, { ...headers, ...session }, expMs, judgeBy, mark, 'standing GET stream opened with the short-lived token'));
 
-  evidence.push(await afterExpiry(ctx, { headers: { ...headers, ...session }, body: { jsonrpc: '2.0', id: 'bnd-08-late', method: 'tools/list', params: {} } }, judgeBy, 'tools/list on the session with the token after exp'));
+  evidence.push(await afterExpiry(ctx, { headers: { ...headers, ...session }, body: { jsonrpc: '2.0', id: 'bnd-08-late', method: 'tools/list', params: {} } }, expMs, 'tools/list on the session with the token after exp'));
   return evidence;
 }
 
@@ -118,7 +120,7 @@ async function legacy(ctx: ReviewContext, headers: Record<string, string>, expMs
       evidence.push({ outcome: 'not-assessed', probe: 'ping on the legacy session with the token after exp', detail: `positive control failed: initialize before exp was answered ${init.observed}` });
       return evidence;
     }
-    evidence.push(await afterExpiry(ctx, { url: endpoint, headers, body: { jsonrpc: '2.0', id: 'bnd-08-late', method: 'ping' } }, judgeBy, 'ping on the legacy session with the token after exp'));
+    evidence.push(await afterExpiry(ctx, { url: endpoint, headers, body: { jsonrpc: '2.0', id: 'bnd-08-late', method: 'ping' } }, expMs, 'ping on the legacy session with the token after exp'));
   } finally {
     stream.close();
   }
@@ -158,18 +160,18 @@ async function judgeStream(ctx: ReviewContext, stream: StreamProbe, expMs: numbe
 }
 
 /** A request with the token once it has expired (after the grace): must be 401; the request itself was shown to work before exp. */
-async function afterExpiry(ctx: ReviewContext, o: { url?: URL; headers: Record<string, string>; body: unknown }, judgeBy: number, probe: string): Promise<EvidenceItem> {
-  await sleepUntil(judgeBy);
+async function afterExpiry(ctx: ReviewContext, o: { url?: URL; headers: Record<string, string>; body: unknown }, expMs: number, probe: string): Promise<EvidenceItem> {
+  await sleepUntil(expMs + LATE_MS);
   const mark = ctx.mark();
   ctx.step('BND-08', probe);
   const r = await send(ctx, o);
-  const expected = `401 (the token expired ${GRACE_MS / 1000} s ago)`;
+  const expected = `401 (the token expired ${LATE_MS / 1000} s ago)`;
   const base = { probe, expected, observed: r.observed, exchanges: ctx.since(mark) };
   if (!r.reply) return { ...base, outcome: 'not-assessed', detail: 'no answer' };
   const s = r.reply.status;
   if (s === 401) return { ...base, outcome: 'ok' };
   // Seconds of leeway on exp are common and allowed (RFC 7519 §4.1.4); whether exp is checked at all is BND-04's long-expired token. The stream itself is what this check judges.
-  if (s >= 200 && s < 300) return { ...base, outcome: 'info', detail: `an expired token was still accepted ${GRACE_MS / 1000} s after exp: the server allows a clock skew at least that long (BND-04 shows whether exp is checked at all)` };
+  if (s >= 200 && s < 300) return { ...base, outcome: 'info', detail: `an expired token was still accepted ${LATE_MS / 1000} s after exp: the server allows a clock skew at least that long (BND-04 shows whether exp is checked at all)` };
   if (s < 500) return { ...base, outcome: 'ok', detail: `refused with ${s}, not 401: no challenge tells the client to get a fresh token` };
   return { ...base, outcome: 'not-assessed', detail: `server error ${s}: neither a refusal nor an answer` };
 }

@@ -10,7 +10,7 @@ import { outcomeLine, reasonOf } from './user-sessions.js';
 /** Users tried: each costs a session, a call and a few observer reads. */
 const MAX_USERS = 4;
 /** The downstream may hear about a call a little after the call returns (a stream it opens, a session it closes): read until two reads agree. */
-const SETTLE_MS = 300;
+const SETTLE_MS = 150;
 const SETTLE_READS = 4;
 
 const REMEDIATION = 'Call downstream systems with a credential derived for the user (RFC 8693 token exchange, a gateway-signed user assertion, or a per-user process), never one service account and never the client\'s own token passed through.';
@@ -143,7 +143,7 @@ async function knownCredentials(ctx: ReviewContext): Promise<Map<string, string>
 
 function judgeUser(ctx: ReviewContext, w: UserWindow, all: UserWindow[], known: Map<string, string>, tokenSub: string | undefined): EvidenceItem {
   const probe = `${w.user}: credentials the downstream received for ${w.user}'s call`;
-  const observed = w.seen.length ? w.seen.map((s) => `${shortFingerprint(s.fingerprint)}${s.claims?.sub ? ` sub=${ctx.redactor.text(s.claims.sub)}` : ''}`).join(', ') : 'nothing new';
+  const observed = w.seen.length ? [...new Set(w.seen.map((s) => `${shortFingerprint(s.fingerprint)}${s.claims?.sub ? ` sub=${ctx.redactor.text(s.claims.sub)}` : ''}`))].join(', ') : 'nothing new';
   const base = { probe, observed, exchanges: w.exchanges, expected: 'a credential for this user alone: not a credential the client sent, not one another user\'s calls carried' };
   const passed = w.seen.map((s) => known.get(s.fingerprint.toLowerCase())).filter((x): x is string => x !== undefined);
   if (passed.length) return { ...base, outcome: 'bad', detail: `client token passed through: the downstream received ${[...new Set(passed)].join(', ')}` };
