@@ -1,7 +1,7 @@
 import type { ReviewContext } from '../context.js';
 import { connectAs, legacyEndpoint, initializeBody, LATEST_PROTOCOL } from '../mcp.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { noTarget, refusalItem, sendRaw, STREAM_PEEK_MS, summarize, surveyedUser, tryConnect } from './bnd-01-probes.js';
+import { noTarget, refusalItem, sendRaw, STREAM_PEEK_MS, summarize, surveyedUser, tryConnect } from './auth-probes.js';
 
 const REMEDIATION = 'Require a client credential on every method of every MCP endpoint (POST, the GET stream, DELETE, the legacy SSE stream and its message endpoint) and answer a missing one with 401 and a WWW-Authenticate challenge, before any session lookup or upstream call.';
 

@@ -4,7 +4,7 @@ import type { ReviewContext } from '../context.js';
 import { bearerOf } from '../credentials.js';
 import { staticTlsEvidence } from '../static/tls.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { accepted, observedOf, judgeRefusal, refusalItem, summarize, surveyedUser, tryConnect, withBearer, withoutBearer } from './bnd-01-probes.js';
+import { accepted, observedOf, judgeRefusal, refusalItem, summarize, surveyedUser, tryConnect, withBearer, withoutBearer } from './auth-probes.js';
 
 const REMEDIATION = 'Refuse unknown, wrong and revoked client credentials with 401; take bearer tokens from the Authorization header only, never from the query string (RFC 6750 §2.3 and the MCP authorization spec); keep TLS certificate verification on for every connection the server makes.';
 

@@ -1,7 +1,7 @@
 import type { ReviewContext } from '../context.js';
 import { callTool, connectAs, listTools, outcomeOfError, type McpConn } from '../mcp.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { observedOf, judgeRefusal, noTarget, summarize, tryConnect } from './bnd-01-probes.js';
+import { observedOf, judgeRefusal, noTarget, summarize, tryConnect } from './auth-probes.js';
 
 const REMEDIATION = 'Require a verified end-user identity (a user token whose subject is a user, not the client) on every request of a user-facing MCP server; a client credential alone — an API key, a client-credentials token — must get 401, or at least no tools and no tool results.';
 

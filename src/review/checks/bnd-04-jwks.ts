@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 import type { ReviewContext } from '../context.js';
-import { sendRaw } from './bnd-01-probes.js';
+import { sendRaw } from './auth-probes.js';
 
 /**
  * The issuer's published keys, for the key-confusion attack: from

@@ -4,7 +4,7 @@ import type { ReviewContext } from '../context.js';
 import { bearerOf } from '../credentials.js';
 import { algNone, badSignature, claimAttacks, hs256With, issuerKey, parseJwt, publicKeyTexts, reviewerKey, signJwt, unknownKid, type JwtHeader, type SigningKey } from '../forge.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { accepted, observedOf, noTarget, refusalItem, summarize, tryConnect, withBearer, jwtUser } from './bnd-01-probes.js';
+import { accepted, observedOf, noTarget, refusalItem, summarize, tryConnect, withBearer, jwtUser } from './auth-probes.js';
 import { loadIssuerJwks } from './bnd-04-jwks.js';
 
 const REMEDIATION = 'Verify every user token before use: the signature with the issuer\'s published keys only (no alg none, no HMAC keyed with a public key, no unknown kid), the exact configured issuer, this resource as audience (RFC 8707), exp and nbf, and the actor of an exchanged token; refuse anything else with 401 invalid_token.';

@@ -1,7 +1,7 @@
 import type { ReviewContext } from '../context.js';
 import { callTool, type CallOutcome } from '../mcp.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { outcomeLine, reasonOf, UserSessions } from './user-sessions.js';
+import { outcomeLine, reasonOf, UserSessions } from './user-probes.js';
 
 /** Each entry costs two calls plus, at most, two new sessions: this keeps the check well inside its request budget. */
 const MAX_ENTRIES = 8;

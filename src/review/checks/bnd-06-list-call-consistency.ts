@@ -1,7 +1,7 @@
 import type { ReviewContext } from '../context.js';
 import { callTool, type CallOutcome } from '../mcp.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { outcomeLine, reasonOf, UserSessions } from './user-sessions.js';
+import { outcomeLine, reasonOf, UserSessions } from './user-probes.js';
 
 /** Calls per check, all users together: enough for a few tools each, never a sweep of a large tool surface. */
 const MAX_CALLS = 24;

@@ -1,7 +1,7 @@
 import type { ReviewContext } from '../context.js';
 import { clip, connectAs, legacyEndpoint, rawRequest, type McpConn, type RawReply } from '../mcp.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { reasonOf } from './user-sessions.js';
+import { reasonOf } from './user-probes.js';
 
 const REMEDIATION = 'Bind each session id to the (client, issuer, subject) that created it; authenticate every request again and treat a mismatch exactly like an unknown session (404). Possession of a session id must never authenticate.';
 

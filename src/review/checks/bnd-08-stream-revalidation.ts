@@ -3,7 +3,7 @@ import type { ReviewContext } from '../context.js';
 import { clip, initializeBody, LATEST_PROTOCOL, rawRequest, type RawReply } from '../mcp.js';
 import { openStream, tokenExpiry, type StreamProbe } from '../stream-probe.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { reasonOf } from './user-sessions.js';
+import { reasonOf } from './user-probes.js';
 
 /** How long after `exp` a stream may live, and after which an expired token must be refused: timer latency and a little clock difference, not a skew window. */
 const GRACE_MS = 5000;

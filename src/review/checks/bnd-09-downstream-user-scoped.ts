@@ -5,7 +5,7 @@ import { callTool, connectAs, type CallOutcome } from '../mcp.js';
 import { credentialFingerprint, newSightings, readObserver, shortFingerprint, type Observer, type ObservedCredential } from '../observer.js';
 import { staticDownstreamEvidence } from '../static/downstream.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { outcomeLine, reasonOf } from './user-sessions.js';
+import { outcomeLine, reasonOf } from './user-probes.js';
 
 /** Users tried: each costs a session, a call and a few observer reads. */
 const MAX_USERS = 4;

@@ -3,7 +3,7 @@ import { bearerChallenge, type Challenge } from '../challenge.js';
 import type { ReviewContext } from '../context.js';
 import { bearerOf } from '../credentials.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { observedOf, noTarget, sendRaw, summarize, tryConnect, withBearer, withoutBearer, type ProbeReply } from './bnd-01-probes.js';
+import { observedOf, noTarget, sendRaw, summarize, tryConnect, withBearer, withoutBearer, type ProbeReply } from './auth-probes.js';
 
 const REMEDIATION = 'Serve RFC 9728 metadata at /.well-known/oauth-protected-resource<path> with `resource` equal to the MCP URL and the authorization servers listed; answer a missing credential with 401 and `WWW-Authenticate: Bearer resource_metadata="…"` (no error code, RFC 6750 §3.1) and an invalid token with 401 `error="invalid_token"`.';
 

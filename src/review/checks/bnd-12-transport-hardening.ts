@@ -3,7 +3,7 @@ import { clip, initializeBody, rawRequest, type RawReply } from '../mcp.js';
 import { staticTransportEvidence } from '../static/transport.js';
 import { openStream, type StreamProbe } from '../stream-probe.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { reasonOf } from './user-sessions.js';
+import { reasonOf } from './user-probes.js';
 
 /** A page on any other site: what a DNS-rebinding or cross-site attack sends. */
 const EVIL_ORIGIN = 'http://evil.invalid';
