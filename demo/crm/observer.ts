@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { JWTPayload } from 'jose';
+import { credentialFingerprint } from '../../src/identity/fingerprint.js';
 
 /**
  * The demo CRM as a downstream observer (development only): it remembers
@@ -46,13 +46,12 @@ export class CredentialObserver {
       const raw = headers[name];
       const value = Array.isArray(raw) ? raw[0] : raw;
       if (!value) continue;
-      const credential = name === 'authorization' ? value.replace(/^Bearer\s+/i, '') : value;
       const verified = name === 'authorization' && payload !== undefined;
       this.entries.push({
         seq: ++this.seq,
         at: new Date().toISOString(),
         header: name,
-        fingerprint: `sha256:${createHash('sha256').update(credential).digest('hex')}`,
+        fingerprint: credentialFingerprint(value),
         verified,
         ...(verified ? { claims: { sub: payload.sub, aud: payload.aud, iss: payload.iss, ...(payload.act !== undefined ? { act: payload.act } : {}) } } : {}),
       });

@@ -1,10 +1,9 @@
-import type { AuditEvent } from '../../src/audit/event.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
-import { describeKey } from '../../src/keys/lifecycle.js';
-import { storedLifecycle, updateKeyStore, type StoredApiKey } from '../../src/keys/store.js';
+import { keyChangeEvent } from '../../src/keys/key-event.js';
+import { DAY_MS, isoTime } from '../../src/keys/lifecycle.js';
+import { updateKeyStore, type StoredApiKey } from '../../src/keys/store.js';
 
-const DAY = 86_400_000;
 export const AGENT_KEY_ID = 'quickstart-agent';
 export const REVOKED_AGENT_KEY_ID = 'quickstart-agent-revoked';
 
@@ -21,32 +20,23 @@ export async function writeAgentApiKeys(storePath: string, auditPath: string, cl
   const now = Date.now();
   const make = (id: string, secret: string): StoredApiKey => ({
     id, kind: 'api-key', client: clientId, hash: hashApiKey(secret), status: 'active',
-    createdAt: iso(now), notBefore: iso(now), notAfter: iso(now + validDays * DAY),
+    createdAt: isoTime(now), notBefore: isoTime(now), notAfter: isoTime(now + validDays * DAY_MS),
   });
   const apiKey = generateApiKey();
   const revokedApiKey = generateApiKey();
   const live = make(AGENT_KEY_ID, apiKey);
   const created = make(REVOKED_AGENT_KEY_ID, revokedApiKey);
-  const revoked: StoredApiKey = { ...created, status: 'revoked', revokedAt: iso(now), revokedReason: 'quickstart: a revoked key, so a review can check that it is refused' };
+  const revoked: StoredApiKey = { ...created, status: 'revoked', revokedAt: isoTime(now), revokedReason: 'quickstart: a revoked key, so a review can check that it is refused' };
   await updateKeyStore(storePath, (doc) => {
     doc.keys = doc.keys.filter((k) => k.id !== AGENT_KEY_ID && k.id !== REVOKED_AGENT_KEY_ID);
     doc.keys.push(live, revoked);
   });
   const audit = new SqliteAuditStore(auditPath);
   try {
-    for (const e of [keyEvent('created', live, now), keyEvent('created', created, now), keyEvent('revoked', revoked, now)]) await audit.append(e);
+    const by = 'behalf quickstart';
+    for (const e of [keyChangeEvent('created', live, by, undefined, now), keyChangeEvent('created', created, by, undefined, now), keyChangeEvent('revoked', revoked, by, revoked.revokedReason, now)]) await audit.append(e);
   } finally {
     await audit.close();
   }
   return { apiKey, revokedApiKey };
-}
-
-/** The record `behalf keys` writes for a change: ids, client and dates, never the key or its hash. */
-function keyEvent(outcome: 'created' | 'revoked', k: StoredApiKey, ts: number): AuditEvent {
-  const why = k.revokedReason ? [`reason: ${k.revokedReason}`] : [];
-  return { ts, kind: 'key', outcome, credentialId: k.id, clientId: k.client, reason: [describeKey(storedLifecycle(k)), ...why, 'by behalf quickstart'].join('; ') };
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -10,8 +10,9 @@ import { loadConfigFile } from '../config/load.js';
 import { BehalfError } from '../errors.js';
 import { generateApiKey, hashApiKey } from '../identity/api-keys.js';
 import {
-  DAY_MS, DEFAULT_AGE_POLICY, describeKey, duration, keyState, keyWarnings, type KeyAgePolicy, type KeyLifecycle,
+  DAY_MS, DEFAULT_AGE_POLICY, duration, isoTime, keyState, keyWarnings, type KeyAgePolicy, type KeyLifecycle,
 } from '../keys/lifecycle.js';
+import { keyChangeEvent } from '../keys/key-event.js';
 import { configKeyLifecycles, keyStorePath } from '../keys/ring.js';
 import { KeyId, privateKeyPath, readKeyStore, storedLifecycle, updateKeyStore, type KeyStoreDoc, type StoredKey } from '../keys/store.js';
 import { parse } from './args.js';
@@ -150,7 +151,7 @@ interface MadeKey {
 
 async function makeKey(ctx: KeysContext, k: { kind: 'api-key' | 'signing'; client?: string; id: string; now: number; notBefore: number; notAfter: number; replaces?: string }): Promise<MadeKey> {
   const lifecycle = {
-    id: k.id, createdAt: iso(k.now), notBefore: iso(k.notBefore), notAfter: iso(k.notAfter), status: 'active' as const,
+    id: k.id, createdAt: isoTime(k.now), notBefore: isoTime(k.notBefore), notAfter: isoTime(k.notAfter), status: 'active' as const,
     ...(k.replaces ? { replaces: k.replaces } : {}),
   };
   if (k.kind === 'api-key') {
@@ -190,13 +191,13 @@ function list(argv: string[]): void {
     return {
       id: k.id, kind: k.kind, client: k.client, source: k.source,
       ...(stored?.kind === 'signing' ? { kid: stored.kid, alg: stored.alg } : {}),
-      createdAt: k.createdAt === undefined ? undefined : iso(k.createdAt),
-      notBefore: k.notBefore === undefined ? undefined : iso(k.notBefore),
-      notAfter: k.notAfter === undefined ? undefined : iso(k.notAfter),
+      createdAt: k.createdAt === undefined ? undefined : isoTime(k.createdAt),
+      notBefore: k.notBefore === undefined ? undefined : isoTime(k.notBefore),
+      notAfter: k.notAfter === undefined ? undefined : isoTime(k.notAfter),
       status: keyState(k, now),
       ageDays: k.createdAt === undefined ? undefined : Math.floor((now - k.createdAt) / DAY_MS),
       age: k.createdAt === undefined ? undefined : duration(now - k.createdAt),
-      revokedAt: k.revokedAt === undefined ? undefined : iso(k.revokedAt),
+      revokedAt: k.revokedAt === undefined ? undefined : isoTime(k.revokedAt),
       replaces: k.replaces,
       replacedBy: k.replacedBy,
       warnings: keyWarnings(k, ctx.policy, now).map((w) => w.message),
@@ -242,7 +243,7 @@ async function rotate(argv: string[]): Promise<void> {
       if (retired.replacedBy) throw fail(`key ${retired.id} was already rotated (replaced by ${retired.replacedBy}): rotate that one`);
       if (Date.parse(retired.notBefore) >= now) throw fail(`key ${retired.id} is not valid yet: revoke it instead`);
       // Both keys are valid during the overlap; the old one expires at its end (or keeps an earlier expiry).
-      retired.notAfter = iso(Math.min(Date.parse(retired.notAfter), Math.max(now + overlapMs, Date.parse(retired.notBefore) + 1)));
+      retired.notAfter = isoTime(Math.min(Date.parse(retired.notAfter), Math.max(now + overlapMs, Date.parse(retired.notBefore) + 1)));
       retired.replacedBy = newId;
       doc.keys.push(made.record);
     });
@@ -267,7 +268,7 @@ async function revoke(argv: string[]): Promise<void> {
       revoked = findStored(ctx, doc, values.id!, 'revoke');
       if (revoked.status === 'revoked') throw fail(`key ${revoked.id} is already revoked (${revoked.revokedAt})`);
       revoked.status = 'revoked';
-      revoked.revokedAt = iso(Date.now());
+      revoked.revokedAt = isoTime(Date.now());
       if (values.reason) revoked.revokedReason = values.reason.slice(0, 500);
     });
     await record(audit, [keyEvent('revoked', revoked, 'behalf keys revoke', values.reason)]);
@@ -324,7 +325,7 @@ function checkClient(ctx: KeysContext, client: string): void {
 }
 
 function defaultId(prefix: string, now: number): string {
-  return `${prefix}-${iso(now).slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
+  return `${prefix}-${isoTime(now).slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
 /** notAfter from --not-after DATE or --days N (counted from notBefore), else the max age. */
@@ -348,10 +349,6 @@ function time(s: string | undefined, flag: string): number | undefined {
   return t;
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function short(s: string | undefined): string {
   return s === undefined ? '-' : s.replace(/:\d{2}Z$/, 'Z');
 }
@@ -370,10 +367,9 @@ function operator(): string {
   return `${user}@${hostname()}`;
 }
 
-/** One audit record per key change: ids, client and dates — never the key, its hash or the private key. */
+/** One audit record per key change, naming the operator and the command. */
 function keyEvent(outcome: 'created' | 'rotated' | 'revoked', k: StoredKey, command: string, why?: string): AuditEvent {
-  const details = [describeKey(storedLifecycle(k)), ...(why ? [`reason: ${why.slice(0, 200)}`] : []), `by ${operator()} with ${command}`];
-  return { ts: Date.now(), kind: 'key', outcome, credentialId: k.id, clientId: k.kind === 'api-key' ? k.client : undefined, reason: details.join('; ').slice(0, 2000) };
+  return keyChangeEvent(outcome, k, `${operator()} with ${command}`, why);
 }
 
 /** Opened before the change, so an unusable audit trail stops the command before anything changes. */

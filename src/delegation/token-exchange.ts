@@ -5,6 +5,7 @@ import type { TokenExchangeDownstreamSchema } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { BehalfError } from '../errors.js';
 import { fingerprint } from '../identity/fingerprint.js';
+import { memoPromise } from '../promise-memo.js';
 import type { User } from '../identity/principal.js';
 import { CredentialCache, credentialKey } from './credential-cache.js';
 import type { StrategyContext } from './registry.js';
@@ -174,13 +175,7 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
     const issuer = this.cfg.issuer ?? user.issuer;
     if (!this.cfg.issuer && !this.trusted.has(issuer)) return Promise.reject(unavailable('the user\'s issuer is not a configured one'));
     if (this.cfg.tokenEndpoint) return Promise.resolve({ issuer, token_endpoint: this.cfg.tokenEndpoint });
-    let found = this.servers.get(issuer);
-    if (!found) {
-      found = this.discover(issuer);
-      this.servers.set(issuer, found);
-      found.catch(() => this.servers.delete(issuer));
-    }
-    return found;
+    return memoPromise(this.servers, issuer, () => this.discover(issuer));
   }
 
   private async discover(issuer: string): Promise<oauth.AuthorizationServer> {

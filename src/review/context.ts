@@ -1,3 +1,4 @@
+import { memoPromise } from '../promise-memo.js';
 import type { CheckId } from './catalog.js';
 import { resolveHeaders, type CredentialError } from './credentials.js';
 import { EMPTY_PROFILE, type CredentialSource, type LoadedProfile, type Profile } from './profile.js';
@@ -108,13 +109,7 @@ export class ReviewContext {
 
   /** Resolves a source the first time it is asked for; a failure is not kept, so a later ask tries again. */
   private once(key: string, source: CredentialSource): Promise<Record<string, string>> {
-    let p = this.cache.get(key);
-    if (!p) {
-      p = this.resolve(source);
-      this.cache.set(key, p);
-      p.catch(() => this.cache.delete(key));
-    }
-    return p;
+    return memoPromise(this.cache, key, () => this.resolve(source));
   }
 
   /** A credential source resolved now (fresh headers each time a command is given). */

@@ -25,7 +25,7 @@ export async function connectAs(ctx: ReviewContext, headers: Record<string, stri
   if (ctx.inputs.transport === 'sse') {
     const transport = new SSEClientTransport(url, { requestInit, fetch: ctx.fetch, eventSourceInit: { fetch: (u, init) => ctx.fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
     await client.connect(transport);
-    return { client, sessionId: sessionIdOfLegacy(transport), close: () => client.close().catch(() => {}) };
+    return { client, sessionId: endpointOf(transport)?.searchParams.get('sessionId') ?? undefined, close: () => client.close().catch(() => {}) };
   }
   const transport = new StreamableHTTPClientTransport(url, { requestInit, fetch: ctx.fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
   await client.connect(transport);
@@ -46,14 +46,12 @@ function noteServer(ctx: ReviewContext, client: Client): void {
 }
 
 /** The legacy transport keeps its POST endpoint (which carries the session id) private; the SDK exposes it only through this field. */
-function sessionIdOfLegacy(t: SSEClientTransport): string | undefined {
-  const endpoint = (t as unknown as { _endpoint?: URL })._endpoint;
-  return endpoint?.searchParams.get('sessionId') ?? undefined;
+function endpointOf(transport: unknown): URL | undefined {
+  return (transport as { _endpoint?: URL } | undefined)?._endpoint;
 }
 
 export function legacyEndpoint(conn: McpConn): URL | undefined {
-  const t = (conn.client.transport as unknown as { _endpoint?: URL } | undefined);
-  return t?._endpoint;
+  return endpointOf(conn.client.transport);
 }
 
 export function requireTarget(ctx: ReviewContext): URL {

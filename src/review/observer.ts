@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ReviewContext } from './context.js';
 import { clip, rawRequest } from './mcp.js';
@@ -23,12 +22,6 @@ const observerReply = z.object({ seen: z.array(observed) }).loose();
 
 export type ObservedCredential = z.infer<typeof observed>;
 export type Observer = NonNullable<Profile['downstream']>['observer'];
-
-/** The observer's fingerprint of a credential: sha256 of the string as sent, without any `Bearer ` scheme. */
-export function credentialFingerprint(credential: string): string {
-  const bare = /^(?:Bearer|Basic|DPoP)\s+(.+)$/i.exec(credential)?.[1] ?? credential;
-  return `sha256:${createHash('sha256').update(bare).digest('hex')}`;
-}
 
 /** A short form for evidence: enough to compare, not a full hash of a secret worth grinding. */
 export function shortFingerprint(fp: string): string {

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { looksLikeSecret, nameLooksSecret } from '../audit/secret-shapes.js';
+import { sha256Hex } from '../identity/fingerprint.js';
 
 /** A short, stable stand-in for a secret: the same secret gets the same mark across the pack, and the mark cannot be reversed. */
 export function secretMark(secret: string): string {
-  return `[redacted:${createHash('sha256').update(secret).digest('hex').slice(0, 12)}]`;
+  return `[redacted:${sha256Hex(secret).slice(0, 12)}]`;
 }
 
 const ALWAYS_SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'mcp-session-id', 'x-behalf-user']);

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.js';
 import type { ReviewContext } from './context.js';
 import { connectAs, listTools } from './mcp.js';
+import { sha256Hex } from '../identity/fingerprint.js';
 
 /**
  * Before the checks: each user identity opens a session and lists its tools.
@@ -37,5 +37,5 @@ export async function survey(ctx: ReviewContext): Promise<string[]> {
 export function toolListHash(tools: unknown[] | undefined): string | undefined {
   if (!tools) return undefined;
   const sorted = [...(tools as Array<{ name: string }>)].sort((a, b) => a.name.localeCompare(b.name));
-  return `sha256:${createHash('sha256').update(canonicalJson(sorted)).digest('hex')}`;
+  return `sha256:${sha256Hex(canonicalJson(sorted))}`;
 }

@@ -5,10 +5,10 @@
  * credential claims to be (decoded, not verified: it only has to tell users
  * and shared credentials apart). GET /seen lists what it saw.
  */
-import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
+import { credentialFingerprint } from '../../src/identity/fingerprint.js';
 
 export interface SeenClaims { sub?: unknown; aud?: unknown; iss?: unknown; act?: unknown }
 export interface SeenEntry { fingerprint: string; claims?: SeenClaims }
@@ -23,9 +23,7 @@ export interface Observer {
 }
 
 /** As the review computes it: sha256 of the credential string as received, without the scheme. */
-export function fingerprintOf(credential: string): string {
-  return `sha256:${createHash('sha256').update(credential).digest('hex')}`;
-}
+export const fingerprintOf = credentialFingerprint;
 
 function claimsOf(credential: string): SeenClaims | undefined {
   try {

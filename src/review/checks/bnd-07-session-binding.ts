@@ -1,7 +1,7 @@
 import type { ReviewContext } from '../context.js';
-import { clip, connectAs, legacyEndpoint, rawRequest, type McpConn, type RawReply } from '../mcp.js';
+import { connectAs, legacyEndpoint, type McpConn, type RawReply } from '../mcp.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { reasonOf } from './user-probes.js';
+import { postOnce, reasonOf } from './user-probes.js';
 
 const REMEDIATION = 'Bind each session id to the (client, issuer, subject) that created it; authenticate every request again and treat a mismatch exactly like an unknown session (404). Possession of a session id must never authenticate.';
 
@@ -95,18 +95,8 @@ async function replay(ctx: ReviewContext, target: SessionTarget, credentials: Re
   ctx.step('BND-07', label);
   // Ids of its own, so a reply that lands on A's stream cannot be mistaken for one of the SDK client's requests.
   const body = { jsonrpc: '2.0', id: `bnd-07-${++replayIds}`, method: 'tools/list', params: {} };
-  try {
-    const reply = await rawRequest(ctx, { method: 'POST', url: target.url, headers: { ...credentials, ...target.headers }, body });
-    return { reply, observed: describe(ctx, reply), exchanges: ctx.since(mark) };
-  } catch (err) {
-    return { observed: `no answer: ${reasonOf(ctx, err)}`, exchanges: ctx.since(mark) };
-  }
-}
-
-function describe(ctx: ReviewContext, r: RawReply): string {
-  const result = r.messages.some((m) => 'result' in m);
-  const error = r.messages.find((m) => 'error' in m)?.error as { message?: string } | undefined;
-  return `${r.status}${result ? ' with a result' : ''}${error ? ` with error "${clip(ctx.redactor.text(String(error.message ?? '')), 80)}"` : ''}`;
+  const sent = await postOnce(ctx, { url: target.url, headers: { ...credentials, ...target.headers }, body });
+  return { ...sent, exchanges: ctx.since(mark) };
 }
 
 /** The owner's replay counts as answered: Streamable needs the result in the reply; legacy answers on the stream, so acceptance is all the POST shows. */

@@ -1,9 +1,9 @@
 import { bearerOf } from '../credentials.js';
 import type { ReviewContext } from '../context.js';
-import { clip, initializeBody, LATEST_PROTOCOL, rawRequest, type RawReply } from '../mcp.js';
+import { initializeBody, LATEST_PROTOCOL } from '../mcp.js';
 import { openStream, tokenExpiry, type StreamProbe } from '../stream-probe.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { reasonOf } from './user-probes.js';
+import { postOnce, reasonOf } from './user-probes.js';
 
 /** How long after `exp` a stream may live, and after which an expired token must be refused: timer latency and a little clock difference, not a skew window. */
 const GRACE_MS = 5000;
@@ -69,7 +69,7 @@ async function streamable(ctx: ReviewContext, headers: Record<string, string>, e
   const evidence: EvidenceItem[] = [];
   let mark = ctx.mark();
   ctx.step('BND-08', 'initialize with the short-lived token');
-  const init = await send(ctx, { headers, body: initializeBody('bnd-08-init') });
+  const init = await postOnce(ctx, { headers, body: initializeBody('bnd-08-init') });
   const sessionId = init.reply?.headers.get('mcp-session-id') ?? undefined;
   const initOk = init.reply !== undefined && init.reply.status >= 200 && init.reply.status < 300;
   if (!initOk || !sessionId) {
@@ -80,7 +80,7 @@ async function streamable(ctx: ReviewContext, headers: Record<string, string>, e
   const version = (init.reply?.messages.find((m) => 'result' in m)?.result as { protocolVersion?: string } | undefined)?.protocolVersion ?? LATEST_PROTOCOL;
   const session = { 'mcp-session-id': sessionId, 'mcp-protocol-version': version };
   ctx.step('BND-08', 'notifications/initialized');
-  await send(ctx, { headers: { ...headers, ...session }, body: { jsonrpc: '2.0', method: 'notifications/initialized' } });
+  await postOnce(ctx, { headers: { ...headers, ...session }, body: { jsonrpc: '2.0', method: 'notifications/initialized' } });
   evidence.push({ outcome: 'info', probe: 'initialize with the short-lived token (positive control)', observed: init.observed, detail: `a session was opened ${Math.round((expMs - Date.now()) / 1000)} s before the token expires`, exchanges: ctx.since(mark) });
 
   mark = ctx.mark();
@@ -113,7 +113,7 @@ async function legacy(ctx: ReviewContext, headers: Record<string, string>, expMs
     const body = initializeBody('bnd-08-init');
     // The legacy transport is the 2024-11-05 protocol.
     (body.params as Record<string, unknown>).protocolVersion = '2024-11-05';
-    const init = await send(ctx, { url: endpoint, headers, body });
+    const init = await postOnce(ctx, { url: endpoint, headers, body });
     const initOk = init.reply !== undefined && init.reply.status >= 200 && init.reply.status < 300;
     evidence.push(await judgeStream(ctx, stream, expMs, judgeBy, mark, 'legacy SSE stream opened with the short-lived token'));
     if (!initOk) {
@@ -164,7 +164,7 @@ async function afterExpiry(ctx: ReviewContext, o: { url?: URL; headers: Record<s
   await sleepUntil(expMs + LATE_MS);
   const mark = ctx.mark();
   ctx.step('BND-08', probe);
-  const r = await send(ctx, o);
+  const r = await postOnce(ctx, o);
   const expected = `401 (the token expired ${LATE_MS / 1000} s ago)`;
   const base = { probe, expected, observed: r.observed, exchanges: ctx.since(mark) };
   if (!r.reply) return { ...base, outcome: 'not-assessed', detail: 'no answer' };
@@ -176,12 +176,3 @@ async function afterExpiry(ctx: ReviewContext, o: { url?: URL; headers: Record<s
   return { ...base, outcome: 'not-assessed', detail: `server error ${s}: neither a refusal nor an answer` };
 }
 
-async function send(ctx: ReviewContext, o: { url?: URL; headers: Record<string, string>; body: unknown }): Promise<{ reply?: RawReply; observed: string }> {
-  try {
-    const reply = await rawRequest(ctx, { method: 'POST', ...(o.url ? { url: o.url } : {}), headers: o.headers, body: o.body });
-    const err = reply.messages.find((m) => 'error' in m)?.error as { message?: string } | undefined;
-    return { reply, observed: `${reply.status}${err ? ` error "${clip(ctx.redactor.text(String(err.message ?? '')), 80)}"` : ''}` };
-  } catch (err) {
-    return { observed: `no answer: ${reasonOf(ctx, err)}` };
-  }
-}

@@ -1,8 +1,9 @@
 import { decodeJwt } from 'jose';
+import { credentialFingerprint } from '../../identity/fingerprint.js';
 import { bearerOf } from '../credentials.js';
 import type { ReviewContext } from '../context.js';
 import { callTool, connectAs, type CallOutcome } from '../mcp.js';
-import { credentialFingerprint, newSightings, readObserver, shortFingerprint, type Observer, type ObservedCredential } from '../observer.js';
+import { newSightings, readObserver, shortFingerprint, type Observer, type ObservedCredential } from '../observer.js';
 import { staticDownstreamEvidence } from '../static/downstream.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
 import { outcomeLine, reasonOf } from './user-probes.js';

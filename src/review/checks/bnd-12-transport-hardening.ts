@@ -1,9 +1,10 @@
 import type { ReviewContext } from '../context.js';
-import { clip, initializeBody, rawRequest, type RawReply } from '../mcp.js';
+import { initializeBody, rawRequest, type RawReply } from '../mcp.js';
+import { isLoopbackHost } from '../static/tls.js';
 import { staticTransportEvidence } from '../static/transport.js';
 import { openStream, type StreamProbe } from '../stream-probe.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
-import { reasonOf } from './user-probes.js';
+import { postOnce, reasonOf } from './user-probes.js';
 
 /** A page on any other site: what a DNS-rebinding or cross-site attack sends. */
 const EVIL_ORIGIN = 'http://evil.invalid';
@@ -32,15 +33,10 @@ export async function bnd12(ctx: ReviewContext): Promise<CheckOutcome> {
   return { finding, remediation: REMEDIATION, evidence };
 }
 
-export function isLoopback(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h);
-}
-
 function tlsEvidence(target: URL): EvidenceItem {
   const probe = 'TLS on the target';
   if (target.protocol === 'https:') return { outcome: 'ok', probe, observed: 'https' };
-  if (isLoopback(target.hostname)) return { outcome: 'n/a', probe, observed: `${target.protocol.replace(':', '')} on ${target.hostname}`, detail: 'loopback: the traffic never leaves the host' };
+  if (isLoopbackHost(target.hostname)) return { outcome: 'n/a', probe, observed: `${target.protocol.replace(':', '')} on ${target.hostname}`, detail: 'loopback: the traffic never leaves the host' };
   return { outcome: 'bad', probe, expected: 'https', observed: `${target.protocol.replace(':', '')} on ${target.hostname}`, detail: 'plain HTTP beyond loopback: credentials and data cross the network readable by anyone on the path' };
 }
 
@@ -61,10 +57,10 @@ async function originEvidence(ctx: ReviewContext): Promise<EvidenceItem[]> {
 async function streamableOrigin(ctx: ReviewContext, headers: Record<string, string>, probe: string): Promise<EvidenceItem[]> {
   const mark = ctx.mark();
   ctx.step('BND-12', 'positive control: initialize without Origin');
-  const control = await post(ctx, headers, initializeBody('bnd-12-control'));
+  const control = await postOnce(ctx, { headers, body: initializeBody('bnd-12-control') });
   await endSession(ctx, headers, control.reply);
   ctx.step('BND-12', probe);
-  const attack = await post(ctx, { ...headers, origin: EVIL_ORIGIN }, initializeBody('bnd-12-origin'));
+  const attack = await postOnce(ctx, { headers: { ...headers, origin: EVIL_ORIGIN }, body: initializeBody('bnd-12-origin') });
   await endSession(ctx, headers, attack.reply);
   return [judge(probe, control, attack, ctx.since(mark))];
 }
@@ -95,9 +91,9 @@ async function legacyOrigin(ctx: ReviewContext, headers: Record<string, string>)
     };
     // The hostile POST first: were it second, a refusal could be the server declining a repeated initialize.
     ctx.step('BND-12', `POST to the session endpoint with Origin: ${EVIL_ORIGIN}`);
-    const hostile = await post(ctx, { ...headers, origin: EVIL_ORIGIN }, legacyInit('bnd-12-origin'), url);
+    const hostile = await postOnce(ctx, { url, headers: { ...headers, origin: EVIL_ORIGIN }, body: legacyInit('bnd-12-origin') });
     ctx.step('BND-12', 'positive control: POST to the session endpoint without Origin');
-    const plain = await post(ctx, headers, legacyInit('bnd-12-control'), url);
+    const plain = await postOnce(ctx, { url, headers, body: legacyInit('bnd-12-control') });
     out.push(judge(`POST to the session endpoint with Origin: ${EVIL_ORIGIN}`, plain, hostile, ctx.since(mark)));
   } finally {
     control.probe?.close();
@@ -107,15 +103,6 @@ async function legacyOrigin(ctx: ReviewContext, headers: Record<string, string>)
 
 interface Sent { reply?: Pick<RawReply, 'status'> & Partial<RawReply>; observed: string; ok?: boolean }
 
-async function post(ctx: ReviewContext, headers: Record<string, string>, body: unknown, url?: URL): Promise<Sent> {
-  try {
-    const reply = await rawRequest(ctx, { method: 'POST', ...(url ? { url } : {}), headers, body });
-    const err = reply.messages.find((m) => 'error' in m)?.error as { message?: string } | undefined;
-    return { reply, observed: `${reply.status}${err ? ` error "${clip(ctx.redactor.text(String(err.message ?? '')), 80)}"` : ''}` };
-  } catch (err) {
-    return { observed: `no answer: ${reasonOf(ctx, err)}` };
-  }
-}
 
 async function stream(ctx: ReviewContext, headers: Record<string, string>, maxMs: number): Promise<{ probe?: StreamProbe; observed: string }> {
   try {

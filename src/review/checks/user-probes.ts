@@ -1,5 +1,5 @@
 import type { ReviewContext } from '../context.js';
-import { connectAs, type CallOutcome, type McpConn } from '../mcp.js';
+import { clip, connectAs, rawRequest, type CallOutcome, type McpConn, type RawReply } from '../mcp.js';
 
 /**
  * One MCP session per identity for the length of a check, opened on first
@@ -31,11 +31,27 @@ export class UserSessions {
 
 /** An error's message as evidence may show it: redacted and short. */
 export function reasonOf(ctx: ReviewContext, err: unknown): string {
-  const m = ctx.redactor.text(String((err as Error)?.message ?? err));
-  return m.length > 200 ? `${m.slice(0, 200)}…` : m;
+  return clip(ctx.redactor.text(String((err as Error)?.message ?? err)), 200);
 }
 
 /** A call's outcome on one line, redacted: results are pretty-printed JSON more often than not. */
 export function outcomeLine(ctx: ReviewContext, o: CallOutcome): string {
   return `${o.kind}: ${ctx.redactor.text(o.detail).replace(/\s+/g, ' ')}`;
+}
+
+/** An answer as evidence shows it: "200 with a result", "403 with error "Origin not allowed"" (redacted, short). */
+export function replyLine(ctx: ReviewContext, r: RawReply): string {
+  const result = r.messages.some((m) => 'result' in m);
+  const error = r.messages.find((m) => 'error' in m)?.error as { message?: string } | undefined;
+  return `${r.status}${result ? ' with a result' : ''}${error ? ` with error "${clip(ctx.redactor.text(String(error.message ?? '')), 80)}"` : ''}`;
+}
+
+/** One hand-made POST: its answer and that answer's evidence line, or why there was none. */
+export async function postOnce(ctx: ReviewContext, o: { url?: URL; headers: Record<string, string>; body: unknown }): Promise<{ reply?: RawReply; observed: string }> {
+  try {
+    const reply = await rawRequest(ctx, { method: 'POST', ...(o.url ? { url: o.url } : {}), headers: o.headers, body: o.body });
+    return { reply, observed: replyLine(ctx, reply) };
+  } catch (err) {
+    return { observed: `no answer: ${reasonOf(ctx, err)}` };
+  }
 }

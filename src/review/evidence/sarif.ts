@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { isAbsolute, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CHECKLIST_QUESTION, type CheckId } from '../catalog.js';
 import type { EvidencePack } from './schema.js';
 import { STATUS_LABEL, type Item } from './text.js';
+import { sha256Hex } from '../../identity/fingerprint.js';
 
 type Check = EvidencePack['checks'][number];
 
@@ -67,7 +67,7 @@ function partialFingerprints(c: Check): Record<string, string> | undefined {
   const fps = [...new Set(bad.length > 0 ? bad : c.evidence.filter((i) => i.fingerprint).map((i) => i.fingerprint!))].sort();
   if (fps.length === 0) return undefined;
   // One key, one value: several findings fold into one stable digest so the same set matches across runs.
-  const value = fps.length === 1 ? fps[0]! : `sha256:${createHash('sha256').update(fps.join('\n')).digest('hex')}`;
+  const value = fps.length === 1 ? fps[0]! : `sha256:${sha256Hex(fps.join('\n'))}`;
   return { 'behalfFindings/v1': value };
 }
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -11,6 +10,7 @@ import type { KeyLifecycle } from '../../keys/lifecycle.js';
 import { configKeyLifecycles } from '../../keys/ring.js';
 import { readKeyStore, storedLifecycle } from '../../keys/store.js';
 import type { ReviewContext } from '../context.js';
+import { sha256Hex } from '../../identity/fingerprint.js';
 
 /**
  * A behalf gateway config as the review sees it: read, never started. The
@@ -99,7 +99,7 @@ export function readConfig(file: string): ConfigReview {
   } catch {
     return { ...empty, error: `cannot read the config file ${file}` };
   }
-  const hash = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const hash = `sha256:${sha256Hex(bytes)}`;
   let parsed: unknown;
   try {
     parsed = parseYamlText(bytes.toString('utf8'), `config file ${file}`);
@@ -109,14 +109,15 @@ export function readConfig(file: string): ConfigReview {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { ...empty, hash, error: `config file ${file} is not a YAML mapping` };
   const raw = parsed as Record<string, unknown>;
   const literals = findLiteralSecrets(raw);
-  const schema = GatewayConfigSchema.safeParse(raw);
-  let config = schema.success ? schema.data : undefined;
+  let config: GatewayConfig | undefined;
   let refusal: string | undefined;
   try {
     // The project's own loader: what the gateway would say about this file (it also refuses literal secrets).
     config = parseConfig(raw, baseDir).config;
   } catch (err) {
     refusal = (err as Error).message;
+    // Refused (a literal secret, a policy error): the schema alone still gives the rest to judge.
+    config = GatewayConfigSchema.safeParse(raw).data;
   }
   return { file, baseDir, hash, raw, literals, config, refusal, upstreams: upstreamViews(raw), keys: keysView(raw, config, baseDir) };
 }
@@ -160,7 +161,7 @@ export function keysHash(keys: KeyLifecycle[]): string {
   const state = [...keys]
     .map((k) => ({ id: k.id, kind: k.kind, client: k.client, source: k.source, status: k.status, createdAt: k.createdAt, notBefore: k.notBefore, notAfter: k.notAfter, revokedAt: k.revokedAt, replaces: k.replaces, replacedBy: k.replacedBy }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return `sha256:${createHash('sha256').update(canonicalJson(state)).digest('hex')}`;
+  return `sha256:${sha256Hex(canonicalJson(state))}`;
 }
 
 function upstreamViews(raw: Record<string, unknown>): UpstreamView[] {
