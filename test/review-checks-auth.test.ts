@@ -177,6 +177,9 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
     assert.match(item(b01, /legacy message endpoint/).observed ?? '', /^HTTP 401/);
     assert.match(item(check(run, 'BND-04'), /positive control: alice/).observed ?? '', /event stream opened/);
     assert.match(item(check(run, 'BND-11'), /resource` names the target/).detail ?? '', /legacy SSE endpoint sits below/);
+    // The fingerprint is whole on this transport too: a re-assessment keys on the server and the protocol version.
+    assert.ok(run.pack.fingerprint.serverInfo?.name);
+    assert.equal(run.pack.fingerprint.protocolVersion, '2025-11-25');
     assertNoSecrets(run, secrets);
   });
 

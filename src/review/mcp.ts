@@ -25,6 +25,7 @@ export async function connectAs(ctx: ReviewContext, headers: Record<string, stri
   if (ctx.inputs.transport === 'sse') {
     const transport = new SSEClientTransport(url, { requestInit, fetch: ctx.fetch, eventSourceInit: { fetch: (u, init) => ctx.fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
     await client.connect(transport);
+    noteServer(ctx, client);
     return { client, sessionId: endpointOf(transport)?.searchParams.get('sessionId') ?? undefined, close: () => client.close().catch(() => {}) };
   }
   const transport = new StreamableHTTPClientTransport(url, { requestInit, fetch: ctx.fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
@@ -40,9 +41,13 @@ export async function connectAs(ctx: ReviewContext, headers: Record<string, stri
   };
 }
 
+/** The first session's server and negotiated protocol version go into the pack's fingerprint, on either transport. */
 function noteServer(ctx: ReviewContext, client: Client): void {
   const info = client.getServerVersion();
   if (info && !ctx.facts.serverInfo) ctx.facts.serverInfo = { name: info.name, version: info.version };
+  // Streamable HTTP exposes the negotiated version; the legacy transport keeps it in a private field.
+  const t = client.transport as { protocolVersion?: string; _protocolVersion?: string } | undefined;
+  ctx.facts.protocolVersion ??= t?.protocolVersion ?? t?._protocolVersion;
 }
 
 /** The legacy transport keeps its POST endpoint (which carries the session id) private; the SDK exposes it only through this field. */

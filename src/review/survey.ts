@@ -18,7 +18,6 @@ export async function survey(ctx: ReviewContext): Promise<string[]> {
     try {
       const conn = await connectAs(ctx, await ctx.identity(name));
       try {
-        ctx.facts.protocolVersion ??= (conn.client.transport as { protocolVersion?: string } | undefined)?.protocolVersion;
         const tools = await listTools(conn);
         ctx.facts.toolsByIdentity[name] = tools.map((t) => t.name).sort();
         ctx.facts.tools ??= [];
