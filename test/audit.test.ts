@@ -19,7 +19,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startCrmHttp, type CrmHttpServer } from '../demo/crm/http.js';
 import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from '../src/audit/event.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
-import { fingerprint } from '../src/identity/fingerprint.js';
+import { fingerprint } from '../src/shared/hash.js';
 import { connectStreamable } from './helpers/clients.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import { INITIALIZE, assertNoLeak, openSession, postJson, rawStream, rpc, rpcError, rpcResult, toolCall } from './helpers/raw-http.js';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/crm/http.js';
-import { fingerprint } from '../src/identity/fingerprint.js';
+import { fingerprint } from '../src/shared/hash.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import { openSession, postJson, rpcResult, toolCall } from './helpers/raw-http.js';
 

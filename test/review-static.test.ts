@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { bitsPerChar } from '../src/audit/secret-shapes.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { DAY_MS } from '../src/keys/lifecycle.js';
 import { bnd10 } from '../src/review/checks/bnd-10-credential-management.js';
@@ -18,6 +17,7 @@ import { ACCEPT_FILE, findingFingerprint } from '../src/review/static/repo-scan.
 import { staticTlsEvidence } from '../src/review/static/tls.js';
 import { commandLineEvidence, inheritanceEvidence, staticTransportEvidence } from '../src/review/static/transport.js';
 import { statusOf, type EvidenceItem } from '../src/review/types.js';
+import { bitsPerChar } from '../src/shared/secret-shapes.js';
 import { tempDir } from './helpers/tmp.js';
 
 /**

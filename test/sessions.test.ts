@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/crm/http.js';
-import { fingerprint } from '../src/identity/fingerprint.js';
+import { fingerprint } from '../src/shared/hash.js';
 import { OTHER_AGENT, startFixture, type Fixture } from './helpers/fixture.js';
 import {
   INITIALIZE, assertNoLeak, openSession, postJson, rawRequest, rawStream, rpc, rpcResult, type RawResponse, type RawStream,

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { JWTPayload } from 'jose';
-import { credentialFingerprint } from '../../src/identity/fingerprint.js';
+import { credentialFingerprint } from '../../src/shared/credential-fingerprint.js';
 
 /**
  * The demo CRM as a downstream observer (development only): it remembers

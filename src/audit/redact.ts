@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { AuditConfig } from '../config/schema.js';
-import { globMatcher } from '../policy/glob.js';
-import { canonicalJson } from './canonical-json.js';
-import { looksLikeSecret, nameLooksSecret } from './secret-shapes.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+import { globMatcher } from '../shared/glob.js';
+import { looksLikeSecret, nameLooksSecret } from '../shared/secret-shapes.js';
 
 /** The args column is a summary for people, not a copy of the call. */
 export const ARGS_MAX_CHARS = 2048;

@@ -3,9 +3,9 @@ import type { Authorization } from '../gateway/authorize.js';
 import type { Principal } from '../identity/principal.js';
 import type { JsonRpcRequest } from '../jsonrpc.js';
 import type { RuleTrace } from '../policy/decide.js';
-import { globMatcher } from '../policy/glob.js';
 import { FEATURE_KEYS, type Target } from '../policy/rules.js';
 import type { PolicySource } from '../policy/test-file.js';
+import { globMatcher } from '../shared/glob.js';
 
 /** One message decided through the gateway's own code path, with what every rule did. */
 export interface CaseRun {

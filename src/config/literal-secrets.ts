@@ -1,4 +1,4 @@
-import { bitsPerChar } from '../audit/secret-shapes.js';
+import { bitsPerChar } from '../shared/secret-shapes.js';
 
 /**
  * Refuses configuration files that hold a secret inline (review check

@@ -1,7 +1,7 @@
 import type { ServiceAccountDownstreamSchema } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
-import { fingerprint } from '../identity/fingerprint.js';
 import type { z } from 'zod';
+import { fingerprint } from '../shared/hash.js';
 import type { DownstreamCredential, DownstreamStrategy } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import { canonicalJson } from '../audit/canonical-json.js';
 import type { UpstreamConfig, UserAssertionDownstreamSchema } from '../config/schema.js';
 import { USER_ASSERTION_RESERVED_CLAIMS } from '../config/schema.js';
+import { canonicalJson } from '../shared/canonical-json.js';
 import { CredentialCache, credentialKey } from './credential-cache.js';
 import type { CredentialRequest, DownstreamCredential, DownstreamStrategy, GatewaySigner } from './types.js';
 

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { sha256Hex } from './fingerprint.js';
+import { sha256Hex } from '../shared/hash.js';
 
 export interface ApiKeyEntry {
   clientId: string;

@@ -1,7 +1,7 @@
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import { BehalfError } from '../errors.js';
-import { sha256Hex } from './fingerprint.js';
+import { sha256Hex } from '../shared/hash.js';
 import { IssuerKeys } from './jwks.js';
 
 export interface VerifiedToken {

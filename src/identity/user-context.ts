@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { canonicalJson } from '../audit/canonical-json.js';
 import type { ClientConfig, SignedContextConfig } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { BehalfError } from '../errors.js';
 import type { JsonRpcMessage } from '../jsonrpc.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+import { fingerprint } from '../shared/hash.js';
 import type { ReplayCache } from '../state/replay-cache.js';
-import { fingerprint } from './fingerprint.js';
 import { tokenFailureReason } from './jwt-verifier.js';
 import type { Client, Principal, User } from './principal.js';
 
@@ -73,7 +73,7 @@ export function callFacts(msg: { method: string; params?: Record<string, unknown
 /**
  * The `call` claim: base64url(SHA-256(canonical JSON of callFacts(msg))),
  * canonical JSON being JSON with object keys sorted by UTF-16 code units and
- * absent members left out (src/audit/canonical-json.ts; for JSON values the
+ * absent members left out (src/shared/canonical-json.ts; for JSON values the
  * same text as RFC 8785). An agent platform computes it from the call it is
  * about to make: e.g. for get_customer(c-100), the hash of
  * `{"arguments":{"customer_id":"c-100"},"method":"tools/call","name":"get_customer"}`.

@@ -4,7 +4,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { formatIssues } from '../config/issues.js';
 import { BehalfError } from '../errors.js';
-import { sha256Hex } from '../identity/fingerprint.js';
+import { sha256Hex } from '../shared/hash.js';
 import { parseTime, type KeyLifecycle } from './lifecycle.js';
 
 /**

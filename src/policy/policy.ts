@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PolicyDocument } from '../config/schema.js';
-import { globMatcher } from './glob.js';
+import { globMatcher } from '../shared/glob.js';
 import { DECIDED_METHODS, METHOD_TABLE } from './method-table.js';
 import { compileRateLimit, type CompiledRateLimit } from './rate-limit.js';
 import { compileRule, RuleError, type CompiledRule, type Feature } from './rules.js';

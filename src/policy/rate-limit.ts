@@ -1,5 +1,5 @@
 import type { RateLimitConfig } from '../config/schema.js';
-import { globMatcher } from './glob.js';
+import { globMatcher } from '../shared/glob.js';
 import type { PolicyInput, Target } from './rules.js';
 
 export interface CompiledRateLimit {

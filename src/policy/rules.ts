@@ -1,7 +1,7 @@
 import type { PolicyRuleConfig } from '../config/schema.js';
+import { globMatcher } from '../shared/glob.js';
 import { evaluationEnvironment, policyEnvironment } from './environment.js';
 import { expressionFacts, type ExpressionFacts } from './expression-facts.js';
-import { globMatcher } from './glob.js';
 
 /** What a rule's `when` expression can see (design §3 step 6). */
 export interface PolicyInput {

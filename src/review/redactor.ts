@@ -1,5 +1,5 @@
-import { looksLikeSecret, nameLooksSecret } from '../audit/secret-shapes.js';
-import { sha256Hex } from '../identity/fingerprint.js';
+import { sha256Hex } from '../shared/hash.js';
+import { looksLikeSecret, nameLooksSecret } from '../shared/secret-shapes.js';
 
 /** A short, stable stand-in for a secret: the same secret gets the same mark across the pack, and the mark cannot be reversed. */
 export function secretMark(secret: string): string {

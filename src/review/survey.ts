@@ -1,7 +1,7 @@
-import { canonicalJson } from '../audit/canonical-json.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+import { sha256Hex } from '../shared/hash.js';
 import type { ReviewContext } from './context.js';
 import { connectAs, listTools } from './mcp.js';
-import { sha256Hex } from '../identity/fingerprint.js';
 
 /**
  * Before the checks: each user identity opens a session and lists its tools.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Principal } from '../identity/principal.js';
 import { principalKey } from '../identity/principal.js';
-import { fingerprint } from '../identity/fingerprint.js';
 import { BehalfError } from '../errors.js';
+import { fingerprint } from '../shared/hash.js';
 
 export interface SessionBase {
   id: string;

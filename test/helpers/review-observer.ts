@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
-import { credentialFingerprint } from '../../src/identity/fingerprint.js';
+import { credentialFingerprint } from '../../src/shared/credential-fingerprint.js';
 
 export interface SeenClaims { sub?: unknown; aud?: unknown; iss?: unknown; act?: unknown }
 export interface SeenEntry { fingerprint: string; claims?: SeenClaims }

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { looksLikeSecret, nameLooksSecret } from '../../audit/secret-shapes.js';
+import { looksLikeSecret, nameLooksSecret } from '../../shared/secret-shapes.js';
 import type { ReviewContext } from '../context.js';
 import { bearerOf } from '../credentials.js';
 import { staticTlsEvidence } from '../static/tls.js';

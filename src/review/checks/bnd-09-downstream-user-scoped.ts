@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import { credentialFingerprint } from '../../identity/fingerprint.js';
+import { credentialFingerprint } from '../../shared/credential-fingerprint.js';
 import { bearerOf } from '../credentials.js';
 import type { ReviewContext } from '../context.js';
 import { callTool, connectAs, type CallOutcome } from '../mcp.js';

@@ -1,9 +1,9 @@
 import { isAbsolute, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sha256Hex } from '../../shared/hash.js';
 import { CHECKLIST_QUESTION, type CheckId } from '../catalog.js';
 import type { EvidencePack } from './schema.js';
 import { STATUS_LABEL, type Item } from './text.js';
-import { sha256Hex } from '../../identity/fingerprint.js';
 
 type Check = EvidencePack['checks'][number];
 

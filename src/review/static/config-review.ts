@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { canonicalJson } from '../../audit/canonical-json.js';
 import { findLiteralSecrets, type LiteralSecret } from '../../config/literal-secrets.js';
 import { parseConfig } from '../../config/load.js';
 import { ClientSchema, GatewayConfigSchema, KeysSchema, type GatewayConfig } from '../../config/schema.js';
@@ -9,8 +8,9 @@ import { parseYamlText } from '../../config/yaml-file.js';
 import type { KeyLifecycle } from '../../keys/lifecycle.js';
 import { configKeyLifecycles } from '../../keys/ring.js';
 import { readKeyStore, storedLifecycle } from '../../keys/store.js';
+import { canonicalJson } from '../../shared/canonical-json.js';
+import { sha256Hex } from '../../shared/hash.js';
 import type { ReviewContext } from '../context.js';
-import { sha256Hex } from '../../identity/fingerprint.js';
 
 /**
  * A behalf gateway config as the review sees it: read, never started. The

@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { bitsPerChar, UUID } from '../../audit/secret-shapes.js';
 import { KNOWN_FORMATS, literalLooksSecret, nameSuggestsSecret, SECRET_REF } from '../../config/literal-secrets.js';
 import { parseYamlText } from '../../config/yaml-file.js';
-import { sha256Hex } from '../../identity/fingerprint.js';
+import { sha256Hex } from '../../shared/hash.js';
+import { bitsPerChar, UUID } from '../../shared/secret-shapes.js';
 import type { ReviewContext } from '../context.js';
 import { profileSchema } from '../profile.js';
 import type { EvidenceItem } from '../types.js';

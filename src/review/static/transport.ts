@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { looksLikeSecret } from '../../audit/secret-shapes.js';
 import { findLiteralSecrets, knownFormat, nameSuggestsSecret, SECRET_REF } from '../../config/literal-secrets.js';
+import { looksLikeSecret } from '../../shared/secret-shapes.js';
 import type { ReviewContext } from '../context.js';
 import type { EvidenceItem } from '../types.js';
 import { splitCommand } from './command.js';
