@@ -5,9 +5,9 @@
  */
 import { DEMO_POLICY, filesystemPolicy } from '../demo/quickstart/policy.js';
 import { userClaims, DEMO_USERS } from '../demo/quickstart/users.js';
-import { authorizeMessage } from '../src/gateway/authorize.js';
 import type { Principal } from '../src/identity/principal.js';
 import type { JsonRpcMessage } from '../src/jsonrpc.js';
+import { authorizeMessage } from '../src/policy/authorize.js';
 import { compilePolicy } from '../src/policy/policy.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { prepareUserFolders } from '../demo/quickstart/files.js';

@@ -65,9 +65,9 @@ import { filesystemServerEntry, prepareUserFolders } from '../demo/quickstart/fi
 import { DEMO_POLICY, FILESYSTEM_TOOL_PATHS, filesystemPolicy } from '../demo/quickstart/policy.js';
 import { DEMO_SCOPE, DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
 import type { PolicyRuleConfig } from '../src/config/schema.js';
-import { authorizeMessage, filterListResult, type Authorization } from '../src/gateway/authorize.js';
 import type { Principal } from '../src/identity/principal.js';
 import type { JsonRpcMessage } from '../src/jsonrpc.js';
+import { authorizeMessage, filterListResult, type Authorization } from '../src/policy/authorize.js';
 import { decide, type RuleTrace } from '../src/policy/decide.js';
 import { pathWithin } from '../src/policy/path-within.js';
 import { compilePolicy, type CompiledPolicy } from '../src/policy/policy.js';

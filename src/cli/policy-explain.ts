@@ -1,7 +1,7 @@
 import type { PolicyRuleConfig } from '../config/schema.js';
-import type { Authorization } from '../gateway/authorize.js';
 import type { Principal } from '../identity/principal.js';
 import type { JsonRpcRequest } from '../jsonrpc.js';
+import type { Authorization } from '../policy/authorize.js';
 import type { RuleTrace } from '../policy/decide.js';
 import { FEATURE_KEYS, type Target } from '../policy/rules.js';
 import type { PolicySource } from '../policy/test-file.js';

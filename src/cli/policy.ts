@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { BehalfError } from '../errors.js';
-import { authorizeMessage, type ToolLookup } from '../gateway/authorize.js';
 import type { Principal } from '../identity/principal.js';
 import type { JsonRpcRequest } from '../jsonrpc.js';
+import { authorizeMessage, type ToolLookup } from '../policy/authorize.js';
 import type { RuleTrace } from '../policy/decide.js';
 import {
   loadConfigSource, loadPolicySource, parseWith, readTestFile, StandaloneRequestSchema, TestPrincipalSchema, toMessage, toPrincipal,

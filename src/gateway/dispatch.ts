@@ -10,7 +10,7 @@ import type { CompiledPolicy } from '../policy/policy.js';
 import { bucketKey } from '../policy/rate-limit.js';
 import { callCredential } from '../delegation/call-credential.js';
 import type { DownstreamCredential } from '../delegation/types.js';
-import { authorizeMessage, filterListResult, type Authorization, type ToolLookup } from './authorize.js';
+import { authorizeMessage, filterListResult, type Authorization, type ToolLookup } from '../policy/authorize.js';
 import type { RequestContext } from './context.js';
 import { headerValue } from './http-io.js';
 import { inboundOf } from './route.js';

@@ -1,11 +1,11 @@
 import type { Principal } from '../identity/principal.js';
 import type { JsonRpcMessage } from '../jsonrpc.js';
-import { decide, type Decision, type RuleTrace } from '../policy/decide.js';
-import { principalInput } from '../policy/input.js';
-import { classifyMethod } from '../policy/method-table.js';
-import type { CompiledPolicy } from '../policy/policy.js';
-import type { PolicyInput, Target } from '../policy/rules.js';
-import { visible } from '../policy/visible.js';
+import { decide, type Decision, type RuleTrace } from './decide.js';
+import { principalInput } from './input.js';
+import { classifyMethod } from './method-table.js';
+import type { CompiledPolicy } from './policy.js';
+import type { PolicyInput, Target } from './rules.js';
+import { visible } from './visible.js';
 
 export interface Authorization extends Decision {
   /** What the call reaches (tool, resource or prompt); absent for housekeeping and custom methods. */
