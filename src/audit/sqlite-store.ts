@@ -5,23 +5,8 @@ import Database from 'better-sqlite3';
 import { BehalfError } from '../errors.js';
 import { GENESIS, recordHash } from './chain.js';
 import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from './event.js';
+import { columnNames, createSchema, fromRow, normalize, prepareInsert, toRow, type Row } from './sqlite-schema.js';
 
-/** Event field → column. ts and latency_ms are REAL, rule_ids is a JSON array, the rest TEXT. */
-const COLUMNS = [
-  ['ts', 'ts'], ['kind', 'kind'], ['callId', 'call_id'], ['route', 'route'], ['upstream', 'upstream'],
-  ['transport', 'transport'], ['clientId', 'client_id'], ['clientMethod', 'client_method'],
-  ['credentialId', 'credential_id'], ['userIssuer', 'user_issuer'], ['userSubject', 'user_subject'],
-  ['tokenFingerprint', 'token_fingerprint'], ['sessionFingerprint', 'session_fingerprint'], ['method', 'method'],
-  ['target', 'target'], ['args', 'args'], ['argsDigest', 'args_digest'], ['decision', 'decision'],
-  ['ruleIds', 'rule_ids'], ['reason', 'reason'], ['policyVersion', 'policy_version'], ['outcome', 'outcome'],
-  ['latencyMs', 'latency_ms'], ['downstreamStrategy', 'downstream_strategy'],
-  ['downstreamCredentialId', 'downstream_credential_id'],
-] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
-type Stored = (typeof COLUMNS)[number][0];
-type Unstored = Exclude<keyof AuditEvent, Stored>;
-const _everyFieldIsStored: [Unstored] extends [never] ? true : Unstored = true;
-
-const NUMERIC = new Set<string>(['ts', 'latency_ms']);
 const PAGE = 1000;
 
 export interface SqliteAuditStoreOptions {
@@ -65,7 +50,7 @@ export class SqliteAuditStore implements AuditStore {
       } catch {
         throw new BehalfError('invalid_request', `cannot open audit database ${path}`);
       }
-      const columns = this.columnNames();
+      const columns = columnNames(this.db);
       const problem = !columns.size ? 'holds no audit records' : !columns.has('hash') ? 'holds audit records of an older version, without a hash chain' : undefined;
       if (problem) {
         this.db.close();
@@ -77,32 +62,9 @@ export class SqliteAuditStore implements AuditStore {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    this.db.transaction(() => this.createSchema()).immediate();
-    // Positional parameters: binding by name costs a property lookup per column on every append.
-    this.insert = this.db.prepare(`INSERT INTO audit_events (seq, ${COLUMNS.map(([, c]) => c).join(', ')}, prev_hash, hash)
-      VALUES (${Array(COLUMNS.length + 3).fill('?').join(', ')})`);
+    this.db.transaction(() => createSchema(this.db)).immediate();
+    this.insert = prepareInsert(this.db);
     this.head = this.readHead();
-  }
-
-  private createSchema(): void {
-    const columns = this.columnNames();
-    if (columns.size && !columns.has('hash')) {
-      // A store written before the hash chain existed. Its rows cannot be
-      // chained after the fact (that would vouch for content nobody hashed),
-      // so they are kept aside, untouched, and a fresh chain starts at seq 1.
-      this.db.exec(`ALTER TABLE audit_events RENAME TO audit_events_legacy_${Date.now()}`);
-    }
-    this.db.exec(`CREATE TABLE IF NOT EXISTS audit_events (
-      seq INTEGER PRIMARY KEY,
-      ${COLUMNS.map(([, c]) => `${c} ${NUMERIC.has(c) ? 'REAL' : 'TEXT'}`).join(',\n      ')},
-      prev_hash TEXT NOT NULL,
-      hash TEXT NOT NULL
-    )`);
-    this.db.exec('CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)');
-  }
-
-  private columnNames(): Set<string> {
-    return new Set((this.db.pragma('table_info(audit_events)') as Array<{ name: string }>).map((c) => c.name));
   }
 
   private readHead(): Head {
@@ -239,75 +201,10 @@ export class SqliteAuditStore implements AuditStore {
   }
 }
 
-type Row = Record<string, string | number | null>;
-
-/**
- * What is hashed must be exactly what reads back, whatever a caller put in
- * a field: each value is coerced to its column's type first. And SQLite
- * stores text as UTF-8, which turns a lone UTF-16 surrogate (valid in a JS
- * string, and reachable from client JSON via "\ud800") into replacement
- * characters; a record holding one would later look edited. Such strings are
- * made well-formed before hashing.
- */
-function normalize(e: AuditEvent): AuditEvent {
-  const out: Record<string, unknown> = {};
-  for (const [field, column] of COLUMNS) {
-    const v: unknown = e[field];
-    if (v === undefined || v === null) continue;
-    if (NUMERIC.has(column)) {
-      const n = Number(v);
-      if (Number.isFinite(n)) out[field] = n;
-    } else if (field === 'ruleIds') {
-      out[field] = (Array.isArray(v) ? v : [v]).map((x) => wellFormed(String(x)));
-    } else {
-      out[field] = wellFormed(String(v));
-    }
-  }
-  return out as unknown as AuditEvent;
-}
-
-type WellFormedString = string & { isWellFormed(): boolean; toWellFormed(): string };
-
-/** String.prototype.isWellFormed is in Node 20 but not in the ES2023 lib typings. */
-function wellFormed(s: string): string {
-  const w = s as WellFormedString;
-  return w.isWellFormed() ? s : w.toWellFormed();
-}
-
 function chained(fields: AuditEvent, head: Head): AuditRecord {
   const rec = { ...fields, seq: head.seq + 1, prevHash: head.hash, hash: '' };
   rec.hash = recordHash(rec);
   return rec;
-}
-
-/** The INSERT's parameters, in its column order. */
-function toRow(rec: AuditRecord): Array<string | number | null> {
-  const row: Array<string | number | null> = [rec.seq];
-  for (const [field] of COLUMNS) {
-    const v = rec[field];
-    row.push(v === undefined ? null : Array.isArray(v) ? JSON.stringify(v) : v);
-  }
-  row.push(rec.prevHash, rec.hash);
-  return row;
-}
-
-function fromRow(row: Row): AuditRecord {
-  const rec: Record<string, unknown> = { seq: row.seq, prevHash: row.prev_hash, hash: row.hash };
-  for (const [field, column] of COLUMNS) {
-    const v = row[column];
-    if (v === null || v === undefined) continue;
-    rec[field] = field === 'ruleIds' ? parseRuleIds(v) : v;
-  }
-  return rec as unknown as AuditRecord;
-}
-
-/** A tampered rule_ids cell must show up as an edited record, not crash the reader. */
-function parseRuleIds(v: string | number): unknown {
-  try {
-    return JSON.parse(String(v));
-  } catch {
-    return v;
-  }
 }
 
 function isConflict(err: unknown): boolean {
