@@ -1,7 +1,7 @@
 /**
  * Minimal JSON-RPC 2.0 shapes and a hand-written validator: the gateway
  * forwards messages and parses only what a decision needs, so a full schema
- * validation per message would cost more than every check we make (design §6b).
+ * validation per message would cost more than every check we make (docs/architecture.md §4).
  */
 export type JsonRpcId = string | number;
 
@@ -11,20 +11,6 @@ export interface JsonRpcResult { jsonrpc: '2.0'; id: JsonRpcId; result: Record<s
 export interface JsonRpcErrorResponse { jsonrpc: '2.0'; id: JsonRpcId | null; error: { code: number; message: string; data?: unknown } }
 export type JsonRpcResponse = JsonRpcResult | JsonRpcErrorResponse;
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
-
-export const RpcCode = {
-  ParseError: -32700,
-  InvalidRequest: -32600,
-  MethodNotFound: -32601,
-  InvalidParams: -32602,
-  InternalError: -32603,
-  /** Server-defined range: the gateway's own refusals. */
-  Forbidden: -32003,
-  UpstreamError: -32010,
-  /** A rate limit refused the call; `data.retryAfterMs` says when to try again. */
-  RateLimited: -32029,
-  ConnectionClosed: -32000,
-} as const;
 
 export function isRequest(m: JsonRpcMessage): m is JsonRpcRequest {
   return 'method' in m && 'id' in m;
@@ -58,8 +44,4 @@ export function invalidMessageReason(v: unknown): string | undefined {
   if ('result' in v === 'error' in v) return 'a response has exactly one of result and error';
   if ('error' in v && (!isObject(v.error) || typeof v.error.code !== 'number' || typeof v.error.message !== 'string')) return 'error must have a numeric code and a message';
   return undefined;
-}
-
-export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): JsonRpcErrorResponse {
-  return data === undefined ? { jsonrpc: '2.0', id, error: { code, message } } : { jsonrpc: '2.0', id, error: { code, message, data } };
 }

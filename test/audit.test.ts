@@ -135,6 +135,8 @@ describe('every decision is audited before forwarding, with no secret in any row
           userIssuer: fx.idp.issuer, userSubject: 'alice', tokenFingerprint: fingerprint(aliceToken),
           sessionFingerprint: fingerprint(sessionId), method: 'tools/call', target: c.tool,
           decision: c.decision, ruleIds: c.ruleIds, downstreamStrategy: 'none',
+          // A refusal names the message step that made it.
+          ...(c.decision === 'deny' ? { refusedBy: 'authorize' } : {}),
         },
       );
       assert.match(decision.callId!, /^[0-9a-f-]{36}$/);
@@ -243,7 +245,7 @@ describe('an audit store that cannot write makes every call fail closed', () => 
       });
       assert.equal(fx.gateway.runtime.sessions.size, 0);
       assert.deepEqual(upstreamRequests.slice(before), []);
-      assert.ok(logs.includes('audit write failed'), 'the operator is told');
+      assert.ok(logs.some((l) => l.startsWith('audit write failed: ') && l.includes('SQLITE_FULL')), 'the operator is told, with the cause');
     } finally {
       store.failing = false;
     }

@@ -15,7 +15,13 @@ const HASHED_FIELDS = [
   'args', 'argsDigest', 'decision', 'ruleIds', 'reason', 'policyVersion', 'outcome', 'latencyMs',
   'downstreamStrategy', 'downstreamCredentialId',
 ] as const satisfies ReadonlyArray<Exclude<keyof AuditRecord, 'hash'>>;
-type Unhashed = Exclude<keyof AuditRecord, 'hash' | (typeof HASHED_FIELDS)[number]>;
+/**
+ * Fields added after the first chains were written: hashed after the others
+ * and only when present, so every record written before they existed keeps
+ * its hash and old chains still verify.
+ */
+const LATER_FIELDS = ['refusedBy'] as const satisfies ReadonlyArray<Exclude<keyof AuditRecord, 'hash'>>;
+type Unhashed = Exclude<keyof AuditRecord, 'hash' | (typeof HASHED_FIELDS)[number] | (typeof LATER_FIELDS)[number]>;
 const _everyFieldIsHashed: [Unhashed] extends [never] ? true : Unhashed = true;
 
 /** `{"seq":` then `,"prevHash":` …: the constant part of the canonical form, built once. */
@@ -33,6 +39,10 @@ export function canonicalRecord(rec: Omit<AuditRecord, 'hash'>): string {
   for (let i = 0; i < HASHED_FIELDS.length; i++) {
     const v = rec[HASHED_FIELDS[i]!];
     out += PREFIXES[i]! + (v === undefined || v === null ? 'null' : (JSON.stringify(v) ?? 'null'));
+  }
+  for (const f of LATER_FIELDS) {
+    const v = rec[f];
+    if (v !== undefined && v !== null) out += `,${JSON.stringify(f)}:${JSON.stringify(v)}`;
   }
   return `${out}}`;
 }

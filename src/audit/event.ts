@@ -37,6 +37,8 @@ export interface AuditEvent {
   downstreamStrategy?: string;
   /** Id (jti or fingerprint) of the downstream credential, never the credential. */
   downstreamCredentialId?: string;
+  /** The pipeline step that refused the request or message (docs/architecture.md §2–3); absent when nothing was refused. */
+  refusedBy?: string;
 }
 
 /** A record as stored: numbered and chained to its predecessor. */

@@ -16,7 +16,7 @@ const COLUMNS = [
   ['target', 'target'], ['args', 'args'], ['argsDigest', 'args_digest'], ['decision', 'decision'],
   ['ruleIds', 'rule_ids'], ['reason', 'reason'], ['policyVersion', 'policy_version'], ['outcome', 'outcome'],
   ['latencyMs', 'latency_ms'], ['downstreamStrategy', 'downstream_strategy'],
-  ['downstreamCredentialId', 'downstream_credential_id'],
+  ['downstreamCredentialId', 'downstream_credential_id'], ['refusedBy', 'refused_by'],
 ] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
 type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;
@@ -41,6 +41,9 @@ export function createSchema(db: Database.Database): void {
       prev_hash TEXT NOT NULL,
       hash TEXT NOT NULL
     )`);
+  // Columns added since a store was created are added to it; its rows keep their hashes (chain.ts: LATER_FIELDS).
+  const present = columnNames(db);
+  for (const [, c] of COLUMNS) if (!present.has(c)) db.exec(`ALTER TABLE audit_events ADD COLUMN ${c} ${NUMERIC.has(c) ? 'REAL' : 'TEXT'}`);
   db.exec('CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)');
 }
 

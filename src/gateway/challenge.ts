@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { BehalfError } from '../errors.js';
-import { RpcCode } from '../jsonrpc.js';
+import { toJsonRpcError, type BehalfError } from '../errors.js';
 import { sendJson } from './http-io.js';
 
 const INVALID_TOKEN_CODES = new Set(['user_token_invalid', 'client_auth_invalid', 'delegation_mismatch']);
@@ -13,8 +12,8 @@ function quote(v: string): string {
  * The one place that turns an error into an HTTP answer. 401s carry a Bearer
  * challenge pointing at the RFC 9728 document (with `error="invalid_token"`
  * only when a token was presented, RFC 6750 §3.1); 403 insufficient_scope
- * lists every scope needed. The body is a JSON-RPC error with a fixed
- * message: details stay in the audit log.
+ * lists every scope needed. The body is the code's JSON-RPC error from the
+ * one table (src/errors.ts): details stay in the audit log.
  */
 export function wwwAuthenticate(err: BehalfError, metadataUrl: string | undefined, scopes: readonly string[]): string | undefined {
   if (err.status !== 401 && err.code !== 'insufficient_scope') return undefined;
@@ -32,6 +31,5 @@ export function sendError(res: ServerResponse, err: BehalfError, opts: { metadat
   const challenge = wwwAuthenticate(err, opts.metadataUrl, opts.scopes ?? []);
   if (challenge) headers['www-authenticate'] = challenge;
   if (err.code === 'method_not_allowed') headers.allow = err.details.allow ?? 'GET, POST, DELETE';
-  const code = err.code === 'parse_error' ? RpcCode.ParseError : err.status === 400 || err.status === 413 ? RpcCode.InvalidRequest : RpcCode.ConnectionClosed;
-  sendJson(res, err.status, { jsonrpc: '2.0', id: null, error: { code, message: err.publicMessage } }, headers);
+  sendJson(res, err.status, toJsonRpcError(err, null), headers);
 }

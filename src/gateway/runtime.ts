@@ -40,4 +40,8 @@ export interface GatewayRuntime {
   userContext?: SignedContextVerifier;
   upstreamContext: UpstreamFactoryContext;
   log: (line: string) => void;
+  /** Lines for debugging (each refusal with the step that made it); a no-op unless enabled. */
+  debug: (line: string) => void;
+  /** Stops what the build started (policy and key watchers, strategy caches); sessions and the audit log close separately. */
+  stop: () => void;
 }

@@ -1,49 +1,19 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { principalFields, AuditLog } from '../audit/audit-log.js';
-import { resolveAuditPath } from '../audit/path.js';
-import { SqliteAuditStore } from '../audit/sqlite-store.js';
-import type { AuditStore } from '../audit/event.js';
+import { principalFields } from '../audit/audit-log.js';
 import type { LoadedConfig } from '../config/load.js';
-import { resolveSecret } from '../config/secrets.js';
-import { BehalfError, toBehalfError } from '../errors.js';
-import { Authenticator } from '../identity/authenticator.js';
-import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
-import { ArgumentRedactor } from '../audit/redact.js';
-import { buildStrategies, type StrategyContext, type StrategyFactories } from '../delegation/registry.js';
-import { tokenExchangeFactory } from '../delegation/token-exchange.js';
-import type { GatewaySigner } from '../delegation/types.js';
-import { userAssertionFactory } from '../delegation/user-assertion.js';
-import { SignedContextVerifier } from '../identity/user-context.js';
-import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
-import { createGatewayKeys, type GatewayKeys } from '../keys/gateway-keys.js';
-import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
-import { MemoryRateLimiter } from '../policy/rate-limit.js';
-import { loadPolicy, policyFilePath } from '../policy/source.js';
-import { SessionStore } from '../state/sessions.js';
+import { BehalfError, describeError, toBehalfError, toJsonRpcError } from '../errors.js';
+import { buildGateway, type GatewayOptions } from './build.js';
 import { sendError } from './challenge.js';
 import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
-import { buildRoutes, JWKS_PATH, resolveRoute } from './route.js';
+import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
-import type { GatewaySession } from './session.js';
 
-export interface GatewayOptions {
-  log?: (line: string) => void;
-  auditStore?: AuditStore;
-  verifier?: VerifierOptions;
-  env?: NodeJS.ProcessEnv;
-  /** Makers of downstream strategies beyond service-account (token exchange, user assertions). */
-  strategies?: StrategyFactories;
-  /** The gateway's signing keys: enables the `user-assertion` downstream strategy (unless `strategies` supplies its own). */
-  signer?: GatewaySigner;
-  /** Single use of signed user context (jti); default one in memory. */
-  replayCache?: ReplayCache;
-}
+export type { GatewayOptions } from './build.js';
 
 export interface Gateway {
   baseUrl: string;
@@ -55,10 +25,6 @@ export interface Gateway {
 }
 
 const AUTH_FAILURES = new Set(['client_auth_required', 'client_auth_invalid', 'user_token_required', 'user_token_invalid', 'delegation_mismatch', 'insufficient_scope']);
-
-function loopbackHosts(port: number): string[] {
-  return ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`);
-}
 
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
@@ -81,13 +47,18 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     rt, req, res, url, route, endpoint, started: performance.now(),
     transport: endpoint === 'mcp' ? 'streamable-http' : 'sse',
   };
+  let step = '';
   try {
-    for (const step of stack) await step.run(ctx);
+    for (const s of stack) {
+      step = s.name;
+      await s.run(ctx);
+    }
   } catch (err) {
     const e = toBehalfError(err);
-    if (e.code === 'internal') rt.log(`internal error on ${endpoint} ${req.method}: ${(err as Error)?.name ?? 'error'}`);
+    if (e.code === 'internal') rt.log(`internal error in ${step} on ${endpoint} ${req.method}: ${describeError(err)}`);
+    else rt.debug(`refused ${endpoint} ${req.method} on ${route.name} by ${step}: ${e.code}`);
     if (AUTH_FAILURES.has(e.code) && !e.details.audited) {
-      rt.audit.tryAppend({ ts: Date.now(), kind: 'auth-failure', route: route.name, transport: ctx.transport, reason: `${e.code}: ${e.message}`, ...principalFields(ctx.principal) });
+      rt.audit.tryAppend({ ts: Date.now(), kind: 'auth-failure', route: route.name, transport: ctx.transport, reason: `${e.code}: ${e.message}`, refusedBy: step, ...principalFields(ctx.principal) });
     }
     // A refused request whose body is still arriving (too large, too slow) is not read further: the connection closes after the answer.
     if (!req.complete) res.setHeader('connection', 'close');
@@ -95,133 +66,59 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
   }
 }
 
+/** The gateway's base URL: the configured public one, else where it listens. */
+function baseUrlOf(loaded: LoadedConfig, port: number): string {
+  const { server } = loaded.config;
+  const hostForUrl = server.host.includes(':') ? `[${server.host}]` : server.host;
+  return (server.publicUrl ?? `${server.tls ? 'https' : 'http'}://${hostForUrl}:${port}`).replace(/\/$/, '');
+}
+
+/** Builds everything, then listens; the request handler is attached before the first connection can be served. */
 export async function startGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
-  const { config, baseDir } = loaded;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (config.server.allowUnauthenticated) log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
-  const tls = config.server.tls;
-  const server: Server = tls
-    ? createHttpsServer({
-      cert: resolveSecret(tls.cert, baseDir, options.env),
-      key: resolveSecret(tls.key, baseDir, options.env),
-      ...(tls.clientCa ? { ca: resolveSecret(tls.clientCa, baseDir, options.env), requestCert: true, rejectUnauthorized: false } : {}),
-    })
-    : createHttpServer();
-  // Slowloris and idle sockets: bounded header and request times.
-  server.headersTimeout = 15_000;
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 5_000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const scheme = tls ? 'https' : 'http';
-  const hostForUrl = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  const baseUrl = (config.server.publicUrl ?? `${scheme}://${hostForUrl}:${port}`).replace(/\/$/, '');
-  const publicHost = new URL(baseUrl).host.toLowerCase();
-  const allowedHosts = new Set((config.server.allowedHosts ?? [publicHost, ...loopbackHosts(port)]).map((h) => h.toLowerCase()));
-  const allowedOrigins = new Set([new URL(baseUrl).origin, ...config.server.allowedOrigins].map((o) => o.toLowerCase()));
-
-  let audit: AuditLog;
-  let policy: PolicyHolder;
-  let redactor: ArgumentRedactor;
-  let delegation: GatewayRuntime['delegation'];
-  let keys: GatewayKeys;
-  let userContext: SignedContextVerifier | undefined;
-  try {
-    const store = options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
-    audit = new AuditLog(store, () => log('audit write failed'));
-    const digestKey = config.audit.arguments.digestKey
-      ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
-      : await store.secret('args-digest');
-    redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
-    const initial = loaded.policy ?? loadPolicy(config, baseDir);
-    policy = new PolicyHolder(initial, () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
-    const strategyContext: StrategyContext = { config, baseDir, env: options.env, log };
-    // The caller's makers win over the defaults (tests, embedders).
-    // Client API keys and the gateway's signing keys (config + key store); the key store's signer unless the caller brings one.
-    keys = createGatewayKeys({ config, baseDir, baseUrl, audit, log });
-    const signer = options.signer ?? keys.signer;
-    const userAssertion = signer ? { 'user-assertion': userAssertionFactory(config.upstreams, signer) } : {};
-    delegation = buildStrategies(strategyContext, { 'token-exchange': tokenExchangeFactory(strategyContext), ...userAssertion, ...options.strategies });
-    const sc = config.userAuth.signedContext;
-    userContext = sc && new SignedContextVerifier(sc, {
-      baseDir, env: options.env, clients: config.clients, delegation: config.userAuth.delegation, requiredScopes: config.userAuth.scopes,
-      replay: options.replayCache ?? new MemoryReplayCache({ now: options.verifier?.now }),
-      now: options.verifier?.now, jwksCooldownMs: options.verifier?.jwksCooldownMs, timeoutMs: options.verifier?.timeoutMs,
-    });
-  } catch (err) {
-    server.close();
-    throw err;
-  }
-  const policyFile = policyFilePath(config, baseDir);
-  if (policyFile && config.policy.watch) policy.watchFile(policyFile);
-  const verifier = new JwtVerifier(config.userAuth.issuers, options.verifier);
-  const rt: GatewayRuntime = {
-    config, baseDir, baseUrl, allowedHosts, allowedOrigins,
-    routes: buildRoutes(config.upstreams, baseUrl),
-    authenticator: new Authenticator(config, verifier, keys.holder.apiKeys),
-    policy,
-    rateLimiter: new MemoryRateLimiter(),
-    redactor,
-    delegation,
-    keys: keys.holder,
-    signer: options.signer ?? keys.signer,
-    sessions: undefined as unknown as SessionStore<GatewaySession>,
-    stateless: new Map(),
-    audit,
-    userContext,
-    upstreamContext: { baseDir, env: options.env, log },
-    log,
-  };
-  rt.sessions = new SessionStore<GatewaySession>({
-    idleTtlMs: config.sessions.idleTtlSeconds * 1000,
-    maxSessions: config.sessions.maxSessions,
-    onExpire: (s) => endSession(rt, s, 'idle'),
-    shortestIdleTtlMs: Math.min(...Object.values(config.upstreams).map((u) => (u.transport === 'stdio' && u.perUser.idleTimeoutSeconds ? u.perUser.idleTimeoutSeconds * 1000 : Infinity))),
-  });
+  const built = await buildGateway(loaded, options);
+  const { server } = built;
+  const live: { runtime?: GatewayRuntime } = {};
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    handle(rt, req, res).catch(() => {
-      if (!res.headersSent) sendJson(res, 500, { jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
+    const runtime = live.runtime;
+    // Unreachable by construction (see below); answered rather than crashed on if that ever changes.
+    if (!runtime) return sendJson(res, 503, toJsonRpcError(new BehalfError('internal'), null));
+    handle(runtime, req, res).catch((err: unknown) => {
+      runtime.log(`unhandled error answering ${req.method} ${new URL(req.url ?? '/', 'http://gateway.invalid').pathname}: ${describeError(err)}`);
+      if (!res.headersSent) sendJson(res, 500, toJsonRpcError(new BehalfError('internal'), null));
       else res.end();
     });
   });
-  audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started', policyVersion: policy.current.version });
-  keys.start();
-
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(loaded.config.server.port, loaded.config.server.host, () => resolve());
+    });
+  } catch (err) {
+    await built.discard();
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  // Synchronous from here to the return: no connection is served before the runtime exists.
+  const runtime = built.runtimeAt(baseUrlOf(loaded, port), port);
+  live.runtime = runtime;
   return {
-    baseUrl,
+    baseUrl: runtime.baseUrl,
     port,
-    runtime: rt,
+    runtime,
     urlFor: (name) => {
-      const r = rt.routes.get(name);
+      const r = runtime.routes.get(name);
       if (!r) throw new Error(`no upstream named ${name}`);
       return r.resource;
     },
     async close() {
-      for (const s of rt.sessions.all()) endSession(rt, s, 'gateway stopping');
-      for (const s of [...rt.stateless.values()]) endSession(rt, s, 'gateway stopping');
-      rt.sessions.close();
-      policy.close();
-      keys.close();
-      for (const d of delegation.values()) d.close?.();
+      for (const s of runtime.sessions.all()) endSession(runtime, s, 'gateway stopping');
+      for (const s of [...runtime.stateless.values()]) endSession(runtime, s, 'gateway stopping');
+      runtime.sessions.close();
+      runtime.stop();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
-      audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
-      await audit.close();
+      runtime.audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
+      await runtime.audit.close();
     },
   };
-}
-
-/** Every reload attempt is on the record: which policy is in force, or why a file was refused. */
-function recordReload(audit: AuditLog, log: (line: string) => void, r: ReloadResult): void {
-  if (r.ok) {
-    if (r.changed) log(`policy reloaded: version ${r.version}`);
-    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)', policyVersion: r.version });
-  } else {
-    log(`policy reload rejected; the previous policy stays in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
-    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: 'reload rejected', reason: r.problems.join('; ').slice(0, 2000) });
-  }
 }

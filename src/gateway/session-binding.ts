@@ -1,5 +1,5 @@
 import { principalFields } from '../audit/audit-log.js';
-import { BehalfError } from '../errors.js';
+import { BehalfError, describeError } from '../errors.js';
 import { principalKey } from '../identity/principal.js';
 import { sessionFingerprint } from '../state/sessions.js';
 import type { RequestContext } from './context.js';
@@ -7,6 +7,7 @@ import { headerValue } from './http-io.js';
 import type { GatewaySession } from './session.js';
 import { ToolCatalog } from './tool-catalog.js';
 import { closeUserUpstreams } from './user-upstreams.js';
+import { deliverToClient, refuseUpstreamRequest } from './deliver.js';
 import type { DownstreamStrategy } from '../delegation/types.js';
 import { connectUpstream, type ChildUser } from './upstream/factory.js';
 
@@ -35,11 +36,11 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
   upstream.onServerMessage = (m) => {
     // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
     if ('id' in m && 'method' in m && m.method === 'roots/list' && !route.upstream.forwardClientRoots) {
-      void upstream.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'roots are not available through this gateway route' } }).catch(() => {});
+      refuseUpstreamRequest(upstream, m.id, new BehalfError('not_available_here', 'roots are not available through this gateway route'), rt.log);
       return;
     }
     if ('method' in m && m.method === 'notifications/tools/list_changed') session.tools.invalidate();
-    deliverToClient(session, m);
+    deliverToClient(session, m, rt.log);
   };
   upstream.onClose = () => endSession(ctx.rt, session, 'upstream closed');
   if (kind !== 'stateless') {
@@ -69,19 +70,6 @@ export function requireBoundSession(ctx: RequestContext, id: string | undefined)
 
 export function sessionIdHeader(ctx: RequestContext): string | undefined {
   return headerValue(ctx.req, 'mcp-session-id');
-}
-
-/** Server→client traffic goes to a streaming POST response of this session, else its GET stream. */
-export function deliverToClient(session: GatewaySession, msg: Parameters<NonNullable<GatewaySession['upstream']['onServerMessage']>>[0]): void {
-  // The GET stream is the client's chosen channel for server-initiated messages; else the newest in-flight POST.
-  const sink = session.stream && !session.stream.isClosed ? session.stream : [...session.postStreams].pop();
-  if (sink && !sink.isClosed) {
-    sink.message(msg);
-    return;
-  }
-  if ('id' in msg && 'method' in msg) {
-    void session.upstream.send({ jsonrpc: '2.0', id: msg.id, error: { code: -32603, message: 'No client stream is open to deliver this request' } }).catch(() => {});
-  }
 }
 
 export function endSession(rt: RequestContext['rt'], session: GatewaySession, reason: string): void {
@@ -120,8 +108,9 @@ async function childUser(ctx: RequestContext, strategy: DownstreamStrategy | und
     let cred;
     try {
       cred = await strategy.credentialFor({ principal, upstream: route.name });
-    } catch {
-      throw new BehalfError('downstream_credential_unavailable');
+    } catch (err) {
+      rt.log(`downstream credential for ${route.name}'s per-user process failed: ${describeError(err)}`);
+      throw new BehalfError('downstream_credential_unavailable', undefined, {}, { cause: err });
     }
     const value = cred ? Object.values(cred.headers)[0] : undefined;
     credential = value?.replace(/^Bearer\s+/i, '');

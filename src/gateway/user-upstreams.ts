@@ -3,7 +3,8 @@ import type { JsonRpcRequest, JsonRpcResponse } from '../jsonrpc.js';
 import { LATEST_INIT_RESULT_VERSION, STATELESS_VERSION, SUPPORTED_VERSIONS, UPSTREAM_INIT_VERSION } from './protocol.js';
 import type { RequestContext } from './context.js';
 import { inboundOf, type Route } from './route.js';
-import { deliverToClient } from './session-binding.js';
+import { BehalfError } from '../errors.js';
+import { deliverToClient, refuseUpstreamRequest } from './deliver.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 import { connectUpstream } from './upstream/factory.js';
@@ -53,10 +54,10 @@ async function openFor(ctx: RequestContext, session: GatewaySession, key: string
   upstream.onServerMessage = (m) => {
     // The agent's answers come back on the session, not per user: an upstream request here is refused, notifications pass.
     if ('id' in m && 'method' in m) {
-      void upstream.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'not available through this gateway route' } }).catch(() => {});
+      refuseUpstreamRequest(upstream, m.id, new BehalfError('not_available_here'), rt.log);
       return;
     }
-    deliverToClient(session, m);
+    deliverToClient(session, m, rt.log);
   };
   upstream.onClose = () => session.userUpstreams?.delete(key);
   await upstream.start();
@@ -75,7 +76,8 @@ function initVersion(asked: unknown, fallback: string): string {
 }
 
 export function closeUserUpstreams(session: GatewaySession): void {
-  for (const { connection } of session.userUpstreams?.values() ?? []) void connection.then((c) => c.close(), () => {});
+  // A connection that never opened has nothing to close; its failure was already the answer to the call that opened it.
+  for (const { connection } of session.userUpstreams?.values() ?? []) void connection.then((c) => c.close(), () => undefined);
   session.userUpstreams?.clear();
 }
 

@@ -22,7 +22,7 @@ export interface GatewayKeys {
  * own signing keys. Throws when the key store cannot be read, so the gateway
  * does not start with keys it cannot check.
  */
-export function createGatewayKeys(o: { config: GatewayConfig; baseDir: string; baseUrl: string; audit: AuditLog; log: (line: string) => void }): GatewayKeys {
+export function createGatewayKeys(o: { config: GatewayConfig; baseDir: string; baseUrl: string | (() => string); audit: AuditLog; log: (line: string) => void }): GatewayKeys {
   const reporter = new KeyReporter(o.config.keys, (e) => o.audit.tryAppend(e), o.log);
   const onReload = (r: KeyReloadResult) => {
     if (r.ok) {

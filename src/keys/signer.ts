@@ -18,10 +18,15 @@ import type { SigningKeyMaterial } from './ring.js';
  */
 export class KeyStoreSigner implements GatewaySigner {
   constructor(
-    readonly issuer: string,
+    /** The gateway's base URL; a function when the listening port is known only after the keys are loaded. */
+    private readonly issuerOf: string | (() => string),
     private readonly keys: () => readonly SigningKeyMaterial[],
     private readonly clock: () => number = Date.now,
   ) {}
+
+  get issuer(): string {
+    return typeof this.issuerOf === 'string' ? this.issuerOf : this.issuerOf();
+  }
 
   async sign(claims: Record<string, unknown>, opts: { audience: string; lifetimeSeconds: number }): Promise<{ token: string; jti: string; kid: string; expiresAt: number }> {
     const now = this.clock();

@@ -1,6 +1,7 @@
 import { BehalfError } from '../../errors.js';
 import type { Step } from '../context.js';
-import { decideMessage, dispatchInitialize, dispatchMessage, forwardMessage } from '../dispatch.js';
+import { dispatchInitialize } from '../message/initialize.js';
+import { decideMessage, deliverMessage, dispatchMessage } from '../message/pipeline.js';
 import { createSession, endSession, requireBoundSession } from '../session-binding.js';
 import { SseWriter } from '../sse-writer.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
@@ -37,7 +38,7 @@ export const handleLegacyPost: Step = {
       : undefined;
     ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
     if (first) {
-      const response = await forwardMessage(ctx, session, first);
+      const response = await deliverMessage(first);
       if (response) stream.message(response);
       return;
     }

@@ -1,7 +1,8 @@
 import { BehalfError } from '../../errors.js';
 import { isRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 import type { RequestContext, Step } from '../context.js';
-import { dispatchInitialize, dispatchMessage } from '../dispatch.js';
+import { dispatchInitialize } from '../message/initialize.js';
+import { dispatchMessage } from '../message/pipeline.js';
 import { headerValue, sendJson } from '../http-io.js';
 import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';

@@ -1,5 +1,7 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { callCredential } from '../../delegation/call-credential.js';
+import type { DownstreamCredential } from '../../delegation/types.js';
 import { BehalfError } from '../../errors.js';
 import { isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 
@@ -36,9 +38,9 @@ export class UpstreamConnection {
   async start(): Promise<void> {
     try {
       await this.transport.start();
-    } catch {
+    } catch (err) {
       this.handleClosed();
-      throw new BehalfError('upstream_unavailable');
+      throw new BehalfError('upstream_unavailable', undefined, {}, { cause: err });
     }
   }
 
@@ -46,21 +48,31 @@ export class UpstreamConnection {
     this.transport.setProtocolVersion?.(version);
   }
 
-  request(req: JsonRpcRequest): Promise<JsonRpcResponse> {
+  /**
+   * Forwards one request. `credential` is this call's downstream credential:
+   * the HTTP transport's fetch reads it from `callCredential` (see there for
+   * why it cannot be an argument of the SDK's send).
+   */
+  request(req: JsonRpcRequest, opts: { credential?: DownstreamCredential } = {}): Promise<JsonRpcResponse> {
+    return callCredential.run(opts.credential, () => this.forwardRequest(req));
+  }
+
+  private forwardRequest(req: JsonRpcRequest): Promise<JsonRpcResponse> {
     if (this.closed) return Promise.reject(new BehalfError('upstream_unavailable'));
     const id = `bh-${this.nextId++}`;
     return new Promise<JsonRpcResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         // Tell the upstream to stop: its late answer would be dropped anyway, and its work should not go on.
-        void this.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } }).catch(() => {});
+        // Best effort: the caller already has its timeout error, and a dead transport closes the connection on its own.
+        void this.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } }).catch(() => undefined);
         reject(new BehalfError('upstream_timeout'));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, originalId: req.id, timer });
-      this.transport.send({ ...req, id } as JSONRPCMessage).catch(() => {
+      this.transport.send({ ...req, id } as JSONRPCMessage).catch((err: unknown) => {
         clearTimeout(timer);
         this.pending.delete(id);
-        reject(new BehalfError('upstream_unavailable'));
+        reject(new BehalfError('upstream_unavailable', undefined, {}, { cause: err }));
       });
     });
   }
@@ -74,7 +86,7 @@ export class UpstreamConnection {
       jsonrpc: '2.0', id: 'gateway-init', method: 'initialize',
       params: { protocolVersion, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
     });
-    if (!('result' in init)) throw new Error('upstream refused initialize');
+    if (!('result' in init)) throw new BehalfError('upstream_unavailable', 'upstream refused initialize');
     const v = init.result.protocolVersion;
     if (typeof v === 'string') this.setProtocolVersion(v);
     await this.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
@@ -84,16 +96,17 @@ export class UpstreamConnection {
   /** Notifications, and responses to requests the upstream made of the client. */
   async send(msg: JsonRpcMessage): Promise<void> {
     if (this.closed) throw new BehalfError('upstream_unavailable');
-    await this.transport.send(msg as JSONRPCMessage).catch(() => {
-      throw new BehalfError('upstream_unavailable');
+    await this.transport.send(msg as JSONRPCMessage).catch((err: unknown) => {
+      throw new BehalfError('upstream_unavailable', undefined, {}, { cause: err });
     });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     const t = this.transport as Transport & { terminateSession?: () => Promise<void> };
-    await t.terminateSession?.().catch(() => {});
-    await this.transport.close().catch(() => {});
+    // Closing is best effort: an upstream that cannot be told is being left either way, and the connection is marked closed below.
+    await t.terminateSession?.().catch(() => undefined);
+    await this.transport.close().catch(() => undefined);
     this.handleClosed();
   }
 

@@ -1,0 +1,164 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { AuditLog } from '../audit/audit-log.js';
+import type { AuditStore } from '../audit/event.js';
+import { resolveAuditPath } from '../audit/path.js';
+import { ArgumentRedactor } from '../audit/redact.js';
+import { SqliteAuditStore } from '../audit/sqlite-store.js';
+import type { LoadedConfig } from '../config/load.js';
+import { resolveSecret } from '../config/secrets.js';
+import { buildStrategies, type StrategyContext, type StrategyFactories } from '../delegation/registry.js';
+import { tokenExchangeFactory } from '../delegation/token-exchange.js';
+import type { GatewaySigner } from '../delegation/types.js';
+import { userAssertionFactory } from '../delegation/user-assertion.js';
+import { describeError } from '../errors.js';
+import { Authenticator } from '../identity/authenticator.js';
+import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
+import { SignedContextVerifier } from '../identity/user-context.js';
+import { createGatewayKeys } from '../keys/gateway-keys.js';
+import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
+import { MemoryRateLimiter } from '../policy/rate-limit.js';
+import { loadPolicy, policyFilePath } from '../policy/source.js';
+import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
+import { SessionStore } from '../state/sessions.js';
+import { buildRoutes } from './route.js';
+import type { GatewayRuntime } from './runtime.js';
+import { endSession } from './session-binding.js';
+import type { GatewaySession } from './session.js';
+
+export interface GatewayOptions {
+  log?: (line: string) => void;
+  /** Debug lines (every refusal with the step that made it); off unless given or BEHALF_DEBUG is set. */
+  debug?: (line: string) => void;
+  auditStore?: AuditStore;
+  verifier?: VerifierOptions;
+  env?: NodeJS.ProcessEnv;
+  /** Makers of downstream strategies beyond service-account (token exchange, user assertions). */
+  strategies?: StrategyFactories;
+  /** The gateway's signing keys: enables the `user-assertion` downstream strategy (unless `strategies` supplies its own). */
+  signer?: GatewaySigner;
+  /** Single use of signed user context (jti); default one in memory. */
+  replayCache?: ReplayCache;
+}
+
+/** A gateway built and not yet listening: its runtime needs only the base URL, known once the port is bound. */
+export interface BuiltGateway {
+  server: Server;
+  runtimeAt(baseUrl: string, port: number): GatewayRuntime;
+  /** Undoes the build when listening fails. */
+  discard(): Promise<void>;
+}
+
+function loopbackHosts(port: number): string[] {
+  return ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`);
+}
+
+function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): Server {
+  const tls = loaded.config.server.tls;
+  const server: Server = tls
+    ? createHttpsServer({
+      cert: resolveSecret(tls.cert, loaded.baseDir, env),
+      key: resolveSecret(tls.key, loaded.baseDir, env),
+      ...(tls.clientCa ? { ca: resolveSecret(tls.clientCa, loaded.baseDir, env), requestCert: true, rejectUnauthorized: false } : {}),
+    })
+    : createHttpServer();
+  // Slowloris and idle sockets: bounded header and request times.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+/** Every reload attempt is on the record: which policy is in force, or why a file was refused. */
+function recordReload(audit: AuditLog, log: (line: string) => void, r: ReloadResult): void {
+  if (r.ok) {
+    if (r.changed) log(`policy reloaded: version ${r.version}`);
+    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)', policyVersion: r.version });
+  } else {
+    log(`policy reload rejected; the previous policy stays in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
+    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: 'reload rejected', reason: r.problems.join('; ').slice(0, 2000) });
+  }
+}
+
+/**
+ * Builds everything a gateway needs — every step that reads a file, opens a
+ * store or can fail — before anything listens, so a gateway that cannot
+ * start never accepts a connection. What depends on the bound address
+ * (resource URLs, allowed hosts, the signer's issuer) is derived afterwards,
+ * synchronously, by `runtimeAt`.
+ */
+export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<BuiltGateway> {
+  const { config, baseDir } = loaded;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const env = options.env ?? process.env;
+  const debug = options.debug ?? (env.BEHALF_DEBUG ? log : () => undefined);
+  if (config.server.allowUnauthenticated) log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
+  const server = httpServer(loaded, options.env);
+  const store = options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
+  const audit = new AuditLog(store, (err) => log(`audit write failed: ${describeError(err)}`));
+  let baseUrl: string | undefined;
+  const issuer = () => baseUrl ?? 'http://gateway.invalid';
+  try {
+    const digestKey = config.audit.arguments.digestKey
+      ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
+      : await store.secret('args-digest');
+    const redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
+    const policy = new PolicyHolder(loaded.policy ?? loadPolicy(config, baseDir), () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
+    const strategyContext: StrategyContext = { config, baseDir, env: options.env, log };
+    // Client API keys and the gateway's signing keys (config + key store); the key store's signer unless the caller brings one.
+    const keys = createGatewayKeys({ config, baseDir, baseUrl: issuer, audit, log });
+    const signer = options.signer ?? keys.signer;
+    const userAssertion = signer ? { 'user-assertion': userAssertionFactory(config.upstreams, signer) } : {};
+    // The caller's makers win over the defaults (tests, embedders).
+    const delegation = buildStrategies(strategyContext, { 'token-exchange': tokenExchangeFactory(strategyContext), ...userAssertion, ...options.strategies });
+    const sc = config.userAuth.signedContext;
+    const userContext = sc && new SignedContextVerifier(sc, {
+      baseDir, env: options.env, clients: config.clients, delegation: config.userAuth.delegation, requiredScopes: config.userAuth.scopes,
+      replay: options.replayCache ?? new MemoryReplayCache({ now: options.verifier?.now }),
+      now: options.verifier?.now, jwksCooldownMs: options.verifier?.jwksCooldownMs, timeoutMs: options.verifier?.timeoutMs,
+    });
+    const authenticator = new Authenticator(config, new JwtVerifier(config.userAuth.issuers, options.verifier), keys.holder.apiKeys);
+    const policyFile = policyFilePath(config, baseDir);
+    const stopBuilt = () => {
+      policy.close();
+      keys.close();
+      for (const d of delegation.values()) d.close?.();
+    };
+    const stdioIdle = Object.values(config.upstreams).map((u) => (u.transport === 'stdio' && u.perUser.idleTimeoutSeconds ? u.perUser.idleTimeoutSeconds * 1000 : Infinity));
+    return {
+      server,
+      runtimeAt(url, port) {
+        baseUrl = url;
+        const publicHost = new URL(url).host.toLowerCase();
+        const rt: GatewayRuntime = {
+          config, baseDir, baseUrl: url,
+          allowedHosts: new Set((config.server.allowedHosts ?? [publicHost, ...loopbackHosts(port)]).map((h) => h.toLowerCase())),
+          allowedOrigins: new Set([new URL(url).origin, ...config.server.allowedOrigins].map((o) => o.toLowerCase())),
+          routes: buildRoutes(config.upstreams, url),
+          authenticator, policy, rateLimiter: new MemoryRateLimiter(), redactor, delegation, keys: keys.holder, signer,
+          sessions: new SessionStore<GatewaySession>({
+            idleTtlMs: config.sessions.idleTtlSeconds * 1000,
+            maxSessions: config.sessions.maxSessions,
+            onExpire: (s) => endSession(rt, s, 'idle'),
+            shortestIdleTtlMs: Math.min(...stdioIdle),
+          }),
+          stateless: new Map(), audit, userContext,
+          upstreamContext: { baseDir, env: options.env, log },
+          log, debug,
+          stop: stopBuilt,
+        };
+        if (policyFile && config.policy.watch) policy.watchFile(policyFile);
+        audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started', policyVersion: policy.current.version });
+        keys.start();
+        return rt;
+      },
+      async discard() {
+        stopBuilt();
+        await audit.close();
+      },
+    };
+  } catch (err) {
+    await audit.close();
+    throw err;
+  }
+}
