@@ -1,7 +1,7 @@
 /**
  * Typed errors with stable codes. Callers switch on `code`, never on messages.
  * `expose` says whether `message` may be shown to the caller; anything else is
- * answered with a generic message so internals never leak (design.md §7).
+ * answered with a generic message so internals never leak (docs/architecture.md §6).
  */
 export type ErrorCode =
   | 'body_too_large'

@@ -121,7 +121,7 @@ export async function forwardMessage(ctx: RequestContext, session: GatewaySessio
   let credential: DownstreamCredential | undefined;
   let reason: string | undefined;
   try {
-    // Design §3 step 8: a credential for this user (and tool) before forwarding; none to be had refuses the call — never a broader one.
+    // docs/architecture.md §3 step 6: a credential for this user (and tool) before forwarding; none to be had refuses the call — never a broader one.
     // A stdio child got its user's credential when it started (per-user process).
     const strategy = route.upstream.transport === 'stdio' ? undefined : rt.delegation.get(route.name);
     if (strategy) {
