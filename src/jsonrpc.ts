@@ -1,7 +1,7 @@
 /**
  * Minimal JSON-RPC 2.0 shapes and a hand-written validator: the gateway
  * forwards messages and parses only what a decision needs, so a full schema
- * validation per message would cost more than every check we make (docs/architecture.md §4).
+ * validation per message would cost more than every check we make (docs/architecture.md §9).
  */
 export type JsonRpcId = string | number;
 

@@ -1,5 +1,5 @@
 /**
- * Audit (design §3 step 7): every decision is written before anything is
+ * Audit (docs/architecture.md §3 step 5): every decision is written before anything is
  * forwarded, names who (client, issuer, subject, token fingerprint), what
  * (method, target) and why (decision, rule ids), and never holds a token,
  * key, session id or argument value. When the store cannot write, calls fail

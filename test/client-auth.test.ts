@@ -17,7 +17,7 @@ import { hasOpenssl, httpsRequest, makeCa, makeLeaf, tlsFetch, type CertFiles } 
 import { tempDir } from './helpers/tmp.js';
 
 /**
- * Client authentication (design §3 step 3, review checks BND-01/02): every
+ * Client authentication (docs/architecture.md §2 step 3, review checks BND-01/02): every
  * client-authentication method, on every endpoint, against a real gateway and
  * a real dev IdP. Each refusal sits next to its positive control.
  */

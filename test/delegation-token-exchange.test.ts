@@ -1,5 +1,5 @@
 /**
- * Downstream calls as the user (design §4, review check BND-09): the gateway
+ * Downstream calls as the user (docs/architecture.md §5, review check BND-09): the gateway
  * exchanges the user's token at the real dev IdP (RFC 8693) for a token whose
  * subject is the user, whose actor is the gateway and whose audience is the
  * upstream, and the demo CRM — a resource server that validates its own

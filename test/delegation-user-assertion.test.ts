@@ -1,5 +1,5 @@
 /**
- * Downstream `user-assertion` (design §4): an HTTP upstream behind the gateway
+ * Downstream `user-assertion` (docs/architecture.md §5): an HTTP upstream behind the gateway
  * receives, on every request, a short-lived JWT about the user signed by the
  * gateway — sub = the user, aud = the upstream — and never the agent's API
  * key or the user's own token. A real gateway, a real IdP, and a canary MCP

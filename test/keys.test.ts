@@ -20,7 +20,7 @@ import { eventually, openSession, postRpc, sessionHeaders } from './helpers/tran
 import { tempDir } from './helpers/tmp.js';
 
 /**
- * Credential management (design §1 question 5, review check BND-10): managed
+ * Credential management (docs/architecture.md §1 question 5, review check BND-10): managed
  * API keys and gateway signing keys with ids and validity windows, created,
  * listed, rotated and revoked with the real CLI against a real running
  * gateway, every change in the audit trail; and configuration files holding a

@@ -1,5 +1,5 @@
 /**
- * What a user sees is what she may call (design §3 step 10, BND-06; ToolHive
+ * What a user sees is what she may call (docs/architecture.md §3 step 8, BND-06; ToolHive
  * #6217, Kong 3.13.0.1), as properties over generated principals and calls,
  * for both demo policies: DEMO_POLICY on the CRM upstream and
  * filesystemPolicy(root) on server-filesystem over a real folder tree.

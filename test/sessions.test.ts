@@ -1,5 +1,5 @@
 /**
- * Session binding (design §3 step 5, review check BND-07): a session id is
+ * Session binding (docs/architecture.md §2 step 5, review check BND-07): a session id is
  * bound to the (client, issuer, subject) that created it, on its own route.
  * Anyone else presenting it gets exactly the answer an unknown id gets,
  * nothing reaches the owner's upstream, and the attempt is audited with

@@ -1,5 +1,5 @@
 /**
- * Stream revalidation (design §1, review check BND-08): a long-lived stream
+ * Stream revalidation (docs/architecture.md §4, review check BND-08): a long-lived stream
  * never outlives the token that opened it. One gateway trusts two real dev
  * IdPs — one issuing 3-second tokens, one the default 2-hour tokens — so the
  * short-lived stream and its long-lived positive control run side by side on

@@ -1,5 +1,5 @@
 /**
- * Inbound "user context as a verified parameter" (design §1, third pattern):
+ * Inbound "user context as a verified parameter" (docs/architecture.md §1, third pattern):
  * the agent platform signs a short-lived assertion about the user for one
  * call and puts it in `params._meta["behalf/user"]` (or `x-behalf-user`). The
  * agent still authenticates itself (API key); no user token is needed on a

@@ -14,7 +14,7 @@ import {
 
 /**
  * Forged and invalid user tokens against a real gateway and a real dev IdP
- * (design §3 step 4, review check BND-04). The IdP signs with a key this test
+ * (docs/architecture.md §2 step 3, review check BND-04). The IdP signs with a key this test
  * generated, so the test can also mint tokens whose signature is valid and
  * only one claim is wrong — the positive controls show such self-signed
  * tokens pass when every claim is right.

@@ -6,7 +6,7 @@ import { z } from 'zod';
  * the documentation and the validator cannot drift apart.
  */
 
-/** A secret is never written inline: `env:NAME` or `file:PATH` (design: secrets by reference). */
+/** A secret is never written inline: `env:NAME` or `file:PATH` (docs/architecture.md §9: secrets by reference). */
 export const SecretRef = z
   .string()
   .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'must be a secret reference: env:NAME or file:PATH')
@@ -207,7 +207,7 @@ export const HttpUpstreamSchema = z.object({
 }).strict();
 
 /**
- * "User context as a verified parameter" (design §1): the agent platform signs
+ * "User context as a verified parameter" (docs/architecture.md §1): the agent platform signs
  * a short-lived assertion about the user for one call and puts it in the
  * message's `_meta` (or a header). Verified per message: signature, issuer,
  * audience = the route's resource, a short lifetime, single use (jti), and a

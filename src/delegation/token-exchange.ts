@@ -58,7 +58,7 @@ function sanitize(text: unknown, max = 120): string {
 }
 
 /**
- * RFC 8693 token exchange (design §4): for each call, the user's own token
+ * RFC 8693 token exchange (docs/architecture.md §5): for each call, the user's own token
  * (the subject token) is exchanged at the IdP by the gateway, authenticated as
  * its own client, for a token whose subject is the user, whose actor is the
  * gateway, whose audience is the upstream and whose scope is narrowed to the

@@ -23,7 +23,7 @@ export interface CredentialRequest {
 export type StrategyName = 'token-exchange' | 'user-assertion' | 'service-account' | 'per-user-process' | 'none';
 
 /**
- * One upstream's way of calling downstream as the user (design §4). Rejects
+ * One upstream's way of calling downstream as the user (docs/architecture.md §5). Rejects
  * when no credential can be had for this user: the call is then refused —
  * never retried with a broader credential.
  */

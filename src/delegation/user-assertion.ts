@@ -18,7 +18,7 @@ export interface UserAssertionOptions {
 const REFRESH_SKEW_SECONDS = 15;
 
 /**
- * `user-assertion` (design §4): the upstream receives a short-lived JWT about
+ * `user-assertion` (docs/architecture.md §5): the upstream receives a short-lived JWT about
  * the user, signed by the gateway's own keys, instead of anything the caller
  * sent. Claims:
  *

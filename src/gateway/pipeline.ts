@@ -5,7 +5,7 @@ import { handleDelete, handleGetStream, handlePost } from './handlers/streamable
 import { handleLegacyPost, openLegacyStream } from './handlers/legacy-sse.js';
 
 /**
- * Each endpoint's stack, in order (design §3). Adding a concern — rate
+ * Each endpoint's stack, in order (docs/architecture.md §2). Adding a concern — rate
  * limits, downstream credentials — means adding a step here, not editing
  * the handlers. Transport checks come first, then limits and parsing (so
  * garbage is refused cheaply), then authentication, then the handler.

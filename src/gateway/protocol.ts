@@ -1,4 +1,4 @@
-/** Protocol revisions the gateway serves downstream (design §6). */
+/** Protocol revisions the gateway serves downstream (docs/architecture.md §4). */
 export const LEGACY_SSE_VERSION = '2024-11-05';
 export const STATELESS_VERSION = '2026-07-28';
 export const SUPPORTED_VERSIONS = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', STATELESS_VERSION]);

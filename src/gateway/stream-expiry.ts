@@ -2,7 +2,7 @@ import type { GatewaySession } from './session.js';
 
 /**
  * A stream outlives no token: it is closed when the token of the principal
- * that opened it expires (design §1, legacy HTTP+SSE). Timers are capped
+ * that opened it expires (docs/architecture.md §4, legacy HTTP+SSE). Timers are capped
  * because setTimeout overflows past ~24.8 days.
  */
 export function closeStreamAtExpiry(session: GatewaySession, onExpire: () => void): void {

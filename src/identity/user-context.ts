@@ -11,7 +11,7 @@ import { tokenFailureReason } from './jwt-verifier.js';
 import type { Client, Principal, User } from './principal.js';
 
 /**
- * "User context as a verified parameter" (design §1, third pattern): the agent
+ * "User context as a verified parameter" (docs/architecture.md §1, third pattern): the agent
  * platform signs a short-lived assertion about the user for one call and puts
  * it in that message's `params._meta["behalf/user"]` (or the `x-behalf-user`
  * header). The gateway checks, per message:

@@ -3,7 +3,7 @@ import type { Feature } from './rules.js';
 /**
  * Every JSON-RPC method the gateway lets through, with what it means for
  * authorization. A method missing here (and from the policy's `methods`) is
- * denied (design §3 step 6).
+ * denied (docs/architecture.md §9).
  */
 export type MethodClass =
   | { kind: 'housekeeping'; why: string }

@@ -3,7 +3,7 @@ import { globMatcher } from '../shared/glob.js';
 import { evaluationEnvironment, policyEnvironment } from './environment.js';
 import { expressionFacts, type ExpressionFacts } from './expression-facts.js';
 
-/** What a rule's `when` expression can see (design §3 step 6). */
+/** What a rule's `when` expression can see (docs/architecture.md §3 step 3). */
 export interface PolicyInput {
   user: { authenticated: boolean; issuer: string; sub: string; claims: Record<string, unknown>; scopes: readonly string[] };
   client: { id: string; method: string };

@@ -1,6 +1,6 @@
 /**
  * The review's checks: stable ids, titles and the checklist question each
- * answers, exactly as design.md §5 names them. Reports, SARIF rule ids and
+ * answers, exactly as docs/architecture.md §7 names them. Reports, SARIF rule ids and
  * `behalf review diff` key on `id`; never renumber or reword one.
  */
 export const CHECKS = [
@@ -21,7 +21,7 @@ export const CHECKS = [
 export type CheckId = (typeof CHECKS)[number]['id'];
 export type CheckSpec = (typeof CHECKS)[number];
 
-/** Which of the five questions of design.md §1 each check gives evidence for. */
+/** Which of the five questions of docs/architecture.md §1 each check gives evidence for. */
 export const CHECKLIST_QUESTION: Record<CheckId, 1 | 2 | 3 | 4 | 5> = {
   'BND-01': 1, 'BND-02': 1, 'BND-03': 2, 'BND-04': 2, 'BND-05': 3, 'BND-06': 3,
   'BND-07': 2, 'BND-08': 2, 'BND-09': 4, 'BND-10': 5, 'BND-11': 1, 'BND-12': 1,

@@ -21,7 +21,7 @@ export interface SessionBase {
 /**
  * Sessions bound to the principal that created them. A lookup with any other
  * principal — or for another route — is answered exactly like an unknown id,
- * so possession of a session id never authenticates and says nothing (design §3 step 5).
+ * so possession of a session id never authenticates and says nothing (docs/architecture.md §9).
  */
 export class SessionStore<S extends SessionBase> {
   private readonly sessions = new Map<string, S>();

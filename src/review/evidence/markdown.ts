@@ -56,7 +56,7 @@ function checkSection(c: Check): string[] {
   return out;
 }
 
-/** report.md: what a reviewer reads first, in the order of the five questions of design.md §1. */
+/** report.md: what a reviewer reads first, in the order of the five questions of docs/architecture.md §1. */
 export function renderMarkdown(pack: EvidencePack): string {
   const r = pack.review;
   const lines: string[] = [

@@ -5,7 +5,7 @@ import { configReview, unreadableItem, type UpstreamView } from './config-review
 
 /**
  * BND-09's static part: what each upstream in the config receives, read from
- * its downstream strategy (design.md §4). A credential derived per user
+ * its downstream strategy (docs/architecture.md §5). A credential derived per user
  * (token exchange, a user assertion, a per-user child holding the user's
  * credential) is what the check wants; one credential for everyone is the
  * gap, whether declared (service-account) or smuggled in (static headers, a
