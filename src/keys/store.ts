@@ -182,13 +182,13 @@ export async function updateKeyStore<T>(path: string, change: (doc: KeyStoreDoc)
       closeSync(openSync(lock, 'wx', 0o600));
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new BehalfError('invalid_request', `cannot lock the key store ${path}`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new BehalfError('store_unavailable', `cannot lock the key store ${path}`, {}, { cause: err });
       try {
         if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
       } catch {
         // released meanwhile
       }
-      if (Date.now() > deadline) throw new BehalfError('invalid_request', `the key store ${path} is locked by another command (${lock})`);
+      if (Date.now() > deadline) throw new BehalfError('store_locked', `the key store ${path} is locked by another command (${lock})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
