@@ -86,12 +86,13 @@ export function readKeyStore(path: string): KeyStoreSnapshot {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { doc: { version: 1, keys: [] }, version: 'empty' };
-    throw new BehalfError('config_invalid', `key store ${path} cannot be read`);
+    throw new BehalfError('config_invalid', `key store ${path} cannot be read`, {}, { cause: err });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
+    // Not kept as the cause: the parser's message quotes the file's text.
     throw new BehalfError('config_invalid', `key store ${path} is not valid JSON`);
   }
   const parsed = KeyStoreSchema.safeParse(raw);

@@ -109,6 +109,7 @@ export class Transcript {
       for (const [k, v] of [...u.searchParams]) u.searchParams.set(k, /session/i.test(k) || /token|key|secret|auth/i.test(k) ? '[redacted]' : this.redactor.text(v));
       return u.href;
     } catch {
+      // Not a URL: redacted as text instead, so nothing is recorded unredacted.
       return this.redactor.text(url);
     }
   }
