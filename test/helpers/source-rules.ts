@@ -34,8 +34,8 @@ function bracketed(text: string, open: number): string {
   return text.slice(open + 1);
 }
 
-/** What a handler must do with what it caught: rethrow, map to a typed error with its cause, reject, or log or report it. */
-const HANDLES = /\bthrow\b|\breject\(|\bcause\b|\blog\(|\.log\b|\breport\(|\bonError\b|\bfail\(|\bwarn\(|process\.exitCode|stderr\.write/;
+/** What a handler must do with what it caught: rethrow, map to a typed error with its cause, reject, or log or report it (`onerror` is the MCP SDK transports' spelling). */
+const HANDLES = /\bthrow\b|\breject\(|\bcause\b|\blog\(|\.log\b|\breport\(|\bon[eE]rror\b|\bfail\(|\bwarn\(|process\.exitCode|stderr\.write/;
 const COMMENT = /\/\/|\/\*/;
 
 /** The name a handler gives what it caught, and the code that may use it: `catch (err) {…}`, `.catch((err) => …)`, `.catch(err => …)`. */
