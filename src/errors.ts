@@ -71,13 +71,16 @@ export type WireCode =
 export type OperatorCode =
   | 'usage'
   | 'config_invalid'
+  | 'yaml_invalid'
   | 'policy_invalid'
   | 'profile_invalid'
+  | 'key_change_refused'
   | 'store_unavailable'
   | 'store_locked'
   | 'credential_command_failed'
   | 'review_budget_exceeded'
   | 'unsafe_call_refused'
+  | 'pack_unreadable'
   | 'pack_invalid'
   | 'secret_in_pack';
 
@@ -132,11 +135,11 @@ const WIRE: Record<WireCode, WireSpec> = {
   internal: { status: 500, rpc: RPC.InternalError, expose: false, publicMessage: 'Internal error' },
 };
 
-/** Process exit codes of the CLI: 0 done, 1 a failure the command reports (a check, a verification, a refused change). */
+/** Process exit codes of the CLI: 0 done, 1 a failure the command reports (a check, a verification, a file that does not pass). */
 export const EXIT = {
   ok: 0,
   failed: 1,
-  /** The command line or an input file is wrong: fix what you typed. */
+  /** The command line, or what it asks for, is wrong: fix what you typed. */
   usage: 2,
   /** Something the command needs (a database, a lock, a service) cannot be used now: not your typing. */
   unavailable: 3,
@@ -147,17 +150,23 @@ interface OperatorSpec {
   summary: string;
 }
 
+// Exit codes keep what each command has always done: a file that a command checks (config,
+// policy, policy test) and that fails exits 1 like any failed check; the review profile is part
+// of `behalf review`'s command line, whose usage errors exit 2 (docs/architecture.md §6).
 // prettier-ignore
 const OPERATOR: Record<OperatorCode, OperatorSpec> = {
   usage: { exit: EXIT.usage, summary: 'bad command line' },
   config_invalid: { exit: EXIT.failed, summary: 'the gateway configuration is invalid' },
-  policy_invalid: { exit: EXIT.usage, summary: 'a policy or policy test file is invalid' },
+  yaml_invalid: { exit: EXIT.failed, summary: 'a YAML file cannot be read or is not valid YAML' },
+  policy_invalid: { exit: EXIT.failed, summary: 'a policy or policy test file is invalid' },
   profile_invalid: { exit: EXIT.usage, summary: 'the review profile is invalid' },
+  key_change_refused: { exit: EXIT.usage, summary: 'the key store refuses the change (no such key, already revoked, id taken)' },
   store_unavailable: { exit: EXIT.unavailable, summary: 'a store (audit database, key store) cannot be opened or used' },
   store_locked: { exit: EXIT.unavailable, summary: 'a store is locked by another writer' },
   credential_command_failed: { exit: EXIT.usage, summary: 'a credential command of the review profile failed' },
   review_budget_exceeded: { exit: EXIT.failed, summary: 'the review ran out of its request budget' },
   unsafe_call_refused: { exit: EXIT.usage, summary: 'the review refused a call the profile does not mark safe' },
+  pack_unreadable: { exit: EXIT.failed, summary: 'a file or folder is not a readable evidence pack' },
   pack_invalid: { exit: EXIT.failed, summary: 'an evidence pack is invalid' },
   secret_in_pack: { exit: EXIT.failed, summary: 'an evidence pack would have held a credential; nothing was written' },
 };
@@ -197,7 +206,7 @@ export class BehalfError extends Error {
   }
 
   get exitCode(): number {
-    return isWire(this.code) ? (this.code === 'invalid_request' ? EXIT.usage : EXIT.failed) : OPERATOR[this.code].exit;
+    return isWire(this.code) ? EXIT.failed : OPERATOR[this.code].exit;
   }
 }
 

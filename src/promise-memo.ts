@@ -8,6 +8,7 @@ export function memoPromise<K, V>(cache: Map<K, Promise<V>>, key: K, make: () =>
   if (!p) {
     p = make();
     cache.set(key, p);
+    // Only forgets: every caller awaits p and sees the rejection itself.
     p.catch(() => cache.delete(key));
   }
   return p;

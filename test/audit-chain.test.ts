@@ -264,7 +264,8 @@ describe('the hash chain and `behalf audit verify`', () => {
       d.exec('CREATE TABLE audit_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL, kind TEXT, target TEXT)');
       d.prepare('INSERT INTO audit_events (ts, kind, target) VALUES (?, ?, ?)').run(T0, 'decision', 'old');
     });
-    assert.equal(cli('verify', '--db', path).status, 2, 'the CLI does not touch a legacy store');
+    // Exit 3 (unavailable), not 2: the command line is right, the store cannot be used as it is.
+    assert.equal(cli('verify', '--db', path).status, 3, 'the CLI does not touch a legacy store');
     const store = new SqliteAuditStore(path);
     const rec = await store.append(event(1));
     await store.close();
@@ -388,7 +389,8 @@ describe('(i) opening read-only creates nothing', () => {
     const path = join(dir, 'nope.db');
     assert.throws(() => new SqliteAuditStore(path, { readonly: true }), /cannot open audit database/);
     const r = cli('verify', '--db', path);
-    assert.equal(r.status, 2);
+    // Exit 3 (unavailable): a database that cannot be opened is not a usage error.
+    assert.equal(r.status, 3);
     assert.deepEqual(readdirSync(dir), []);
     assert.equal(existsSync(path), false);
   });
@@ -398,7 +400,8 @@ describe('(i) opening read-only creates nothing', () => {
     sql(path, (d) => d.exec('CREATE TABLE unrelated (x)'));
     const before = readFileSync(path);
     assert.throws(() => new SqliteAuditStore(path, { readonly: true }), /holds no audit records/);
-    assert.equal(cli('tail', '--db', path).status, 2);
+    // Exit 3 (unavailable): the file opens, but it is no audit store.
+    assert.equal(cli('tail', '--db', path).status, 3);
     assert.deepEqual(readFileSync(path), before);
     sql(path, (d) => assert.deepEqual(d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), [{ name: 'unrelated' }]));
   });

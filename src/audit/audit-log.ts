@@ -32,7 +32,7 @@ export class AuditLog {
       return await this.track(this.store.append(event));
     } catch (err) {
       this.report(err);
-      throw new BehalfError('audit_unavailable');
+      throw new BehalfError('audit_unavailable', undefined, {}, { cause: err });
     }
   }
 

@@ -116,6 +116,7 @@ function parseRuleIds(v: string | number): unknown {
   try {
     return JSON.parse(String(v));
   } catch {
+    // Kept as stored: the chain check then reports the record as edited.
     return v;
   }
 }

@@ -47,14 +47,14 @@ export class SqliteAuditStore implements AuditStore {
       // fileMustExist: a mistyped path is an error, not a new empty database.
       try {
         this.db = new Database(path, { readonly: true, fileMustExist: true });
-      } catch {
-        throw new BehalfError('invalid_request', `cannot open audit database ${path}`);
+      } catch (err) {
+        throw new BehalfError('store_unavailable', `cannot open audit database ${path}`, {}, { cause: err });
       }
       const columns = columnNames(this.db);
       const problem = !columns.size ? 'holds no audit records' : !columns.has('hash') ? 'holds audit records of an older version, without a hash chain' : undefined;
       if (problem) {
         this.db.close();
-        throw new BehalfError('invalid_request', `${path} ${problem}`);
+        throw new BehalfError('store_unavailable', `${path} ${problem}`);
       }
       return;
     }

@@ -5,6 +5,6 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: s
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new BehalfError('invalid_request', (err as Error).message);
+    throw new BehalfError('usage', (err as Error).message, {}, { cause: err });
   }
 }

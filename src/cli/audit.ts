@@ -127,7 +127,7 @@ async function exportRecords(argv: string[]): Promise<void> {
 /** Records of an exported JSONL file; lines that are not records become problems instead of stopping the check. */
 async function* exportedRecords(path: string, problems: ChainProblem[], onFirst: (r: AuditRecord) => void): AsyncIterable<AuditRecord> {
   const input = createReadStream(path);
-  await once(input, 'open').catch(() => { throw new BehalfError('invalid_request', `cannot read ${path}`); });
+  await once(input, 'open').catch((err: unknown) => { throw new BehalfError('usage', `cannot read ${path}`, {}, { cause: err }); });
   let line = 0;
   let last = 0;
   let first = true;
@@ -192,7 +192,7 @@ function positiveInt(value: string, flag: string): number {
 }
 
 function usage(problem: string): BehalfError {
-  return new BehalfError('invalid_request', `${problem}\n${USAGE}`);
+  return new BehalfError('usage', `${problem}\n${USAGE}`);
 }
 
 /** Writes with backpressure, so an export of millions of records does not sit in memory. */
@@ -202,7 +202,7 @@ async function write(out: Writable, text: string): Promise<void> {
 
 async function openOut(path: string): Promise<Writable> {
   const out = createWriteStream(path, { mode: 0o600 });
-  await once(out, 'open').catch((err: NodeJS.ErrnoException) => { throw new BehalfError('invalid_request', `cannot write ${path}: ${err.code ?? 'error'}`); });
+  await once(out, 'open').catch((err: NodeJS.ErrnoException) => { throw new BehalfError('usage', `cannot write ${path}: ${err.code ?? 'error'}`, {}, { cause: err }); });
   return out;
 }
 

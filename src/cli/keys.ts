@@ -50,7 +50,7 @@ export async function keysCommand(argv: string[]): Promise<void> {
 }
 
 function usage(problem: string): BehalfError {
-  return new BehalfError('invalid_request', `${problem}\n${USAGE}`);
+  return new BehalfError('usage', `${problem}\n${USAGE}`);
 }
 
 function generate(argv: string[]): void {

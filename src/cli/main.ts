@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { BehalfError } from '../errors.js';
+import { BehalfError, EXIT } from '../errors.js';
 import { auditCommand } from './audit.js';
 import { configCommand } from './config.js';
 import { gatewayCommand } from './gateway.js';
@@ -26,6 +26,12 @@ usage:
                                      review an MCP deployment against the authentication boundary;
                                      writes an evidence pack (behalf review --help)
   behalf review diff OLD NEW         is a re-assessment due?
+
+exit codes:
+  0  done
+  1  failed: a check, a verification or a policy test case failed, or a file is invalid
+  2  usage: the command line, or what it asks for, is wrong
+  3  unavailable: a store the command needs cannot be opened or is locked; try again later
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -50,5 +56,5 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const message = err instanceof BehalfError || err instanceof Error ? err.message : 'failed';
   process.stderr.write(`behalf: ${message}\n`);
-  process.exit(err instanceof BehalfError && err.code === 'invalid_request' ? 2 : 1);
+  process.exit(err instanceof BehalfError ? err.exitCode : EXIT.failed);
 });

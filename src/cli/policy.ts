@@ -27,7 +27,7 @@ authentication and the config's userAuth.scopes (checked before the policy), and
 (stateful, counted per call at the gateway).`;
 
 function usage(message: string): BehalfError {
-  return new BehalfError('invalid_request', `${message}\n\n${USAGE}`);
+  return new BehalfError('usage', `${message}\n\n${USAGE}`);
 }
 
 /** `behalf policy test|explain`: decides messages exactly as the gateway does, without a gateway. */
@@ -134,8 +134,8 @@ function argument(value: string, what: string): string {
   if (!value.startsWith('@')) return value;
   try {
     return readFileSync(value.slice(1), 'utf8');
-  } catch {
-    throw new BehalfError('invalid_request', `cannot read ${what} file ${value.slice(1)}`);
+  } catch (err) {
+    throw new BehalfError('usage', `cannot read ${what} file ${value.slice(1)}`, {}, { cause: err });
   }
 }
 
@@ -155,7 +155,7 @@ function explainCommand(argv: string[]): void {
     if (others.length) throw usage(`--test takes everything from the case; drop --${others.join(', --')}`);
     const loaded = readTestFile(values.test);
     const index = loaded.file.tests.findIndex((t) => t.name === values.case);
-    if (index < 0) throw new BehalfError('invalid_request', `${loaded.path} has no case named "${values.case}"`);
+    if (index < 0) throw new BehalfError('usage', `${loaded.path} has no case named "${values.case}"`);
     source = loaded.source;
     const c = loaded.file.tests[index]!;
     run = runCase(loaded, c, index);
@@ -169,10 +169,10 @@ function explainCommand(argv: string[]): void {
     if (upstreams.length === 0) throw usage('--upstreams names at least one upstream');
     source = values.config !== undefined ? loadConfigSource(values.config) : loadPolicySource(values.policy!, upstreams);
     const upstream = values.upstream ?? source.upstreams[0]!;
-    if (!source.upstreams.includes(upstream)) throw new BehalfError('invalid_request', `--upstream: unknown upstream ${upstream} (known: ${source.upstreams.join(', ')})`);
-    const p = parseWith(TestPrincipalSchema, argument(values.principal, '--principal'), '--principal', 'invalid_request');
-    const msg = toMessage(parseWith(StandaloneRequestSchema, argument(values.request, '--request'), '--request', 'invalid_request'));
-    const catalog = values.tools === undefined ? undefined : parseWith(ToolCatalogSchema, argument(values.tools, '--tools'), '--tools', 'invalid_request');
+    if (!source.upstreams.includes(upstream)) throw new BehalfError('usage', `--upstream: unknown upstream ${upstream} (known: ${source.upstreams.join(', ')})`);
+    const p = parseWith(TestPrincipalSchema, argument(values.principal, '--principal'), '--principal', 'usage');
+    const msg = toMessage(parseWith(StandaloneRequestSchema, argument(values.request, '--request'), '--request', 'usage'));
+    const catalog = values.tools === undefined ? undefined : parseWith(ToolCatalogSchema, argument(values.tools, '--tools'), '--tools', 'usage');
     run = runMessage(source, toPrincipal(p, source.defaultIssuer), upstream, values.transport ?? 'streamable-http', msg, catalog);
   }
   const e = explain(run, source);

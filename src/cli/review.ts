@@ -27,7 +27,7 @@ Exit code: 0 nothing failed, 1 a check failed, 2 usage error or the target unrea
 Only tools listed in the profile's safeToCall are ever called; requests and time are bounded.`;
 
 function usage(message: string): BehalfError {
-  return new BehalfError('invalid_request', `${message}\n\n${USAGE}`);
+  return new BehalfError('usage', `${message}\n\n${USAGE}`);
 }
 
 export async function reviewCommand(argv: string[]): Promise<void> {

@@ -34,7 +34,7 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
     policy = loadPolicy(config, baseDir);
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
-    throw new BehalfError('config_invalid', `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`);
+    throw new BehalfError('config_invalid', `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`, {}, { cause: err });
   }
   return { config, baseDir, policy };
 }
@@ -45,7 +45,7 @@ export function loadConfigFile(path: string): LoadedConfig {
   try {
     raw = readYamlFile(full, 'config file');
   } catch (err) {
-    throw new BehalfError('config_invalid', (err as Error).message);
+    throw new BehalfError('config_invalid', (err as Error).message, {}, { cause: err });
   }
   return parseConfig(raw, dirname(full));
 }

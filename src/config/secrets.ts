@@ -18,8 +18,8 @@ export function resolveSecret(ref: string, baseDir: string, env: NodeJS.ProcessE
     const full = isAbsolute(path) ? path : resolve(baseDir, path);
     try {
       return readFileSync(full, 'utf8').replace(/\r?\n$/, '');
-    } catch {
-      throw new BehalfError('config_invalid', `secret ${ref}: file cannot be read`);
+    } catch (err) {
+      throw new BehalfError('config_invalid', `secret ${ref}: file cannot be read`, {}, { cause: err });
     }
   }
   throw new BehalfError('config_invalid', `not a secret reference: use env:NAME or file:PATH`);

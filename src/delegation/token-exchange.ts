@@ -127,7 +127,8 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
     try {
       response = await oauth.genericTokenEndpointRequest(as, this.client, this.auth, TOKEN_EXCHANGE_GRANT, params, this.requestOptions(as.token_endpoint!));
     } catch (err) {
-      // The IdP may have moved or restarted: look it up again next time.
+      // The IdP may have moved or restarted: look it up again next time. Reduced to its name, never
+      // kept as the cause: the library's errors may carry the request, and the request a token.
       this.servers.delete(as.issuer);
       throw unavailable(`token exchange at ${as.issuer}: token endpoint ${unreachable(err) ? 'unreachable' : 'request failed'} (${sanitize((err as Error)?.name, 40)})`);
     }

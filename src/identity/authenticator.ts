@@ -177,8 +177,8 @@ export class Authenticator {
     let verified: VerifiedToken;
     try {
       verified = await this.verifier.verify(token, resource);
-    } catch {
-      throw new BehalfError('client_auth_invalid', 'client token invalid');
+    } catch (err) {
+      throw new BehalfError('client_auth_invalid', 'client token invalid', {}, { cause: err });
     }
     const oid = tokenClientId(verified.payload);
     // A user's token in the client slot would let the user act as the agent: only a token about the client itself counts.

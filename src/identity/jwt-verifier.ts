@@ -78,13 +78,13 @@ export class JwtVerifier {
     try {
       decodeProtectedHeader(token);
       unverifiedIss = decodeJwt(token).iss;
-    } catch {
-      throw new BehalfError('user_token_invalid', 'malformed token');
+    } catch (err) {
+      throw new BehalfError('user_token_invalid', 'malformed token', {}, { cause: err });
     }
     const issuer = typeof unverifiedIss === 'string' ? this.byIssuer.get(unverifiedIss) : undefined;
     if (!issuer) throw new BehalfError('user_token_invalid', 'untrusted issuer');
-    const keySet = await this.keys.get(issuer.issuer)!.get().catch(() => {
-      throw new BehalfError('user_token_invalid', 'issuer keys unavailable');
+    const keySet = await this.keys.get(issuer.issuer)!.get().catch((err: unknown) => {
+      throw new BehalfError('user_token_invalid', 'issuer keys unavailable', {}, { cause: err });
     });
     const { payload, protectedHeader } = await jwtVerify(token, keySet, {
       issuer: issuer.issuer,
@@ -94,7 +94,7 @@ export class JwtVerifier {
       requiredClaims: issuer.requiredClaims,
       currentDate: new Date(this.now() * 1000),
     }).catch((err: unknown) => {
-      throw new BehalfError('user_token_invalid', tokenFailureReason(err));
+      throw new BehalfError('user_token_invalid', tokenFailureReason(err), {}, { cause: err });
     });
     if (issuer.typ && !issuer.typ.some((t) => sameTyp(t, protectedHeader.typ))) {
       throw new BehalfError('user_token_invalid', 'typ not accepted');

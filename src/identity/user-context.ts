@@ -108,8 +108,8 @@ export interface SignedContextOptions {
   timeoutMs?: number;
 }
 
-function invalid(reason: string): BehalfError {
-  return new BehalfError('user_context_invalid', reason);
+function invalid(reason: string, cause?: unknown): BehalfError {
+  return new BehalfError('user_context_invalid', reason, {}, { cause });
 }
 
 function readJwks(ref: string, baseDir: string, env?: NodeJS.ProcessEnv): JSONWebKeySet {
@@ -118,6 +118,7 @@ function readJwks(ref: string, baseDir: string, env?: NodeJS.ProcessEnv): JSONWe
     set = JSON.parse(resolveSecret(ref, baseDir, env));
   } catch (err) {
     if (err instanceof BehalfError) throw err;
+    // Not kept as the cause: the parser's message quotes the text, which came through a secret reference.
     throw new BehalfError('config_invalid', `userAuth.signedContext.jwks: ${ref} is not JSON`);
   }
   if (!Array.isArray((set as { keys?: unknown } | undefined)?.keys)) throw new BehalfError('config_invalid', `userAuth.signedContext.jwks: ${ref} is not a JWKS ({"keys": [...]})`);
@@ -147,8 +148,8 @@ export class SignedContextVerifier {
     try {
       decodeProtectedHeader(token);
       decodeJwt(token);
-    } catch {
-      throw invalid('malformed');
+    } catch (err) {
+      throw invalid('malformed', err);
     }
     const skew = this.cfg.clockSkewSeconds;
     const { payload } = await jwtVerify(token, this.keys, {
@@ -161,7 +162,7 @@ export class SignedContextVerifier {
       currentDate: new Date(this.now() * 1000),
     }).catch((err: unknown) => {
       // jose reports an `iat` older than maxTokenAge as expired; say which.
-      throw invalid(err instanceof joseErrors.JWTExpired && err.claim === 'iat' ? 'older than maxAgeSeconds' : tokenFailureReason(err));
+      throw invalid(err instanceof joseErrors.JWTExpired && err.claim === 'iat' ? 'older than maxAgeSeconds' : tokenFailureReason(err), err);
     });
     const exp = payload.exp!;
     const iat = payload.iat!;

@@ -9,8 +9,8 @@ import type { StoredKey } from './store.js';
 export function openChangeTrail(path: string): SqliteAuditStore {
   try {
     return new SqliteAuditStore(path);
-  } catch {
-    throw new BehalfError('invalid_request', `cannot open the audit trail ${path}: nothing was changed`);
+  } catch (err) {
+    throw new BehalfError('store_unavailable', `cannot open the audit trail ${path}: nothing was changed`, {}, { cause: err });
   }
 }
 
@@ -18,8 +18,8 @@ export async function recordChanges(trail: SqliteAuditStore | undefined, events:
   if (!trail) return;
   try {
     for (const e of events) await trail.append(e);
-  } catch {
-    throw new BehalfError('audit_unavailable', 'the key store was changed, but its audit record could not be written');
+  } catch (err) {
+    throw new BehalfError('store_unavailable', 'the key store was changed, but its audit record could not be written', {}, { cause: err });
   }
 }
 

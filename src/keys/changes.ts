@@ -131,5 +131,5 @@ function assertNewId(target: KeyStoreTarget, doc: KeyStoreDoc, id: string): void
 
 /** A refusal about the keys themselves (no such key, already revoked…), not about how the command was called. */
 function refuse(problem: string): BehalfError {
-  return new BehalfError('invalid_request', problem);
+  return new BehalfError('key_change_refused', problem);
 }

@@ -93,6 +93,7 @@ function loadPrivateKey(storePath: string, k: StoredSigningKey, notes: string[])
   try {
     jwk = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch {
+    // Not kept as the cause: a parse error quotes the file, and the file is a private key.
     throw new BehalfError('config_invalid', `signing key ${k.id}: private key ${k.privateKey} cannot be read`);
   }
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || jwk.x !== k.publicJwk.x || jwk.y !== k.publicJwk.y || typeof jwk.d !== 'string') {
@@ -101,8 +102,8 @@ function loadPrivateKey(storePath: string, k: StoredSigningKey, notes: string[])
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' });
-  } catch {
-    throw new BehalfError('config_invalid', `signing key ${k.id}: private key ${k.privateKey} is not a valid EC private JWK`);
+  } catch (err) {
+    throw new BehalfError('config_invalid', `signing key ${k.id}: private key ${k.privateKey} is not a valid EC private JWK`, {}, { cause: err });
   }
   try {
     const mode = statSync(file).mode & 0o777;

@@ -86,12 +86,13 @@ export function readKeyStore(path: string): KeyStoreSnapshot {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { doc: { version: 1, keys: [] }, version: 'empty' };
-    throw new BehalfError('config_invalid', `key store ${path} cannot be read`);
+    throw new BehalfError('config_invalid', `key store ${path} cannot be read`, {}, { cause: err });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
+    // Not kept as the cause: the parser's message quotes the file's text.
     throw new BehalfError('config_invalid', `key store ${path} is not valid JSON`);
   }
   const parsed = KeyStoreSchema.safeParse(raw);
@@ -182,13 +183,13 @@ export async function updateKeyStore<T>(path: string, change: (doc: KeyStoreDoc)
       closeSync(openSync(lock, 'wx', 0o600));
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new BehalfError('invalid_request', `cannot lock the key store ${path}`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new BehalfError('store_unavailable', `cannot lock the key store ${path}`, {}, { cause: err });
       try {
         if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
       } catch {
         // released meanwhile
       }
-      if (Date.now() > deadline) throw new BehalfError('invalid_request', `the key store ${path} is locked by another command (${lock})`);
+      if (Date.now() > deadline) throw new BehalfError('store_locked', `the key store ${path} is locked by another command (${lock})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

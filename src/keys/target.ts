@@ -20,7 +20,7 @@ export interface KeyStoreTarget {
 export function configKeyStore(configFile: string): KeyStoreTarget {
   const { config, baseDir } = loadConfigFile(configFile);
   const storePath = keyStorePath(config, baseDir);
-  if (!storePath) throw new BehalfError('invalid_request', `${configFile} names no key store: add keys: { file: keys.json }`);
+  if (!storePath) throw new BehalfError('usage', `${configFile} names no key store: add keys: { file: keys.json }`);
   return {
     storePath,
     // An in-memory trail would vanish with this command.

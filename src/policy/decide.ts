@@ -48,6 +48,8 @@ export function decide(policy: CompiledPolicy, method: string, upstream: string,
         if (typeof v !== 'boolean') throw new Error('expression did not yield a boolean');
         matched = v;
       } catch (err) {
+        // Fails closed: the rule's id is the decision's reason; the message, which may quote the
+        // call's arguments, goes only to an explain trace.
         errors.push(rule.id);
         trace?.push({ id: rule.id, effect: rule.effect, applies: true, error: firstLine(err) });
         continue;

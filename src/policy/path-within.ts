@@ -46,6 +46,7 @@ export function pathWithin(path: string, base: string): boolean {
     const real = realLocation(lexical);
     return real !== undefined && inside(real, realBase);
   } catch {
+    // Fail closed: a path that cannot be resolved (the base gone, a loop) is not vouched to be within.
     return false;
   }
 }
@@ -92,6 +93,7 @@ function exists(p: string): boolean {
     lstatSync(p);
     return true;
   } catch {
+    // Nothing there that lstat can see: the caller treats it as missing, the safe reading.
     return false;
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PolicyDocument } from '../config/schema.js';
+import { BehalfError } from '../errors.js';
 import { globMatcher } from '../shared/glob.js';
 import { DECIDED_METHODS, METHOD_TABLE } from './method-table.js';
 import { compileRateLimit, type CompiledRateLimit } from './rate-limit.js';
@@ -16,9 +17,9 @@ export interface CompiledPolicy {
   needsToolCatalog: boolean;
 }
 
-export class PolicyError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid policy:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+export class PolicyError extends BehalfError {
+  constructor(readonly problems: string[], options?: { cause?: unknown }) {
+    super('policy_invalid', `invalid policy:\n${problems.map((p) => `  ${p}`).join('\n')}`, {}, options);
     this.name = 'PolicyError';
   }
 }

@@ -1,4 +1,5 @@
 import type { PolicyRuleConfig } from '../config/schema.js';
+import { BehalfError } from '../errors.js';
 import { globMatcher } from '../shared/glob.js';
 import { evaluationEnvironment, policyEnvironment } from './environment.js';
 import { expressionFacts, type ExpressionFacts } from './expression-facts.js';
@@ -35,7 +36,12 @@ export interface CompiledRule {
 }
 
 /** A rule that cannot be compiled: the message names the rule and, for expressions, the position. */
-export class RuleError extends Error {}
+export class RuleError extends BehalfError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('policy_invalid', message, {}, options);
+    this.name = 'RuleError';
+  }
+}
 
 const FEATURE_KEYS = { tool: 'tools', resource: 'resources', prompt: 'prompts' } as const;
 
@@ -58,7 +64,7 @@ export function compileRule(r: PolicyRuleConfig): CompiledRule {
       if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`the expression must yield bool, but yields ${checked.type}`);
       facts = expressionFacts(program.ast);
     } catch (err) {
-      throw new RuleError(`rule ${r.id}: invalid when expression: ${(err as Error).message}`);
+      throw new RuleError(`rule ${r.id}: invalid when expression: ${(err as Error).message}`, { cause: err });
     }
     const evaluate = evaluationEnvironment().parse(r.when);
     when = (input) => evaluate(input as unknown as Record<string, unknown>);

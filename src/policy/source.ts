@@ -11,7 +11,7 @@ export function readPolicyFile(path: string): PolicyDocument {
   try {
     raw = readYamlFile(path, 'policy file');
   } catch (err) {
-    throw new PolicyError([(err as Error).message]);
+    throw new PolicyError([(err as Error).message], { cause: err });
   }
   const secrets = findLiteralSecrets(raw);
   if (secrets.length) throw new PolicyError(secrets.map((s) => `policy file ${path}: ${literalSecretMessage(s)}`));

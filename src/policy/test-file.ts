@@ -131,7 +131,7 @@ export function loadPolicySource(path: string, upstreams: readonly string[]): Po
     const doc = readPolicyFile(full);
     return { path: full, doc, policy: compilePolicy(doc, upstreams), upstreams, defaultIssuer: DEFAULT_ISSUER, forwardRoots: new Set() };
   } catch (err) {
-    if (err instanceof PolicyError) throw policyProblems(full, err.problems);
+    if (err instanceof PolicyError) throw policyProblems(full, err);
     throw err;
   }
 }
@@ -152,19 +152,19 @@ export function loadConfigSource(path: string): PolicySource {
   };
 }
 
-function policyProblems(path: string, problems: readonly string[]): BehalfError {
+function policyProblems(path: string, err: PolicyError): BehalfError {
   // Expression problems carry a code frame on the following lines: indent it with its problem, keeping the caret aligned.
-  const lines = problems.flatMap((p) => p.split('\n').map((l, i) => (l === '' ? l : `${i ? '    ' : '  '}${l}`)));
-  return new BehalfError('config_invalid', `policy ${path} does not compile:\n${lines.join('\n')}`);
+  const lines = err.problems.flatMap((p) => p.split('\n').map((l, i) => (l === '' ? l : `${i ? '    ' : '  '}${l}`)));
+  return new BehalfError('policy_invalid', `policy ${path} does not compile:\n${lines.join('\n')}`, {}, { cause: err });
 }
 
 /** Parses JSON or YAML text (JSON is YAML) and validates it, naming the path of every problem. */
-export function parseWith<T extends z.ZodType>(schema: T, text: string, what: string, code: 'config_invalid' | 'invalid_request' = 'config_invalid'): z.infer<T> {
+export function parseWith<T extends z.ZodType>(schema: T, text: string, what: string, code: 'policy_invalid' | 'usage' = 'policy_invalid'): z.infer<T> {
   let raw: unknown;
   try {
     raw = parseYamlText(text, what);
   } catch (err) {
-    throw new BehalfError(code, (err as Error).message.replace(/not valid YAML/, 'not valid YAML or JSON'));
+    throw new BehalfError(code, (err as Error).message.replace(/not valid YAML/, 'not valid YAML or JSON'), {}, { cause: err });
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new BehalfError(code, `${what} is invalid:\n${formatIssues(parsed.error.issues)}`);
@@ -183,8 +183,8 @@ export function readTestFile(path: string): LoadedTestFile {
   let text: string;
   try {
     text = readFileSync(full, 'utf8');
-  } catch {
-    throw new BehalfError('config_invalid', `cannot read test file ${full}`);
+  } catch (err) {
+    throw new BehalfError('policy_invalid', `cannot read test file ${full}`, {}, { cause: err });
   }
   const file = parseWith(PolicyTestFileSchema, text, `test file ${full}`);
   const dir = dirname(full);
@@ -194,7 +194,7 @@ export function readTestFile(path: string): LoadedTestFile {
   const problems = file.tests.flatMap((t, i) => (t.upstream === undefined || source.upstreams.includes(t.upstream)
     ? []
     : [`  tests.${i}.upstream: unknown upstream "${t.upstream}" (known: ${source.upstreams.join(', ')})`]));
-  if (problems.length) throw new BehalfError('config_invalid', `test file ${full} is invalid:\n${problems.join('\n')}`);
+  if (problems.length) throw new BehalfError('policy_invalid', `test file ${full} is invalid:\n${problems.join('\n')}`);
   return { path: full, file, source };
 }
 

@@ -39,6 +39,7 @@ export function visible(policy: CompiledPolicy, method: string, upstream: string
       try {
         v = rule.when(input);
       } catch (e) {
+        // Judged just below: whether the failure is about the unknowns decides.
         err = e ?? new Error('evaluation failed');
       }
       if (typeof v === 'boolean') state = v ? 'true' : 'false';

@@ -1,3 +1,4 @@
+import { BehalfError } from '../errors.js';
 import { memoPromise } from '../promise-memo.js';
 import type { CheckId } from './catalog.js';
 import { resolveHeaders, type CredentialError } from './credentials.js';
@@ -30,9 +31,10 @@ export interface ReviewInputs {
 }
 
 /** Refused by design: the profile did not mark the tool safe to call. */
-export class UnsafeCallRefused extends Error {
+export class UnsafeCallRefused extends BehalfError {
   constructor(tool: string) {
-    super(`the review does not call ${tool}: it is not in the profile's safeToCall`);
+    super('unsafe_call_refused', `the review does not call ${tool}: it is not in the profile's safeToCall`);
+    this.name = 'UnsafeCallRefused';
   }
 }
 

@@ -1,9 +1,18 @@
 import { execFile } from 'node:child_process';
+import { BehalfError } from '../errors.js';
 import type { CredentialSource } from './profile.js';
 import type { Redactor } from './redactor.js';
 
-/** Why a credential could not be had; the message never carries the command's output (it may hold a token). */
-export class CredentialError extends Error {}
+/**
+ * Why a credential could not be had; neither the message nor a cause carries
+ * the command's output (it may hold a token).
+ */
+export class CredentialError extends BehalfError {
+  constructor(message: string) {
+    super('credential_command_failed', message);
+    this.name = 'CredentialError';
+  }
+}
 
 const COMMAND_TIMEOUT_MS = 20_000;
 
@@ -35,6 +44,7 @@ export function parseCommandOutput(out: string): Record<string, string> {
     try {
       json = JSON.parse(text);
     } catch {
+      // The parser's message quotes the output, which may be a token: it is not kept.
       throw new CredentialError('credential command printed invalid JSON');
     }
     const o = json as Record<string, unknown>;

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BehalfError } from '../errors.js';
 import { CHECKS } from './catalog.js';
 import { EVIDENCE_SCHEMA_ID, EVIDENCE_SCHEMA_VERSION, EvidencePackSchema, type EvidencePack } from './evidence/schema.js';
 
@@ -15,10 +16,9 @@ export interface PackDiff {
 }
 
 /** A file or folder that is not a readable evidence pack; the message names it. */
-export class PackReadError extends Error {
-  readonly code = 'pack_unreadable';
-  constructor(readonly file: string, why: string) {
-    super(`${file}: ${why}`);
+export class PackReadError extends BehalfError {
+  constructor(readonly file: string, why: string, options?: { cause?: unknown }) {
+    super('pack_unreadable', `${file}: ${why}`, {}, options);
     this.name = 'PackReadError';
   }
 }
@@ -28,21 +28,21 @@ export async function readPack(path: string): Promise<EvidencePack> {
   let file = path;
   try {
     if ((await stat(path)).isDirectory()) file = join(path, 'evidence.json');
-  } catch {
-    throw new PackReadError(path, 'no such file or directory');
+  } catch (err) {
+    throw new PackReadError(path, 'no such file or directory', { cause: err });
   }
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new PackReadError(file, missing ? 'not found (is this an evidence pack folder?)' : `cannot be read: ${(err as Error).message}`);
+    throw new PackReadError(file, missing ? 'not found (is this an evidence pack folder?)' : `cannot be read: ${(err as Error).message}`, { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new PackReadError(file, `not JSON: ${(err as Error).message}`);
+    throw new PackReadError(file, `not JSON: ${(err as Error).message}`, { cause: err });
   }
   const head = (json && typeof json === 'object' ? json : {}) as { $schema?: unknown; schemaVersion?: unknown };
   if (typeof head.$schema !== 'string' || !/^https:\/\/behalf\.dev\/schema\/evidence\.v\d+\.schema\.json$/.test(head.$schema)) {

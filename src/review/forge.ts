@@ -31,6 +31,7 @@ export function parseJwt(token: string): ParsedJwt | undefined {
   try {
     return { header: decodeProtectedHeader(token) as JwtHeader, claims: decodeJwt(token) };
   } catch {
+    // JWT-shaped but not decodable: an opaque token, as documented above.
     return undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { RPC } from '../errors.js';
 import type { ReviewContext } from './context.js';
 
 export const REVIEW_CLIENT = { name: 'behalf-review', version: '1' };
@@ -26,7 +27,7 @@ export async function connectAs(ctx: ReviewContext, headers: Record<string, stri
     const transport = new SSEClientTransport(url, { requestInit, fetch: ctx.fetch, eventSourceInit: { fetch: (u, init) => ctx.fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
     await client.connect(transport);
     noteServer(ctx, client);
-    return { client, sessionId: endpointOf(transport)?.searchParams.get('sessionId') ?? undefined, close: () => client.close().catch(() => {}) };
+    return { client, sessionId: endpointOf(transport)?.searchParams.get('sessionId') ?? undefined, close: () => client.close().catch(() => {}) }; // best effort: the review is done with this session either way
   }
   const transport = new StreamableHTTPClientTransport(url, { requestInit, fetch: ctx.fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
   await client.connect(transport);
@@ -35,8 +36,9 @@ export async function connectAs(ctx: ReviewContext, headers: Record<string, stri
     client,
     sessionId: transport.sessionId,
     close: async () => {
+      // Best effort: the review is done with this session either way; a server that keeps it is not what is judged here.
       await transport.terminateSession().catch(() => {});
-      await client.close().catch(() => {});
+      await client.close().catch(() => {}); // best effort, as above
     },
   };
 }
@@ -71,8 +73,8 @@ export interface CallOutcome {
 }
 
 const DENIAL_TEXT = /forbid|denied|deny|not allowed|not authori[sz]ed|unauthori[sz]ed|permission|insufficient[_ ]scope|not permitted|not found|unknown tool/i;
-/** JSON-RPC codes servers use for refusals: behalf's Forbidden (-32003), the SDK's invalid-params for unknown tools (-32602), method not found. */
-const DENIAL_CODES = new Set([-32003, -32001, -32602, -32601]);
+/** JSON-RPC codes servers use for refusals: behalf's Forbidden, the SDK's invalid-params for unknown tools, method not found. */
+const DENIAL_CODES = new Set<number>([RPC.Forbidden, RPC.RequestTimeout, RPC.InvalidParams, RPC.MethodNotFound]);
 
 /** Calls a tool the profile marked safe; never any other. */
 export async function callTool(ctx: ReviewContext, conn: McpConn, tool: string, args: Record<string, unknown>): Promise<CallOutcome> {

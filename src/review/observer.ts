@@ -37,6 +37,7 @@ export async function readObserver(ctx: ReviewContext, observer: Observer): Prom
   try {
     json = JSON.parse(reply.text);
   } catch {
+    // Not kept as the cause: the parser's message quotes the answer unredacted; this one is redacted.
     throw new Error(`the downstream observer's answer is not JSON: ${clip(ctx.redactor.text(reply.text), 80)}`);
   }
   const parsed = observerReply.safeParse(json);

@@ -78,16 +78,16 @@ export interface LoadedProfile {
 export function loadProfile(path: string): LoadedProfile {
   const raw = readYamlFile(path, 'review profile');
   const parsed = profileSchema.safeParse(raw ?? {});
-  if (!parsed.success) throw new BehalfError('invalid_request', `review profile ${path} is invalid:\n${formatIssues(parsed.error.issues)}`);
+  if (!parsed.success) throw new BehalfError('profile_invalid', `review profile ${path} is invalid:\n${formatIssues(parsed.error.issues)}`);
   const p = parsed.data;
   const names = new Set(Object.keys(p.identities));
   const unknown = [
     ...(p.clientOnly && !names.has(p.clientOnly) ? [`clientOnly: ${p.clientOnly}`] : []),
     ...p.crossUser.flatMap((c, i) => [c.as, c.owner].filter((n) => !names.has(n)).map((n) => `crossUser[${i}]: ${n}`)),
   ];
-  if (unknown.length) throw new BehalfError('invalid_request', `review profile ${path} names identities it does not define: ${unknown.join(', ')}`);
+  if (unknown.length) throw new BehalfError('profile_invalid', `review profile ${path} names identities it does not define: ${unknown.join(', ')}`);
   const unsafe = [...p.crossUser.map((c) => c.call.tool), ...(p.downstream ? [p.downstream.call.tool] : [])].filter((t) => !p.safeToCall.includes(t));
-  if (unsafe.length) throw new BehalfError('invalid_request', `review profile ${path} asks to call tools not in safeToCall: ${[...new Set(unsafe)].join(', ')}`);
+  if (unsafe.length) throw new BehalfError('profile_invalid', `review profile ${path} asks to call tools not in safeToCall: ${[...new Set(unsafe)].join(', ')}`);
   const dir = dirname(resolve(path));
   if (p.issuer.signingKeyFile) p.issuer.signingKeyFile = resolve(dir, p.issuer.signingKeyFile);
   return { profile: p, dir, path: resolve(path) };

@@ -13,6 +13,7 @@ export async function checkReachable(target: URL, transport: TargetTransport, ti
       ...(transport === 'sse' ? {} : { body: '{"jsonrpc":"2.0","id":0,"method":"ping"}' }),
       signal: AbortSignal.timeout(timeoutMs),
     });
+    // Any answer was enough; what the body would have said is not needed.
     await res.body?.cancel().catch(() => {});
     return undefined;
   } catch (err) {

@@ -140,6 +140,7 @@ export function tokenExpiry(token: string | undefined): number | undefined {
     const exp = decodeJwt(token).exp;
     return typeof exp === 'number' ? exp : undefined;
   } catch {
+    // Not a JWT: no expiry to read, which the caller reports.
     return undefined;
   }
 }

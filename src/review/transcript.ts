@@ -1,3 +1,4 @@
+import { BehalfError } from '../errors.js';
 import type { Redactor } from './redactor.js';
 
 /** One HTTP exchange as the pack keeps it: already redacted, bodies cut at BODY_LIMIT. */
@@ -15,9 +16,10 @@ export interface Exchange {
 const BODY_LIMIT = 16 * 1024;
 
 /** Thrown when the review would exceed its request budget: the review is never a load test. */
-export class BudgetExceeded extends Error {
+export class BudgetExceeded extends BehalfError {
   constructor(limit: number) {
-    super(`request budget of ${limit} exhausted`);
+    super('review_budget_exceeded', `request budget of ${limit} exhausted`);
+    this.name = 'BudgetExceeded';
   }
 }
 
@@ -107,6 +109,7 @@ export class Transcript {
       for (const [k, v] of [...u.searchParams]) u.searchParams.set(k, /session/i.test(k) || /token|key|secret|auth/i.test(k) ? '[redacted]' : this.redactor.text(v));
       return u.href;
     } catch {
+      // Not a URL: redacted as text instead, so nothing is recorded unredacted.
       return this.redactor.text(url);
     }
   }

@@ -50,6 +50,7 @@ export async function closeSession(ctx: ReviewContext, reply: RawReply, headers:
   const sid = reply.headers.get('mcp-session-id');
   if (!sid || reply.status < 200 || reply.status >= 300) return;
   ctx.redactor.add(sid);
+  // Best effort: the probe is already judged; a session the server keeps is not what it was about.
   await rawRequest(ctx, { method: 'DELETE', url, headers: { ...headers, 'mcp-session-id': sid, 'mcp-protocol-version': LATEST_PROTOCOL } }).catch(() => undefined);
 }
 
@@ -163,6 +164,7 @@ export async function jwtUser(ctx: ReviewContext): Promise<{ name: string; heade
     try {
       headers = await ctx.identity(name);
     } catch {
+      // The survey has reported this identity's failure; the next one may have a JWT.
       continue;
     }
     const token = bearerOf(headers);

@@ -36,6 +36,7 @@ async function getJson(ctx: ReviewContext, url: string): Promise<unknown> {
   try {
     return JSON.parse(p.reply.text) as unknown;
   } catch {
+    // Not JSON: no key set here, which is what the caller judges (the reply is in the transcript).
     return undefined;
   }
 }

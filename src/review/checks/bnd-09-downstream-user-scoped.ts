@@ -135,6 +135,7 @@ async function knownCredentials(ctx: ReviewContext): Promise<Map<string, string>
     try {
       headers = await ctx.identity(name);
     } catch {
+      // Credentials the review could not get cannot arrive downstream either; the survey reported why.
       continue;
     }
     for (const [h, v] of Object.entries(headers)) out.set(credentialFingerprint(v).toLowerCase(), `${name}'s ${h}`);

@@ -113,6 +113,7 @@ async function getDoc(ctx: ReviewContext, url: string): Promise<Record<string, u
     const v = JSON.parse(p.reply.text) as unknown;
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
+    // Not JSON: no document, which the caller reports (the reply is in the transcript).
     return undefined;
   }
 }
@@ -122,6 +123,7 @@ function bareUrl(u: string): string | undefined {
     const url = new URL(u);
     return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
   } catch {
+    // Not a URL: it compares equal to nothing, and the caller reports the URL itself.
     return undefined;
   }
 }
@@ -168,6 +170,7 @@ async function challengeMetadataItem(ctx: ReviewContext, url: string, found: Met
   try {
     parsed = new URL(url);
   } catch {
+    // The evidence says what is wrong: the URL, as the server gave it.
     return { outcome: 'bad', probe, expected, observed: `not an absolute URL: ${url}` };
   }
   const doc = await getDoc(ctx, parsed.href);

@@ -117,6 +117,7 @@ async function stream(ctx: ReviewContext, headers: Record<string, string>, maxMs
 async function endSession(ctx: ReviewContext, headers: Record<string, string>, reply: Sent['reply']): Promise<void> {
   const sid = reply?.headers?.get('mcp-session-id');
   if (!sid) return;
+  // Best effort: the probe is already judged; a session the server keeps is not what it was about.
   await rawRequest(ctx, { method: 'DELETE', headers: { ...headers, 'mcp-session-id': sid } }).catch(() => undefined);
 }
 

@@ -16,6 +16,7 @@ export class UserSessions {
     let p = this.open.get(name);
     if (!p) {
       p = this.ctx.identity(name).then((h) => connectAs(this.ctx, h));
+      // Only marks the rejection handled until a caller awaits p, which then sees it.
       p.catch(() => {});
       this.open.set(name, p);
     }

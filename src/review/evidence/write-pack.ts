@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { BehalfError } from '../../errors.js';
 import { secretMark } from '../redactor.js';
 import type { ReviewRun } from '../run.js';
 import { renderHtml } from './html.js';
@@ -19,19 +20,17 @@ const MIN_SECRET_LENGTH = 8;
  * The writer's last guard found a credential in what it was about to write.
  * Names the files and the secret's irreversible mark, never the secret.
  */
-export class SecretInPackError extends Error {
-  readonly code = 'secret_in_pack';
+export class SecretInPackError extends BehalfError {
   constructor(readonly files: string[], readonly marks: string[]) {
-    super(`refusing to write the evidence pack: ${files.join(', ')} would contain a credential the review used (${marks.join(', ')}); nothing was written`);
+    super('secret_in_pack', `refusing to write the evidence pack: ${files.join(', ')} would contain a credential the review used (${marks.join(', ')}); nothing was written`);
     this.name = 'SecretInPackError';
   }
 }
 
 /** The pack does not meet its own schema: writing it would ship a file the published schema rejects. */
-export class InvalidPackError extends Error {
-  readonly code = 'pack_invalid';
+export class InvalidPackError extends BehalfError {
   constructor(readonly issues: string[]) {
-    super(`refusing to write an evidence pack that does not match its schema: ${issues.join('; ')}`);
+    super('pack_invalid', `refusing to write an evidence pack that does not match its schema: ${issues.join('; ')}`);
     this.name = 'InvalidPackError';
   }
 }

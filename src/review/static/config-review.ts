@@ -96,8 +96,8 @@ export function readConfig(file: string): ConfigReview {
   let bytes: Buffer;
   try {
     bytes = readFileSync(full);
-  } catch {
-    return { ...empty, error: `cannot read the config file ${file}` };
+  } catch (err) {
+    return { ...empty, error: `cannot read the config file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   }
   const hash = `sha256:${sha256Hex(bytes)}`;
   let parsed: unknown;
@@ -137,6 +137,7 @@ function keysView(raw: Record<string, unknown>, config: GatewayConfig | undefine
   try {
     if (clients) view.lifecycles.push(...configKeyLifecycles({ clients } as GatewayConfig).map((c) => c.lifecycle));
   } catch {
+    // Reported as clients that do not validate (keys-review.ts); the loader's refusal names the field.
     view.clientsUnreadable = true;
   }
   const storeFile = keys?.file ?? (typeof rawKeys?.file === 'string' ? rawKeys.file : undefined);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolveAuditPath } from '../../audit/path.js';
 import { SqliteAuditStore } from '../../audit/sqlite-store.js';
+import { describeError } from '../../errors.js';
 import { DAY_MS, isoTime, keyState, keyWarnings, type KeyLifecycle } from '../../keys/lifecycle.js';
 import type { EvidenceItem } from '../types.js';
 import { record, type ConfigReview } from './config-review.js';
@@ -92,8 +93,8 @@ async function auditKeyEvents(review: ConfigReview): Promise<{ counts?: Record<s
     const counts: Record<string, number> = {};
     for (const e of await store.query({ kind: 'key', limit: 10_000 })) counts[e.outcome ?? 'other'] = (counts[e.outcome ?? 'other'] ?? 0) + 1;
     return { counts };
-  } catch {
-    return { note: 'the audit trail could not be read' };
+  } catch (err) {
+    return { note: `the audit trail could not be read: ${describeError(err)}` };
   } finally {
     await store.close();
   }

@@ -79,6 +79,7 @@ export function scanRepo(dir: string, limits: { maxFiles?: number; maxBytes?: nu
     try {
       entries = readdirSync(current, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? 1 : -1));
     } catch {
+      // Counted, and the evidence reports the count: a scan names what it could not read, not why.
       scan.skipped.unreadable++;
       continue;
     }
@@ -103,6 +104,7 @@ export function scanRepo(dir: string, limits: { maxFiles?: number; maxBytes?: nu
         }
         buf = readFileSync(full);
       } catch {
+        // Counted, as a folder that cannot be listed is.
         scan.skipped.unreadable++;
         continue;
       }
@@ -238,8 +240,9 @@ export function repoScanEvidence(ctx: ReviewContext): EvidenceItem[] {
   if (dir === undefined) return [];
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a folder');
-  } catch {
-    return [{ outcome: 'not-assessed', probe: 'credentials in the repository', detail: `--repo ${dir} is not a readable folder`, location: { file: dir } }];
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return [{ outcome: 'not-assessed', probe: 'credentials in the repository', detail: `--repo ${dir} is not a readable folder (${why})`, location: { file: dir } }];
   }
   const scan = scanRepo(dir);
   const { accepted, problem } = acceptances(ctx, dir);

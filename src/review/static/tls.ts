@@ -106,6 +106,7 @@ function urlItem(v: string, file: string, path: string): EvidenceItem[] {
   try {
     url = new URL(v);
   } catch {
+    // Looks like a URL but does not parse: nothing to say about its TLS; the config's own check refuses it.
     return [];
   }
   const where = `${url.protocol}//${url.host}`;

@@ -47,6 +47,7 @@ export function openDescriptors(): OpenFd[] | undefined {
   try {
     names = readdirSync('/proc/self/fd');
   } catch {
+    // No /proc (not Linux): undefined is the documented answer, and the caller says it could not look.
     return undefined;
   }
   const out: OpenFd[] = [];
