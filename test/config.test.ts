@@ -264,9 +264,9 @@ describe('config: `behalf config check`', () => {
     });
   }
 
-  it('exits 1 with usage when --config is missing', () => {
+  it('exits 2 (usage, as every command does) with usage when --config is missing', () => {
     const r = check();
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 2);
     assert.match(r.stderr, /usage: behalf config check --config FILE/);
   });
 });

@@ -1,3 +1,4 @@
+import { BehalfError } from '../errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { gatewayJsonSchema } from '../config/schema.js';
 import { parse } from './args.js';
@@ -10,10 +11,10 @@ export function configCommand(argv: string[]): void {
   }
   if (sub === 'check') {
     const { values } = parse(rest, { config: { type: 'string', short: 'c' } });
-    if (!values.config) throw new Error('usage: behalf config check --config FILE');
+    if (!values.config) throw new BehalfError('usage', 'usage: behalf config check --config FILE');
     loadConfigFile(values.config);
     process.stdout.write('configuration is valid\n');
     return;
   }
-  throw new Error('usage: behalf config schema | behalf config check --config FILE');
+  throw new BehalfError('usage', 'usage: behalf config schema | behalf config check --config FILE');
 }

@@ -1,10 +1,11 @@
+import { BehalfError } from '../errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { startGateway } from '../gateway/server.js';
 import { parse } from './args.js';
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
-  if (!values.config) throw new Error('usage: behalf gateway --config FILE');
+  if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE');
   const gw = await startGateway(loadConfigFile(values.config));
   for (const name of gw.runtime.routes.keys()) process.stderr.write(`behalf gateway: ${name} at ${gw.urlFor(name)}\n`);
   const stop = () => { void gw.close().then(() => process.exit(0)); };

@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(USAGE);
       return;
     default:
-      throw new Error(`unknown command ${command}\n\n${USAGE}`);
+      throw new BehalfError('usage', `unknown command ${command}\n\n${USAGE}`);
   }
 }
 

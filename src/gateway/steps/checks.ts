@@ -53,7 +53,7 @@ export const readLimitedBody: Step = {
 
 export const parseJsonRpc: Step = {
   name: 'parse_jsonrpc',
-  why: 'malformed input is refused with -32700/-32600 and nothing is forwarded',
+  why: 'malformed input is refused as a parse error or an invalid request, and nothing is forwarded',
   run(ctx) {
     let parsed: unknown;
     try {

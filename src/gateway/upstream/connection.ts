@@ -106,6 +106,7 @@ export class UpstreamConnection {
     const t = this.transport as Transport & { terminateSession?: () => Promise<void> };
     // Closing is best effort: an upstream that cannot be told is being left either way, and the connection is marked closed below.
     await t.terminateSession?.().catch(() => undefined);
+    // Same: a transport that fails to close is dropped; handleClosed below settles every pending call.
     await this.transport.close().catch(() => undefined);
     this.handleClosed();
   }

@@ -124,7 +124,8 @@ export class StdioClientTransport implements Transport {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.options.removeCwdOnClose) rm(this.options.cwd, { recursive: true, force: true }).catch(() => {});
+    // Best effort: a private temp folder left behind holds nothing of the gateway's, and the child is already gone.
+    if (this.options.removeCwdOnClose) rm(this.options.cwd, { recursive: true, force: true }).catch(() => undefined);
     this.onclose?.();
   }
 }
