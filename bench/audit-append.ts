@@ -13,17 +13,35 @@ import { tempDir } from '../test/helpers/tmp.js';
 
 const WARMUP = 1000;
 
-export interface AppendTimes { medianUs: number; p99Us: number }
+export interface AppendTimes {
+  medianUs: number;
+  p99Us: number;
+}
 
 /** A decision record as large as a real one: every who/what/why field set. */
 function decision(i: number): AuditEvent {
   return {
-    ts: Date.now(), kind: 'decision', callId: `0f8fad5b-d9cb-469f-a165-${String(i).padStart(12, '0')}`, route: 'crm', upstream: 'crm',
-    transport: 'streamable-http', clientId: 'agent', clientMethod: 'api-key', credentialId: 'k1',
-    userIssuer: 'https://idp.example.com', userSubject: `user-${i % 100}`, tokenFingerprint: '3f2a9c0d1e7b6a54',
-    sessionFingerprint: '9b1c7f3a2e4d6c80', method: 'tools/call', target: 'get_customer',
-    args: '{"customer_id":"c-100","notes":"[redacted string 24]"}', argsDigest: 'ab'.repeat(32),
-    decision: 'allow', ruleIds: ['reps-read-own'], reason: 'allowed by reps-read-own', policyVersion: 'cd'.repeat(8),
+    ts: Date.now(),
+    kind: 'decision',
+    callId: `0f8fad5b-d9cb-469f-a165-${String(i).padStart(12, '0')}`,
+    route: 'crm',
+    upstream: 'crm',
+    transport: 'streamable-http',
+    clientId: 'agent',
+    clientMethod: 'api-key',
+    credentialId: 'k1',
+    userIssuer: 'https://idp.example.com',
+    userSubject: `user-${i % 100}`,
+    tokenFingerprint: '3f2a9c0d1e7b6a54',
+    sessionFingerprint: '9b1c7f3a2e4d6c80',
+    method: 'tools/call',
+    target: 'get_customer',
+    args: '{"customer_id":"c-100","notes":"[redacted string 24]"}',
+    argsDigest: 'ab'.repeat(32),
+    decision: 'allow',
+    ruleIds: ['reps-read-own'],
+    reason: 'allowed by reps-read-own',
+    policyVersion: 'cd'.repeat(8),
     downstreamStrategy: 'none',
   };
 }

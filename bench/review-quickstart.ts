@@ -31,8 +31,10 @@ export async function benchReviewQuickstart(runs = 3): Promise<ReviewBench> {
     for (let i = 0; i < runs; i++) {
       const started = performance.now();
       const run = await runReview({
-        target: new URL(qs.file.gateway), transport: 'streamable',
-        profile: loadProfile(qs.file.review.profile), configPath: qs.file.review.config,
+        target: new URL(qs.file.gateway),
+        transport: 'streamable',
+        profile: loadProfile(qs.file.review.profile),
+        configPath: qs.file.review.config,
       });
       await writePack(join(stateDir, `review-${i}`), run);
       totals.push(performance.now() - started);
@@ -41,7 +43,15 @@ export async function benchReviewQuickstart(runs = 3): Promise<ReviewBench> {
       statuses = run.pack.summary;
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    return { runs, medianMs: median(totals), minMs: Math.min(...totals), maxMs: Math.max(...totals), requests, streamWaitMedianMs: median(waits), statuses };
+    return {
+      runs,
+      medianMs: median(totals),
+      minMs: Math.min(...totals),
+      maxMs: Math.max(...totals),
+      requests,
+      streamWaitMedianMs: median(waits),
+      statuses,
+    };
   } finally {
     await qs.close();
   }

@@ -27,7 +27,9 @@ function firstLine(child: ChildProcess, match: RegExp): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     const err = createInterface({ input: child.stderr! });
-    const onLine = (l: string) => { if (match.test(l)) resolve(l); };
+    const onLine = (l: string) => {
+      if (match.test(l)) resolve(l);
+    };
     rl.on('line', onLine);
     err.on('line', onLine);
     child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
@@ -41,33 +43,68 @@ function cpuMs(pid: number): number {
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-async function post(url: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; session?: string; json: unknown }> {
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+): Promise<{ status: number; session?: string; json: unknown }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
     body: JSON.stringify(body),
   });
   const text = await res.text();
-  const data = text.startsWith('event:') || text.startsWith('data:') ? JSON.parse(text.split('\n').find((l) => l.startsWith('data:'))!.slice(5)) : text ? JSON.parse(text) : undefined;
+  const data =
+    text.startsWith('event:') || text.startsWith('data:')
+      ? JSON.parse(
+          text
+            .split('\n')
+            .find((l) => l.startsWith('data:'))!
+            .slice(5),
+        )
+      : text
+        ? JSON.parse(text)
+        : undefined;
   return { status: res.status, session: res.headers.get('mcp-session-id') ?? undefined, json: data };
 }
 
 async function openSession(url: string, headers: Record<string, string>): Promise<Record<string, string>> {
-  const init = await post(url, headers, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '0' } } });
+  const init = await post(url, headers, {
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '0' } },
+  });
   if (init.status !== 200 || !init.session) throw new Error(`initialize failed: ${init.status}`);
   const h = { ...headers, 'mcp-session-id': init.session, 'mcp-protocol-version': '2025-11-25' };
   await post(url, h, { jsonrpc: '2.0', method: 'notifications/initialized' });
   return h;
 }
 
-interface Series { label: string; latencies: number[]; cpuPerCallMs?: number }
+interface Series {
+  label: string;
+  latencies: number[];
+  cpuPerCallMs?: number;
+}
 
-async function measure(label: string, url: string, headers: Record<string, string>, pid: number | undefined): Promise<Series> {
+async function measure(
+  label: string,
+  url: string,
+  headers: Record<string, string>,
+  pid: number | undefined,
+): Promise<Series> {
   const h = await openSession(url, headers);
-  const call = (i: number) => post(url, h, { jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-100' } } });
+  const call = (i: number) =>
+    post(url, h, {
+      jsonrpc: '2.0',
+      id: i + 1,
+      method: 'tools/call',
+      params: { name: 'get_customer', arguments: { customer_id: 'c-100' } },
+    });
   for (let i = 0; i < WARMUP; i++) {
     const r = await call(i);
-    if (r.status !== 200 || !(r.json as { result?: unknown }).result) throw new Error(`${label}: call failed (${r.status})`);
+    if (r.status !== 200 || !(r.json as { result?: unknown }).result)
+      throw new Error(`${label}: call failed (${r.status})`);
   }
   const cpu0 = pid ? cpuMs(pid) : 0;
   const latencies: number[] = [];
@@ -86,7 +123,9 @@ function pct(xs: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const crmUrl = (JSON.parse(await firstLine(crm, /^\{"url"/)) as { url: string }).url;
   const idp = await startDevIdp({
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
@@ -98,18 +137,44 @@ async function main(): Promise<void> {
     server: { host: '127.0.0.1', port: 0 },
     clientAuth: { methods: ['api-key'] },
     clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
-    userAuth: { mode: 'dual', issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role', 'customers'] }] },
+    userAuth: {
+      mode: 'dual',
+      issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role', 'customers'] }],
+    },
     upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
     policy: { rules: DEMO_POLICY },
     audit: { sqlitePath: join(dir, 'audit.db') },
   };
   writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
-  const gw = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), join(root, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
+      join(root, 'src/cli/main.js'),
+      'gateway',
+      '--config',
+      join(dir, 'gateway.yaml'),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const gwUrl = (await firstLine(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
   try {
-    const token = (await idp.passwordToken({ clientId: 'agent', clientSecret: 'bench-secret', username: 'alice', password: 'bench', resource: gwUrl })).accessToken;
+    const token = (
+      await idp.passwordToken({
+        clientId: 'agent',
+        clientSecret: 'bench-secret',
+        username: 'alice',
+        password: 'bench',
+        resource: gwUrl,
+      })
+    ).accessToken;
     const direct = await measure('direct to CRM (baseline)', crmUrl, {}, crm.pid);
-    const viaGateway = await measure('through behalf gateway', gwUrl, { 'x-api-key': apiKey, authorization: `Bearer ${token}` }, gw.pid);
+    const viaGateway = await measure(
+      'through behalf gateway',
+      gwUrl,
+      { 'x-api-key': apiKey, authorization: `Bearer ${token}` },
+      gw.pid,
+    );
     const rows = [direct, viaGateway].map((s) => ({
       series: s.label,
       calls: s.latencies.length,
@@ -120,8 +185,12 @@ async function main(): Promise<void> {
     console.log(`tools/call get_customer, sequential, ${CALLS} calls after ${WARMUP} warm-up, Node ${process.version}`);
     console.table(rows);
     const addedMedian = pct(viaGateway.latencies, 50) - pct(direct.latencies, 50);
-    console.log(`added median latency: ${addedMedian.toFixed(3)} ms (ratio ${(pct(viaGateway.latencies, 50) / pct(direct.latencies, 50)).toFixed(2)}x)`);
-    console.log(`gateway CPU per call: ${viaGateway.cpuPerCallMs!.toFixed(3)} ms (includes its own upstream HTTP client); CRM CPU per call: ${direct.cpuPerCallMs!.toFixed(3)} ms`);
+    console.log(
+      `added median latency: ${addedMedian.toFixed(3)} ms (ratio ${(pct(viaGateway.latencies, 50) / pct(direct.latencies, 50)).toFixed(2)}x)`,
+    );
+    console.log(
+      `gateway CPU per call: ${viaGateway.cpuPerCallMs!.toFixed(3)} ms (includes its own upstream HTTP client); CRM CPU per call: ${direct.cpuPerCallMs!.toFixed(3)} ms`,
+    );
   } finally {
     gw.kill('SIGINT');
     await new Promise((r) => gw.once('exit', r));
@@ -134,17 +203,38 @@ async function main(): Promise<void> {
 async function decisionCosts(): Promise<void> {
   const policy = benchPolicyEval(Number(process.env.BENCH_POLICY_CALLS ?? 100_000));
   console.log('\npolicy evaluation per call (authorizeMessage over the quickstart policy; target ≤ 20 µs)');
-  console.table(Object.entries(policy).map(([k, v]) => ({ call: k, calls: v.calls, 'median µs': v.medianUs.toFixed(2), 'p99 µs': v.p99Us.toFixed(2) })));
+  console.table(
+    Object.entries(policy).map(([k, v]) => ({
+      call: k,
+      calls: v.calls,
+      'median µs': v.medianUs.toFixed(2),
+      'p99 µs': v.p99Us.toFixed(2),
+    })),
+  );
   const audit = await benchAuditAppend(Number(process.env.BENCH_AUDIT_CALLS ?? 20_000));
   console.log('audit append per record (SQLite WAL, hash chain included; target ≤ 50 µs)');
-  console.table(Object.entries(audit).map(([k, v]) => ({ mode: k, 'median µs': v.medianUs.toFixed(2), 'p99 µs': v.p99Us.toFixed(2) })));
+  console.table(
+    Object.entries(audit).map(([k, v]) => ({
+      mode: k,
+      'median µs': v.medianUs.toFixed(2),
+      'p99 µs': v.p99Us.toFixed(2),
+    })),
+  );
 }
 
 /** A full `behalf review` of a running quickstart (target < 10 s). */
 async function reviewCost(): Promise<void> {
   const r = await benchReviewQuickstart(Number(process.env.BENCH_REVIEW_RUNS ?? 3));
   console.log(`\nfull review of the quickstart (12 checks, pack written; target < 10 s), ${r.runs} runs`);
-  console.table([{ 'median s': (r.medianMs / 1000).toFixed(2), 'min s': (r.minMs / 1000).toFixed(2), 'max s': (r.maxMs / 1000).toFixed(2), requests: r.requests, 'of which BND-08 (waits for its 3 s token), s': (r.streamWaitMedianMs / 1000).toFixed(2) }]);
+  console.table([
+    {
+      'median s': (r.medianMs / 1000).toFixed(2),
+      'min s': (r.minMs / 1000).toFixed(2),
+      'max s': (r.maxMs / 1000).toFixed(2),
+      requests: r.requests,
+      'of which BND-08 (waits for its 3 s token), s': (r.streamWaitMedianMs / 1000).toFixed(2),
+    },
+  ]);
   console.log(`statuses: ${JSON.stringify(r.statuses)}`);
 }
 

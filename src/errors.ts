@@ -222,7 +222,8 @@ export function toJsonRpcError(
   data?: unknown,
 ): { jsonrpc: '2.0'; id: string | number | null; error: { code: number; message: string; data?: unknown } } {
   const e = toBehalfError(err);
-  const error = data === undefined ? { code: e.rpc, message: e.publicMessage } : { code: e.rpc, message: e.publicMessage, data };
+  const error =
+    data === undefined ? { code: e.rpc, message: e.publicMessage } : { code: e.rpc, message: e.publicMessage, data };
   return { jsonrpc: '2.0', id, error };
 }
 
@@ -234,5 +235,7 @@ export function describeError(err: unknown): string {
   }
   const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   // Parser and library messages can quote their input, and that input may be a token.
-  return looksLikeSecret(text) ? `${err instanceof Error ? err.name : 'error'}: [message withheld: it quotes a credential]` : text;
+  return looksLikeSecret(text)
+    ? `${err instanceof Error ? err.name : 'error'}: [message withheld: it quotes a credential]`
+    : text;
 }

@@ -5,10 +5,27 @@
  */
 export type JsonRpcId = string | number;
 
-export interface JsonRpcRequest { jsonrpc: '2.0'; id: JsonRpcId; method: string; params?: Record<string, unknown> }
-export interface JsonRpcNotification { jsonrpc: '2.0'; method: string; params?: Record<string, unknown> }
-export interface JsonRpcResult { jsonrpc: '2.0'; id: JsonRpcId; result: Record<string, unknown> }
-export interface JsonRpcErrorResponse { jsonrpc: '2.0'; id: JsonRpcId | null; error: { code: number; message: string; data?: unknown } }
+export interface JsonRpcRequest {
+  jsonrpc: '2.0';
+  id: JsonRpcId;
+  method: string;
+  params?: Record<string, unknown>;
+}
+export interface JsonRpcNotification {
+  jsonrpc: '2.0';
+  method: string;
+  params?: Record<string, unknown>;
+}
+export interface JsonRpcResult {
+  jsonrpc: '2.0';
+  id: JsonRpcId;
+  result: Record<string, unknown>;
+}
+export interface JsonRpcErrorResponse {
+  jsonrpc: '2.0';
+  id: JsonRpcId | null;
+  error: { code: number; message: string; data?: unknown };
+}
 export type JsonRpcResponse = JsonRpcResult | JsonRpcErrorResponse;
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
 
@@ -31,7 +48,14 @@ export function invalidMessageReason(v: unknown): string | undefined {
   if (!isObject(v)) return 'message must be an object';
   if (v.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
   const hasId = 'id' in v;
-  if (hasId && !(typeof v.id === 'string' || (typeof v.id === 'number' && Number.isFinite(v.id)) || (v.id === null && !('method' in v)))) {
+  if (
+    hasId &&
+    !(
+      typeof v.id === 'string' ||
+      (typeof v.id === 'number' && Number.isFinite(v.id)) ||
+      (v.id === null && !('method' in v))
+    )
+  ) {
     return 'id must be a string or a number';
   }
   if ('method' in v) {
@@ -42,6 +66,7 @@ export function invalidMessageReason(v: unknown): string | undefined {
   }
   if (!hasId) return 'a response needs an id';
   if ('result' in v === 'error' in v) return 'a response has exactly one of result and error';
-  if ('error' in v && (!isObject(v.error) || typeof v.error.code !== 'number' || typeof v.error.message !== 'string')) return 'error must have a numeric code and a message';
+  if ('error' in v && (!isObject(v.error) || typeof v.error.code !== 'number' || typeof v.error.message !== 'string'))
+    return 'error must have a numeric code and a message';
   return undefined;
 }

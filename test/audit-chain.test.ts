@@ -27,12 +27,28 @@ function event(i: number): AuditEvent {
   const user = i % 2 ? 'alice' : 'bob';
   const decision = i % 3 ? 'allow' : 'deny';
   return {
-    ts: T0 + i * 1000, kind: i % 4 === 3 ? 'outcome' : 'decision', callId: `call-${i}`, route: 'crm', upstream: 'crm',
-    transport: 'streamable-http', clientId: i % 5 ? 'agent' : 'other-agent', clientMethod: 'api-key', credentialId: 'k1',
-    userIssuer: 'https://idp.example', userSubject: user, tokenFingerprint: `fp${i}`, method: 'tools/call',
-    target: `get_customer_${i % 7}`, decision, ruleIds: decision === 'allow' ? ['reps-own', `r${i % 2}`] : [],
-    reason: 'why', latencyMs: i % 4 === 3 ? 1.25 * i : undefined, args: '{"customer_id":"[redacted string 5]"}',
-    argsDigest: 'ab'.repeat(32), policyVersion: 'pv1', downstreamStrategy: 'none',
+    ts: T0 + i * 1000,
+    kind: i % 4 === 3 ? 'outcome' : 'decision',
+    callId: `call-${i}`,
+    route: 'crm',
+    upstream: 'crm',
+    transport: 'streamable-http',
+    clientId: i % 5 ? 'agent' : 'other-agent',
+    clientMethod: 'api-key',
+    credentialId: 'k1',
+    userIssuer: 'https://idp.example',
+    userSubject: user,
+    tokenFingerprint: `fp${i}`,
+    method: 'tools/call',
+    target: `get_customer_${i % 7}`,
+    decision,
+    ruleIds: decision === 'allow' ? ['reps-own', `r${i % 2}`] : [],
+    reason: 'why',
+    latencyMs: i % 4 === 3 ? 1.25 * i : undefined,
+    args: '{"customer_id":"[redacted string 5]"}',
+    argsDigest: 'ab'.repeat(32),
+    policyVersion: 'pv1',
+    downstreamStrategy: 'none',
   };
 }
 
@@ -70,7 +86,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 function rows(db: string): AuditRecord[] {
   const d = new Database(db, { readonly: true });
   try {
-    return (d.prepare('SELECT seq, hash FROM audit_events ORDER BY seq').all() as AuditRecord[]);
+    return d.prepare('SELECT seq, hash FROM audit_events ORDER BY seq').all() as AuditRecord[];
   } finally {
     d.close();
   }
@@ -111,7 +127,12 @@ describe('the hash chain and `behalf audit verify`', () => {
   });
 
   it('(a) so is an edit to any other column, e.g. the decision or the rule ids', () => {
-    for (const [column, value] of [['decision', 'allow'], ['rule_ids', '["manager-all"]'], ['ts', T0], ['prev_hash', 'a'.repeat(64)]] as const) {
+    for (const [column, value] of [
+      ['decision', 'allow'],
+      ['rule_ids', '["manager-all"]'],
+      ['ts', T0],
+      ['prev_hash', 'a'.repeat(64)],
+    ] as const) {
       const copy = copyOf(db);
       sql(copy, (d) => d.prepare(`UPDATE audit_events SET ${column} = ? WHERE seq = 9`).run(value));
       const r = cli('verify', '--db', copy);
@@ -144,8 +165,14 @@ describe('the hash chain and `behalf audit verify`', () => {
       d.prepare('UPDATE audit_events SET seq = 1 - seq WHERE seq < 0').run();
       // The forger hashes the forged record correctly but cannot re-hash everything after it.
       const forged = { ...event(99), target: 'forged', seq: 10, prevHash: 'f'.repeat(64) };
-      d.prepare(`INSERT INTO audit_events (seq, ts, kind, target, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`)
-        .run(10, forged.ts, forged.kind, forged.target, forged.prevHash, recordHash({ seq: 10, prevHash: forged.prevHash, ts: forged.ts, kind: forged.kind, target: forged.target }));
+      d.prepare(`INSERT INTO audit_events (seq, ts, kind, target, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`).run(
+        10,
+        forged.ts,
+        forged.kind,
+        forged.target,
+        forged.prevHash,
+        recordHash({ seq: 10, prevHash: forged.prevHash, ts: forged.ts, kind: forged.kind, target: forged.target }),
+      );
     });
     const r = cli('verify', '--db', copy);
     assert.equal(r.status, 1, r.stdout);
@@ -158,8 +185,13 @@ describe('the hash chain and `behalf audit verify`', () => {
     const copy = copyOf(db);
     sql(copy, (d) => {
       const rec = { ...event(50), seq: N + 1, prevHash: 'e'.repeat(64) };
-      d.prepare('INSERT INTO audit_events (seq, ts, kind, prev_hash, hash) VALUES (?, ?, ?, ?, ?)')
-        .run(rec.seq, rec.ts, rec.kind, rec.prevHash, recordHash({ seq: rec.seq, prevHash: rec.prevHash, ts: rec.ts, kind: rec.kind }));
+      d.prepare('INSERT INTO audit_events (seq, ts, kind, prev_hash, hash) VALUES (?, ?, ?, ?, ?)').run(
+        rec.seq,
+        rec.ts,
+        rec.kind,
+        rec.prevHash,
+        recordHash({ seq: rec.seq, prevHash: rec.prevHash, ts: rec.ts, kind: rec.kind }),
+      );
     });
     const r = cli('verify', '--db', copy);
     assert.equal(r.status, 1, r.stdout);
@@ -174,7 +206,10 @@ describe('the hash chain and `behalf audit verify`', () => {
     assert.match(alone.stdout, new RegExp(`^ok: ${N - 3} records, head ${N - 3} `));
     const anchored = cli('verify', '--db', copy, '--expect-head', head.hash);
     assert.equal(anchored.status, 1, anchored.stdout);
-    assert.match(anchored.stdout, new RegExp(`\\nseq ${N - 3}: head-mismatch: expected head ${head.hash} is not in the chain`));
+    assert.match(
+      anchored.stdout,
+      new RegExp(`\\nseq ${N - 3}: head-mismatch: expected head ${head.hash} is not in the chain`),
+    );
     // Positive controls: the true head, and an older head with records chained after it, both pass.
     assert.equal(cli('verify', '--db', db, '--expect-head', head.hash).status, 0);
     assert.equal(cli('verify', '--db', db, '--expect-head', rows(db)[N - 10]!.hash).status, 0);
@@ -197,11 +232,17 @@ describe('the hash chain and `behalf audit verify`', () => {
     writeFileSync(mid, middle.stdout);
     const r = cli('verify', '--file', mid);
     assert.equal(r.status, 0, r.stdout);
-    assert.equal(r.stdout, `ok: ${N - 24} records, head ${N} ${head.hash}, anchored at seq 24 hash ${rows(db)[23]!.hash}\n`);
+    assert.equal(
+      r.stdout,
+      `ok: ${N - 24} records, head ${N} ${head.hash}, anchored at seq 24 hash ${rows(db)[23]!.hash}\n`,
+    );
     assert.equal(cli('export', '--db', db, '--from-seq', '25').stdout, middle.stdout);
 
     const edited = join(dir, 'edited.jsonl');
-    writeFileSync(edited, lines.map((l, i) => (i === 11 ? l.replace('"userSubject":"bob"', '"userSubject":"carol"') : l)).join('\n'));
+    writeFileSync(
+      edited,
+      lines.map((l, i) => (i === 11 ? l.replace('"userSubject":"bob"', '"userSubject":"carol"') : l)).join('\n'),
+    );
     const e = cli('verify', '--file', edited);
     assert.equal(e.status, 1, e.stdout);
     assert.match(e.stdout, /\nseq 12: edited: /);
@@ -231,18 +272,33 @@ describe('the hash chain and `behalf audit verify`', () => {
     }
     await a.close();
     await b.close();
-    assert.deepEqual(written.map((r) => r.seq), written.map((_, i) => i + 1), 'each append landed after the other writer\'s');
+    assert.deepEqual(
+      written.map((r) => r.seq),
+      written.map((_, i) => i + 1),
+      "each append landed after the other writer's",
+    );
     const reader = new SqliteAuditStore(path, { readonly: true });
     const report = await verifyChain(reader.records());
     await reader.close();
-    assert.deepEqual(report, { ok: true, count: written.length, head: { seq: written.length, hash: written.at(-1)!.hash }, problems: [] });
+    assert.deepEqual(report, {
+      ok: true,
+      count: written.length,
+      head: { seq: written.length, hash: written.at(-1)!.hash },
+      problems: [],
+    });
     assert.equal(cli('verify', '--db', path).status, 0);
   });
 
   it('a fork by a writer that ignores the head (a second record chained to the same predecessor) is caught by verify', () => {
     const copy = copyOf(db);
     sql(copy, (d) => {
-      d.prepare('INSERT INTO audit_events (seq, ts, kind, prev_hash, hash) VALUES (?, ?, ?, ?, ?)').run(N + 1, T0, 'decision', rows(copy)[4]!.hash, 'x');
+      d.prepare('INSERT INTO audit_events (seq, ts, kind, prev_hash, hash) VALUES (?, ?, ?, ?, ?)').run(
+        N + 1,
+        T0,
+        'decision',
+        rows(copy)[4]!.hash,
+        'x',
+      );
     });
     const r = cli('verify', '--db', copy);
     assert.equal(r.status, 1);
@@ -272,7 +328,9 @@ describe('the hash chain and `behalf audit verify`', () => {
     assert.equal(rec.seq, 1);
     assert.equal(rec.prevHash, GENESIS);
     sql(path, (d) => {
-      const legacy = d.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'audit_events_legacy_%'").all() as Array<{ name: string }>;
+      const legacy = d
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'audit_events_legacy_%'")
+        .all() as Array<{ name: string }>;
       assert.equal(legacy.length, 1);
       assert.deepEqual(d.prepare(`SELECT target FROM ${legacy[0]!.name}`).all(), [{ target: 'old' }]);
     });
@@ -280,9 +338,14 @@ describe('the hash chain and `behalf audit verify`', () => {
   });
 });
 
-describe('reading the audit log: query, tail, the store\'s filters', () => {
+describe("reading the audit log: query, tail, the store's filters", () => {
   const { db, events } = seeded();
-  const jsonl = (s: string) => s.trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord);
+  const jsonl = (s: string) =>
+    s
+      .trimEnd()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditRecord);
 
   it('(g) query filters by user, issuer, client, method, target, decision, kind and time, newest N oldest first', () => {
     const expect = (pred: (e: AuditEvent) => boolean) => events.filter(pred).map((e) => e.callId);
@@ -290,17 +353,30 @@ describe('reading the audit log: query, tail, the store\'s filters', () => {
       [['--user', 'alice'], (e) => e.userSubject === 'alice'],
       [['--user', 'alice', '--decision', 'deny'], (e) => e.userSubject === 'alice' && e.decision === 'deny'],
       [['--client', 'other-agent'], (e) => e.clientId === 'other-agent'],
-      [['--target', 'get_customer_3', '--kind', 'decision'], (e) => e.target === 'get_customer_3' && e.kind === 'decision'],
+      [
+        ['--target', 'get_customer_3', '--kind', 'decision'],
+        (e) => e.target === 'get_customer_3' && e.kind === 'decision',
+      ],
       [['--issuer', 'https://idp.example', '--method', 'tools/call'], () => true],
       [['--issuer', 'https://other.example'], () => false],
-      [['--since', new Date(T0 + 10_000).toISOString(), '--until', String(T0 + 12_000)], (e) => e.ts >= T0 + 10_000 && e.ts <= T0 + 12_000],
+      [
+        ['--since', new Date(T0 + 10_000).toISOString(), '--until', String(T0 + 12_000)],
+        (e) => e.ts >= T0 + 10_000 && e.ts <= T0 + 12_000,
+      ],
     ];
     for (const [args, pred] of cases) {
       const r = cli('query', '--db', db, ...args);
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(jsonl(r.stdout).map((x) => x.callId), expect(pred), args.join(' '));
+      assert.deepEqual(
+        jsonl(r.stdout).map((x) => x.callId),
+        expect(pred),
+        args.join(' '),
+      );
     }
-    assert.deepEqual(jsonl(cli('query', '--db', db, '--limit', '3').stdout).map((r) => r.seq), [N - 2, N - 1, N]);
+    assert.deepEqual(
+      jsonl(cli('query', '--db', db, '--limit', '3').stdout).map((r) => r.seq),
+      [N - 2, N - 1, N],
+    );
     assert.equal(cli('query', '--db', db, '--decision', 'maybe').status, 2);
     assert.equal(cli('query', '--db', db, '--since', 'yesterday').status, 2);
   });
@@ -311,7 +387,10 @@ describe('reading the audit log: query, tail, the store\'s filters', () => {
     for (let i = 0; i < 150; i++) store.appendSync(event(i));
     assert.equal((await store.query()).length, 100);
     assert.equal((await store.query())[0]!.seq, 51);
-    assert.deepEqual((await store.query({ afterSeq: 147 })).map((r) => r.seq), [148, 149, 150]);
+    assert.deepEqual(
+      (await store.query({ afterSeq: 147 })).map((r) => r.seq),
+      [148, 149, 150],
+    );
     let n = 0;
     for await (const r of store.records(20)) assert.equal(r.seq, 20 + n++);
     assert.equal(n, 131, 'records() pages through everything');
@@ -323,8 +402,14 @@ describe('reading the audit log: query, tail, the store\'s filters', () => {
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 3);
-    assert.equal(lines[2], `${new Date(T0 + N * 1000).toISOString()} #${N} decision user=bob@https://idp.example client=other-agent tools/call get_customer_5 allow rules=reps-own,r0 why`);
-    assert.deepEqual(jsonl(cli('tail', '--db', db, '-n', '2', '--json').stdout).map((x) => x.seq), [N - 1, N]);
+    assert.equal(
+      lines[2],
+      `${new Date(T0 + N * 1000).toISOString()} #${N} decision user=bob@https://idp.example client=other-agent tools/call get_customer_5 allow rules=reps-own,r0 why`,
+    );
+    assert.deepEqual(
+      jsonl(cli('tail', '--db', db, '-n', '2', '--json').stdout).map((x) => x.seq),
+      [N - 1, N],
+    );
   });
 
   it('tail escapes control characters a client put in a field, so the terminal shows them instead of obeying them', async () => {
@@ -341,9 +426,13 @@ describe('reading the audit log: query, tail, the store\'s filters', () => {
     const path = join(tempDir(), 'follow.db');
     const store = new SqliteAuditStore(path);
     store.appendSync(event(1));
-    const child = spawn(process.execPath, [MAIN, 'audit', 'tail', '--db', path, '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'audit', 'tail', '--db', path, '--follow'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const until = async (pred: () => boolean) => {
       for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 50));
@@ -366,18 +455,28 @@ describe('reading the audit log: query, tail, the store\'s filters', () => {
     const dir = tempDir();
     copyFileSync(db, join(dir, 'trail.db'));
     const config = join(dir, 'gateway.yaml');
-    writeFileSync(config, JSON.stringify({
-      server: { host: '127.0.0.1', port: 0 },
-      clientAuth: { methods: ['api-key'] },
-      clients: [{ id: 'agent', apiKeys: [{ id: 'k1', hash: `sha256:${'ab'.repeat(32)}` }] }],
-      userAuth: { issuers: [{ issuer: 'http://127.0.0.1:9000', algorithms: ['ES256'] }] },
-      upstreams: { crm: { transport: 'stdio', command: 'node', args: ['crm.js'] } },
-      audit: { sqlitePath: 'trail.db' },
-    }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        server: { host: '127.0.0.1', port: 0 },
+        clientAuth: { methods: ['api-key'] },
+        clients: [{ id: 'agent', apiKeys: [{ id: 'k1', hash: `sha256:${'ab'.repeat(32)}` }] }],
+        userAuth: { issuers: [{ issuer: 'http://127.0.0.1:9000', algorithms: ['ES256'] }] },
+        upstreams: { crm: { transport: 'stdio', command: 'node', args: ['crm.js'] } },
+        audit: { sqlitePath: 'trail.db' },
+      }),
+    );
     const r = cli('verify', '--config', config);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^ok: 40 records, head 40 /);
-    for (const args of [['nonsense'], ['verify'], ['verify', '--db', db, '--config', config], ['tail', '--db', db, '-n', '0'], ['verify', '--db', db, '--expect-head', 'abc'], ['tail', '--db', db, '50']]) {
+    for (const args of [
+      ['nonsense'],
+      ['verify'],
+      ['verify', '--db', db, '--config', config],
+      ['tail', '--db', db, '-n', '0'],
+      ['verify', '--db', db, '--expect-head', 'abc'],
+      ['tail', '--db', db, '50'],
+    ]) {
       assert.equal(cli(...args).status, 2, args.join(' '));
     }
   });
@@ -403,7 +502,9 @@ describe('(i) opening read-only creates nothing', () => {
     // Exit 3 (unavailable): the file opens, but it is no audit store.
     assert.equal(cli('tail', '--db', path).status, 3);
     assert.deepEqual(readFileSync(path), before);
-    sql(path, (d) => assert.deepEqual(d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), [{ name: 'unrelated' }]));
+    sql(path, (d) =>
+      assert.deepEqual(d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), [{ name: 'unrelated' }]),
+    );
   });
 
   it('reading a store leaves its records and file content as they were', async () => {
@@ -419,42 +520,97 @@ describe('(i) opening read-only creates nothing', () => {
 
 describe('(h) ArgumentRedactor', () => {
   const KEY = Buffer.alloc(32, 7);
-  const redactor = new ArgumentRedactor([
-    { tools: ['get_customer', 'update_*'], args: ['customer_id', 'filter', 'password', 'note'] },
-    { upstreams: ['files'], args: ['path'] },
-  ], KEY);
-  const shown = (upstream: string, tool: string, args: Record<string, unknown>) => JSON.parse(redactor.summarize(upstream, tool, args).args!) as Record<string, unknown>;
+  const redactor = new ArgumentRedactor(
+    [
+      { tools: ['get_customer', 'update_*'], args: ['customer_id', 'filter', 'password', 'note'] },
+      { upstreams: ['files'], args: ['path'] },
+    ],
+    KEY,
+  );
+  const shown = (upstream: string, tool: string, args: Record<string, unknown>) =>
+    JSON.parse(redactor.summarize(upstream, tool, args).args!) as Record<string, unknown>;
 
   it('keeps the values a keep rule names for that upstream and tool, and redacts every other value by type', () => {
-    assert.deepEqual(shown('crm', 'get_customer', { customer_id: 'c-100', notes: 'private words', count: 3, flag: true, list: [1, 2], obj: { a: 1 }, nothing: null }), {
-      customer_id: 'c-100', notes: '[redacted string 13]', count: '[redacted number]', flag: '[redacted boolean]',
-      list: '[redacted array 2]', obj: '[redacted object]', nothing: '[redacted null]',
-    });
-    assert.deepEqual(shown('crm', 'update_customer', { customer_id: 'c-101' }), { customer_id: 'c-101' }, 'tool globs match');
-    assert.deepEqual(shown('crm', 'delete_customer', { customer_id: 'c-101' }), { customer_id: '[redacted string 5]' }, 'another tool: redacted');
+    assert.deepEqual(
+      shown('crm', 'get_customer', {
+        customer_id: 'c-100',
+        notes: 'private words',
+        count: 3,
+        flag: true,
+        list: [1, 2],
+        obj: { a: 1 },
+        nothing: null,
+      }),
+      {
+        customer_id: 'c-100',
+        notes: '[redacted string 13]',
+        count: '[redacted number]',
+        flag: '[redacted boolean]',
+        list: '[redacted array 2]',
+        obj: '[redacted object]',
+        nothing: '[redacted null]',
+      },
+    );
+    assert.deepEqual(
+      shown('crm', 'update_customer', { customer_id: 'c-101' }),
+      { customer_id: 'c-101' },
+      'tool globs match',
+    );
+    assert.deepEqual(
+      shown('crm', 'delete_customer', { customer_id: 'c-101' }),
+      { customer_id: '[redacted string 5]' },
+      'another tool: redacted',
+    );
     assert.deepEqual(shown('files', 'read_file', { path: '/srv/a.txt' }), { path: '/srv/a.txt' });
-    assert.deepEqual(shown('crm', 'read_file', { path: '/srv/a.txt' }), { path: '[redacted string 10]' }, 'another upstream: redacted');
+    assert.deepEqual(
+      shown('crm', 'read_file', { path: '/srv/a.txt' }),
+      { path: '[redacted string 10]' },
+      'another upstream: redacted',
+    );
     assert.deepEqual(redactor.summarize('crm', 'get_customer', undefined), {});
   });
 
   it('never keeps a secret-named argument or a secret-looking value, even when a rule names it', () => {
     const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
     const secrets = [
-      jwt, `Bearer ${jwt}`, 'Bearer abc.def-ghi_jkl', '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----',
-      'bhk_Q2hhbmdlTWVQbGVhc2VJbXBvcnRhbnRLZXlWYWx1ZQ', 'AKIAIOSFODNN7EXAMPLE', 'ghp_1234567890abcdefABCDEF1234567890ab',
+      jwt,
+      `Bearer ${jwt}`,
+      'Bearer abc.def-ghi_jkl',
+      '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----',
+      'bhk_Q2hhbmdlTWVQbGVhc2VJbXBvcnRhbnRLZXlWYWx1ZQ',
+      'AKIAIOSFODNN7EXAMPLE',
+      'ghp_1234567890abcdefABCDEF1234567890ab',
       'my key is 9fJk2LmQ8rTz4XwV7bNc1HsY6pDg3KeA0uRi5Wo and more',
     ];
-    for (const s of secrets) assert.deepEqual(shown('crm', 'get_customer', { note: s }), { note: '[redacted secret]' }, s);
+    for (const s of secrets)
+      assert.deepEqual(shown('crm', 'get_customer', { note: s }), { note: '[redacted secret]' }, s);
     const out = shown('crm', 'get_customer', {
-      password: 'hunter2', Api_Key: 'x', 'X-Session-Id': 'y', authorization: 'z', customer_id: 'c-1',
+      password: 'hunter2',
+      Api_Key: 'x',
+      'X-Session-Id': 'y',
+      authorization: 'z',
+      customer_id: 'c-1',
       filter: { owner: 'alice', token: 'abc', nested: [{ cookie: 'c' }, jwt, 'plain'] },
     });
     assert.deepEqual(out, {
-      password: '[redacted secret]', Api_Key: '[redacted secret]', 'X-Session-Id': '[redacted secret]', authorization: '[redacted secret]',
-      customer_id: 'c-1', filter: { owner: 'alice', token: '[redacted secret]', nested: [{ cookie: '[redacted secret]' }, '[redacted secret]', 'plain'] },
+      password: '[redacted secret]',
+      Api_Key: '[redacted secret]',
+      'X-Session-Id': '[redacted secret]',
+      authorization: '[redacted secret]',
+      customer_id: 'c-1',
+      filter: {
+        owner: 'alice',
+        token: '[redacted secret]',
+        nested: [{ cookie: '[redacted secret]' }, '[redacted secret]', 'plain'],
+      },
     });
     // Ordinary ids, words and UUIDs are not mistaken for secrets.
-    for (const v of ['c-100', '123e4567-e89b-12d3-a456-426614174000', 'the quick brown fox jumps over the lazy dog', 'get_customer_by_identifier_and_owner_name'])
+    for (const v of [
+      'c-100',
+      '123e4567-e89b-12d3-a456-426614174000',
+      'the quick brown fox jumps over the lazy dog',
+      'get_customer_by_identifier_and_owner_name',
+    ])
       assert.deepEqual(shown('crm', 'get_customer', { note: v }), { note: v }, v);
   });
 

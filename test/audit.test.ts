@@ -22,14 +22,27 @@ import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { fingerprint } from '../src/shared/hash.js';
 import { connectStreamable } from './helpers/clients.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
-import { INITIALIZE, assertNoLeak, openSession, postJson, rawStream, rpc, rpcError, rpcResult, toolCall } from './helpers/raw-http.js';
+import {
+  INITIALIZE,
+  assertNoLeak,
+  openSession,
+  postJson,
+  rawStream,
+  rpc,
+  rpcError,
+  rpcResult,
+  toolCall,
+} from './helpers/raw-http.js';
 import { tempDir } from './helpers/tmp.js';
 
 const AUDIT_REFUSED = { code: -32603, message: 'Request refused: audit log unavailable' };
 
 /** The real SQLite store, with each decision's append noted on a shared timeline (to prove it precedes forwarding). */
 class TimelineStore implements AuditStore {
-  constructor(private readonly inner: AuditStore, private readonly timeline: string[]) {}
+  constructor(
+    private readonly inner: AuditStore,
+    private readonly timeline: string[],
+  ) {}
   async append(e: AuditEvent): Promise<AuditRecord> {
     const rec = await this.inner.append(e);
     if (e.kind === 'decision') this.timeline.push(`audit ${e.method} ${e.target ?? ''} ${e.decision}`);
@@ -82,10 +95,20 @@ describe('every decision is audited before forwarding, with no secret in any row
   const BAD_KEY = 'bh_forged_key_SECRET_1234567890';
   const BAD_TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.SECRETSIGNATURE';
 
-  interface Call { tool: string; args: Record<string, unknown>; decision: 'allow' | 'deny'; ruleIds: string[] }
+  interface Call {
+    tool: string;
+    args: Record<string, unknown>;
+    decision: 'allow' | 'deny';
+    ruleIds: string[];
+  }
   const CALLS: Call[] = [
     { tool: 'get_customer', args: { customer_id: 'c-100' }, decision: 'allow', ruleIds: ['reps-read-own'] },
-    { tool: 'update_customer', args: { customer_id: 'c-101', notes: ARG_VALUES[0] }, decision: 'allow', ruleIds: ['reps-update-own'] },
+    {
+      tool: 'update_customer',
+      args: { customer_id: 'c-101', notes: ARG_VALUES[0] },
+      decision: 'allow',
+      ruleIds: ['reps-update-own'],
+    },
     { tool: 'list_customers', args: { owner: 'alice' }, decision: 'allow', ruleIds: ['reps-list-own'] },
     { tool: 'get_customer', args: { customer_id: 'c-203' }, decision: 'deny', ruleIds: [] },
     { tool: 'update_customer', args: { customer_id: 'c-204', notes: ARG_VALUES[1] }, decision: 'deny', ruleIds: [] },
@@ -94,7 +117,11 @@ describe('every decision is audited before forwarding, with no secret in any row
   ];
 
   before(async () => {
-    crm = await startCrmHttp({ onRequest: (i) => { if (i.method === 'POST') timeline.push(`upstream ${i.method} ${i.path}`); } });
+    crm = await startCrmHttp({
+      onRequest: (i) => {
+        if (i.method === 'POST') timeline.push(`upstream ${i.method} ${i.path}`);
+      },
+    });
     dbPath = join(tempDir(), 'audit.db');
     fx = await startFixture({
       upstreams: { crm: { transport: 'streamable-http', url: crm.url } },
@@ -113,35 +140,67 @@ describe('every decision is audited before forwarding, with no secret in any row
     it(`alice ${c.tool}(${JSON.stringify(c.args)}) → ${c.decision}: the decision row is written first${c.decision === 'allow' ? ', then forwarded' : ', nothing forwarded'}`, async () => {
       const mark = timeline.length;
       const req = toolCall(c.tool, c.args);
-      const r = await postJson(fx.gateway.urlFor('crm'), { 'x-api-key': fx.apiKey, authorization: `Bearer ${aliceToken}` }, req, sessionId);
+      const r = await postJson(
+        fx.gateway.urlFor('crm'),
+        { 'x-api-key': fx.apiKey, authorization: `Bearer ${aliceToken}` },
+        req,
+        sessionId,
+      );
       if (c.decision === 'allow') rpcResult(r);
       else assert.equal(rpcError(r).code, -32003);
-      assert.deepEqual(timeline.slice(mark), c.decision === 'allow'
-        ? [`audit tools/call ${c.tool} allow`, 'upstream POST /mcp']
-        : [`audit tools/call ${c.tool} deny`]);
+      assert.deepEqual(
+        timeline.slice(mark),
+        c.decision === 'allow'
+          ? [`audit tools/call ${c.tool} allow`, 'upstream POST /mcp']
+          : [`audit tools/call ${c.tool} deny`],
+      );
 
       const decision = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
       assert.equal(decision.ts <= Date.now(), true);
       // No keep rule in this config: every argument value is a marker; the digest still tells calls apart.
       const { args, argsDigest, policyVersion, ...rest } = decision;
-      assert.equal(args, JSON.stringify(Object.fromEntries(Object.entries(c.args).map(([k, v]) => [k, `[redacted string ${String(v).length}]`]))));
+      assert.equal(
+        args,
+        JSON.stringify(
+          Object.fromEntries(Object.entries(c.args).map(([k, v]) => [k, `[redacted string ${String(v).length}]`])),
+        ),
+      );
       assert.match(argsDigest ?? '', /^[0-9a-f]{64}$/);
       assert.equal(typeof policyVersion, 'string');
       assert.deepEqual(
         { ...rest, ts: 0, callId: 'x', reason: 'x', seq: 0, prevHash: 'x', hash: 'x' },
         {
-          seq: 0, prevHash: 'x', hash: 'x', ts: 0, kind: 'decision', callId: 'x', reason: 'x', route: 'crm', upstream: 'crm', transport: 'streamable-http',
-          clientId: 'agent', clientMethod: 'api-key', credentialId: 'k1',
-          userIssuer: fx.idp.issuer, userSubject: 'alice', tokenFingerprint: fingerprint(aliceToken),
-          sessionFingerprint: fingerprint(sessionId), method: 'tools/call', target: c.tool,
-          decision: c.decision, ruleIds: c.ruleIds, downstreamStrategy: 'none',
+          seq: 0,
+          prevHash: 'x',
+          hash: 'x',
+          ts: 0,
+          kind: 'decision',
+          callId: 'x',
+          reason: 'x',
+          route: 'crm',
+          upstream: 'crm',
+          transport: 'streamable-http',
+          clientId: 'agent',
+          clientMethod: 'api-key',
+          credentialId: 'k1',
+          userIssuer: fx.idp.issuer,
+          userSubject: 'alice',
+          tokenFingerprint: fingerprint(aliceToken),
+          sessionFingerprint: fingerprint(sessionId),
+          method: 'tools/call',
+          target: c.tool,
+          decision: c.decision,
+          ruleIds: c.ruleIds,
+          downstreamStrategy: 'none',
           // A refusal names the message step that made it.
           ...(c.decision === 'deny' ? { refusedBy: 'authorize' } : {}),
         },
       );
       assert.match(decision.callId!, /^[0-9a-f-]{36}$/);
       assert.match(decision.hash, /^[0-9a-f]{64}$/, 'the record is chained');
-      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1000 })).filter((e) => e.callId === decision.callId);
+      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1000 })).filter(
+        (e) => e.callId === decision.callId,
+      );
       if (c.decision === 'allow') {
         assert.equal(outcome.length, 1);
         assert.equal(outcome[0]!.outcome, 'ok');
@@ -178,12 +237,13 @@ describe('every decision is audited before forwarding, with no secret in any row
     }
     assert.ok(rows.length >= CALLS.length * 1.5, `only ${rows.length} rows`);
     const kinds = new Set(rows.map((r) => r.kind));
-    for (const k of ['lifecycle', 'session', 'decision', 'outcome', 'auth-failure']) assert.ok(kinds.has(k), `no ${k} row`);
+    for (const k of ['lifecycle', 'session', 'decision', 'outcome', 'auth-failure'])
+      assert.ok(kinds.has(k), `no ${k} row`);
     const forbidden: Array<[string, string]> = [
-      ['alice\'s token', aliceToken],
-      ['alice\'s token signature', aliceToken.split('.')[2]!],
-      ['the agent\'s API key', fx.apiKey],
-      ['the other agent\'s API key', fx.otherApiKey],
+      ["alice's token", aliceToken],
+      ["alice's token signature", aliceToken.split('.')[2]!],
+      ["the agent's API key", fx.apiKey],
+      ["the other agent's API key", fx.otherApiKey],
       ['a forged API key', BAD_KEY],
       ['a forged token', BAD_TOKEN],
       ['the session id', sessionId],
@@ -197,7 +257,11 @@ describe('every decision is audited before forwarding, with no secret in any row
     for (const row of rows) {
       for (const [column, value] of Object.entries(row)) {
         if (value === null || typeof value === 'number') continue;
-        for (const [what, secret] of forbidden) assert.ok(!String(value).includes(secret), `${what} appears in column ${column} of a ${String(row.kind)} row`);
+        for (const [what, secret] of forbidden)
+          assert.ok(
+            !String(value).includes(secret),
+            `${what} appears in column ${column} of a ${String(row.kind)} row`,
+          );
       }
     }
   });
@@ -215,7 +279,10 @@ describe('an audit store that cannot write makes every call fail closed', () => 
   before(async () => {
     crm = await startCrmHttp({ onRequest: (i) => upstreamRequests.push(`${i.method} ${i.path}`) });
     store = new FlakyStore();
-    fx = await startFixture({ upstreams: { crm: { transport: 'streamable-http', url: crm.url } }, gateway: { auditStore: store, log: (l) => logs.push(l) } });
+    fx = await startFixture({
+      upstreams: { crm: { transport: 'streamable-http', url: crm.url } },
+      gateway: { auditStore: store, log: (l) => logs.push(l) },
+    });
     url = fx.gateway.urlFor('crm');
     alice = await fx.headersFor('alice');
   });
@@ -245,7 +312,10 @@ describe('an audit store that cannot write makes every call fail closed', () => 
       });
       assert.equal(fx.gateway.runtime.sessions.size, 0);
       assert.deepEqual(upstreamRequests.slice(before), []);
-      assert.ok(logs.some((l) => l.startsWith('audit write failed: ') && l.includes('SQLITE_FULL')), 'the operator is told, with the cause');
+      assert.ok(
+        logs.some((l) => l.startsWith('audit write failed: ') && l.includes('SQLITE_FULL')),
+        'the operator is told, with the cause',
+      );
     } finally {
       store.failing = false;
     }
@@ -278,9 +348,15 @@ describe('an audit store that cannot write makes every call fail closed', () => 
         assertNoLeak(r.text, secrets());
       }
       const batch = await postJson(url, alice, MESSAGES.slice(0, 2), sid);
-      assert.deepEqual(batch.json, MESSAGES.slice(0, 2).map((m) => ({ jsonrpc: '2.0', id: m.id, error: AUDIT_REFUSED })));
+      assert.deepEqual(
+        batch.json,
+        MESSAGES.slice(0, 2).map((m) => ({ jsonrpc: '2.0', id: m.id, error: AUDIT_REFUSED })),
+      );
       // A notification cannot be answered; it is acknowledged and dropped, not forwarded.
-      assert.equal((await postJson(url, alice, { jsonrpc: '2.0', method: 'notifications/initialized' }, sid)).status, 202);
+      assert.equal(
+        (await postJson(url, alice, { jsonrpc: '2.0', method: 'notifications/initialized' }, sid)).status,
+        202,
+      );
       // Refusals that do not depend on the audit log are still the right refusals.
       assert.equal((await postJson(url, { 'x-api-key': fx.apiKey }, rpc('ping'), sid)).status, 401);
       await new Promise((r) => setTimeout(r, 100));
@@ -300,7 +376,11 @@ describe('an audit store that cannot write makes every call fail closed', () => 
       store.failing = true;
       try {
         assert.equal((await postJson(messages, alice, INITIALIZE)).status, 202);
-        assert.deepEqual(JSON.parse((await stream.nextEvent()).data), { jsonrpc: '2.0', id: INITIALIZE.id, error: AUDIT_REFUSED });
+        assert.deepEqual(JSON.parse((await stream.nextEvent()).data), {
+          jsonrpc: '2.0',
+          id: INITIALIZE.id,
+          error: AUDIT_REFUSED,
+        });
         assert.deepEqual(upstreamRequests.slice(before), []);
       } finally {
         store.failing = false;

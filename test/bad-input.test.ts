@@ -11,7 +11,16 @@ import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/c
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import {
-  assertNoLeak, openSession, postJson, slowBodyRequest, rawRequest, rpc, rpcError, rpcResult, toolCall, type RawResponse,
+  assertNoLeak,
+  openSession,
+  postJson,
+  slowBodyRequest,
+  rawRequest,
+  rpc,
+  rpcError,
+  rpcResult,
+  toolCall,
+  type RawResponse,
 } from './helpers/raw-http.js';
 import { RAW_SERVER_STDIO, RAW_TOOLS } from './helpers/raw-mcp-server.js';
 
@@ -41,7 +50,10 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
         raw: RAW_SERVER_STDIO,
         slow: { ...RAW_SERVER_STDIO, requestTimeoutMs: SLOW_TIMEOUT_MS },
       },
-      policy: [...DEMO_POLICY, { id: 'test-server-tools', effect: 'allow', upstreams: ['raw', 'slow'], tools: [...RAW_TOOLS] }],
+      policy: [
+        ...DEMO_POLICY,
+        { id: 'test-server-tools', effect: 'allow', upstreams: ['raw', 'slow'], tools: [...RAW_TOOLS] },
+      ],
       server: { maxBodyBytes: MAX_BODY, bodyTimeoutMs: BODY_TIMEOUT_MS, allowedOrigins: [ALLOWED_ORIGIN] },
     });
     url = fx.gateway.urlFor('crm');
@@ -72,55 +84,280 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
     headers?: Record<string, string>;
   }
 
-  const post = (body: unknown, headers: Record<string, string> = {}) => () => postJson(url, { ...alice, ...headers }, body, sessionId);
+  const post =
+    (body: unknown, headers: Record<string, string> = {}) =>
+    () =>
+      postJson(url, { ...alice, ...headers }, body, sessionId);
   const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
   const oversized = JSON.stringify(toolCall('get_customer', { customer_id: 'c-100', pad: 'x'.repeat(MAX_BODY) }));
-  const rawPost = (o: { headers?: Record<string, string>; body?: string; chunked?: boolean; method?: string; path?: string }) => () =>
-    rawRequest(o.path ? `${fx.gateway.baseUrl}${o.path}` : url, {
-      method: o.method ?? 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...alice, 'mcp-session-id': sessionId, ...o.headers },
-      body: o.body,
-      chunked: o.chunked,
-    });
+  const rawPost =
+    (o: { headers?: Record<string, string>; body?: string; chunked?: boolean; method?: string; path?: string }) => () =>
+      rawRequest(o.path ? `${fx.gateway.baseUrl}${o.path}` : url, {
+        method: o.method ?? 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...alice,
+          'mcp-session-id': sessionId,
+          ...o.headers,
+        },
+        body: o.body,
+        chunked: o.chunked,
+      });
 
   const invalid = (why: string) => `Invalid JSON-RPC request: ${why}`;
   const HTTP_REFUSALS: Refusal[] = [
-    { name: 'malformed JSON', send: post('{"jsonrpc":"2.0","id":1,"method":"tools/call",'), status: 400, code: -32700, message: 'Parse error: body is not valid JSON' },
-    { name: 'an empty body', send: post(''), status: 400, code: -32700, message: 'Parse error: body is not valid JSON' },
-    { name: 'wrong jsonrpc version', send: post({ jsonrpc: '1.0', id: 1, method: 'ping' }), status: 400, code: -32600, message: invalid('jsonrpc must be "2.0"') },
-    { name: 'no jsonrpc member', send: post({ id: 1, method: 'ping' }), status: 400, code: -32600, message: invalid('jsonrpc must be "2.0"') },
-    { name: 'missing method (neither request nor response)', send: post({ jsonrpc: '2.0', id: 1, params: {} }), status: 400, code: -32600, message: invalid('a response has exactly one of result and error') },
-    { name: 'empty method', send: post({ jsonrpc: '2.0', id: 1, method: '' }), status: 400, code: -32600, message: invalid('method must be a non-empty string') },
-    { name: 'method not a string', send: post({ jsonrpc: '2.0', id: 1, method: 42 }), status: 400, code: -32600, message: invalid('method must be a non-empty string') },
-    { name: 'params as an array', send: post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: [] }), status: 400, code: -32600, message: invalid('params must be an object') },
-    { name: 'id as an object', send: post({ jsonrpc: '2.0', id: {}, method: 'ping' }), status: 400, code: -32600, message: invalid('id must be a string or a number') },
-    { name: 'a request with id null', send: post({ jsonrpc: '2.0', id: null, method: 'ping' }), status: 400, code: -32600, message: invalid('id must be a string or a number') },
-    { name: 'a JSON number', send: post('42'), status: 400, code: -32600, message: invalid('message must be an object') },
+    {
+      name: 'malformed JSON',
+      send: post('{"jsonrpc":"2.0","id":1,"method":"tools/call",'),
+      status: 400,
+      code: -32700,
+      message: 'Parse error: body is not valid JSON',
+    },
+    {
+      name: 'an empty body',
+      send: post(''),
+      status: 400,
+      code: -32700,
+      message: 'Parse error: body is not valid JSON',
+    },
+    {
+      name: 'wrong jsonrpc version',
+      send: post({ jsonrpc: '1.0', id: 1, method: 'ping' }),
+      status: 400,
+      code: -32600,
+      message: invalid('jsonrpc must be "2.0"'),
+    },
+    {
+      name: 'no jsonrpc member',
+      send: post({ id: 1, method: 'ping' }),
+      status: 400,
+      code: -32600,
+      message: invalid('jsonrpc must be "2.0"'),
+    },
+    {
+      name: 'missing method (neither request nor response)',
+      send: post({ jsonrpc: '2.0', id: 1, params: {} }),
+      status: 400,
+      code: -32600,
+      message: invalid('a response has exactly one of result and error'),
+    },
+    {
+      name: 'empty method',
+      send: post({ jsonrpc: '2.0', id: 1, method: '' }),
+      status: 400,
+      code: -32600,
+      message: invalid('method must be a non-empty string'),
+    },
+    {
+      name: 'method not a string',
+      send: post({ jsonrpc: '2.0', id: 1, method: 42 }),
+      status: 400,
+      code: -32600,
+      message: invalid('method must be a non-empty string'),
+    },
+    {
+      name: 'params as an array',
+      send: post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: [] }),
+      status: 400,
+      code: -32600,
+      message: invalid('params must be an object'),
+    },
+    {
+      name: 'id as an object',
+      send: post({ jsonrpc: '2.0', id: {}, method: 'ping' }),
+      status: 400,
+      code: -32600,
+      message: invalid('id must be a string or a number'),
+    },
+    {
+      name: 'a request with id null',
+      send: post({ jsonrpc: '2.0', id: null, method: 'ping' }),
+      status: 400,
+      code: -32600,
+      message: invalid('id must be a string or a number'),
+    },
+    {
+      name: 'a JSON number',
+      send: post('42'),
+      status: 400,
+      code: -32600,
+      message: invalid('message must be an object'),
+    },
     { name: 'JSON null', send: post('null'), status: 400, code: -32600, message: invalid('message must be an object') },
-    { name: 'a request carrying a result', send: post({ jsonrpc: '2.0', id: 1, method: 'ping', result: {} }), status: 400, code: -32600, message: invalid('a request cannot carry result or error') },
+    {
+      name: 'a request carrying a result',
+      send: post({ jsonrpc: '2.0', id: 1, method: 'ping', result: {} }),
+      status: 400,
+      code: -32600,
+      message: invalid('a request cannot carry result or error'),
+    },
     { name: 'an empty batch', send: post([]), status: 400, code: -32600, message: invalid('empty batch') },
-    { name: 'a batch of 101', send: post(Array.from({ length: 101 }, (_, i) => ({ ...ping, id: i }))), status: 400, code: -32600, message: invalid('batch too large') },
-    { name: 'a batch with one bad member', send: post([ping, { jsonrpc: '2.0', id: 2, method: 'ping', params: 'x' }]), status: 400, code: -32600, message: invalid('params must be an object') },
-    { name: 'an oversized body with an honest Content-Length', send: rawPost({ body: oversized }), status: 413, code: -32600, message: 'Request body too large' },
-    { name: 'an oversized chunked body (no Content-Length)', send: rawPost({ body: oversized, chunked: true }), status: 413, code: -32600, message: 'Request body too large' },
-    { name: 'Content-Type text/plain', send: rawPost({ body: JSON.stringify(ping), headers: { 'content-type': 'text/plain' } }), status: 415, code: -32000, message: 'Content-Type must be application/json' },
-    { name: 'Content-Type application/jsonp', send: rawPost({ body: JSON.stringify(ping), headers: { 'content-type': 'application/jsonp' } }), status: 415, code: -32000, message: 'Content-Type must be application/json' },
-    { name: 'no Content-Type', send: rawPost({ body: JSON.stringify(ping), headers: { 'content-type': '' } }), status: 415, code: -32000, message: 'Content-Type must be application/json' },
-    { name: 'Accept: text/html', send: rawPost({ body: JSON.stringify(ping), headers: { accept: 'text/html' } }), status: 406, code: -32000, message: 'Accept must include application/json and text/event-stream' },
-    { name: 'an unknown upstream /mcp/nope', send: rawPost({ path: '/mcp/nope', body: JSON.stringify(ping) }), status: 404, code: -32000, message: 'No MCP server at this path' },
-    { name: 'an unknown path /x', send: rawPost({ path: '/x', method: 'GET' }), status: 404, code: -32000, message: 'No MCP server at this path' },
-    { name: 'a path below the endpoint /mcp/crm/x', send: rawPost({ path: '/mcp/crm/x', body: JSON.stringify(ping) }), status: 404, code: -32000, message: 'No MCP server at this path' },
-    { name: 'PUT on the MCP endpoint', send: rawPost({ method: 'PUT', body: JSON.stringify(ping) }), status: 405, code: -32000, message: 'HTTP method not allowed here', headers: { allow: 'GET, POST, DELETE' } },
-    { name: 'POST on the legacy stream', send: rawPost({ path: '/mcp/crm/sse', body: JSON.stringify(ping) }), status: 405, code: -32000, message: 'HTTP method not allowed here', headers: { allow: 'GET' } },
-    { name: 'GET on the legacy messages endpoint', send: rawPost({ path: '/mcp/crm/messages', method: 'GET' }), status: 405, code: -32000, message: 'HTTP method not allowed here', headers: { allow: 'POST' } },
-    { name: 'POST on the metadata document', send: rawPost({ path: '/.well-known/oauth-protected-resource/mcp/crm', body: '{}' }), status: 405, code: -32000, message: 'HTTP method not allowed here', headers: { allow: 'GET' } },
-    { name: 'an unsupported MCP-Protocol-Version', send: post(ping, { 'mcp-protocol-version': '1999-01-01' }), status: 400, code: -32600, message: 'Unsupported MCP-Protocol-Version' },
-    { name: 'an unsupported version in _meta', send: () => postJson(url, alice, { ...ping, params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } }), status: 400, code: -32600, message: 'Unsupported MCP-Protocol-Version' },
-    { name: 'a foreign Host (DNS rebinding)', send: post(ping, { host: 'evil.example' }), status: 403, code: -32000, message: 'Host not allowed' },
-    { name: 'a loopback Host on another port', send: post(ping, { host: '127.0.0.1:1' }), status: 403, code: -32000, message: 'Host not allowed' },
-    { name: 'a foreign Origin', send: post(ping, { origin: 'http://evil.example' }), status: 403, code: -32000, message: 'Origin not allowed' },
-    { name: 'the null Origin', send: post(ping, { origin: 'null' }), status: 403, code: -32000, message: 'Origin not allowed' },
-    { name: 'a foreign Origin on the legacy stream', send: () => rawRequest(`${fx.gateway.baseUrl}/mcp/crm/sse`, { headers: { ...alice, accept: 'text/event-stream', origin: 'http://evil.example' } }), status: 403, code: -32000, message: 'Origin not allowed' },
+    {
+      name: 'a batch of 101',
+      send: post(Array.from({ length: 101 }, (_, i) => ({ ...ping, id: i }))),
+      status: 400,
+      code: -32600,
+      message: invalid('batch too large'),
+    },
+    {
+      name: 'a batch with one bad member',
+      send: post([ping, { jsonrpc: '2.0', id: 2, method: 'ping', params: 'x' }]),
+      status: 400,
+      code: -32600,
+      message: invalid('params must be an object'),
+    },
+    {
+      name: 'an oversized body with an honest Content-Length',
+      send: rawPost({ body: oversized }),
+      status: 413,
+      code: -32600,
+      message: 'Request body too large',
+    },
+    {
+      name: 'an oversized chunked body (no Content-Length)',
+      send: rawPost({ body: oversized, chunked: true }),
+      status: 413,
+      code: -32600,
+      message: 'Request body too large',
+    },
+    {
+      name: 'Content-Type text/plain',
+      send: rawPost({ body: JSON.stringify(ping), headers: { 'content-type': 'text/plain' } }),
+      status: 415,
+      code: -32000,
+      message: 'Content-Type must be application/json',
+    },
+    {
+      name: 'Content-Type application/jsonp',
+      send: rawPost({ body: JSON.stringify(ping), headers: { 'content-type': 'application/jsonp' } }),
+      status: 415,
+      code: -32000,
+      message: 'Content-Type must be application/json',
+    },
+    {
+      name: 'no Content-Type',
+      send: rawPost({ body: JSON.stringify(ping), headers: { 'content-type': '' } }),
+      status: 415,
+      code: -32000,
+      message: 'Content-Type must be application/json',
+    },
+    {
+      name: 'Accept: text/html',
+      send: rawPost({ body: JSON.stringify(ping), headers: { accept: 'text/html' } }),
+      status: 406,
+      code: -32000,
+      message: 'Accept must include application/json and text/event-stream',
+    },
+    {
+      name: 'an unknown upstream /mcp/nope',
+      send: rawPost({ path: '/mcp/nope', body: JSON.stringify(ping) }),
+      status: 404,
+      code: -32000,
+      message: 'No MCP server at this path',
+    },
+    {
+      name: 'an unknown path /x',
+      send: rawPost({ path: '/x', method: 'GET' }),
+      status: 404,
+      code: -32000,
+      message: 'No MCP server at this path',
+    },
+    {
+      name: 'a path below the endpoint /mcp/crm/x',
+      send: rawPost({ path: '/mcp/crm/x', body: JSON.stringify(ping) }),
+      status: 404,
+      code: -32000,
+      message: 'No MCP server at this path',
+    },
+    {
+      name: 'PUT on the MCP endpoint',
+      send: rawPost({ method: 'PUT', body: JSON.stringify(ping) }),
+      status: 405,
+      code: -32000,
+      message: 'HTTP method not allowed here',
+      headers: { allow: 'GET, POST, DELETE' },
+    },
+    {
+      name: 'POST on the legacy stream',
+      send: rawPost({ path: '/mcp/crm/sse', body: JSON.stringify(ping) }),
+      status: 405,
+      code: -32000,
+      message: 'HTTP method not allowed here',
+      headers: { allow: 'GET' },
+    },
+    {
+      name: 'GET on the legacy messages endpoint',
+      send: rawPost({ path: '/mcp/crm/messages', method: 'GET' }),
+      status: 405,
+      code: -32000,
+      message: 'HTTP method not allowed here',
+      headers: { allow: 'POST' },
+    },
+    {
+      name: 'POST on the metadata document',
+      send: rawPost({ path: '/.well-known/oauth-protected-resource/mcp/crm', body: '{}' }),
+      status: 405,
+      code: -32000,
+      message: 'HTTP method not allowed here',
+      headers: { allow: 'GET' },
+    },
+    {
+      name: 'an unsupported MCP-Protocol-Version',
+      send: post(ping, { 'mcp-protocol-version': '1999-01-01' }),
+      status: 400,
+      code: -32600,
+      message: 'Unsupported MCP-Protocol-Version',
+    },
+    {
+      name: 'an unsupported version in _meta',
+      send: () =>
+        postJson(url, alice, {
+          ...ping,
+          params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } },
+        }),
+      status: 400,
+      code: -32600,
+      message: 'Unsupported MCP-Protocol-Version',
+    },
+    {
+      name: 'a foreign Host (DNS rebinding)',
+      send: post(ping, { host: 'evil.example' }),
+      status: 403,
+      code: -32000,
+      message: 'Host not allowed',
+    },
+    {
+      name: 'a loopback Host on another port',
+      send: post(ping, { host: '127.0.0.1:1' }),
+      status: 403,
+      code: -32000,
+      message: 'Host not allowed',
+    },
+    {
+      name: 'a foreign Origin',
+      send: post(ping, { origin: 'http://evil.example' }),
+      status: 403,
+      code: -32000,
+      message: 'Origin not allowed',
+    },
+    {
+      name: 'the null Origin',
+      send: post(ping, { origin: 'null' }),
+      status: 403,
+      code: -32000,
+      message: 'Origin not allowed',
+    },
+    {
+      name: 'a foreign Origin on the legacy stream',
+      send: () =>
+        rawRequest(`${fx.gateway.baseUrl}/mcp/crm/sse`, {
+          headers: { ...alice, accept: 'text/event-stream', origin: 'http://evil.example' },
+        }),
+      status: 403,
+      code: -32000,
+      message: 'Origin not allowed',
+    },
   ];
 
   for (const c of HTTP_REFUSALS) {
@@ -141,7 +378,12 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
   it('a body that arrives too slowly is refused with 408, the connection is closed, and nothing reaches the upstream', async () => {
     const before = upstreamPosts();
     const started = Date.now();
-    const r = await slowBodyRequest(url, { ...alice, 'mcp-session-id': sessionId, 'content-type': 'application/json', accept: 'application/json' }, '{"jsonrpc":"2.0",', 1000);
+    const r = await slowBodyRequest(
+      url,
+      { ...alice, 'mcp-session-id': sessionId, 'content-type': 'application/json', accept: 'application/json' },
+      '{"jsonrpc":"2.0",',
+      1000,
+    );
     assert.equal(r.status, 408);
     assert.equal(rpcError(r).message, 'Request body not received in time');
     assert.equal(r.headers.connection, 'close');
@@ -153,15 +395,31 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
 
   it('positive controls for the limits: a body just under the cap, a batch of 100, the current version, an allowed Origin', async () => {
     const underCap = toolCall('get_customer', { customer_id: 'c-100', pad: '' });
-    (underCap.params as { arguments: { pad: string } }).arguments.pad = 'x'.repeat(MAX_BODY - JSON.stringify(underCap).length);
+    (underCap.params as { arguments: { pad: string } }).arguments.pad = 'x'.repeat(
+      MAX_BODY - JSON.stringify(underCap).length,
+    );
     assert.equal(JSON.stringify(underCap).length, MAX_BODY);
     const cases: Array<[string, () => Promise<RawResponse>]> = [
       ['body of exactly maxBodyBytes', () => postJson(url, alice, underCap, sessionId)],
-      ['chunked body of exactly maxBodyBytes', () => rawRequest(url, { method: 'POST', chunked: true, body: JSON.stringify(underCap), headers: { 'content-type': 'application/json', accept: 'application/json', ...alice, 'mcp-session-id': sessionId } })],
+      [
+        'chunked body of exactly maxBodyBytes',
+        () =>
+          rawRequest(url, {
+            method: 'POST',
+            chunked: true,
+            body: JSON.stringify(underCap),
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/json',
+              ...alice,
+              'mcp-session-id': sessionId,
+            },
+          }),
+      ],
       ['MCP-Protocol-Version 2025-11-25', post(rpc('tools/list'), { 'mcp-protocol-version': '2025-11-25' })],
       ['Content-Type with a charset', post(rpc('tools/list'), { 'content-type': 'application/json; charset=utf-8' })],
       ['the configured Origin', post(rpc('tools/list'), { origin: ALLOWED_ORIGIN })],
-      ['the gateway\'s own Origin', post(rpc('tools/list'), { origin: fx.gateway.baseUrl })],
+      ["the gateway's own Origin", post(rpc('tools/list'), { origin: fx.gateway.baseUrl })],
       ['Host localhost:port', post(rpc('tools/list'), { host: `localhost:${fx.gateway.port}` })],
     ];
     for (const [name, send] of cases) {
@@ -169,7 +427,12 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       assert.equal(r.status, 200, `${name}: ${r.text}`);
       assert.ok((r.json as { result?: unknown }).result, `${name}: ${r.text}`);
     }
-    const batch = await postJson(url, alice, Array.from({ length: 100 }, (_, i) => ({ ...ping, id: `p${i}` })), sessionId);
+    const batch = await postJson(
+      url,
+      alice,
+      Array.from({ length: 100 }, (_, i) => ({ ...ping, id: `p${i}` })),
+      sessionId,
+    );
     assert.equal(batch.status, 200, batch.text);
     const answers = batch.json as Array<{ id: string; result?: unknown }>;
     assert.equal(answers.length, 100);
@@ -181,18 +444,36 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
     // Several requests on one kept-alive socket: a refusal drains the body and the next request is served.
     const { Agent, request } = await import('node:http');
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const send = (body: string) => new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const u = new URL(url);
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...alice, 'mcp-session-id': sessionId, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => { text += c; });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    const send = (body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const u = new URL(url);
+        const req = request(
+          {
+            host: u.hostname,
+            port: u.port,
+            path: u.pathname,
+            method: 'POST',
+            agent,
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/json',
+              ...alice,
+              'mcp-session-id': sessionId,
+              'content-length': String(Buffer.byteLength(body)),
+            },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => {
+              text += c;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
       });
-      req.on('error', reject);
-      req.end(body);
-    });
     try {
       assert.equal((await send('{not json')).status, 400);
       assert.equal((await send(JSON.stringify(rpc('tools/list')))).status, 200);
@@ -203,13 +484,30 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
     }
   });
 
-  interface Denial { name: string; message: Record<string, unknown>; ruleIds: string[]; target?: string }
+  interface Denial {
+    name: string;
+    message: Record<string, unknown>;
+    ruleIds: string[];
+    target?: string;
+  }
   const DENIALS: Denial[] = [
     { name: 'an unknown JSON-RPC method foo/bar', message: rpc('foo/bar', {}), ruleIds: ['method-table:unknown'] },
-    { name: 'a method that only servers send (sampling/createMessage)', message: rpc('sampling/createMessage', {}), ruleIds: ['method-table:unknown'] },
+    {
+      name: 'a method that only servers send (sampling/createMessage)',
+      message: rpc('sampling/createMessage', {}),
+      ruleIds: ['method-table:unknown'],
+    },
     { name: 'an own-property lookalike (constructor)', message: rpc('constructor'), ruleIds: ['method-table:unknown'] },
-    { name: 'tools/call without a name', message: toolCall(undefined, { customer_id: 'c-100' }), ruleIds: ['method-table:malformed'] },
-    { name: 'tools/call with a non-string name', message: rpc('tools/call', { name: 7, arguments: {} }), ruleIds: ['method-table:malformed'] },
+    {
+      name: 'tools/call without a name',
+      message: toolCall(undefined, { customer_id: 'c-100' }),
+      ruleIds: ['method-table:malformed'],
+    },
+    {
+      name: 'tools/call with a non-string name',
+      message: rpc('tools/call', { name: 7, arguments: {} }),
+      ruleIds: ['method-table:malformed'],
+    },
     { name: 'an unknown tool name', message: toolCall('drop_all_tables', {}), ruleIds: [], target: 'drop_all_tables' },
     { name: 'resources/read without a uri', message: rpc('resources/read', {}), ruleIds: ['method-table:malformed'] },
   ];
@@ -259,16 +557,24 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       const call = toolCall('crash');
       const r = await postJson(rawUrl, headers, call, sid);
       assert.equal(r.status, 200, r.text);
-      assert.deepEqual(r.json, { jsonrpc: '2.0', id: call.id, error: { code: -32010, message: 'Upstream MCP server unavailable' } });
+      assert.deepEqual(r.json, {
+        jsonrpc: '2.0',
+        id: call.id,
+        error: { code: -32010, message: 'Upstream MCP server unavailable' },
+      });
       assertNoLeak(r.text, [...secrets, sid, headers.authorization!.slice(7)]);
 
       const after = await postJson(rawUrl, headers, echo('after'), sid);
       assert.equal(after.status, 404);
       assert.deepEqual(after.json, { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Session not found' } });
 
-      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find((e) => e.callId && e.target === 'crash');
+      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find(
+        (e) => e.callId && e.target === 'crash',
+      );
       assert.equal(outcome?.outcome, 'upstream_unavailable');
-      const ended = (await fx.gateway.runtime.audit.query({ kind: 'session', limit: 20 })).filter((e) => e.route === 'raw' && e.outcome === 'ended: upstream closed');
+      const ended = (await fx.gateway.runtime.audit.query({ kind: 'session', limit: 20 })).filter(
+        (e) => e.route === 'raw' && e.outcome === 'ended: upstream closed',
+      );
       assert.equal(ended.length, 1);
 
       const fresh = await openSession(rawUrl, headers);
@@ -285,9 +591,15 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       const r = await postJson(slowUrl, headers, call, sid);
       const took = Date.now() - started;
       assert.equal(r.status, 200, r.text);
-      assert.deepEqual(r.json, { jsonrpc: '2.0', id: call.id, error: { code: -32010, message: 'Upstream MCP server timed out' } });
+      assert.deepEqual(r.json, {
+        jsonrpc: '2.0',
+        id: call.id,
+        error: { code: -32010, message: 'Upstream MCP server timed out' },
+      });
       assert.ok(took >= SLOW_TIMEOUT_MS - 50 && took < SLOW_TIMEOUT_MS + 5000, `answered after ${took} ms`);
-      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find((e) => e.target === 'sleep');
+      const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find(
+        (e) => e.target === 'sleep',
+      );
       assert.equal(outcome?.outcome, 'upstream_timeout');
       // The same session still answers (the upstream is alive, only that one call was given up) …
       assert.equal(echoed(await postJson(slowUrl, headers, echo('still here'), sid)), 'still here');

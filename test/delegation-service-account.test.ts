@@ -21,7 +21,13 @@ describe('downstream strategy: service-account (declared)', () => {
   before(async () => {
     crm = await startCrmHttp({ onRequest: (i) => seen.push(i) });
     fx = await startFixture({
-      upstreams: { crm: { transport: 'streamable-http', url: crm.url, downstream: { strategy: 'service-account', headers: { authorization: 'env:CRM_SA' } } } },
+      upstreams: {
+        crm: {
+          transport: 'streamable-http',
+          url: crm.url,
+          downstream: { strategy: 'service-account', headers: { authorization: 'env:CRM_SA' } },
+        },
+      },
       gateway: { env: { ...process.env, CRM_SA: `Bearer ${SA_TOKEN}` } },
     });
   });
@@ -40,8 +46,11 @@ describe('downstream strategy: service-account (declared)', () => {
     assert.ok(calls.length >= 1);
     for (const i of [...seen]) {
       assert.equal(i.headers.authorization, `Bearer ${SA_TOKEN}`);
-      assert.equal(i.headers['x-api-key'], undefined, 'the agent\'s API key never reaches the upstream');
-      assert.ok(!JSON.stringify(i.headers).includes(headers.authorization!.slice(7)), 'the user\'s token never reaches the upstream');
+      assert.equal(i.headers['x-api-key'], undefined, "the agent's API key never reaches the upstream");
+      assert.ok(
+        !JSON.stringify(i.headers).includes(headers.authorization!.slice(7)),
+        "the user's token never reaches the upstream",
+      );
     }
     const [outcome] = await fx.gateway.runtime.audit.query({ kind: 'outcome', target: 'get_customer', limit: 1 });
     assert.equal(outcome!.downstreamStrategy, 'service-account');
@@ -51,8 +60,17 @@ describe('downstream strategy: service-account (declared)', () => {
   });
 
   it('a service account without its secret refuses to start', async () => {
-    await assert.rejects(startFixture({
-      upstreams: { crm: { transport: 'streamable-http', url: crm.url, downstream: { strategy: 'service-account', headers: { authorization: 'env:NOT_SET_ANYWHERE_4711' } } } },
-    }), /NOT_SET_ANYWHERE_4711 is not set/);
+    await assert.rejects(
+      startFixture({
+        upstreams: {
+          crm: {
+            transport: 'streamable-http',
+            url: crm.url,
+            downstream: { strategy: 'service-account', headers: { authorization: 'env:NOT_SET_ANYWHERE_4711' } },
+          },
+        },
+      }),
+      /NOT_SET_ANYWHERE_4711 is not set/,
+    );
   });
 });

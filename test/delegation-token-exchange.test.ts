@@ -23,9 +23,27 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { startCrmHttp, type CrmAuthEvent, type CrmHttpServer, type CrmRequestInfo } from '../demo/crm/http.js';
 import { generateSigningJwks, TOKEN_EXCHANGE_GRANT, type DevIdp, type ExchangeRecord } from '../demo/idp/index.js';
 import { connectStreamable } from './helpers/clients.js';
-import { AGENT, CRM_STDIO, EXCHANGER, OTHER_AGENT, PASSWORD, startFixture, type Fixture, type FixtureOptions } from './helpers/fixture.js';
+import {
+  AGENT,
+  CRM_STDIO,
+  EXCHANGER,
+  OTHER_AGENT,
+  PASSWORD,
+  startFixture,
+  type Fixture,
+  type FixtureOptions,
+} from './helpers/fixture.js';
 import { nowSeconds, signWith } from './helpers/auth-tokens.js';
-import { INITIALIZE, openSession, postJson, rawStream, rpcError, rpcResult, toolCall, type RawResponse } from './helpers/raw-http.js';
+import {
+  INITIALIZE,
+  openSession,
+  postJson,
+  rawStream,
+  rpcError,
+  rpcResult,
+  toolCall,
+  type RawResponse,
+} from './helpers/raw-http.js';
 
 const NO_CREDENTIAL = { code: -32010, message: 'No downstream credential could be obtained for this user' };
 /** The gateway's policy opened wide: every tool, everyone. Only the CRM's own check stands between alice and bob's data. */
@@ -39,7 +57,10 @@ const DOWNSTREAM = {
 };
 
 /** Everything the CRM received and made of it. */
-interface Seen { requests: CrmRequestInfo[]; auth: CrmAuthEvent[] }
+interface Seen {
+  requests: CrmRequestInfo[];
+  auth: CrmAuthEvent[];
+}
 
 interface Env {
   fx: Fixture;
@@ -50,7 +71,9 @@ interface Env {
 }
 
 /** A real dev IdP, a CRM validating tokens of that IdP over HTTP, and the gateway exchanging tokens in front of it. */
-async function startEnv(o: { downstream?: Record<string, unknown>; fixture?: FixtureOptions; sse?: boolean } = {}): Promise<Env> {
+async function startEnv(
+  o: { downstream?: Record<string, unknown>; fixture?: FixtureOptions; sse?: boolean } = {},
+): Promise<Env> {
   const seen: Seen = { requests: [], auth: [] };
   let crm: CrmHttpServer | undefined;
   const fx = await startFixture({
@@ -58,7 +81,11 @@ async function startEnv(o: { downstream?: Record<string, unknown>; fixture?: Fix
     policy: OPEN_WIDE,
     ...o.fixture,
     upstreams: async (idp: DevIdp) => {
-      crm = await startCrmHttp({ auth: { issuer: idp.issuer }, onRequest: (i) => seen.requests.push(i), onAuth: (e) => seen.auth.push(e) });
+      crm = await startCrmHttp({
+        auth: { issuer: idp.issuer },
+        onRequest: (i) => seen.requests.push(i),
+        onAuth: (e) => seen.auth.push(e),
+      });
       const downstream = { ...DOWNSTREAM, ...o.downstream };
       return {
         crm: { transport: 'streamable-http', url: crm.url, downstream },
@@ -67,7 +94,10 @@ async function startEnv(o: { downstream?: Record<string, unknown>; fixture?: Fix
     },
   });
   return {
-    fx, crm: crm!, seen, url: fx.gateway.urlFor('crm'),
+    fx,
+    crm: crm!,
+    seen,
+    url: fx.gateway.urlFor('crm'),
     async close() {
       await fx.close();
       await crm?.close();
@@ -114,7 +144,7 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
   });
   after(() => env?.close());
 
-  it('canary: what the CRM received for alice\'s call is a token about alice, for the CRM, acted on by the gateway — never the agent\'s key or alice\'s own token', async () => {
+  it("canary: what the CRM received for alice's call is a token about alice, for the CRM, acted on by the gateway — never the agent's key or alice's own token", async () => {
     const mark = { auth: env.seen.auth.length, requests: env.seen.requests.length };
     const started = performance.now();
     const r = await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-100' }), aliceSid);
@@ -127,8 +157,22 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
     const c = calls[0]!;
     assert.equal(c.ok, true);
     assert.deepEqual(
-      { sub: c.claims?.sub, aud: c.claims?.aud, act: c.claims?.act, client_id: c.claims?.client_id, scope: c.claims?.scope, role: c.claims?.role },
-      { sub: 'alice', aud: env.crm.url, act: { sub: EXCHANGER.clientId }, client_id: EXCHANGER.clientId, scope: 'crm:read', role: 'rep' },
+      {
+        sub: c.claims?.sub,
+        aud: c.claims?.aud,
+        act: c.claims?.act,
+        client_id: c.claims?.client_id,
+        scope: c.claims?.scope,
+        role: c.claims?.role,
+      },
+      {
+        sub: 'alice',
+        aud: env.crm.url,
+        act: { sub: EXCHANGER.clientId },
+        client_id: EXCHANGER.clientId,
+        scope: 'crm:read',
+        role: 'rep',
+      },
     );
     // The Authorization the CRM got is none of the credentials that came into the gateway.
     const posts = env.seen.requests.slice(mark.requests).filter((i) => i.method === 'POST');
@@ -137,7 +181,10 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
     assert.match(got, /^Bearer /);
     assert.ok(!forbidden.some((f) => got.includes(f)), 'the CRM got a credential that came into the gateway');
     assert.equal(decodeJwt(got.slice(7)).jti, c.claims?.jti, 'the header the CRM got is the token it verified');
-    assert.ok(env.seen.requests.every((i) => i.headers['x-api-key'] === undefined), 'no API key header ever reaches the CRM');
+    assert.ok(
+      env.seen.requests.every((i) => i.headers['x-api-key'] === undefined),
+      'no API key header ever reaches the CRM',
+    );
     assertNothingForeign(env.seen, forbidden);
 
     // The audit trail names the strategy and the exchanged token by its jti — the one the CRM saw.
@@ -149,53 +196,104 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
   });
 
   it('positive controls: alice reads her own customer, bob reads his', async () => {
-    assert.equal(structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-101' }), aliceSid)).name, 'Bruno Castell');
-    assert.equal(structured(await postJson(env.url, bob, toolCall('get_customer', { customer_id: 'c-200' }), bobSid)).name, 'Farid Haddad');
+    assert.equal(
+      structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-101' }), aliceSid)).name,
+      'Bruno Castell',
+    );
+    assert.equal(
+      structured(await postJson(env.url, bob, toolCall('get_customer', { customer_id: 'c-200' }), bobSid)).name,
+      'Farid Haddad',
+    );
   });
 
-  it('with the gateway policy opened wide, the CRM still refuses bob\'s customers to alice (read, update, list, resource) — by the token\'s subject', async () => {
+  it("with the gateway policy opened wide, the CRM still refuses bob's customers to alice (read, update, list, resource) — by the token's subject", async () => {
     const mark = env.seen.auth.length;
     const read = await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-200' }), aliceSid);
     const decision = (await env.fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
-    assert.deepEqual([decision.target, decision.decision, decision.ruleIds], ['get_customer', 'allow', ['open-wide']], 'the gateway let it through');
+    assert.deepEqual(
+      [decision.target, decision.decision, decision.ruleIds],
+      ['get_customer', 'allow', ['open-wide']],
+      'the gateway let it through',
+    );
     assert.equal(toolFailure(read), 'Unknown customer: c-200');
     assert.doesNotMatch(read.text, /Farid|Haddad|3300000/);
 
-    const update = await postJson(env.url, alice, toolCall('update_customer', { customer_id: 'c-201', notes: 'alice was here' }), aliceSid);
+    const update = await postJson(
+      env.url,
+      alice,
+      toolCall('update_customer', { customer_id: 'c-201', notes: 'alice was here' }),
+      aliceSid,
+    );
     assert.equal(toolFailure(update), 'Unknown customer: c-201');
     const check = await postJson(env.url, bob, toolCall('get_customer', { customer_id: 'c-201' }), bobSid);
-    assert.equal(structured(check).notes, 'Confidential: acquisition talks.', 'bob\'s record is unchanged');
+    assert.equal(structured(check).notes, 'Confidential: acquisition talks.', "bob's record is unchanged");
 
-    const list = structured(await postJson(env.url, alice, toolCall('list_customers', {}), aliceSid)) as { customers: Array<{ owner: string }> };
+    const list = structured(await postJson(env.url, alice, toolCall('list_customers', {}), aliceSid)) as {
+      customers: Array<{ owner: string }>;
+    };
     assert.equal(list.customers.length, 5);
-    assert.ok(list.customers.every((c) => c.owner === 'alice'), 'a rep lists only her own');
-    const bobs = structured(await postJson(env.url, alice, toolCall('list_customers', { owner: 'bob' }), aliceSid)) as { customers: unknown[] };
+    assert.ok(
+      list.customers.every((c) => c.owner === 'alice'),
+      'a rep lists only her own',
+    );
+    const bobs = structured(await postJson(env.url, alice, toolCall('list_customers', { owner: 'bob' }), aliceSid)) as {
+      customers: unknown[];
+    };
     assert.deepEqual(bobs.customers, []);
 
     // Every one of these reached the CRM as alice: the refusals are the CRM's, not the gateway's.
-    const subs = new Set(env.seen.auth.slice(mark).filter((e) => e.claims).map((e) => e.claims!.sub));
+    const subs = new Set(
+      env.seen.auth
+        .slice(mark)
+        .filter((e) => e.claims)
+        .map((e) => e.claims!.sub),
+    );
     assert.ok(subs.has('alice'));
     assert.ok(env.seen.auth.slice(mark).every((e) => e.ok));
   });
 
   it('the token is narrowed per tool: update_customer gets crm:write, reads do not', async () => {
     const mark = env.seen.auth.length;
-    const updated = structured(await postJson(env.url, alice, toolCall('update_customer', { customer_id: 'c-102', notes: 'Sent the questionnaire.' }), aliceSid));
+    const updated = structured(
+      await postJson(
+        env.url,
+        alice,
+        toolCall('update_customer', { customer_id: 'c-102', notes: 'Sent the questionnaire.' }),
+        aliceSid,
+      ),
+    );
     assert.equal(updated.notes, 'Sent the questionnaire.');
     structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-102' }), aliceSid));
-    assert.deepEqual(env.seen.auth.slice(mark).filter((e) => e.method === 'POST').map((e) => e.claims?.scope), ['crm:read crm:write', 'crm:read']);
+    assert.deepEqual(
+      env.seen.auth
+        .slice(mark)
+        .filter((e) => e.method === 'POST')
+        .map((e) => e.claims?.scope),
+      ['crm:read crm:write', 'crm:read'],
+    );
   });
 
   it('cache: two calls cost one exchange — per user, audience and scope', async () => {
     const READ = 'crm:read';
     const WRITE = 'crm:read crm:write';
-    const before = { aliceRead: issuedFor(env.fx.idp, 'alice', READ).length, bobWrite: issuedFor(env.fx.idp, 'bob', WRITE).length };
-    assert.deepEqual(before, { aliceRead: 1, bobWrite: 0 }, 'alice\'s session exchanged once for reads; bob never for writes yet');
+    const before = {
+      aliceRead: issuedFor(env.fx.idp, 'alice', READ).length,
+      bobWrite: issuedFor(env.fx.idp, 'bob', WRITE).length,
+    };
+    assert.deepEqual(
+      before,
+      { aliceRead: 1, bobWrite: 0 },
+      "alice's session exchanged once for reads; bob never for writes yet",
+    );
     structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-103' }), aliceSid));
     structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-104' }), aliceSid));
-    assert.equal(issuedFor(env.fx.idp, 'alice', READ).length, 1, 'alice\'s read token is reused');
-    structured(await postJson(env.url, bob, toolCall('update_customer', { customer_id: 'c-203', phone: '+1-555-0299' }), bobSid));
-    structured(await postJson(env.url, bob, toolCall('update_customer', { customer_id: 'c-204', phone: '+1-555-0298' }), bobSid));
+    assert.equal(issuedFor(env.fx.idp, 'alice', READ).length, 1, "alice's read token is reused");
+    structured(
+      await postJson(env.url, bob, toolCall('update_customer', { customer_id: 'c-203', phone: '+1-555-0299' }), bobSid),
+    );
+    structured(
+      await postJson(env.url, bob, toolCall('update_customer', { customer_id: 'c-204', phone: '+1-555-0298' }), bobSid),
+    );
     assert.equal(issuedFor(env.fx.idp, 'bob', WRITE).length, 1, 'two updates by bob: one exchange');
     // A new session of the same user shares the user's tokens: the cache is per user, not per session.
     const sid = await openSession(env.url, alice);
@@ -203,18 +301,26 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
     assert.equal(issuedFor(env.fx.idp, 'alice', READ).length, 1);
   });
 
-  it('alice\'s cached token is never used for bob: 20 interleaved concurrent calls each, every CRM request carries its own session\'s user', async () => {
+  it("alice's cached token is never used for bob: 20 interleaved concurrent calls each, every CRM request carries its own session's user", async () => {
     const mark = { auth: env.seen.auth.length };
     const crmSessionOf = new Map<string, string>(); // CRM session id → the sub that used it
     const jobs: Array<Promise<{ who: string; owner: unknown }>> = [];
     for (let i = 0; i < 20; i++) {
-      for (const [who, headers, sid, prefix] of [['alice', alice, aliceSid, 'c-10'], ['bob', bob, bobSid, 'c-20']] as const) {
-        jobs.push(postJson(env.url, headers, toolCall('get_customer', { customer_id: `${prefix}${i % 5}` }), sid).then((r) => ({ who, owner: structured(r).owner })));
+      for (const [who, headers, sid, prefix] of [
+        ['alice', alice, aliceSid, 'c-10'],
+        ['bob', bob, bobSid, 'c-20'],
+      ] as const) {
+        jobs.push(
+          postJson(env.url, headers, toolCall('get_customer', { customer_id: `${prefix}${i % 5}` }), sid).then((r) => ({
+            who,
+            owner: structured(r).owner,
+          })),
+        );
       }
     }
     const results = await Promise.all(jobs);
     assert.equal(results.length, 40);
-    for (const r of results) assert.equal(r.owner, r.who, 'every call returned its own user\'s customer');
+    for (const r of results) assert.equal(r.owner, r.who, "every call returned its own user's customer");
     const events = env.seen.auth.slice(mark.auth).filter((e) => e.method === 'POST');
     assert.equal(events.length, 40);
     for (const e of events) {
@@ -233,7 +339,11 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
     forbidden.push(carol.authorization!.slice(7));
     assert.equal(issuedFor(env.fx.idp, 'carol').length, 0);
     const sids = await Promise.all(Array.from({ length: 8 }, () => openSession(env.url, carol)));
-    const reads = await Promise.all(sids.map((sid, i) => postJson(env.url, carol, toolCall('get_customer', { customer_id: i % 2 ? 'c-100' : 'c-200' }), sid)));
+    const reads = await Promise.all(
+      sids.map((sid, i) =>
+        postJson(env.url, carol, toolCall('get_customer', { customer_id: i % 2 ? 'c-100' : 'c-200' }), sid),
+      ),
+    );
     // A manager reads everyone's, by the CRM's own rule.
     for (const r of reads) assert.ok(['alice', 'bob'].includes(String(structured(r).owner)));
     const issued = issuedFor(env.fx.idp, 'carol');
@@ -247,37 +357,60 @@ describe('token exchange: the CRM receives a token for the user, from the gatewa
     forbidden.push(headers.authorization!.slice(7));
     const mark = env.seen.auth.length;
     const sid = await openSession(url, headers);
-    assert.equal(structured(await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-202' }), sid)).owner, 'bob');
-    assert.equal(toolFailure(await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-100' }), sid)), 'Unknown customer: c-100');
+    assert.equal(
+      structured(await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-202' }), sid)).owner,
+      'bob',
+    );
+    assert.equal(
+      toolFailure(await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-100' }), sid)),
+      'Unknown customer: c-100',
+    );
     const events = env.seen.auth.slice(mark);
     assert.ok(events.length >= 3);
     for (const e of events) assert.deepEqual([e.ok, e.claims?.sub, e.claims?.aud], [true, 'bob', env.crm.sseUrl]);
     assertNothingForeign(env.seen, forbidden);
   });
 
-  it('an exchange the IdP refuses (a scope the user\'s token does not hold) fails that call with -32010, audited, and nothing reaches the CRM', async () => {
+  it("an exchange the IdP refuses (a scope the user's token does not hold) fails that call with -32010, audited, and nothing reaches the CRM", async () => {
     const mark = { requests: env.seen.requests.length, idp: env.fx.idp.exchanges().length };
     const r = await postJson(env.url, alice, toolCall('export_all_customers', {}), aliceSid);
     assert.equal(r.status, 200);
     assert.deepEqual(rpcError(r), NO_CREDENTIAL);
-    assert.deepEqual(env.seen.requests.slice(mark.requests).filter((i) => i.method === 'POST'), [], 'no call — with any credential — reached the CRM');
-    assert.deepEqual(env.fx.idp.exchanges().slice(mark.idp), [{ outcome: 'refused', clientId: EXCHANGER.clientId, error: 'invalid_scope' }]);
+    assert.deepEqual(
+      env.seen.requests.slice(mark.requests).filter((i) => i.method === 'POST'),
+      [],
+      'no call — with any credential — reached the CRM',
+    );
+    assert.deepEqual(env.fx.idp.exchanges().slice(mark.idp), [
+      { outcome: 'refused', clientId: EXCHANGER.clientId, error: 'invalid_scope' },
+    ]);
     const outcome = (await env.fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1 }))[0]!;
-    assert.deepEqual([outcome.target, outcome.outcome, outcome.downstreamCredentialId], ['export_all_customers', 'downstream_credential_unavailable', undefined]);
+    assert.deepEqual(
+      [outcome.target, outcome.outcome, outcome.downstreamCredentialId],
+      ['export_all_customers', 'downstream_credential_unavailable', undefined],
+    );
     assert.match(outcome.reason ?? '', /refused by .*invalid_scope/);
     // The session goes on: the next call with an obtainable credential works.
-    assert.equal(structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-100' }), aliceSid)).owner, 'alice');
+    assert.equal(
+      structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-100' }), aliceSid)).owner,
+      'alice',
+    );
   });
 });
 
 describe('token exchange: credentials that cannot be had refuse the call, with no fallback', () => {
-  it('the gateway\'s client is not allowed the grant: initialize fails with -32010, the CRM sees nothing', async () => {
+  it("the gateway's client is not allowed the grant: initialize fails with -32010, the CRM sees nothing", async () => {
     const logs: string[] = [];
     // other-agent may exchange (so the IdP offers the grant); the gateway's own client may not.
     const env = await startEnv({
       fixture: {
         exchanger: { grantTypes: ['client_credentials'] },
-        idp: { clients: [{ ...AGENT, grantTypes: ['password'], scope: 'mcp:tools crm:read crm:write' }, { ...OTHER_AGENT, grantTypes: [TOKEN_EXCHANGE_GRANT] }] },
+        idp: {
+          clients: [
+            { ...AGENT, grantTypes: ['password'], scope: 'mcp:tools crm:read crm:write' },
+            { ...OTHER_AGENT, grantTypes: [TOKEN_EXCHANGE_GRANT] },
+          ],
+        },
         gateway: { log: (l) => logs.push(l) },
       },
     });
@@ -289,11 +422,21 @@ describe('token exchange: credentials that cannot be had refuse the call, with n
       assert.equal(r.headers['mcp-session-id'], undefined);
       assert.deepEqual(env.seen.requests, []);
       const outcome = (await env.fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1 }))[0]!;
-      assert.deepEqual([outcome.method, outcome.outcome, outcome.userSubject], ['initialize', 'downstream_credential_unavailable', 'alice']);
+      assert.deepEqual(
+        [outcome.method, outcome.outcome, outcome.userSubject],
+        ['initialize', 'downstream_credential_unavailable', 'alice'],
+      );
       // oidc-provider refuses a grant the client is not registered for (as invalid_request) before any grant handler runs.
-      assert.match(outcome.reason ?? '', /refused by .*invalid_request \(requested grant type is not allowed for this client\)/);
+      assert.match(
+        outcome.reason ?? '',
+        /refused by .*invalid_request \(requested grant type is not allowed for this client\)/,
+      );
       assert.ok(logs.some((l) => /downstream credential for crm failed: token exchange refused/.test(l)));
-      for (const l of logs) assert.ok(!l.includes(alice.authorization!.slice(7)) && !l.includes(EXCHANGER.clientSecret), 'a log line carries a secret');
+      for (const l of logs)
+        assert.ok(
+          !l.includes(alice.authorization!.slice(7)) && !l.includes(EXCHANGER.clientSecret),
+          'a log line carries a secret',
+        );
     } finally {
       await env.close();
     }
@@ -310,16 +453,24 @@ describe('token exchange: credentials that cannot be had refuse the call, with n
       const mark = posts();
 
       // Held: alice's crm:read token (the CRM has its keys already).
-      assert.equal(structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-100' }), sid)).owner, 'alice');
+      assert.equal(
+        structured(await postJson(env.url, alice, toolCall('get_customer', { customer_id: 'c-100' }), sid)).owner,
+        'alice',
+      );
       assert.equal(posts(), mark + 1);
 
       // Not held: alice's write narrowing, and anything for bob.
-      const write = await postJson(env.url, alice, toolCall('update_customer', { customer_id: 'c-100', notes: 'x' }), sid);
+      const write = await postJson(
+        env.url,
+        alice,
+        toolCall('update_customer', { customer_id: 'c-100', notes: 'x' }),
+        sid,
+      );
       assert.deepEqual(rpcError(write), NO_CREDENTIAL);
       const bobInit = await postJson(env.url, bob, INITIALIZE);
       assert.deepEqual(rpcError(bobInit), NO_CREDENTIAL);
       assert.equal(posts(), mark + 1, 'nothing reached the CRM for the refused calls');
-      const outcomes = (await env.fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 2 }));
+      const outcomes = await env.fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 2 });
       for (const o of outcomes) {
         assert.equal(o.outcome, 'downstream_credential_unavailable');
         assert.match(o.reason ?? '', /unreachable/);
@@ -342,7 +493,10 @@ describe('token exchange: credentials that cannot be had refuse the call, with n
 
   it('an exchanged token that expires is never presented again: the next call gets a fresh exchange', async () => {
     // Tokens live 2 s and are used until they expire (no renewal margin), so the second call meets an expired one in the cache.
-    const env = await startEnv({ fixture: { idp: { exchangedTokenTtlSeconds: 2 } }, downstream: { refreshSkewSeconds: 0 } });
+    const env = await startEnv({
+      fixture: { idp: { exchangedTokenTtlSeconds: 2 } },
+      downstream: { refreshSkewSeconds: 0 },
+    });
     try {
       const alice = await env.fx.headersFor('alice');
       const sid = await openSession(env.url, alice);
@@ -355,7 +509,10 @@ describe('token exchange: credentials that cannot be had refuse the call, with n
       const second = env.seen.auth.at(-1)!.claims!;
       assert.notEqual(second.jti, first.jti);
       assert.ok(Number(second.exp) > Number(first.exp));
-      assert.ok(env.seen.auth.slice(mark).every((e) => e.ok), 'the CRM never saw an expired token');
+      assert.ok(
+        env.seen.auth.slice(mark).every((e) => e.ok),
+        'the CRM never saw an expired token',
+      );
       assert.equal(issuedFor(env.fx.idp, 'alice').length, 2);
     } finally {
       await env.close();
@@ -385,18 +542,30 @@ describe('inbound token-exchange tokens: accepted only from the client named as 
       },
     });
     // alice signed in at some front end; the agents exchange that token for one for the gateway.
-    frontEnd = (await fx.idp.passwordToken({ ...AGENT, username: 'alice', password: PASSWORD, resource: 'http://127.0.0.1:1/app' })).accessToken;
+    frontEnd = (
+      await fx.idp.passwordToken({
+        ...AGENT,
+        username: 'alice',
+        password: PASSWORD,
+        resource: 'http://127.0.0.1:1/app',
+      })
+    ).accessToken;
   });
   after(() => fx?.close());
 
   const exchangedBy = async (client: typeof AGENT) =>
     (await fx.idp.exchangeToken({ ...client, subjectToken: frontEnd, resource: url() })).accessToken;
-  const init = (headers: Record<string, string>, token: string) => postJson(url(), { ...headers, authorization: `Bearer ${token}` }, INITIALIZE);
-  const lastAuthFailure = async () => (await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]?.reason ?? '';
+  const init = (headers: Record<string, string>, token: string) =>
+    postJson(url(), { ...headers, authorization: `Bearer ${token}` }, INITIALIZE);
+  const lastAuthFailure = async () =>
+    (await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]?.reason ?? '';
 
   it('a token other-agent exchanged is refused from agent (401, delegation mismatch) and accepted from other-agent', async () => {
     const token = await exchangedBy(OTHER_AGENT);
-    assert.deepEqual([decodeJwt(token).act, decodeJwt(token).client_id], [{ sub: OTHER_AGENT.clientId }, OTHER_AGENT.clientId]);
+    assert.deepEqual(
+      [decodeJwt(token).act, decodeJwt(token).client_id],
+      [{ sub: OTHER_AGENT.clientId }, OTHER_AGENT.clientId],
+    );
     const refused = await init(agentKey(), token);
     assert.equal(refused.status, 401);
     assert.match(String(refused.headers['www-authenticate']), /error="invalid_token"/);
@@ -408,44 +577,94 @@ describe('inbound token-exchange tokens: accepted only from the client named as 
     const token = await exchangedBy(AGENT);
     const r = await init(agentKey(), token);
     assert.equal(r.status, 200, 'the agent presents the token it exchanged itself');
-    const p = await fx.gateway.runtime.authenticator.authenticate({ headers: { ...agentKey(), authorization: `Bearer ${token}` }, resource: url() });
-    assert.deepEqual([p.client.id, p.user?.subject, p.user?.actor, p.user?.tokenClientId], ['agent', 'alice', AGENT.clientId, AGENT.clientId]);
+    const p = await fx.gateway.runtime.authenticator.authenticate({
+      headers: { ...agentKey(), authorization: `Bearer ${token}` },
+      resource: url(),
+    });
+    assert.deepEqual(
+      [p.client.id, p.user?.subject, p.user?.actor, p.user?.tokenClientId],
+      ['agent', 'alice', AGENT.clientId, AGENT.clientId],
+    );
   });
 
   /** Tokens signed with the IdP's own key (so only the claims under test are wrong). */
   const signed = async (claims: Record<string, unknown>) => {
     const key = jwks.keys[0] as { kid: string };
     const now = nowSeconds();
-    return signWith(key, { alg: 'ES256', kid: key.kid, typ: 'at+jwt' }, {
-      iss: fx.idp.issuer, sub: 'alice', aud: url(), iat: now, exp: now + 300, jti: `t-${Math.random()}`,
-      scope: 'mcp:tools crm:read', role: 'rep', customers: ['c-100'], ...claims,
-    });
+    return signWith(
+      key,
+      { alg: 'ES256', kid: key.kid, typ: 'at+jwt' },
+      {
+        iss: fx.idp.issuer,
+        sub: 'alice',
+        aud: url(),
+        iat: now,
+        exp: now + 300,
+        jti: `t-${Math.random()}`,
+        scope: 'mcp:tools crm:read',
+        role: 'rep',
+        customers: ['c-100'],
+        ...claims,
+      },
+    );
   };
 
   it('act.sub naming another client is refused even when client_id names the presenting one; act.sub naming it passes', async () => {
     const r = await init(agentKey(), await signed({ client_id: AGENT.clientId, act: { sub: OTHER_AGENT.clientId } }));
     assert.equal(r.status, 401);
     assert.match(await lastAuthFailure(), /^delegation_mismatch/);
-    assert.equal((await init(agentKey(), await signed({ client_id: AGENT.clientId, act: { sub: AGENT.clientId } }))).status, 200);
+    assert.equal(
+      (await init(agentKey(), await signed({ client_id: AGENT.clientId, act: { sub: AGENT.clientId } }))).status,
+      200,
+    );
     // A chain: the agent acts now, on a token other-agent acted on before: the current actor is what counts.
-    assert.equal((await init(agentKey(), await signed({ client_id: AGENT.clientId, act: { sub: AGENT.clientId, act: { sub: OTHER_AGENT.clientId } } }))).status, 200);
+    assert.equal(
+      (
+        await init(
+          agentKey(),
+          await signed({ client_id: AGENT.clientId, act: { sub: AGENT.clientId, act: { sub: OTHER_AGENT.clientId } } }),
+        )
+      ).status,
+      200,
+    );
     // A malformed act is refused.
     assert.equal((await init(agentKey(), await signed({ client_id: AGENT.clientId, act: 'agent' }))).status, 401);
   });
 
   it('may_act: only a client it names may present the token', async () => {
-    assert.equal((await init(agentKey(), await signed({ client_id: AGENT.clientId, may_act: { sub: OTHER_AGENT.clientId } }))).status, 401);
+    assert.equal(
+      (await init(agentKey(), await signed({ client_id: AGENT.clientId, may_act: { sub: OTHER_AGENT.clientId } })))
+        .status,
+      401,
+    );
     assert.match(await lastAuthFailure(), /^delegation_mismatch/);
-    assert.equal((await init(agentKey(), await signed({ client_id: AGENT.clientId, may_act: { client_id: AGENT.clientId } }))).status, 200);
-    assert.equal((await init(agentKey(), await signed({ client_id: AGENT.clientId, may_act: { sub: AGENT.clientId } }))).status, 200);
+    assert.equal(
+      (await init(agentKey(), await signed({ client_id: AGENT.clientId, may_act: { client_id: AGENT.clientId } })))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await init(agentKey(), await signed({ client_id: AGENT.clientId, may_act: { sub: AGENT.clientId } }))).status,
+      200,
+    );
   });
 
   it('the dev IdP honours may_act too: a client it does not name cannot exchange the token', async () => {
     const idp = fx.idp;
-    const subject = await signed({ client_id: AGENT.clientId, aud: 'http://127.0.0.1:1/app', may_act: { sub: AGENT.clientId } });
-    await assert.rejects(idp.exchangeToken({ ...OTHER_AGENT, subjectToken: subject, resource: url() }), { error: 'unauthorized_client' });
+    const subject = await signed({
+      client_id: AGENT.clientId,
+      aud: 'http://127.0.0.1:1/app',
+      may_act: { sub: AGENT.clientId },
+    });
+    await assert.rejects(idp.exchangeToken({ ...OTHER_AGENT, subjectToken: subject, resource: url() }), {
+      error: 'unauthorized_client',
+    });
     const ok = await idp.exchangeToken({ ...AGENT, subjectToken: subject, resource: url() });
-    assert.equal(decodeJwt(ok.accessToken).may_act, undefined, 'may_act constrained the subject token, not the exchanged one');
+    assert.equal(
+      decodeJwt(ok.accessToken).may_act,
+      undefined,
+      'may_act constrained the subject token, not the exchanged one',
+    );
   });
 });
 
@@ -470,7 +689,11 @@ describe('the demo CRM with auth on, directly', () => {
     const none = await postJson(crm.url, {}, INITIALIZE);
     assert.equal(none.status, 401);
     assert.equal(none.headers['www-authenticate'], 'Bearer realm="behalf-demo-crm"');
-    const wrongAudience = await postJson(crm.url, { authorization: `Bearer ${await tokenFor('alice', 'http://127.0.0.1:1/other')}` }, INITIALIZE);
+    const wrongAudience = await postJson(
+      crm.url,
+      { authorization: `Bearer ${await tokenFor('alice', 'http://127.0.0.1:1/other')}` },
+      INITIALIZE,
+    );
     assert.equal(wrongAudience.status, 401);
     assert.match(String(wrongAudience.headers['www-authenticate']), /error="invalid_token"/);
     assert.match(events.at(-1)?.reason ?? '', /token rejected/);
@@ -479,11 +702,14 @@ describe('the demo CRM with auth on, directly', () => {
     sse.close();
   });
 
-  it('a session belongs to the subject who opened it: bob\'s valid token on alice\'s session is answered as unknown', async () => {
+  it("a session belongs to the subject who opened it: bob's valid token on alice's session is answered as unknown", async () => {
     const alice = await connectStreamable(crm.url, { authorization: `Bearer ${await tokenFor('alice', crm.url)}` });
     try {
       const sid = (alice.transport as StreamableHTTPClientTransport).sessionId!;
-      const bob = { authorization: `Bearer ${await tokenFor('bob', crm.url)}`, accept: 'application/json, text/event-stream' };
+      const bob = {
+        authorization: `Bearer ${await tokenFor('bob', crm.url)}`,
+        accept: 'application/json, text/event-stream',
+      };
       assert.equal((await postJson(crm.url, bob, toolCall('get_customer', { customer_id: 'c-100' }), sid)).status, 404);
       const own = await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } });
       assert.equal((own.structuredContent as { owner: string }).owner, 'alice');
@@ -493,15 +719,29 @@ describe('the demo CRM with auth on, directly', () => {
   });
 
   it('scopes count: a crm:read token cannot update, and a rep cannot export', async () => {
-    const token = (await fx.idp.passwordToken({ ...AGENT, username: 'alice', password: PASSWORD, resource: crm.url, scope: 'crm:read' })).accessToken;
+    const token = (
+      await fx.idp.passwordToken({
+        ...AGENT,
+        username: 'alice',
+        password: PASSWORD,
+        resource: crm.url,
+        scope: 'crm:read',
+      })
+    ).accessToken;
     const client = await connectStreamable(crm.url, { authorization: `Bearer ${token}` });
     try {
       const text = async (name: string, args: Record<string, unknown>) => {
-        const r = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: Array<{ text?: string }> };
+        const r = (await client.callTool({ name, arguments: args })) as {
+          isError?: boolean;
+          content: Array<{ text?: string }>;
+        };
         assert.equal(r.isError, true);
         return r.content[0]?.text;
       };
-      assert.equal(await text('update_customer', { customer_id: 'c-100', notes: 'x' }), 'Forbidden: the token lacks scope crm:write');
+      assert.equal(
+        await text('update_customer', { customer_id: 'c-100', notes: 'x' }),
+        'Forbidden: the token lacks scope crm:write',
+      );
       assert.equal(await text('export_all_customers', {}), 'Forbidden: the token lacks scope crm:export');
     } finally {
       await client.close();
@@ -509,7 +749,7 @@ describe('the demo CRM with auth on, directly', () => {
   });
 });
 
-describe('inbound patterns per route: the user\'s own token, an exchanged one (act), or both', () => {
+describe("inbound patterns per route: the user's own token, an exchanged one (act), or both", () => {
   const grants = ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT] as const;
   let fx: Fixture;
   before(async () => {
@@ -527,17 +767,37 @@ describe('inbound patterns per route: the user\'s own token, an exchanged one (a
   // Status of an initialize: 401 is the gateway refusing the token; anything else means it got past authentication
   // (the upstream on port 9 is not running, so a passing request ends in an upstream error, not a 401).
   const initStatus = async (route: string, token: string) =>
-    (await postJson(fx.gateway.urlFor(route), { 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` }, INITIALIZE)).status;
+    (await postJson(fx.gateway.urlFor(route), { 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` }, INITIALIZE))
+      .status;
   const ownToken = (route: string) => fx.userToken('alice', { upstream: route });
-  const exchangedToken = async (route: string) => (await fx.idp.exchangeToken({
-    ...AGENT, subjectToken: await fx.userToken('alice', { resource: 'http://127.0.0.1:1/app' }), resource: fx.gateway.urlFor(route),
-  })).accessToken;
+  const exchangedToken = async (route: string) =>
+    (
+      await fx.idp.exchangeToken({
+        ...AGENT,
+        subjectToken: await fx.userToken('alice', { resource: 'http://127.0.0.1:1/app' }),
+        resource: fx.gateway.urlFor(route),
+      })
+    ).accessToken;
 
   it('refuses each kind of token where the route does not list it, and accepts it where it does', async () => {
-    assert.equal(await initStatus('own', await exchangedToken('own')), 401, 'an exchanged token on a route for the user\'s own tokens');
-    assert.match((await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!.reason!, /exchanged \(act\) tokens are not accepted/);
-    assert.equal(await initStatus('exchanged', await ownToken('exchanged')), 401, 'the user\'s own token on a route for exchanged tokens');
-    assert.match((await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!.reason!, /only exchanged tokens/);
+    assert.equal(
+      await initStatus('own', await exchangedToken('own')),
+      401,
+      "an exchanged token on a route for the user's own tokens",
+    );
+    assert.match(
+      (await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!.reason!,
+      /exchanged \(act\) tokens are not accepted/,
+    );
+    assert.equal(
+      await initStatus('exchanged', await ownToken('exchanged')),
+      401,
+      "the user's own token on a route for exchanged tokens",
+    );
+    assert.match(
+      (await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 }))[0]!.reason!,
+      /only exchanged tokens/,
+    );
     // Positive controls: each kind where it is listed gets past authentication.
     assert.notEqual(await initStatus('own', await ownToken('own')), 401);
     assert.notEqual(await initStatus('exchanged', await exchangedToken('exchanged')), 401);

@@ -16,12 +16,19 @@ import { BehalfError } from '../src/errors.js';
 import { delegatedTo } from '../src/identity/authenticator.js';
 import type { Principal } from '../src/identity/principal.js';
 
-interface Cred { id: string; expiresAt?: number }
+interface Cred {
+  id: string;
+  expiresAt?: number;
+}
 
 /** A controllable clock (epoch seconds) and a fetch that counts its calls. */
 function harness(o: { skew?: number; max?: number } = {}) {
   const clock = { now: 1000 };
-  const cache = new CredentialCache<Cred>({ refreshSkewSeconds: o.skew ?? 30, maxEntries: o.max, now: () => clock.now });
+  const cache = new CredentialCache<Cred>({
+    refreshSkewSeconds: o.skew ?? 30,
+    maxEntries: o.max,
+    now: () => clock.now,
+  });
   let calls = 0;
   const fetchOf = (id: string, lifetime?: number) => async (): Promise<Cred> => {
     calls++;
@@ -102,8 +109,15 @@ describe('CredentialCache', () => {
       await new Promise((r) => setImmediate(r));
       throw new Error('idp down');
     };
-    const results = await Promise.allSettled([cache.get('k', failing), cache.get('k', failing), cache.get('k', failing)]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    const results = await Promise.allSettled([
+      cache.get('k', failing),
+      cache.get('k', failing),
+      cache.get('k', failing),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected'],
+    );
     assert.equal(n, 1);
     assert.equal(cache.size, 0);
     assert.equal((await cache.get('k', async () => ({ id: 'ok', expiresAt: 5000 }))).id, 'ok');
@@ -143,9 +157,17 @@ describe('delegatedTo (inbound delegation check)', () => {
     ['client_id names another', { client_id: 'other' }, false],
     ['no client_id, no act', {}, false],
     ['act.sub names the client', { client_id: 'agent', act: { sub: 'agent' } }, true],
-    ['act.sub names the client, client_id another (exchanged by this client)', { client_id: 'idp-app', act: { sub: 'agent' } }, true],
+    [
+      'act.sub names the client, client_id another (exchanged by this client)',
+      { client_id: 'idp-app', act: { sub: 'agent' } },
+      true,
+    ],
     ['act.sub names another though client_id matches', { client_id: 'agent', act: { sub: 'other' } }, false],
-    ['nested act: the current actor counts', { client_id: 'agent', act: { sub: 'agent', act: { sub: 'other' } } }, true],
+    [
+      'nested act: the current actor counts',
+      { client_id: 'agent', act: { sub: 'agent', act: { sub: 'other' } } },
+      true,
+    ],
     ['act without sub', { client_id: 'agent', act: {} }, false],
     ['act not an object', { client_id: 'agent', act: 'agent' }, false],
     ['may_act.sub names the client', { client_id: 'agent', may_act: { sub: 'agent' } }, true],
@@ -182,11 +204,36 @@ describe('TokenExchangeStrategy refusals', () => {
 
   const strategy = (o: Record<string, unknown> = {}) =>
     new TokenExchangeStrategy(
-      { strategy: 'token-exchange', clientId: 'gw', clientSecret: 'env:GW_SECRET', scopes: ['crm:read'], toolScopes: {}, refreshSkewSeconds: 30, tokenEndpoint: endpoint, ...o },
-      { upstreamUrl: 'http://127.0.0.1:1/mcp', issuers: ['http://127.0.0.1:2'], baseDir: '/', env: { GW_SECRET: 'gw-secret' }, log: () => {} },
+      {
+        strategy: 'token-exchange',
+        clientId: 'gw',
+        clientSecret: 'env:GW_SECRET',
+        scopes: ['crm:read'],
+        toolScopes: {},
+        refreshSkewSeconds: 30,
+        tokenEndpoint: endpoint,
+        ...o,
+      },
+      {
+        upstreamUrl: 'http://127.0.0.1:1/mcp',
+        issuers: ['http://127.0.0.1:2'],
+        baseDir: '/',
+        env: { GW_SECRET: 'gw-secret' },
+        log: () => {},
+      },
     );
   const alice = (): Principal => {
-    const p: Principal = { client: { id: 'agent', method: 'api-key', credentialId: 'k1' }, user: { issuer: 'http://127.0.0.1:2', subject: 'alice', claims: {}, scopes: [], expiresAt: 0, tokenFingerprint: 'f' } };
+    const p: Principal = {
+      client: { id: 'agent', method: 'api-key', credentialId: 'k1' },
+      user: {
+        issuer: 'http://127.0.0.1:2',
+        subject: 'alice',
+        claims: {},
+        scopes: [],
+        expiresAt: 0,
+        tokenFingerprint: 'f',
+      },
+    };
     rememberSubjectToken(p, SECRET_TOKEN);
     return p;
   };
@@ -196,37 +243,71 @@ describe('TokenExchangeStrategy refusals', () => {
     await p.catch((err: unknown) => (caught = err));
     assert.ok(caught instanceof BehalfError, 'refused with a BehalfError');
     assert.equal(caught.code, 'downstream_credential_unavailable');
-    assert.ok(!caught.message.includes(SECRET_TOKEN) && !caught.message.includes('c2VjcmV0'), 'the refusal carries the token');
+    assert.ok(
+      !caught.message.includes(SECRET_TOKEN) && !caught.message.includes('c2VjcmV0'),
+      'the refusal carries the token',
+    );
     assert.ok(!JSON.stringify(caught).includes('c2VjcmV0'));
     return caught.message;
   }
 
   it('no user, or no subject token: refused before any request', async () => {
-    assert.match(await refusal(strategy().credentialFor({ principal: { client: { id: 'a', method: 'api-key', credentialId: 'k' } }, upstream: 'crm' })), /needs a user/);
+    assert.match(
+      await refusal(
+        strategy().credentialFor({
+          principal: { client: { id: 'a', method: 'api-key', credentialId: 'k' } },
+          upstream: 'crm',
+        }),
+      ),
+      /needs a user/,
+    );
     const p = alice();
     const bare: Principal = { client: p.client, user: p.user };
-    assert.match(await refusal(strategy().credentialFor({ principal: bare, upstream: 'crm' })), /needs the user's token/);
+    assert.match(
+      await refusal(strategy().credentialFor({ principal: bare, upstream: 'crm' })),
+      /needs the user's token/,
+    );
   });
 
   it('an OAuth error echoing the token: the code is kept, the token is not', async () => {
     answer = { status: 400, body: { error: 'invalid_grant', error_description: 'bad subject_token SUBJECT' } };
-    assert.match(await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })), /refused by .*: invalid_grant \(bad subject_token \[redacted\]\)/);
+    assert.match(
+      await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })),
+      /refused by .*: invalid_grant \(bad subject_token \[redacted\]\)/,
+    );
   });
 
   it('a malformed success echoing the token, an unsupported token type, a token for someone else: refused, without it', async () => {
     answer = { status: 200, body: { access_token: 'SUBJECT' } };
-    assert.match(await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })), /unusable token response/);
+    assert.match(
+      await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })),
+      /unusable token response/,
+    );
     answer = { status: 200, body: { access_token: 'SUBJECT', token_type: 'N_A', issued_token_type: 'urn:x' } };
-    assert.match(await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })), /unusable token response|not supported/);
+    assert.match(
+      await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })),
+      /unusable token response|not supported/,
+    );
     const bobs = `eyJhbGciOiJFUzI1NiJ9.${Buffer.from('{"sub":"bob","exp":9999999999}').toString('base64url')}.c2ln`;
     answer = { status: 200, body: { access_token: bobs, token_type: 'Bearer', expires_in: 60 } };
-    assert.match(await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })), /token for another subject/);
+    assert.match(
+      await refusal(strategy().credentialFor({ principal: alice(), upstream: 'crm' })),
+      /token for another subject/,
+    );
   });
 
   it('a well-formed answer becomes a Bearer credential named by its jti, expiring as the token says', async () => {
     const exp = Math.floor(Date.now() / 1000) + 120;
     const token = `eyJhbGciOiJFUzI1NiJ9.${Buffer.from(JSON.stringify({ sub: 'alice', jti: 'j-1', exp })).toString('base64url')}.c2ln`;
-    answer = { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: 300, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' } };
+    answer = {
+      status: 200,
+      body: {
+        access_token: token,
+        token_type: 'Bearer',
+        expires_in: 300,
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      },
+    };
     const cred = await strategy().credentialFor({ principal: alice(), upstream: 'crm' });
     assert.deepEqual(cred, { headers: { authorization: `Bearer ${token}` }, id: 'j-1', expiresAt: exp });
   });

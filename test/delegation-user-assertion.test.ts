@@ -21,8 +21,20 @@ import { TestSigner } from './helpers/test-signer.js';
 import { tempDir } from './helpers/tmp.js';
 
 const POLICY = [
-  { id: 'echo-for-users', effect: 'allow', upstreams: ['up'], tools: ['echo', 'slow_echo'], when: 'user.authenticated' },
-  { id: 'own-customers', effect: 'allow', upstreams: ['up'], tools: ['get_customer'], when: 'args.customer_id in user.claims.customers' },
+  {
+    id: 'echo-for-users',
+    effect: 'allow',
+    upstreams: ['up'],
+    tools: ['echo', 'slow_echo'],
+    when: 'user.authenticated',
+  },
+  {
+    id: 'own-customers',
+    effect: 'allow',
+    upstreams: ['up'],
+    tools: ['get_customer'],
+    when: 'args.customer_id in user.claims.customers',
+  },
 ];
 
 function bearer(h: Headers): string | undefined {
@@ -33,10 +45,12 @@ function bearer(h: Headers): string | undefined {
 }
 
 function allHeaderText(h: Headers): string {
-  return Object.entries(h).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v ?? ''}`).join('\n');
+  return Object.entries(h)
+    .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : (v ?? '')}`)
+    .join('\n');
 }
 
-describe('user-assertion: the upstream receives a gateway-signed assertion about the user, and nothing of the caller\'s', () => {
+describe("user-assertion: the upstream receives a gateway-signed assertion about the user, and nothing of the caller's", () => {
   let canary: CanaryUpstream;
   let signer: TestSigner;
   let fx: Fixture;
@@ -46,7 +60,11 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
   const headers = (user: string) => ({ 'x-api-key': fx.apiKey, authorization: `Bearer ${tokens[user]}` });
 
   async function verifyAssertion(token: string): Promise<JWTPayload> {
-    const { payload } = await jwtVerify(token, createLocalJWKSet(signer.jwks() as never), { issuer: signer.issuer, audience: canary.url, algorithms: ['ES256'] });
+    const { payload } = await jwtVerify(token, createLocalJWKSet(signer.jwks() as never), {
+      issuer: signer.issuer,
+      audience: canary.url,
+      algorithms: ['ES256'],
+    });
     return payload;
   }
 
@@ -63,7 +81,13 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
     canary = await startCanaryUpstream();
     signer = await TestSigner.create();
     fx = await startFixture({
-      upstreams: { up: { transport: 'streamable-http', url: canary.url, downstream: { strategy: 'user-assertion', claims: ['role', 'customers'] } } },
+      upstreams: {
+        up: {
+          transport: 'streamable-http',
+          url: canary.url,
+          downstream: { strategy: 'user-assertion', claims: ['role', 'customers'] },
+        },
+      },
       policy: POLICY,
       gateway: { signer },
     });
@@ -78,7 +102,7 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
     await canary?.close();
   });
 
-  it('alice\'s call carries a JWT that verifies against the signer\'s JWKS: sub alice, user_iss the IdP, aud the upstream, client_id the agent', async () => {
+  it("alice's call carries a JWT that verifies against the signer's JWKS: sub alice, user_iss the IdP, aud the upstream, client_id the agent", async () => {
     rpcResult(await postJson(url, headers('alice'), toolCall('echo', { text: 'alice-first' }), sessions.alice));
     const token = assertionOfCall('alice-first');
     const p = await verifyAssertion(token);
@@ -94,21 +118,24 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
     // Controls: the same check refuses a key set without the signer's key, and another audience.
     const other = await TestSigner.create();
     await assert.rejects(jwtVerify(token, createLocalJWKSet(other.jwks() as never)));
-    await assert.rejects(jwtVerify(token, createLocalJWKSet(signer.jwks() as never), { audience: url }), 'aud is the upstream, not the gateway');
+    await assert.rejects(
+      jwtVerify(token, createLocalJWKSet(signer.jwks() as never), { audience: url }),
+      'aud is the upstream, not the gateway',
+    );
     // The audit trail names the assertion by id, never the assertion.
     const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 1 }))[0]!;
     assert.equal(outcome.downstreamStrategy, 'user-assertion');
     assert.equal(outcome.downstreamCredentialId, `ua:${p.jti}`);
   });
 
-  it('the session\'s own traffic (initialize, notifications) carries the assertion of the session\'s user', async () => {
+  it("the session's own traffic (initialize, notifications) carries the assertion of the session's user", async () => {
     const init = canary.requests.filter((r) => r.body.includes('"initialize"'));
     assert.ok(init.length >= 2, 'both sessions initialized the upstream');
     const subs = await Promise.all(init.map(async (r) => (await verifyAssertion(bearer(r.headers)!)).sub));
     assert.deepEqual([...new Set(subs)].sort(), ['alice', 'bob']);
   });
 
-  it('bob\'s calls carry bob\'s assertion; one user\'s assertion is reused for her next calls, never for another user or agent', async () => {
+  it("bob's calls carry bob's assertion; one user's assertion is reused for her next calls, never for another user or agent", async () => {
     rpcResult(await postJson(url, headers('bob'), toolCall('echo', { text: 'bob-1' }), sessions.bob));
     rpcResult(await postJson(url, headers('bob'), toolCall('echo', { text: 'bob-2' }), sessions.bob));
     rpcResult(await postJson(url, headers('alice'), toolCall('echo', { text: 'alice-2' }), sessions.alice));
@@ -119,7 +146,10 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
     assert.equal((await verifyAssertion(a2)).sub, 'alice');
 
     // alice through another agent: the assertion names that agent, so it is not alice's cached one.
-    const otherToken = await fx.userToken('alice', { upstream: 'up', client: { clientId: 'other-agent', clientSecret: 'other-agent-secret-for-tests' } });
+    const otherToken = await fx.userToken('alice', {
+      upstream: 'up',
+      client: { clientId: 'other-agent', clientSecret: 'other-agent-secret-for-tests' },
+    });
     const otherHeaders = { 'x-api-key': fx.otherApiKey, authorization: `Bearer ${otherToken}` };
     const otherSession = await openSession(url, otherHeaders);
     rpcResult(await postJson(url, otherHeaders, toolCall('echo', { text: 'alice-via-other' }), otherSession));
@@ -132,24 +162,33 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
 
   it('a denied call reaches the upstream with nothing; an allowed one of the same tool does (positive control)', async () => {
     const before = canary.calls.length;
-    assert.equal(rpcError(await postJson(url, headers('alice'), toolCall('get_customer', { customer_id: 'c-200' }), sessions.alice)).code, -32003);
+    assert.equal(
+      rpcError(
+        await postJson(url, headers('alice'), toolCall('get_customer', { customer_id: 'c-200' }), sessions.alice),
+      ).code,
+      -32003,
+    );
     assert.equal(canary.calls.length, before);
-    rpcResult(await postJson(url, headers('alice'), toolCall('get_customer', { customer_id: 'c-100' }), sessions.alice));
+    rpcResult(
+      await postJson(url, headers('alice'), toolCall('get_customer', { customer_id: 'c-100' }), sessions.alice),
+    );
     const call = canary.calls.at(-1)!;
     assert.equal(call.tool, 'get_customer');
     assert.equal((await verifyAssertion(bearer(call.headers)!)).sub, 'alice');
   });
 
-  it('under concurrent interleaved calls from alice and bob, no request carries the other user\'s assertion', async () => {
+  it("under concurrent interleaved calls from alice and bob, no request carries the other user's assertion", async () => {
     const N = 24;
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < N; i++) {
       for (const user of ['alice', 'bob']) {
         const text = `${user}-concurrent-${i}`;
-        jobs.push(postJson(url, headers(user), toolCall('slow_echo', { text, ms: (i * 7) % 25 }), sessions[user]).then((r) => {
-          const result = rpcResult(r) as { content: Array<{ text: string }> };
-          assert.equal(result.content[0]!.text, text, 'each caller gets its own answer');
-        }));
+        jobs.push(
+          postJson(url, headers(user), toolCall('slow_echo', { text, ms: (i * 7) % 25 }), sessions[user]).then((r) => {
+            const result = rpcResult(r) as { content: Array<{ text: string }> };
+            assert.equal(result.content[0]!.text, text, 'each caller gets its own answer');
+          }),
+        );
       }
     }
     await Promise.all(jobs);
@@ -157,13 +196,17 @@ describe('user-assertion: the upstream receives a gateway-signed assertion about
     for (const call of canary.calls.filter((c) => String(c.args.text).includes('-concurrent-'))) {
       const owner = String(call.args.text).split('-')[0] as 'alice' | 'bob';
       const p = await verifyAssertion(bearer(call.headers)!);
-      assert.equal(p.sub, owner, 'the assertion is the caller\'s');
+      assert.equal(p.sub, owner, "the assertion is the caller's");
       seen[owner]++;
     }
-    assert.deepEqual(seen, { alice: N, bob: N }, 'positive control: every call arrived, with an assertion, for both users');
+    assert.deepEqual(
+      seen,
+      { alice: N, bob: N },
+      'positive control: every call arrived, with an assertion, for both users',
+    );
   });
 
-  it('no request to the upstream carries the agent\'s API key or a user\'s own token, in any header or body', () => {
+  it("no request to the upstream carries the agent's API key or a user's own token, in any header or body", () => {
     assert.ok(canary.requests.length > 10);
     for (const r of canary.requests) {
       const text = `${allHeaderText(r.headers)}\n${r.body}`;
@@ -200,39 +243,83 @@ describe('UserAssertionStrategy on its own', () => {
     assert.match(renewed!.id, /^ua:/);
   });
 
-  it('keys the cache by client, user and claims: never one user\'s assertion for another', async () => {
+  it("keys the cache by client, user and claims: never one user's assertion for another", async () => {
     const signer = await TestSigner.create();
     const s = new UserAssertionStrategy(cfg, 'https://up.test/mcp', signer);
     const [a, b, a2, aOther, aManager] = await Promise.all([
-      s.credentialFor(req(principal('alice'))), s.credentialFor(req(principal('bob'))), s.credentialFor(req(principal('alice'))),
-      s.credentialFor(req(principal('alice', 'other-agent'))), s.credentialFor(req(principal('alice', 'agent', { role: 'manager' }))),
+      s.credentialFor(req(principal('alice'))),
+      s.credentialFor(req(principal('bob'))),
+      s.credentialFor(req(principal('alice'))),
+      s.credentialFor(req(principal('alice', 'other-agent'))),
+      s.credentialFor(req(principal('alice', 'agent', { role: 'manager' }))),
     ]);
-    assert.equal(a!.headers.authorization, a2!.headers.authorization, 'concurrent requests for one user share one signature');
+    assert.equal(
+      a!.headers.authorization,
+      a2!.headers.authorization,
+      'concurrent requests for one user share one signature',
+    );
     for (const x of [b, aOther, aManager]) assert.notEqual(x!.headers.authorization, a!.headers.authorization);
     assert.equal(signer.signed, 4);
   });
 
   it('no user, no assertion; a custom header carries the bare token; reserved claims cannot be configured', async () => {
     const signer = await TestSigner.create();
-    const s = new UserAssertionStrategy(UserAssertionDownstreamSchema.parse({ strategy: 'user-assertion', header: 'X-User-Assertion' }), 'aud', signer);
-    assert.equal(await s.credentialFor({ principal: { client: { id: 'agent', method: 'api-key', credentialId: 'k' } }, upstream: 'up' }), undefined);
+    const s = new UserAssertionStrategy(
+      UserAssertionDownstreamSchema.parse({ strategy: 'user-assertion', header: 'X-User-Assertion' }),
+      'aud',
+      signer,
+    );
+    assert.equal(
+      await s.credentialFor({
+        principal: { client: { id: 'agent', method: 'api-key', credentialId: 'k' } },
+        upstream: 'up',
+      }),
+      undefined,
+    );
     const c = await s.credentialFor(req(principal('alice')));
     assert.deepEqual(Object.keys(c!.headers), ['x-user-assertion']);
     assert.match(c!.headers['x-user-assertion']!, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
     for (const claim of ['sub', 'iss', 'aud', 'user_iss', 'client_id']) {
-      assert.equal(UserAssertionDownstreamSchema.safeParse({ strategy: 'user-assertion', claims: [claim] }).success, false, claim);
+      assert.equal(
+        UserAssertionDownstreamSchema.safeParse({ strategy: 'user-assertion', claims: [claim] }).success,
+        false,
+        claim,
+      );
     }
   });
 
   it('a gateway without a signer refuses to start with a user-assertion upstream; a stdio one needs an audience', async () => {
     const raw = (upstream: Record<string, unknown>) => ({
-      clientAuth: { methods: ['api-key'] }, clients: [{ id: 'agent', apiKeys: [{ id: 'k', hash: `sha256:${'0'.repeat(64)}` }] }],
-      userAuth: { issuers: [{ issuer: 'https://idp.test' }] }, upstreams: { up: upstream }, audit: { sqlitePath: ':memory:' },
+      clientAuth: { methods: ['api-key'] },
+      clients: [{ id: 'agent', apiKeys: [{ id: 'k', hash: `sha256:${'0'.repeat(64)}` }] }],
+      userAuth: { issuers: [{ issuer: 'https://idp.test' }] },
+      upstreams: { up: upstream },
+      audit: { sqlitePath: ':memory:' },
     });
-    const http = parseConfig(raw({ transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp', downstream: { strategy: 'user-assertion' } }), tempDir());
+    const http = parseConfig(
+      raw({ transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp', downstream: { strategy: 'user-assertion' } }),
+      tempDir(),
+    );
     const { startGateway } = await import('../src/gateway/server.js');
-    await assert.rejects(startGateway({ ...http, config: { ...http.config, server: { ...http.config.server, port: 0 } } }, { log: () => {} }), /user-assertion is not available/);
-    const stdio = parseConfig(raw({ transport: 'stdio', command: process.execPath, downstream: { strategy: 'user-assertion' } }), tempDir());
-    assert.throws(() => UserAssertionStrategy.audienceFor('up', stdio.config.upstreams.up!.downstream as never, stdio.config.upstreams.up!), /needs downstream.audience/);
+    await assert.rejects(
+      startGateway(
+        { ...http, config: { ...http.config, server: { ...http.config.server, port: 0 } } },
+        { log: () => {} },
+      ),
+      /user-assertion is not available/,
+    );
+    const stdio = parseConfig(
+      raw({ transport: 'stdio', command: process.execPath, downstream: { strategy: 'user-assertion' } }),
+      tempDir(),
+    );
+    assert.throws(
+      () =>
+        UserAssertionStrategy.audienceFor(
+          'up',
+          stdio.config.upstreams.up!.downstream as never,
+          stdio.config.upstreams.up!,
+        ),
+      /needs downstream.audience/,
+    );
   });
 });

@@ -62,7 +62,10 @@ async function callTool(client: Client, name: string, args: Record<string, unkno
 async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -88,7 +91,12 @@ for (const kind of ['stdio', 'streamable-http', 'sse'] as const) {
     test('tools/list lists the four tools with titles, schemas and annotations', async () => {
       const { tools } = await h.client.listTools();
       const byName = new Map(tools.map((t) => [t.name, t]));
-      assert.deepEqual([...byName.keys()].sort(), ['export_all_customers', 'get_customer', 'list_customers', 'update_customer']);
+      assert.deepEqual([...byName.keys()].sort(), [
+        'export_all_customers',
+        'get_customer',
+        'list_customers',
+        'update_customer',
+      ]);
       for (const t of tools) {
         assert.ok(t.title, `${t.name} has a title`);
         assert.ok(t.description, `${t.name} has a description`);
@@ -105,7 +113,7 @@ for (const kind of ['stdio', 'streamable-http', 'sse'] as const) {
       assert.deepEqual(byName.get('get_customer')?.inputSchema.required, ['customer_id']);
     });
 
-    test('get_customer c-100 returns alice\'s customer as text and structuredContent', async () => {
+    test("get_customer c-100 returns alice's customer as text and structuredContent", async () => {
       const result = await callTool(h.client, 'get_customer', { customer_id: 'c-100' });
       assert.notEqual(result.isError, true);
       const record = result.structuredContent as unknown as Customer;
@@ -166,7 +174,10 @@ for (const kind of ['stdio', 'streamable-http', 'sse'] as const) {
       await assert.rejects(h.client.readResource({ uri: 'crm://customers/c-999' }), /not found/i);
 
       const { prompts } = await h.client.listPrompts();
-      assert.deepEqual(prompts.map((p) => p.name), ['account_summary']);
+      assert.deepEqual(
+        prompts.map((p) => p.name),
+        ['account_summary'],
+      );
       const prompt = await h.client.getPrompt({ name: 'account_summary', arguments: { customer_id: 'c-102' } });
       const message = prompt.messages[0];
       assert.ok(message && message.content.type === 'text');
@@ -187,8 +198,14 @@ for (const kind of ['stdio', 'streamable-http', 'sse'] as const) {
           assert.match(post.url, /^\/messages\?sessionId=/);
         } else {
           assert.ok(h.seen.every((i) => i.path === '/mcp'));
-          assert.ok(h.seen.some((i) => i.method === 'POST' && i.headers['mcp-session-id'] === undefined), 'initialize without session');
-          assert.ok(h.seen.some((i) => i.method === 'POST' && typeof i.headers['mcp-session-id'] === 'string'), 'later POSTs carry the session');
+          assert.ok(
+            h.seen.some((i) => i.method === 'POST' && i.headers['mcp-session-id'] === undefined),
+            'initialize without session',
+          );
+          assert.ok(
+            h.seen.some((i) => i.method === 'POST' && typeof i.headers['mcp-session-id'] === 'string'),
+            'later POSTs carry the session',
+          );
         }
       });
     }
@@ -224,7 +241,10 @@ describe('demo CRM data', () => {
     assert.ok(first);
     first.notes = 'mutated';
     assert.notEqual(b[0]?.notes, 'mutated');
-    assert.deepEqual(a.map((c) => c.id), ['c-100', 'c-101', 'c-102', 'c-103', 'c-104', 'c-200', 'c-201', 'c-202', 'c-203', 'c-204']);
+    assert.deepEqual(
+      a.map((c) => c.id),
+      ['c-100', 'c-101', 'c-102', 'c-103', 'c-104', 'c-200', 'c-201', 'c-202', 'c-203', 'c-204'],
+    );
     assert.deepEqual([...new Set(a.map((c) => c.owner))], ['alice', 'bob']);
   });
 
@@ -238,7 +258,11 @@ describe('demo CRM data', () => {
     assert.equal(updated?.email, 'new@example.com');
     assert.equal(updated?.name, 'Ada Whitfield');
     assert.equal(store.update('c-999', { notes: 'x' }), undefined);
-    assert.equal(new CustomerStore().get('c-100')?.email, 'ada.whitfield@northwind.example', 'stores do not share state');
+    assert.equal(
+      new CustomerStore().get('c-100')?.email,
+      'ada.whitfield@northwind.example',
+      'stores do not share state',
+    );
   });
 });
 
@@ -255,7 +279,13 @@ describe('demo CRM HTTP edge', () => {
   function raw(path: string, headers: Record<string, string>, method = 'POST', body = '{}'): Promise<number> {
     return new Promise((resolve, reject) => {
       const req = httpRequest(
-        { host: '127.0.0.1', port: crm.port, path, method, headers: { 'content-type': 'application/json', ...headers } },
+        {
+          host: '127.0.0.1',
+          port: crm.port,
+          path,
+          method,
+          headers: { 'content-type': 'application/json', ...headers },
+        },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
@@ -298,7 +328,10 @@ describe('demo CRM as a downstream observer (GET /observed)', () => {
   let crm: CrmHttpServer;
   const agent = { clientId: 'agent', clientSecret: 'agent-secret' };
   before(async () => {
-    idp = await startDevIdp({ users: [{ sub: 'alice', password: 'pw', claims: { role: 'rep' } }], clients: [{ ...agent, grantTypes: ['password'] }] });
+    idp = await startDevIdp({
+      users: [{ sub: 'alice', password: 'pw', claims: { role: 'rep' } }],
+      clients: [{ ...agent, grantTypes: ['password'] }],
+    });
     crm = await startCrmHttp({ auth: { issuer: idp.issuer }, observe: { max: 4 } });
   });
   after(async () => {
@@ -316,10 +349,20 @@ describe('demo CRM as a downstream observer (GET /observed)', () => {
 
   test('lists fingerprints and verified claims of what it received, never the credential itself', async () => {
     assert.equal(crm.observedUrl, `http://127.0.0.1:${crm.port}/observed`);
-    const { accessToken } = await idp.passwordToken({ ...agent, username: 'alice', password: 'pw', resource: crm.url, scope: 'crm:read' });
+    const { accessToken } = await idp.passwordToken({
+      ...agent,
+      username: 'alice',
+      password: 'pw',
+      resource: crm.url,
+      scope: 'crm:read',
+    });
     const before = (await observed()).body.total;
     const client = new Client({ name: 'observer-test', version: '0.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(crm.url), { requestInit: { headers: { authorization: `Bearer ${accessToken}`, 'x-api-key': 'leaked-agent-key' } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(crm.url), {
+        requestInit: { headers: { authorization: `Bearer ${accessToken}`, 'x-api-key': 'leaked-agent-key' } },
+      }),
+    );
     try {
       // Positive control: the token works at the CRM, so it was verified.
       assert.notEqual((await callTool(client, 'list_customers')).isError, true);
@@ -339,17 +382,30 @@ describe('demo CRM as a downstream observer (GET /observed)', () => {
     assert.ok(apiKey, 'an API key reaching the CRM is seen too');
     assert.equal(apiKey.fingerprint, sha('leaked-agent-key'));
     assert.equal(apiKey.claims, undefined);
-    assert.ok(!text.includes(accessToken) && !text.includes('leaked-agent-key') && !text.includes('eyJ'), 'no credential in the answer');
+    assert.ok(
+      !text.includes(accessToken) && !text.includes('leaked-agent-key') && !text.includes('eyJ'),
+      'no credential in the answer',
+    );
     // Each entry numbered, so a reader sees what is new after older ones dropped off (max 4 kept).
     assert.equal(body.seen.length, 4);
-    assert.deepEqual(body.seen.map((e) => e.seq), [body.total - 3, body.total - 2, body.total - 1, body.total]);
+    assert.deepEqual(
+      body.seen.map((e) => e.seq),
+      [body.total - 3, body.total - 2, body.total - 1, body.total],
+    );
   });
 
   test('a refused credential is recorded without claims', async () => {
-    const res = await fetch(crm.url, { method: 'POST', headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(crm.url, {
+      method: 'POST',
+      headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(res.status, 401);
     const last = (await observed()).body.seen.at(-1);
-    assert.deepEqual({ ...last, seq: 0, at: '' }, { seq: 0, at: '', header: 'authorization', fingerprint: sha('not-a-token'), verified: false });
+    assert.deepEqual(
+      { ...last, seq: 0, at: '' },
+      { seq: 0, at: '', header: 'authorization', fingerprint: sha('not-a-token'), verified: false },
+    );
   });
 
   test('GET only; a foreign Origin is refused; a CRM without observe has no such path', async () => {
@@ -383,7 +439,9 @@ describe('process lifecycle', () => {
     assert.ok(stdout.includes('\n'), 'the server answered initialize');
     const exited = once(child, 'exit');
     child.stdin.end();
-    const [code] = (await within(exited, 5000, 'stdio server did not exit').finally(() => child.kill())) as [number | null];
+    const [code] = (await within(exited, 5000, 'stdio server did not exit').finally(() => child.kill())) as [
+      number | null,
+    ];
     assert.equal(code, 0);
     const lines = stdout.split('\n').filter((l) => l.length > 0);
     assert.ok(lines.length >= 1);
@@ -403,12 +461,23 @@ describe('process lifecycle', () => {
       process.stdout.write(JSON.stringify({ url: crm.url, sseUrl: crm.sseUrl }) + '\\n');
       process.stdin.once('data', () => { process.stdin.destroy(); void crm.close(); });
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const [line] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
     const { url, sseUrl } = JSON.parse(line) as { url: string; sseUrl: string };
 
     const streamable = new Client({ name: 'lifecycle', version: '0' });
-    await streamable.connect(new StreamableHTTPClientTransport(new URL(url), { reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 10, maxReconnectionDelay: 10, reconnectionDelayGrowFactor: 1 } }));
+    await streamable.connect(
+      new StreamableHTTPClientTransport(new URL(url), {
+        reconnectionOptions: {
+          maxRetries: 0,
+          initialReconnectionDelay: 10,
+          maxReconnectionDelay: 10,
+          reconnectionDelayGrowFactor: 1,
+        },
+      }),
+    );
     const sse = new Client({ name: 'lifecycle', version: '0' });
     await sse.connect(new SSEClientTransport(new URL(sseUrl)));
     assert.equal((await sse.listTools()).tools.length, 4);

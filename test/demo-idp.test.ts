@@ -51,14 +51,22 @@ describe('dev IdP', () => {
     assert.deepEqual(meta.grant_types_supported, ['client_credentials', 'password']);
 
     const published = (await (await fetch(idp.jwksUri)).json()) as { keys: Array<Record<string, unknown>> };
-    assert.deepEqual(published.keys.map((k) => k.kid), idp.publicJwks.keys.map((k) => (k as { kid: string }).kid));
+    assert.deepEqual(
+      published.keys.map((k) => k.kid),
+      idp.publicJwks.keys.map((k) => (k as { kid: string }).kid),
+    );
     for (const k of [...published.keys, ...(idp.publicJwks.keys as Array<Record<string, unknown>>)]) {
       assert.equal(k.d, undefined, 'no private key material is published');
     }
   });
 
   test('a password token is an at+jwt for the user, audience-bound, with the user claims', async () => {
-    const { accessToken, expiresIn } = await idp.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE, scope: 'mcp:tools crm:read' });
+    const { accessToken, expiresIn } = await idp.passwordToken({
+      ...AGENT,
+      ...ALICE,
+      resource: RESOURCE,
+      scope: 'mcp:tools crm:read',
+    });
     assert.equal(expiresIn, 7200);
     const { payload, protectedHeader } = await verify(idp, accessToken);
     assert.equal(protectedHeader.typ, 'at+jwt');
@@ -75,7 +83,9 @@ describe('dev IdP', () => {
     assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 7200);
 
     // The same token is refused by a verifier that expects another resource.
-    await assert.rejects(verify(idp, accessToken, 'http://127.0.0.1:8931/other'), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' });
+    await assert.rejects(verify(idp, accessToken, 'http://127.0.0.1:8931/other'), {
+      code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    });
   });
 
   test('scope: omitted means all the client may have here; unknown dropped; not allowed for the client refused', async () => {
@@ -87,8 +97,14 @@ describe('dev IdP', () => {
   });
 
   test('a wrong password or unknown user is invalid_grant; the right password succeeds', async () => {
-    await refused(idp.passwordToken({ ...AGENT, username: 'alice', password: 'carol-pw', resource: RESOURCE }), 'invalid_grant');
-    await refused(idp.passwordToken({ ...AGENT, username: 'mallory', password: 'alice-pw', resource: RESOURCE }), 'invalid_grant');
+    await refused(
+      idp.passwordToken({ ...AGENT, username: 'alice', password: 'carol-pw', resource: RESOURCE }),
+      'invalid_grant',
+    );
+    await refused(
+      idp.passwordToken({ ...AGENT, username: 'mallory', password: 'alice-pw', resource: RESOURCE }),
+      'invalid_grant',
+    );
     const ok = await idp.passwordToken({ ...AGENT, username: 'carol', password: 'carol-pw', resource: RESOURCE });
     const { payload } = await verify(idp, ok.accessToken);
     assert.equal(payload.sub, 'carol');
@@ -100,33 +116,56 @@ describe('dev IdP', () => {
       idp.passwordToken({ ...SERVICE, ...ALICE, resource: RESOURCE }),
       'invalid_request', // oidc-provider's answer for a grant type the client is not registered for
     );
-    await refused(idp.passwordToken({ ...AGENT, clientSecret: 'wrong', ...ALICE, resource: RESOURCE }), 'invalid_client', 401);
+    await refused(
+      idp.passwordToken({ ...AGENT, clientSecret: 'wrong', ...ALICE, resource: RESOURCE }),
+      'invalid_client',
+      401,
+    );
 
     const noAuth = await tokenPost({ grant_type: 'password', client_id: 'agent', ...ALICE, resource: RESOURCE });
     assert.equal(noAuth.status, 401);
     assert.equal(noAuth.body.error, 'invalid_client');
 
     // client_secret_post is accepted as well as client_secret_basic.
-    const post = await tokenPost({ grant_type: 'password', client_id: 'agent', client_secret: 'agent-secret', ...ALICE, resource: RESOURCE });
+    const post = await tokenPost({
+      grant_type: 'password',
+      client_id: 'agent',
+      client_secret: 'agent-secret',
+      ...ALICE,
+      resource: RESOURCE,
+    });
     assert.equal(post.status, 200);
     assert.equal(decodeJwt(String(post.body.access_token)).sub, 'alice');
   });
 
   test('the resource is required, single, and by default on loopback only', async () => {
-    const missing = await tokenPost({ grant_type: 'password', client_id: 'agent', client_secret: 'agent-secret', ...ALICE });
+    const missing = await tokenPost({
+      grant_type: 'password',
+      client_id: 'agent',
+      client_secret: 'agent-secret',
+      ...ALICE,
+    });
     assert.equal(missing.status, 400);
     assert.equal(missing.body.error, 'invalid_request');
     await refused(idp.passwordToken({ ...AGENT, ...ALICE, resource: 'https://crm.example.com/mcp' }), 'invalid_target');
-    await refused(idp.clientCredentialsToken({ ...SERVICE, resource: 'https://crm.example.com/mcp' }), 'invalid_target');
+    await refused(
+      idp.clientCredentialsToken({ ...SERVICE, resource: 'https://crm.example.com/mcp' }),
+      'invalid_target',
+    );
 
-    const body = new URLSearchParams({ grant_type: 'password', client_id: 'agent', client_secret: 'agent-secret', ...ALICE });
+    const body = new URLSearchParams({
+      grant_type: 'password',
+      client_id: 'agent',
+      client_secret: 'agent-secret',
+      ...ALICE,
+    });
     body.append('resource', RESOURCE);
     body.append('resource', 'http://127.0.0.1:8931/other');
     const twice = await fetch(idp.tokenEndpoint, { method: 'POST', body });
     assert.equal(twice.status, 400);
   });
 
-  test('ttl only shortens a password token\'s life (at least 1 s, never beyond the configured TTL); nonsense is invalid_request', async () => {
+  test("ttl only shortens a password token's life (at least 1 s, never beyond the configured TTL); nonsense is invalid_request", async () => {
     const short = await idp.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE, ttlSeconds: 4 });
     assert.equal(short.expiresIn, 4);
     const { payload } = await verify(idp, short.accessToken);
@@ -140,7 +179,14 @@ describe('dev IdP', () => {
 
     assert.equal((await idp.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE, ttlSeconds: 1 })).expiresIn, 1);
     for (const ttl of ['0', '-5', '2.5', 'soon', '1e3']) {
-      const res = await tokenPost({ grant_type: 'password', client_id: 'agent', client_secret: 'agent-secret', ...ALICE, resource: RESOURCE, ttl });
+      const res = await tokenPost({
+        grant_type: 'password',
+        client_id: 'agent',
+        client_secret: 'agent-secret',
+        ...ALICE,
+        resource: RESOURCE,
+        ttl,
+      });
       assert.equal(res.status, 400, `ttl=${ttl}`);
       assert.equal(res.body.error, 'invalid_request');
       assert.equal(res.body.access_token, undefined);
@@ -148,7 +194,11 @@ describe('dev IdP', () => {
   });
 
   test('client_credentials yields a token whose sub is the client and has no user claims', async () => {
-    const { accessToken, expiresIn } = await idp.clientCredentialsToken({ ...SERVICE, resource: RESOURCE, scope: 'crm:read' });
+    const { accessToken, expiresIn } = await idp.clientCredentialsToken({
+      ...SERVICE,
+      resource: RESOURCE,
+      scope: 'crm:read',
+    });
     assert.equal(expiresIn, 7200);
     const { payload, protectedHeader } = await verify(idp, accessToken);
     assert.equal(protectedHeader.typ, 'at+jwt');
@@ -191,7 +241,10 @@ test('a restart on the same port with generateSigningJwks() publishes a new kid'
   try {
     assert.equal(second.issuer, first.issuer, 'close() released the port');
     const published = (await (await fetch(second.jwksUri)).json()) as { keys: Array<{ kid: string }> };
-    assert.deepEqual(published.keys.map((k) => k.kid), [kidOf(second)]);
+    assert.deepEqual(
+      published.keys.map((k) => k.kid),
+      [kidOf(second)],
+    );
     assert.notEqual(kidOf(second), oldKid);
 
     const fresh = await second.passwordToken({ ...AGENT, ...ALICE, resource: RESOURCE });

@@ -19,10 +19,22 @@ describe('identity units: bearerToken', () => {
   }
   it('absent header: no token (not an error)', () => assert.equal(bearerToken(undefined), undefined));
 
-  const bad: Array<string | string[]> = ['Basic YWxpY2U6cHc=', 'Bearer', 'Bearer a b', 'Bearer a,b', 'Token abc', 'abc.def.ghi', 'Bearer "abc"', ['Bearer a', 'Bearer b']];
+  const bad: Array<string | string[]> = [
+    'Basic YWxpY2U6cHc=',
+    'Bearer',
+    'Bearer a b',
+    'Bearer a,b',
+    'Token abc',
+    'abc.def.ghi',
+    'Bearer "abc"',
+    ['Bearer a', 'Bearer b'],
+  ];
   for (const header of bad) {
     it(`refuses ${JSON.stringify(header)} as user_token_invalid`, () => {
-      assert.throws(() => bearerToken(header), (err: unknown) => err instanceof BehalfError && err.code === 'user_token_invalid');
+      assert.throws(
+        () => bearerToken(header),
+        (err: unknown) => err instanceof BehalfError && err.code === 'user_token_invalid',
+      );
     });
   }
 });
@@ -41,7 +53,14 @@ describe('identity units: API keys', () => {
     const keys = [generateApiKey(), generateApiKey(), generateApiKey()];
     const entries = keys.map((k, i) => apiKeyEntry(`client-${i}`, `k${i}`, hashApiKey(k)));
     keys.forEach((k, i) => assert.equal(findApiKey(entries, k)?.clientId, `client-${i}`));
-    for (const miss of ['', keys[0]!.slice(0, -1), `${keys[0]} `, keys[0]!.toUpperCase(), hashApiKey(keys[0]!), `${keys[0]}, ${keys[1]}`]) {
+    for (const miss of [
+      '',
+      keys[0]!.slice(0, -1),
+      `${keys[0]} `,
+      keys[0]!.toUpperCase(),
+      hashApiKey(keys[0]!),
+      `${keys[0]}, ${keys[1]}`,
+    ]) {
       assert.equal(findApiKey(entries, miss), undefined, JSON.stringify(miss));
     }
     assert.equal(findApiKey([], keys[0]!), undefined);
@@ -50,13 +69,37 @@ describe('identity units: API keys', () => {
 
 describe('identity units: WWW-Authenticate challenges', () => {
   const META = 'https://gw.example/.well-known/oauth-protected-resource/mcp/crm';
-  const cases: Array<{ code: ConstructorParameters<typeof BehalfError>[0]; detail?: string; scopes?: string[]; expect: string | undefined }> = [
+  const cases: Array<{
+    code: ConstructorParameters<typeof BehalfError>[0];
+    detail?: string;
+    scopes?: string[];
+    expect: string | undefined;
+  }> = [
     { code: 'client_auth_required', expect: `Bearer resource_metadata="${META}"` },
-    { code: 'user_token_required', scopes: ['mcp:tools'], expect: `Bearer scope="mcp:tools", resource_metadata="${META}"` },
-    { code: 'user_token_invalid', detail: 'untrusted issuer', expect: `Bearer error="invalid_token", error_description="User token is invalid", resource_metadata="${META}"` },
-    { code: 'client_auth_invalid', detail: 'unknown API key', expect: `Bearer error="invalid_token", error_description="Client authentication failed", resource_metadata="${META}"` },
-    { code: 'delegation_mismatch', expect: `Bearer error="invalid_token", error_description="User token was not issued to this client", resource_metadata="${META}"` },
-    { code: 'insufficient_scope', scopes: ['a', 'b'], expect: `Bearer error="insufficient_scope", scope="a b", resource_metadata="${META}"` },
+    {
+      code: 'user_token_required',
+      scopes: ['mcp:tools'],
+      expect: `Bearer scope="mcp:tools", resource_metadata="${META}"`,
+    },
+    {
+      code: 'user_token_invalid',
+      detail: 'untrusted issuer',
+      expect: `Bearer error="invalid_token", error_description="User token is invalid", resource_metadata="${META}"`,
+    },
+    {
+      code: 'client_auth_invalid',
+      detail: 'unknown API key',
+      expect: `Bearer error="invalid_token", error_description="Client authentication failed", resource_metadata="${META}"`,
+    },
+    {
+      code: 'delegation_mismatch',
+      expect: `Bearer error="invalid_token", error_description="User token was not issued to this client", resource_metadata="${META}"`,
+    },
+    {
+      code: 'insufficient_scope',
+      scopes: ['a', 'b'],
+      expect: `Bearer error="insufficient_scope", scope="a b", resource_metadata="${META}"`,
+    },
     { code: 'forbidden', expect: undefined },
     { code: 'session_unknown', expect: undefined },
   ];

@@ -22,11 +22,14 @@ function behalf(...args: string[]): { code: number | null; stdout: string; stder
 /** Writes files into a fresh folder and returns its path. */
 function folder(files: Record<string, unknown>): string {
   const dir = tempDir();
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), typeof content === 'string' ? content : stringify(content));
+  for (const [name, content] of Object.entries(files))
+    writeFileSync(join(dir, name), typeof content === 'string' ? content : stringify(content));
   return dir;
 }
 
-const ALICE = { user: { sub: 'alice', claims: { role: 'rep', customers: ['c-100'] }, scopes: ['mcp:tools', 'crm:read'] } };
+const ALICE = {
+  user: { sub: 'alice', claims: { role: 'rep', customers: ['c-100'] }, scopes: ['mcp:tools', 'crm:read'] },
+};
 
 describe('behalf policy test', () => {
   it('passes the example decision matrix and reports its count', () => {
@@ -40,35 +43,62 @@ describe('behalf policy test', () => {
 
     const json = behalf('test', EXAMPLE_TESTS, '--json');
     assert.equal(json.code, 0);
-    const out = JSON.parse(json.stdout) as { passed: number; failed: number; results: { name: string; pass: boolean }[] };
+    const out = JSON.parse(json.stdout) as {
+      passed: number;
+      failed: number;
+      results: { name: string; pass: boolean }[];
+    };
     assert.deepEqual([out.passed, out.failed, out.results.length], [cases, 0, cases]);
   });
 
   it('every denial in the example matrix has a positive control: the same call allowed for someone', () => {
-    const file = parseYaml(readFileSync(EXAMPLE_TESTS, 'utf8')) as { tests: { name: string; tool?: string; resource?: string; prompt?: string; request?: { method: string }; args?: Record<string, unknown>; expect: { decision: string } }[] };
-    const key = (t: (typeof file.tests)[number]) => JSON.stringify([t.tool, t.resource, t.prompt, t.request?.method, t.args?.customer_id ?? t.args?.owner]);
+    const file = parseYaml(readFileSync(EXAMPLE_TESTS, 'utf8')) as {
+      tests: {
+        name: string;
+        tool?: string;
+        resource?: string;
+        prompt?: string;
+        request?: { method: string };
+        args?: Record<string, unknown>;
+        expect: { decision: string };
+      }[];
+    };
+    const key = (t: (typeof file.tests)[number]) =>
+      JSON.stringify([t.tool, t.resource, t.prompt, t.request?.method, t.args?.customer_id ?? t.args?.owner]);
     const allowed = new Set(file.tests.filter((t) => t.expect.decision === 'allow').map(key));
     const owned = (id: unknown) => typeof id === 'string' && /^c-[12]0[0-4]$/.test(id);
     // Default-deny cases: a tool no rule names has no rightful user.
     const noRightfulUser = new Set(['delete_customer']);
     for (const t of file.tests.filter((x) => x.expect.decision === 'deny' && !noRightfulUser.has(x.tool ?? ''))) {
       // Denials of a call that names a demo customer: the rightful user's call must be in the file.
-      if (owned(t.args?.customer_id) || ['alice', 'bob'].includes(String(t.args?.owner)) || t.resource?.startsWith('crm://customers/c-')) {
-        const control = t.resource?.includes('..') ? JSON.stringify([undefined, 'crm://customers/c-200', undefined, undefined, undefined]) : key(t);
+      if (
+        owned(t.args?.customer_id) ||
+        ['alice', 'bob'].includes(String(t.args?.owner)) ||
+        t.resource?.startsWith('crm://customers/c-')
+      ) {
+        const control = t.resource?.includes('..')
+          ? JSON.stringify([undefined, 'crm://customers/c-200', undefined, undefined, undefined])
+          : key(t);
         assert.ok(allowed.has(control), `no positive control for "${t.name}"`);
       }
     }
   });
 
   it('a wrong expectation fails, names the case and what was decided, and exits 1', () => {
-    const file = parseYaml(readFileSync(EXAMPLE_TESTS, 'utf8')) as { policy: string; tests: { name: string; expect: unknown }[] };
+    const file = parseYaml(readFileSync(EXAMPLE_TESTS, 'utf8')) as {
+      policy: string;
+      tests: { name: string; expect: unknown }[];
+    };
     file.policy = EXAMPLE_POLICY;
-    const wrong = file.tests.find((t) => t.name === 'alice reads bob\'s customer')!;
+    const wrong = file.tests.find((t) => t.name === "alice reads bob's customer")!;
     wrong.expect = { decision: 'allow', rules: ['reps-read-own'] };
     const dir = folder({ 'wrong.test.yaml': file });
     const r = behalf('test', join(dir, 'wrong.test.yaml'));
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^FAIL alice reads bob's customer: expected allow \[reps-read-own\], got deny \[\] \(no rule allows this\)$/m);
+    assert.match(
+      r.stdout,
+      /^FAIL alice reads bob's customer: expected allow \[reps-read-own\], got deny \[\] \(no rule allows this\)$/m,
+    );
     assert.match(r.stdout, new RegExp(`^${file.tests.length - 1} passed, 1 failed$`, 'm'));
     // --verbose explains the failing case rule by rule.
     const v = behalf('test', join(dir, 'wrong.test.yaml'), '--verbose');
@@ -85,8 +115,17 @@ describe('behalf policy test', () => {
     for (const [what, rule, message] of bad) {
       const when = rule.when as string;
       const dir = folder({
-        'p.yaml': { rules: [{ id: 'fine', effect: 'allow', tools: ['get_customer'] }, { id: 'broken-rule', effect: 'allow', tools: ['get_customer'], ...rule }] },
-        't.yaml': { policy: 'p.yaml', principals: { a: {} }, tests: [{ name: 'x', as: 'a', tool: 'get_customer', expect: { decision: 'allow' } }] },
+        'p.yaml': {
+          rules: [
+            { id: 'fine', effect: 'allow', tools: ['get_customer'] },
+            { id: 'broken-rule', effect: 'allow', tools: ['get_customer'], ...rule },
+          ],
+        },
+        't.yaml': {
+          policy: 'p.yaml',
+          principals: { a: {} },
+          tests: [{ name: 'x', as: 'a', tool: 'get_customer', expect: { decision: 'allow' } }],
+        },
       });
       const r = behalf('test', join(dir, 't.yaml'));
       assert.equal(r.code, 1, what);
@@ -98,18 +137,31 @@ describe('behalf policy test', () => {
       const source = frame.findIndex((l) => l.includes(`1 | ${when}`));
       assert.ok(source > 0, `${what}: the expression is quoted`);
       const column = frame[source + 1]!.indexOf('^') - frame[source]!.indexOf('| ') - 2;
-      const expected = { 'syntax error': when.length, 'type error': 0, 'unknown variable': 0, 'misspelt field': when.indexOf('subb') }[what]!;
+      const expected = {
+        'syntax error': when.length,
+        'type error': 0,
+        'unknown variable': 0,
+        'misspelt field': when.indexOf('subb'),
+      }[what]!;
       assert.equal(column, expected, `${what}: caret position`);
     }
 
     const structural: [string, Record<string, unknown>, RegExp][] = [
       ['matches nothing', { id: 'idle-rule', effect: 'allow' }, /rules\.0 \(idle-rule\): matches nothing/],
-      ['unknown upstream', { id: 'billing-rule', effect: 'allow', upstreams: ['billing'], tools: ['x'] }, /rules\.0 \(billing-rule\)\.upstreams: billing matches no upstream \(known: crm\)/],
+      [
+        'unknown upstream',
+        { id: 'billing-rule', effect: 'allow', upstreams: ['billing'], tools: ['x'] },
+        /rules\.0 \(billing-rule\)\.upstreams: billing matches no upstream \(known: crm\)/,
+      ],
     ];
     for (const [what, rule, message] of structural) {
       const dir = folder({
         'p.yaml': { rules: [rule] },
-        't.yaml': { policy: 'p.yaml', principals: { a: {} }, tests: [{ name: 'x', as: 'a', tool: 'x', expect: { decision: 'deny' } }] },
+        't.yaml': {
+          policy: 'p.yaml',
+          principals: { a: {} },
+          tests: [{ name: 'x', as: 'a', tool: 'x', expect: { decision: 'deny' } }],
+        },
       });
       const r = behalf('test', join(dir, 't.yaml'));
       assert.equal(r.code, 1, what);
@@ -145,12 +197,19 @@ describe('behalf policy test', () => {
     assert.equal(behalf('test').code, 2, 'no file is a usage error');
   });
 
-  it('decides with the upstream\'s tool catalogue when a rule reads tool.annotations, as the gateway does', () => {
+  it("decides with the upstream's tool catalogue when a rule reads tool.annotations, as the gateway does", () => {
     const dir = folder({
-      'p.yaml': { rules: [
-        { id: 'tools', effect: 'allow', tools: ['*'] },
-        { id: 'no-destructive', effect: 'deny', tools: ['*'], when: 'has(tool.annotations.destructiveHint) && tool.annotations.destructiveHint' },
-      ] },
+      'p.yaml': {
+        rules: [
+          { id: 'tools', effect: 'allow', tools: ['*'] },
+          {
+            id: 'no-destructive',
+            effect: 'deny',
+            tools: ['*'],
+            when: 'has(tool.annotations.destructiveHint) && tool.annotations.destructiveHint',
+          },
+        ],
+      },
       't.yaml': {
         policy: 'p.yaml',
         principals: { a: { user: { sub: 'a' } } },
@@ -169,82 +228,189 @@ describe('behalf policy test', () => {
 
 describe('behalf policy explain', () => {
   const dir = folder({
-    'p.yaml': { rules: [
-      { id: 'reps-read', effect: 'allow', tools: ['get_customer'], when: 'user.claims.role == "rep"' },
-      { id: 'no-vip', effect: 'deny', tools: ['get_customer'], when: 'args.customer_id == "c-vip"' },
-      { id: 'files-only', effect: 'allow', upstreams: ['files'], tools: ['*'] },
-    ] },
+    'p.yaml': {
+      rules: [
+        { id: 'reps-read', effect: 'allow', tools: ['get_customer'], when: 'user.claims.role == "rep"' },
+        { id: 'no-vip', effect: 'deny', tools: ['get_customer'], when: 'args.customer_id == "c-vip"' },
+        { id: 'files-only', effect: 'allow', upstreams: ['files'], tools: ['*'] },
+      ],
+    },
     'alice.json': JSON.stringify(ALICE),
   });
   const policy = join(dir, 'p.yaml');
 
   it('shows deny beating allow, naming both rules', () => {
-    const r = behalf('explain', '--policy', policy, '--upstreams', 'crm,files', '--principal', `@${join(dir, 'alice.json')}`,
-      '--request', '{"tool":"get_customer","args":{"customer_id":"c-vip"}}');
+    const r = behalf(
+      'explain',
+      '--policy',
+      policy,
+      '--upstreams',
+      'crm,files',
+      '--principal',
+      `@${join(dir, 'alice.json')}`,
+      '--request',
+      '{"tool":"get_customer","args":{"customer_id":"c-vip"}}',
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /request +\{"method":"tools\/call","params":\{"name":"get_customer","arguments":\{"customer_id":"c-vip"\}\}\}/);
-    assert.match(r.stdout, /1\. reps-read \(allow\): applies\n +when +user\.claims\.role == "rep"\n +result true\n +→ +ALLOWS/);
-    assert.match(r.stdout, /2\. no-vip \(deny\): applies\n +when +args\.customer_id == "c-vip"\n +result true\n +→ +DENIES/);
+    assert.match(
+      r.stdout,
+      /request +\{"method":"tools\/call","params":\{"name":"get_customer","arguments":\{"customer_id":"c-vip"\}\}\}/,
+    );
+    assert.match(
+      r.stdout,
+      /1\. reps-read \(allow\): applies\n +when +user\.claims\.role == "rep"\n +result true\n +→ +ALLOWS/,
+    );
+    assert.match(
+      r.stdout,
+      /2\. no-vip \(deny\): applies\n +when +args\.customer_id == "c-vip"\n +result true\n +→ +DENIES/,
+    );
     assert.match(r.stdout, /3\. files-only \(allow\): does not apply: upstream crm is not in upstreams \[files\]/);
     assert.match(r.stdout, /^decision +DENY \[no-vip\]: denied by rule$/m);
     assert.match(r.stdout, /^why +deny beats allow: no-vip denies, although reps-read allows$/m);
   });
 
   it('shows that no matching allow denies', () => {
-    const r = behalf('explain', '--policy', policy, '--upstreams', 'crm,files', '--principal', '{user: {sub: dave, claims: {role: intern}}}',
-      '--request', '{tool: get_customer, args: {customer_id: c-1}}');
+    const r = behalf(
+      'explain',
+      '--policy',
+      policy,
+      '--upstreams',
+      'crm,files',
+      '--principal',
+      '{user: {sub: dave, claims: {role: intern}}}',
+      '--request',
+      '{tool: get_customer, args: {customer_id: c-1}}',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /reps-read \(allow\): applies[\s\S]*?result false\n +→ +no effect/);
     assert.match(r.stdout, /^decision +DENY \[\]: no rule allows this$/m);
     assert.match(r.stdout, /^why +no matching allow rule: denied by default$/m);
-    const none = behalf('explain', '--policy', policy, '--upstreams', 'crm,files', '--principal', '{}', '--request', '{resource: "crm://x"}');
+    const none = behalf(
+      'explain',
+      '--policy',
+      policy,
+      '--upstreams',
+      'crm,files',
+      '--principal',
+      '{}',
+      '--request',
+      '{resource: "crm://x"}',
+    );
     assert.match(none.stdout, /reps-read \(allow\): does not apply: this is a resource and the rule names only tools/);
     assert.match(none.stdout, /^why +no rule applies to this request: denied by default/m);
   });
 
   it('an expression that cannot be evaluated denies, never allows', () => {
-    const r = behalf('explain', '--policy', policy, '--upstreams', 'crm,files', '--principal', JSON.stringify(ALICE),
-      '--request', '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_customer"}}', '--json');
+    const r = behalf(
+      'explain',
+      '--policy',
+      policy,
+      '--upstreams',
+      'crm,files',
+      '--principal',
+      JSON.stringify(ALICE),
+      '--request',
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_customer"}}',
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
-    const e = JSON.parse(r.stdout) as { decision: { effect: string; ruleIds: string[]; reason: string }; rules: { id: string; matched?: boolean; error?: string }[]; why: string };
+    const e = JSON.parse(r.stdout) as {
+      decision: { effect: string; ruleIds: string[]; reason: string };
+      rules: { id: string; matched?: boolean; error?: string }[];
+      why: string;
+    };
     assert.deepEqual(e.decision, { effect: 'deny', ruleIds: ['no-vip'], reason: 'rule evaluation error' });
     assert.equal(e.rules.find((x) => x.id === 'reps-read')!.matched, true, 'the allow rule matched');
     assert.match(e.rules.find((x) => x.id === 'no-vip')!.error!, /customer_id/);
     assert.match(e.why, /cannot be evaluated denies \(fail closed\): no-vip, although reps-read allows/);
 
     const text = behalf('explain', '--test', EXAMPLE_TESTS, '--case', 'alice reads without a customer id');
-    assert.match(text.stdout, /reps-read-own \(allow\): applies[\s\S]*?result error: .*customer_id\n +→ +evaluation error: counts as a matching deny \(fail closed\)/);
+    assert.match(
+      text.stdout,
+      /reps-read-own \(allow\): applies[\s\S]*?result error: .*customer_id\n +→ +evaluation error: counts as a matching deny \(fail closed\)/,
+    );
     assert.match(text.stdout, /^decision +DENY \[reps-read-own\]: rule evaluation error$/m);
     assert.match(text.stdout, /^expected +deny \[reps-read-own\] reason "rule evaluation error": PASS$/m);
   });
 
   it('shows a step-up: the allow needs a scope the token lacks', () => {
-    const r = behalf('explain', '--test', EXAMPLE_TESTS, '--case', 'alice without crm:write updates her own customer (step-up)');
+    const r = behalf(
+      'explain',
+      '--test',
+      EXAMPLE_TESTS,
+      '--case',
+      'alice without crm:write updates her own customer (step-up)',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /scopes \[mcp:tools crm:read\]/);
-    assert.match(r.stdout, /reps-update-own \(allow, needs scopes crm:write\): applies[\s\S]*?result true\n +→ +would allow, but the token lacks crm:write \(step-up\): does not allow/);
+    assert.match(
+      r.stdout,
+      /reps-update-own \(allow, needs scopes crm:write\): applies[\s\S]*?result true\n +→ +would allow, but the token lacks crm:write \(step-up\): does not allow/,
+    );
     assert.match(r.stdout, /^decision +DENY \[reps-update-own\]: insufficient scope; step-up scopes crm:write$/m);
     assert.match(r.stdout, /^why +.*403 insufficient_scope/m);
   });
 
   it('explains with a gateway config, and refuses bad arguments as usage errors', () => {
-    const r = behalf('explain', '--config', join(EXAMPLES, 'gateway.yaml'), '--upstream', 'docs', '--principal', '{user: {sub: x}}', '--request', '{tool: search}',
-      '--tools', '{search: {annotations: {readOnlyHint: true}}}');
+    const r = behalf(
+      'explain',
+      '--config',
+      join(EXAMPLES, 'gateway.yaml'),
+      '--upstream',
+      'docs',
+      '--principal',
+      '{user: {sub: x}}',
+      '--request',
+      '{tool: search}',
+      '--tools',
+      '{search: {annotations: {readOnlyHint: true}}}',
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /user x from https:\/\/idp\.example\.com/, 'the config\'s issuer is the default');
+    assert.match(r.stdout, /user x from https:\/\/idp\.example\.com/, "the config's issuer is the default");
     assert.match(r.stdout, /^decision +ALLOW \[docs-for-everyone\]/m);
     assert.match(r.stdout, /^note +the config requires scopes mcp:tools/m);
 
     assert.equal(behalf('explain', '--policy', policy, '--principal', '{}').code, 2);
-    assert.equal(behalf('explain', '--policy', policy, '--config', 'x', '--principal', '{}', '--request', '{tool: x}').code, 2);
-    assert.equal(behalf('explain', '--policy', policy, '--upstreams', 'crm,files', '--principal', '{}', '--request', '{tool: x, resource: y}').code, 2);
-    assert.equal(behalf('explain', '--policy', policy, '--upstreams', 'crm,files', '--principal', '{}', '--request', '{tool: x}', '--upstream', 'nope').code, 2);
+    assert.equal(
+      behalf('explain', '--policy', policy, '--config', 'x', '--principal', '{}', '--request', '{tool: x}').code,
+      2,
+    );
+    assert.equal(
+      behalf(
+        'explain',
+        '--policy',
+        policy,
+        '--upstreams',
+        'crm,files',
+        '--principal',
+        '{}',
+        '--request',
+        '{tool: x, resource: y}',
+      ).code,
+      2,
+    );
+    assert.equal(
+      behalf(
+        'explain',
+        '--policy',
+        policy,
+        '--upstreams',
+        'crm,files',
+        '--principal',
+        '{}',
+        '--request',
+        '{tool: x}',
+        '--upstream',
+        'nope',
+      ).code,
+      2,
+    );
     assert.equal(behalf('explain', '--test', EXAMPLE_TESTS, '--case', 'no such case').code, 2);
   });
 });
 
 describe('examples/policy.yaml', () => {
-  it('is exactly the quickstart\'s DEMO_POLICY, so the example cannot drift from the demo', () => {
+  it("is exactly the quickstart's DEMO_POLICY, so the example cannot drift from the demo", () => {
     assert.deepStrictEqual(readPolicyFile(EXAMPLE_POLICY), { rules: DEMO_POLICY, rateLimits: [], methods: {} });
   });
 });

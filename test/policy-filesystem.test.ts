@@ -30,12 +30,12 @@ const NFD_NAME = 'A\u030A-link';
 
 /** Paths (under the files root) by which alice would try to reach bob's secret. */
 const ATTACKS: ReadonlyArray<readonly [string, (root: string) => string]> = [
-  ['bob\'s file', (root) => join(root, 'bob', 'secret.txt')],
+  ["bob's file", (root) => join(root, 'bob', 'secret.txt')],
   ['a `..` escape from her folder', (root) => `${root}/alice/../bob/secret.txt`],
-  ['a symlink in her folder pointing to bob\'s folder', (root) => join(root, 'alice', 'to-bob', 'secret.txt')],
-  ['a symlink file in her folder pointing to bob\'s file', (root) => join(root, 'alice', 'bobs-secret.txt')],
-  ['a Unicode-equivalent name of a symlink to bob\'s folder', (root) => join(root, 'alice', NFD_NAME, 'secret.txt')],
-  ['a path relative to the server\'s root', () => 'bob/secret.txt'],
+  ["a symlink in her folder pointing to bob's folder", (root) => join(root, 'alice', 'to-bob', 'secret.txt')],
+  ["a symlink file in her folder pointing to bob's file", (root) => join(root, 'alice', 'bobs-secret.txt')],
+  ["a Unicode-equivalent name of a symlink to bob's folder", (root) => join(root, 'alice', NFD_NAME, 'secret.txt')],
+  ["a path relative to the server's root", () => 'bob/secret.txt'],
 ];
 
 describe('pathWithin', () => {
@@ -64,16 +64,26 @@ describe('pathWithin', () => {
     ['her folder itself', () => alice, () => alice, true],
     ['her folder with a trailing slash', () => `${alice}/`, () => alice, true],
     ['a non-existing file in her folder (write_file to a new file)', () => join(alice, 'new.txt'), () => alice, true],
-    ['a non-existing nested path in her folder (create_directory)', () => join(alice, 'a', 'b', 'c'), () => alice, true],
+    [
+      'a non-existing nested path in her folder (create_directory)',
+      () => join(alice, 'a', 'b', 'c'),
+      () => alice,
+      true,
+    ],
     ['a `..` that stays inside', () => `${alice}/sub/../notes.txt`, () => alice, true],
     ['a symlink to a file inside her folder', () => join(alice, 'my-notes-link'), () => alice, true],
     ['a new file under a symlinked dir inside her folder', () => join(alice, 'sub-link', 'new.txt'), () => alice, true],
-    ['base given through a symlinked parent', () => join(root, 'root-link', 'alice', 'notes.txt'), () => join(root, 'root-link', 'alice'), true],
-    ['bob\'s file', () => join(bob, 'secret.txt'), () => alice, false],
+    [
+      'base given through a symlinked parent',
+      () => join(root, 'root-link', 'alice', 'notes.txt'),
+      () => join(root, 'root-link', 'alice'),
+      true,
+    ],
+    ["bob's file", () => join(bob, 'secret.txt'), () => alice, false],
     ['a sibling sharing her prefix (/alice2)', () => join(root, 'alice2', 'x'), () => alice, false],
     ['the sibling folder itself (/alice2)', () => join(root, 'alice2'), () => alice, false],
     ['the parent folder', () => root, () => alice, false],
-    ['a `..` escape to bob\'s file', () => `${alice}/../bob/secret.txt`, () => alice, false],
+    ["a `..` escape to bob's file", () => `${alice}/../bob/secret.txt`, () => alice, false],
     ['a `..` escape from a subfolder', () => `${alice}/sub/../../bob/secret.txt`, () => alice, false],
     ['a relative path', () => 'alice/notes.txt', () => alice, false],
     ['a relative `..` path', () => '../bob/secret.txt', () => alice, false],
@@ -86,13 +96,18 @@ describe('pathWithin', () => {
     ['a relative base', () => join(alice, 'notes.txt'), () => 'alice', false],
     ['a base that does not exist', () => join(root, 'dave', 'x'), () => join(root, 'dave'), false],
     ['a path below a file (ENOTDIR)', () => join(alice, 'notes.txt', 'x'), () => alice, false],
-    ['a symlinked dir in her folder pointing to bob\'s folder', () => join(alice, 'to-bob'), () => alice, false],
+    ["a symlinked dir in her folder pointing to bob's folder", () => join(alice, 'to-bob'), () => alice, false],
     ['an existing file under that symlinked dir', () => join(alice, 'to-bob', 'secret.txt'), () => alice, false],
     ['a non-existing file under that symlinked dir', () => join(alice, 'to-bob', 'new.txt'), () => alice, false],
-    ['a symlink file pointing to bob\'s file', () => join(alice, 'bobs-secret.txt'), () => alice, false],
-    ['a dangling symlink pointing into bob\'s folder', () => join(alice, 'dangling'), () => alice, false],
+    ["a symlink file pointing to bob's file", () => join(alice, 'bobs-secret.txt'), () => alice, false],
+    ["a dangling symlink pointing into bob's folder", () => join(alice, 'dangling'), () => alice, false],
     ['a path through a dangling symlink', () => join(alice, 'dangling', 'x'), () => alice, false],
-    ['a Unicode-equivalent (NFD) name of a symlink to bob\'s folder', () => join(alice, NFD_NAME, 'secret.txt'), () => alice, false],
+    [
+      "a Unicode-equivalent (NFD) name of a symlink to bob's folder",
+      () => join(alice, NFD_NAME, 'secret.txt'),
+      () => alice,
+      false,
+    ],
   ];
   for (const [name, path, base, expected] of cases) {
     it(`${expected ? 'inside' : 'not inside'}: ${name}`, () => {
@@ -152,7 +167,10 @@ describe('the files upstream: server-filesystem behind the gateway, one folder p
   const seenByAlice: string[] = [];
 
   async function connectAs(user: string): Promise<Client> {
-    const client = await connectStreamable(fx.gateway.urlFor('files'), await fx.headersFor(user, { upstream: 'files' }));
+    const client = await connectStreamable(
+      fx.gateway.urlFor('files'),
+      await fx.headersFor(user, { upstream: 'files' }),
+    );
     clients.push(client);
     return client;
   }
@@ -192,9 +210,11 @@ describe('the files upstream: server-filesystem behind the gateway, one folder p
     await fx?.close();
   });
 
-  it('without the gateway, server-filesystem serves bob\'s secret by every one of these paths (the control)', async () => {
+  it("without the gateway, server-filesystem serves bob's secret by every one of these paths (the control)", async () => {
     const direct = new Client({ name: 'behalf-test', version: '0.0.0' });
-    await direct.connect(new StdioClientTransport({ command: process.execPath, args: [filesystemServerEntry(), root], stderr: 'ignore' }));
+    await direct.connect(
+      new StdioClientTransport({ command: process.execPath, args: [filesystemServerEntry(), root], stderr: 'ignore' }),
+    );
     try {
       for (const [name, path] of ATTACKS) {
         const text = resultText(await direct.callTool({ name: 'read_text_file', arguments: { path: path(root) } }));
@@ -214,19 +234,27 @@ describe('the files upstream: server-filesystem behind the gateway, one folder p
     await call(a, 'create_directory', { path: join(alice, 'drafts', '2026') });
     await call(a, 'move_file', { source: join(alice, 'todo.txt'), destination: join(alice, 'drafts', 'todo.txt') });
     assert.ok(existsSync(join(alice, 'drafts', 'todo.txt')));
-    const many = await call(a, 'read_multiple_files', { paths: [join(alice, 'welcome.txt'), join(alice, 'drafts', 'todo.txt')] });
+    const many = await call(a, 'read_multiple_files', {
+      paths: [join(alice, 'welcome.txt'), join(alice, 'drafts', 'todo.txt')],
+    });
     assert.match(many, /Welcome, alice[\s\S]*call carol/);
     const listing = await call(a, 'list_directory', { path: alice });
     assert.match(listing, /\[FILE\] welcome\.txt/);
     assert.match(listing, /\[DIR\] drafts/);
     assert.match(await call(a, 'get_file_info', { path: join(alice, 'welcome.txt') }), /isFile: true/);
     assert.match(await call(a, 'search_files', { path: alice, pattern: '**/*.txt' }), /drafts\/todo\.txt/);
-    assert.match(await call(a, 'list_allowed_directories', {}), new RegExp(root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    assert.match(
+      await call(a, 'list_allowed_directories', {}),
+      new RegExp(root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
+    );
   });
 
-  it('bob reads his own secret (the positive control for alice\'s denials)', async () => {
+  it("bob reads his own secret (the positive control for alice's denials)", async () => {
     const b = await connectAs('bob');
-    assert.equal(resultText(await b.callTool({ name: 'read_text_file', arguments: { path: join(bob, 'secret.txt') } })), BOB_SECRET);
+    assert.equal(
+      resultText(await b.callTool({ name: 'read_text_file', arguments: { path: join(bob, 'secret.txt') } })),
+      BOB_SECRET,
+    );
   });
 
   for (const [name, path] of [...ATTACKS, ['a `~` path', () => '~/secret.txt'] as const]) {
@@ -236,9 +264,17 @@ describe('the files upstream: server-filesystem behind the gateway, one folder p
     });
   }
 
-  it('alice is denied every other tool on bob\'s folder', async () => {
+  it("alice is denied every other tool on bob's folder", async () => {
     const a = await connectAs('alice');
-    for (const tool of ['read_file', 'read_media_file', 'get_file_info', 'list_directory', 'list_directory_with_sizes', 'directory_tree', 'search_files']) {
+    for (const tool of [
+      'read_file',
+      'read_media_file',
+      'get_file_info',
+      'list_directory',
+      'list_directory_with_sizes',
+      'directory_tree',
+      'search_files',
+    ]) {
       await assertForbidden(a, tool, { path: bob, pattern: '*' });
     }
     await assertForbidden(a, 'list_directory', { path: join(alice, 'to-bob') });
@@ -246,22 +282,33 @@ describe('the files upstream: server-filesystem behind the gateway, one folder p
     await assertForbidden(a, 'write_file', { path: join(bob, 'planted.txt'), content: 'x' });
     await assertForbidden(a, 'write_file', { path: join(alice, 'to-bob', 'planted.txt'), content: 'x' });
     await assertForbidden(a, 'create_directory', { path: join(alice, 'to-bob', 'planted') });
-    await assertForbidden(a, 'edit_file', { path: join(alice, 'bobs-secret.txt'), edits: [{ oldText: '4711', newText: '0' }] });
-    assert.ok(!existsSync(join(bob, 'planted.txt')) && !existsSync(join(bob, 'planted')), 'nothing reached bob\'s folder');
+    await assertForbidden(a, 'edit_file', {
+      path: join(alice, 'bobs-secret.txt'),
+      edits: [{ oldText: '4711', newText: '0' }],
+    });
+    assert.ok(
+      !existsSync(join(bob, 'planted.txt')) && !existsSync(join(bob, 'planted')),
+      "nothing reached bob's folder",
+    );
     assert.equal(readFileSync(join(bob, 'secret.txt'), 'utf8'), BOB_SECRET);
   });
 
-  it('alice is denied read_multiple_files mixing her file and bob\'s', async () => {
+  it("alice is denied read_multiple_files mixing her file and bob's", async () => {
     const a = await connectAs('alice');
     await assertForbidden(a, 'read_multiple_files', { paths: [join(alice, 'welcome.txt'), join(bob, 'secret.txt')] });
-    await assertForbidden(a, 'read_multiple_files', { paths: [join(alice, 'welcome.txt'), join(alice, 'to-bob', 'secret.txt')] });
+    await assertForbidden(a, 'read_multiple_files', {
+      paths: [join(alice, 'welcome.txt'), join(alice, 'to-bob', 'secret.txt')],
+    });
   });
 
-  it('alice is denied move_file into or out of bob\'s folder', async () => {
+  it("alice is denied move_file into or out of bob's folder", async () => {
     const a = await connectAs('alice');
     await call(a, 'write_file', { path: join(alice, 'gift.txt'), content: 'for bob\n' });
     await assertForbidden(a, 'move_file', { source: join(alice, 'gift.txt'), destination: join(bob, 'gift.txt') });
-    await assertForbidden(a, 'move_file', { source: join(alice, 'gift.txt'), destination: join(alice, 'to-bob', 'gift.txt') });
+    await assertForbidden(a, 'move_file', {
+      source: join(alice, 'gift.txt'),
+      destination: join(alice, 'to-bob', 'gift.txt'),
+    });
     await assertForbidden(a, 'move_file', { source: join(bob, 'secret.txt'), destination: join(alice, 'stolen.txt') });
     assert.ok(existsSync(join(alice, 'gift.txt')) && !existsSync(join(bob, 'gift.txt')));
     assert.ok(existsSync(join(bob, 'secret.txt')) && !existsSync(join(alice, 'stolen.txt')));
@@ -282,7 +329,7 @@ describe('the files upstream: server-filesystem behind the gateway, one folder p
     assert.deepEqual(listed, Object.keys(FILESYSTEM_TOOL_PATHS).sort());
   });
 
-  it('bob\'s secret never appeared in anything alice got back', () => {
+  it("bob's secret never appeared in anything alice got back", () => {
     assert.ok(seenByAlice.length > 10);
     for (const text of seenByAlice) assert.ok(!text.includes(BOB_SECRET), `leaked in: ${text.slice(0, 200)}`);
   });

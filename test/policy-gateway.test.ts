@@ -9,21 +9,43 @@ import { after, before, describe, it } from 'node:test';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import type { AuditRecord } from '../src/audit/event.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
-import { openSession, postJson, rawRequest, rawStream, rpc, rpcError, rpcResult, toolCall, type RawResponse } from './helpers/raw-http.js';
+import {
+  openSession,
+  postJson,
+  rawRequest,
+  rawStream,
+  rpc,
+  rpcError,
+  rpcResult,
+  toolCall,
+  type RawResponse,
+} from './helpers/raw-http.js';
 
 const FORBIDDEN = { code: -32003, message: 'Forbidden: not allowed for this user' };
 
 const EXTRA_RULES = [
   {
     // Wrong type on purpose: startsWith on a number has no overload, so it throws at evaluation.
-    id: 'odd-ids-deny', effect: 'deny', upstreams: ['crm'], tools: ['get_customer'],
+    id: 'odd-ids-deny',
+    effect: 'deny',
+    upstreams: ['crm'],
+    tools: ['get_customer'],
     when: 'args.customer_id.startsWith("c-9")',
   },
   {
-    id: 'reps-no-destructive', effect: 'deny', upstreams: ['crm'], tools: ['*'],
+    id: 'reps-no-destructive',
+    effect: 'deny',
+    upstreams: ['crm'],
+    tools: ['*'],
     when: 'user.claims.role == "rep" && tool.annotations.destructiveHint == true',
   },
-  { id: 'managers-stats', effect: 'allow', upstreams: ['crm'], methods: ['crm/stats'], when: 'user.claims.role == "manager"' },
+  {
+    id: 'managers-stats',
+    effect: 'allow',
+    upstreams: ['crm'],
+    methods: ['crm/stats'],
+    when: 'user.claims.role == "manager"',
+  },
 ];
 
 describe('policy in the gateway', () => {
@@ -53,7 +75,9 @@ describe('policy in the gateway', () => {
       policy: {
         rules: [...DEMO_POLICY, ...EXTRA_RULES],
         methods: { 'crm/stats': { reason: 'vendor extension: aggregate counts', decide: 'rules' } },
-        rateLimits: [{ id: 'list-per-user', per: ['user', 'tool'], tools: ['list_customers'], capacity: 2, refillPerSecond: 0.01 }],
+        rateLimits: [
+          { id: 'list-per-user', per: ['user', 'tool'], tools: ['list_customers'], capacity: 2, refillPerSecond: 0.01 },
+        ],
       },
     });
     url = fx.gateway.urlFor('crm');
@@ -68,7 +92,7 @@ describe('policy in the gateway', () => {
     assert.deepEqual([d.method, d.decision, d.ruleIds], ['tools/delete', 'deny', ['method-table:unknown']]);
   });
 
-  it('a configured custom method needs an allow rule: carol\'s reaches the upstream, alice\'s does not', async () => {
+  it("a configured custom method needs an allow rule: carol's reaches the upstream, alice's does not", async () => {
     const carol = await send('carol', rpc('crm/stats'));
     // The CRM does not implement it: its own "method not found" proves the call was forwarded.
     assert.equal(rpcError(carol).code, -32601);
@@ -100,7 +124,8 @@ describe('policy in the gateway', () => {
     assert.deepEqual((await lastDecision()).ruleIds, ['reps-no-destructive']);
     rpcResult(await send('carol', toolCall('update_customer', { customer_id: 'c-100', notes: 'checked by carol' })));
     // The same annotations hide the tool from alice's list, and only there.
-    const names = (u: string) => send(u, rpc('tools/list')).then((r) => (rpcResult(r).tools as { name: string }[]).map((t) => t.name));
+    const names = (u: string) =>
+      send(u, rpc('tools/list')).then((r) => (rpcResult(r).tools as { name: string }[]).map((t) => t.name));
     assert.ok(!(await names('alice')).includes('update_customer'));
     assert.ok((await names('carol')).includes('update_customer'));
   });
@@ -113,10 +138,15 @@ describe('policy in the gateway', () => {
   it('a rate limit per user and tool refuses the third call with a retry hint; bob and other tools are unaffected', async () => {
     for (let i = 0; i < 2; i++) rpcResult(await send('alice', toolCall('list_customers', { owner: 'alice' })));
     const limited = await send('alice', toolCall('list_customers', { owner: 'alice' }));
-    const err = limited.json as { error: { code: number; message: string; data: { retryAfterMs: number; retryAfterSeconds: number } } };
+    const err = limited.json as {
+      error: { code: number; message: string; data: { retryAfterMs: number; retryAfterSeconds: number } };
+    };
     assert.equal(err.error.code, -32029);
     assert.equal(err.error.message, 'Rate limit exceeded');
-    assert.ok(err.error.data.retryAfterMs > 0 && err.error.data.retryAfterMs <= 100_000, `retryAfterMs ${err.error.data.retryAfterMs}`);
+    assert.ok(
+      err.error.data.retryAfterMs > 0 && err.error.data.retryAfterMs <= 100_000,
+      `retryAfterMs ${err.error.data.retryAfterMs}`,
+    );
     assert.equal(err.error.data.retryAfterSeconds, Math.ceil(err.error.data.retryAfterMs / 1000));
     const d = await lastDecision();
     assert.deepEqual([d.decision, d.ruleIds], ['deny', ['rate-limit:list-per-user']]);
@@ -147,7 +177,10 @@ describe('step-up scopes', () => {
   }
 
   it('Streamable HTTP: a token without crm:write gets 403 insufficient_scope naming it; with crm:write the call succeeds', async () => {
-    const readOnly = { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}` };
+    const readOnly = {
+      'x-api-key': fx.apiKey,
+      authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}`,
+    };
     const sid = await openSession(url, readOnly);
     // Reading needs no step-up: the same token and session work for get_customer.
     rpcResult(await postJson(url, readOnly, toolCall('get_customer', { customer_id: 'c-100' }), sid));
@@ -164,11 +197,26 @@ describe('step-up scopes', () => {
   });
 
   it('inside a batch the same refusal is a JSON-RPC error carrying the scopes', async () => {
-    const readOnly = { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}` };
+    const readOnly = {
+      'x-api-key': fx.apiKey,
+      authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}`,
+    };
     const sid = await openSession(url, readOnly);
-    const r = await postJson(url, readOnly, [{ ...update, id: 41 }, { ...toolCall('get_customer', { customer_id: 'c-100' }), id: 42 }], sid);
+    const r = await postJson(
+      url,
+      readOnly,
+      [
+        { ...update, id: 41 },
+        { ...toolCall('get_customer', { customer_id: 'c-100' }), id: 42 },
+      ],
+      sid,
+    );
     assert.equal(r.status, 200, r.text);
-    const answers = r.json as { id: number; error?: { code: number; data?: { error: string; scope: string } }; result?: unknown }[];
+    const answers = r.json as {
+      id: number;
+      error?: { code: number; data?: { error: string; scope: string } };
+      result?: unknown;
+    }[];
     const stepUp = answers.find((a) => a.id === 41)!;
     assert.equal(stepUp.error?.code, -32003);
     assert.equal(stepUp.error?.data?.error, 'insufficient_scope');
@@ -177,13 +225,31 @@ describe('step-up scopes', () => {
   });
 
   it('legacy SSE: the POST is refused with 403 before it is acknowledged; nothing reaches the stream', async () => {
-    const readOnly = { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}` };
+    const readOnly = {
+      'x-api-key': fx.apiKey,
+      authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}`,
+    };
     const stream = await rawStream(`${url}/sse`, readOnly);
     try {
       const endpoint = await stream.nextEvent();
       const messagesUrl = new URL(endpoint.data, url).href;
-      const post = (body: unknown) => rawRequest(messagesUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...readOnly }, body: JSON.stringify(body) });
-      assert.equal((await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '1' } } })).status, 202);
+      const post = (body: unknown) =>
+        rawRequest(messagesUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...readOnly },
+          body: JSON.stringify(body),
+        });
+      assert.equal(
+        (
+          await post({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+          })
+        ).status,
+        202,
+      );
       await stream.nextEvent();
       assertStepUpChallenge(await post(update));
       // Positive control on the same stream: a read is acknowledged and answered there.

@@ -22,7 +22,11 @@ type User = 'alice' | 'bob' | 'carol';
 const USERS: readonly User[] = ['alice', 'bob', 'carol'];
 
 const CUSTOMERS: ReadonlyMap<string, Customer> = new Map(seedCustomers().map((c) => [c.id, c]));
-const OWNED_BY = (user: string) => [...CUSTOMERS.values()].filter((c) => c.owner === user).map((c) => c.id).sort();
+const OWNED_BY = (user: string) =>
+  [...CUSTOMERS.values()]
+    .filter((c) => c.owner === user)
+    .map((c) => c.id)
+    .sort();
 
 /** The one answer a denied call gets: fixed, without data. */
 const DENIED = { code: -32003, message: 'Forbidden: not allowed for this user' };
@@ -40,19 +44,28 @@ interface Row {
 }
 
 const NOTES = 'policy-matrix: updated';
-const tool = (name: string, args: Record<string, unknown> = {}): Call => ({ method: 'tools/call', params: { name, arguments: args } });
+const tool = (name: string, args: Record<string, unknown> = {}): Call => ({
+  method: 'tools/call',
+  params: { name, arguments: args },
+});
 const list = (owner?: string) => tool('list_customers', owner === undefined ? {} : { owner });
 const get = (id: string) => tool('get_customer', { customer_id: id });
 const update = (id: string) => tool('update_customer', { customer_id: id, notes: NOTES });
 const exportAll = () => tool('export_all_customers');
-const prompt = (id: string): Call => ({ method: 'prompts/get', params: { name: 'account_summary', arguments: { customer_id: id } } });
+const prompt = (id: string): Call => ({
+  method: 'prompts/get',
+  params: { name: 'account_summary', arguments: { customer_id: id } },
+});
 const resource = (id: string): Call => ({ method: 'resources/read', params: { uri: `crm://customers/${id}` } });
 
 const allow = (user: User, call: Call, ...ruleIds: string[]): Row => ({ user, call, expect: 'allow', ruleIds });
 const deny = (user: User, call: Call): Row => ({ user, call, expect: 'deny', ruleIds: [] });
 
 /** The rep's own customer and the other rep's, for each rep. */
-const REPS = { alice: { own: 'c-101', other: 'c-201', otherRep: 'bob' }, bob: { own: 'c-201', other: 'c-101', otherRep: 'alice' } } as const;
+const REPS = {
+  alice: { own: 'c-101', other: 'c-201', otherRep: 'bob' },
+  bob: { own: 'c-201', other: 'c-101', otherRep: 'alice' },
+} as const;
 
 const ROWS: readonly Row[] = [
   ...(['alice', 'bob'] as const).flatMap((rep): Row[] => {
@@ -102,7 +115,8 @@ function rightfulUser(call: Call): User {
 
 function describeRow(r: Row): string {
   const p = r.call.params;
-  const what = r.call.method === 'resources/read' ? `read ${String(p.uri)}` : `${String(p.name)}(${JSON.stringify(p.arguments)})`;
+  const what =
+    r.call.method === 'resources/read' ? `read ${String(p.uri)}` : `${String(p.name)}(${JSON.stringify(p.arguments)})`;
   return `${r.user} ${what} → ${r.expect}${r.ruleIds.length ? ` by ${r.ruleIds.join(', ')}` : ''}`;
 }
 
@@ -114,7 +128,9 @@ function returnedRecords(call: Call, result: Record<string, unknown>): Array<Par
       const structured = result.structuredContent as Record<string, unknown>;
       const text = (result.content as Array<{ type: string; text: string }>)[0]!.text;
       assert.deepEqual(JSON.parse(text), structured, 'text and structured content agree');
-      return Array.isArray(structured.customers) ? structured.customers as Customer[] : [structured as Partial<Customer>];
+      return Array.isArray(structured.customers)
+        ? (structured.customers as Customer[])
+        : [structured as Partial<Customer>];
     }
     case 'resources/read': {
       const contents = result.contents as Array<{ uri: string; text: string }>;
@@ -139,17 +155,22 @@ function assertData(row: Row, result: Record<string, unknown>): void {
     const expected = typeof args.owner === 'string' ? OWNED_BY(args.owner) : [...CUSTOMERS.keys()].sort();
     assert.deepEqual(records.map((c) => c.id).sort(), expected);
     for (const c of records) assert.equal(c.owner, CUSTOMERS.get(c.id!)!.owner);
-    if (name === 'export_all_customers') for (const c of records) assert.equal(c.annualRevenue, CUSTOMERS.get(c.id!)!.annualRevenue);
+    if (name === 'export_all_customers')
+      for (const c of records) assert.equal(c.annualRevenue, CUSTOMERS.get(c.id!)!.annualRevenue);
     return;
   }
-  const id = typeof args.customer_id === 'string' ? args.customer_id : String(row.call.params.uri).replace('crm://customers/', '');
+  const id =
+    typeof args.customer_id === 'string'
+      ? args.customer_id
+      : String(row.call.params.uri).replace('crm://customers/', '');
   const seed = CUSTOMERS.get(id)!;
   assert.equal(records.length, 1);
   assert.equal(records[0]!.id, id);
   assert.equal(records[0]!.owner, seed.owner);
   assert.equal(records[0]!.company, seed.company);
   if (name === 'update_customer') assert.equal(records[0]!.notes, NOTES);
-  if (row.call.method === 'prompts/get') assert.match(String(result.description), new RegExp(`${seed.name} \\(${id}\\)`));
+  if (row.call.method === 'prompts/get')
+    assert.match(String(result.description), new RegExp(`${seed.name} \\(${id}\\)`));
 }
 
 /** Values that identify a customer: none of another user's may appear in what a rep gets back. */
@@ -159,13 +180,18 @@ function identifying(c: Customer): string[] {
 
 let nextId = 1;
 
-describe('the demo policy\'s decision matrix through the real gateway', () => {
+describe("the demo policy's decision matrix through the real gateway", () => {
   let fx: Fixture;
   let url: string;
   const headers = new Map<User, Record<string, string>>();
   const sessions = new Map<User, string>();
 
-  async function send(user: User, call: Call, h = headers.get(user)!, sid = sessions.get(user)!): Promise<{ r: RawResponse; id: number }> {
+  async function send(
+    user: User,
+    call: Call,
+    h = headers.get(user)!,
+    sid = sessions.get(user)!,
+  ): Promise<{ r: RawResponse; id: number }> {
     const id = nextId++;
     return { r: await postJson(url, h, { jsonrpc: '2.0', id, method: call.method, params: call.params }, sid), id };
   }
@@ -192,19 +218,37 @@ describe('the demo policy\'s decision matrix through the real gateway', () => {
     it('covers every user × every CRM tool, the prompt and the resource', () => {
       for (const u of USERS) {
         const names = new Set(ROWS.filter((r) => r.user === u).map((r) => String(r.call.params.name ?? r.call.method)));
-        assert.deepEqual([...names].sort(), ['account_summary', 'export_all_customers', 'get_customer', 'list_customers', 'resources/read', 'update_customer'], u);
-        const owners = ROWS.filter((r) => r.user === u && r.call.params.name === 'list_customers').map((r) => dataOwner(r.call));
-        assert.ok(owners.includes(u) && owners.includes(undefined) && owners.some((o) => o !== undefined && o !== u), `${u}: list_customers with owner self, other, absent`);
+        assert.deepEqual(
+          [...names].sort(),
+          [
+            'account_summary',
+            'export_all_customers',
+            'get_customer',
+            'list_customers',
+            'resources/read',
+            'update_customer',
+          ],
+          u,
+        );
+        const owners = ROWS.filter((r) => r.user === u && r.call.params.name === 'list_customers').map((r) =>
+          dataOwner(r.call),
+        );
+        assert.ok(
+          owners.includes(u) && owners.includes(undefined) && owners.some((o) => o !== undefined && o !== u),
+          `${u}: list_customers with owner self, other, absent`,
+        );
       }
     });
 
-    it('has a positive control for every denial: the rightful user\'s same call is an allow row', () => {
+    it("has a positive control for every denial: the rightful user's same call is an allow row", () => {
       const denials = ROWS.filter((r) => r.expect === 'deny');
       assert.ok(denials.length >= 10);
       for (const d of denials) {
         const rightful = rightfulUser(d.call);
         assert.notEqual(rightful, d.user, `${describeRow(d)}: the denied user is the rightful one`);
-        const control = ROWS.find((r) => r.expect === 'allow' && r.user === rightful && JSON.stringify(r.call) === JSON.stringify(d.call));
+        const control = ROWS.find(
+          (r) => r.expect === 'allow' && r.user === rightful && JSON.stringify(r.call) === JSON.stringify(d.call),
+        );
         assert.ok(control, `${describeRow(d)} has no positive control by ${rightful}`);
       }
     });
@@ -228,12 +272,14 @@ describe('the demo policy\'s decision matrix through the real gateway', () => {
           if (row.user !== 'carol') {
             // A rep's allowed answer carries her own customers only.
             for (const c of CUSTOMERS.values()) {
-              if (c.owner !== row.user) for (const v of identifying(c)) assert.ok(!r.text.includes(v), `${row.user} got ${c.owner}'s ${v}`);
+              if (c.owner !== row.user)
+                for (const v of identifying(c)) assert.ok(!r.text.includes(v), `${row.user} got ${c.owner}'s ${v}`);
             }
           }
         } else {
           assert.deepEqual(r.json, { jsonrpc: '2.0', id, error: DENIED });
-          for (const c of CUSTOMERS.values()) for (const v of identifying(c)) assert.ok(!r.text.includes(v), `the denial carries ${v}`);
+          for (const c of CUSTOMERS.values())
+            for (const v of identifying(c)) assert.ok(!r.text.includes(v), `the denial carries ${v}`);
         }
         const d = await lastDecision(row.user);
         assert.equal(d.method, row.call.method);
@@ -249,9 +295,15 @@ describe('the demo policy\'s decision matrix through the real gateway', () => {
   describe('update_customer needs the crm:write scope (step-up)', () => {
     const STEP_UP_NOTES = 'policy-matrix: written without crm:write';
 
-    for (const [user, id, rule] of [['alice', 'c-103', 'reps-update-own'], ['carol', 'c-203', 'managers-update-all']] as const) {
+    for (const [user, id, rule] of [
+      ['alice', 'c-103', 'reps-update-own'],
+      ['carol', 'c-203', 'managers-update-all'],
+    ] as const) {
       it(`${user} without crm:write: HTTP 403 insufficient_scope naming crm:write, nothing written; the same call with it succeeds`, async () => {
-        const narrow = { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken(user, { scope: 'mcp:tools crm:read' })}` };
+        const narrow = {
+          'x-api-key': fx.apiKey,
+          authorization: `Bearer ${await fx.userToken(user, { scope: 'mcp:tools crm:read' })}`,
+        };
         const sid = await openSession(url, narrow);
         const call = tool('update_customer', { customer_id: id, notes: STEP_UP_NOTES });
 
@@ -268,13 +320,25 @@ describe('the demo policy\'s decision matrix through the real gateway', () => {
         assert.ok(scope?.split(' ').includes('crm:write'), challenge);
         assert.ok(!r.text.includes(CUSTOMERS.get(id)!.name));
         const d = await lastDecision(user);
-        assert.deepEqual([d.target, d.decision, d.ruleIds, d.reason], ['update_customer', 'deny', [rule], 'insufficient scope']);
+        assert.deepEqual(
+          [d.target, d.decision, d.ruleIds, d.reason],
+          ['update_customer', 'deny', [rule], 'insufficient scope'],
+        );
 
         const unchanged = await send(user, get(id), narrow, sid);
-        assert.equal((rpcResult(unchanged.r).structuredContent as Customer).notes, CUSTOMERS.get(id)!.notes, 'the refused write reached the CRM');
+        assert.equal(
+          (rpcResult(unchanged.r).structuredContent as Customer).notes,
+          CUSTOMERS.get(id)!.notes,
+          'the refused write reached the CRM',
+        );
 
         // Step-up: a token with crm:write on the same session, same call.
-        const wide = await send(user, call, { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken(user)}` }, sid);
+        const wide = await send(
+          user,
+          call,
+          { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken(user)}` },
+          sid,
+        );
         const updated = rpcResult(wide.r).structuredContent as Customer;
         assert.deepEqual([updated.id, updated.owner, updated.notes], [id, CUSTOMERS.get(id)!.owner, STEP_UP_NOTES]);
         const allowed = await lastDecision(user);
@@ -282,15 +346,21 @@ describe('the demo policy\'s decision matrix through the real gateway', () => {
       });
     }
 
-    it('alice without crm:write on bob\'s customer: the plain denial, not a step-up hint (more scope would not help)', async () => {
-      const narrow = { 'x-api-key': fx.apiKey, authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}` };
+    it("alice without crm:write on bob's customer: the plain denial, not a step-up hint (more scope would not help)", async () => {
+      const narrow = {
+        'x-api-key': fx.apiKey,
+        authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}`,
+      };
       const sid = await openSession(url, narrow);
       const { r, id } = await send('alice', update('c-202'), narrow, sid);
       assert.equal(r.status, 200, r.text);
       assert.equal(r.headers['www-authenticate'], undefined);
       assert.deepEqual(r.json, { jsonrpc: '2.0', id, error: DENIED });
       const d = await lastDecision('alice');
-      assert.deepEqual([d.target, d.decision, d.ruleIds, d.reason], ['update_customer', 'deny', [], 'no rule allows this']);
+      assert.deepEqual(
+        [d.target, d.decision, d.ruleIds, d.reason],
+        ['update_customer', 'deny', [], 'no rule allows this'],
+      );
     });
   });
 });

@@ -14,11 +14,17 @@ import { openSession, postJson, rpcError, rpcResult, toolCall } from './helpers/
 import { tempDir } from './helpers/tmp.js';
 
 const READ_OWN = {
-  id: 'reps-read-own', effect: 'allow', upstreams: ['crm'], tools: ['get_customer'],
+  id: 'reps-read-own',
+  effect: 'allow',
+  upstreams: ['crm'],
+  tools: ['get_customer'],
   when: 'user.claims.role == "rep" && args.customer_id in user.claims.customers',
 };
 const LIST_OWN = {
-  id: 'reps-list-own', effect: 'allow', upstreams: ['crm'], tools: ['list_customers'],
+  id: 'reps-list-own',
+  effect: 'allow',
+  upstreams: ['crm'],
+  tools: ['list_customers'],
   when: 'user.claims.role == "rep" && has(args.owner) && args.owner == user.sub',
 };
 
@@ -63,14 +69,17 @@ for (const mode of ['file watch', 'explicit reload (SIGHUP)'] as const) {
     before(async () => {
       file = join(tempDir(), 'policy.yaml');
       writeFileSync(file, stringify({ rules: [READ_OWN] }));
-      fx = await startFixture({ policy: { file, watch: mode === 'file watch' }, gateway: { log: (l) => logs.push(l) } });
+      fx = await startFixture({
+        policy: { file, watch: mode === 'file watch' },
+        gateway: { log: (l) => logs.push(l) },
+      });
       url = fx.gateway.urlFor('crm');
       headers = await fx.headersFor('alice');
       sid = await openSession(url, headers);
     });
     after(() => fx?.close());
 
-    it('serves the file\'s policy: alice reads her customer, listing is not allowed yet', async () => {
+    it("serves the file's policy: alice reads her customer, listing is not allowed yet", async () => {
       rpcResult(await getOwn());
       assert.equal(rpcError(await listOwn()).code, -32003);
     });
@@ -81,7 +90,11 @@ for (const mode of ['file watch', 'explicit reload (SIGHUP)'] as const) {
       writeFileSync(file, stringify({ rules: [READ_OWN, { ...LIST_OWN, when: 'user.sub ==' }] }));
       const rejected = await reloadAndWait('reload rejected', before);
       assert.match(rejected.reason!, /rule reps-list-own: invalid when expression/);
-      assert.ok(logs.some((l) => /policy reload rejected; the previous policy stays in force/.test(l) && /reps-list-own/.test(l)));
+      assert.ok(
+        logs.some(
+          (l) => /policy reload rejected; the previous policy stays in force/.test(l) && /reps-list-own/.test(l),
+        ),
+      );
       assert.equal(fx.gateway.runtime.policy.current.version, oldVersion);
       rpcResult(await getOwn());
       assert.equal(rpcError(await listOwn()).code, -32003);
@@ -102,9 +115,15 @@ for (const mode of ['file watch', 'explicit reload (SIGHUP)'] as const) {
       assert.equal(reloaded.policyVersion, fx.gateway.runtime.policy.current.version);
       rpcResult(await listOwn());
       const decision = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
-      assert.deepEqual([decision.decision, decision.ruleIds, decision.policyVersion], ['allow', ['reps-list-own'], reloaded.policyVersion]);
+      assert.deepEqual(
+        [decision.decision, decision.ruleIds, decision.policyVersion],
+        ['allow', ['reps-list-own'], reloaded.policyVersion],
+      );
       // Positive control for the boundary: the new rule still denies listing someone else's customers.
-      assert.equal(rpcError(await postJson(url, headers, toolCall('list_customers', { owner: 'bob' }), sid)).code, -32003);
+      assert.equal(
+        rpcError(await postJson(url, headers, toolCall('list_customers', { owner: 'bob' }), sid)).code,
+        -32003,
+      );
     });
   });
 }

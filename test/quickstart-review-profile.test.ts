@@ -52,22 +52,36 @@ describe('quickstart: reviewable out of the box', () => {
     assert.deepEqual(Object.keys(p.identities).sort(), ['agent', 'alice', 'bob', 'carol']);
     assert.equal(p.clientOnly, 'agent');
     assert.deepEqual(p.safeToCall.sort(), ['get_customer', 'list_customers']);
-    assert.deepEqual(p.crossUser.map((c) => [c.as, c.call.arguments.customer_id, c.owner]), [['alice', 'c-200', 'bob'], ['bob', 'c-100', 'alice']]);
+    assert.deepEqual(
+      p.crossUser.map((c) => [c.as, c.call.arguments.customer_id, c.owner]),
+      [
+        ['alice', 'c-200', 'bob'],
+        ['bob', 'c-100', 'alice'],
+      ],
+    );
     assert.equal(p.issuer.issuer, file.issuer);
     assert.equal(p.issuer.audience, file.gateway);
     assert.equal(p.issuer.signingKeyFile, file.review.idpSigningKeyFile);
     assert.equal(p.downstream?.observer.url, file.review.observer);
     assert.equal(p.downstream?.call.tool, 'get_customer');
     const text = readFileSync(file.review.profile, 'utf8');
-    for (const secret of [secrets.agent.apiKey, secrets.agent.revokedApiKey, secrets.agent.clientSecret, ...Object.values(secrets.passwords)]) {
+    for (const secret of [
+      secrets.agent.apiKey,
+      secrets.agent.revokedApiKey,
+      secrets.agent.clientSecret,
+      ...Object.values(secrets.passwords),
+    ]) {
       assert.ok(!text.includes(secret), 'no secret in the profile');
     }
     assert.doesNotMatch(text, /eyJ|bhk_/);
-    assert.ok(file.review.command.includes(`--profile ${file.review.profile}`) && file.review.command.includes(`--config ${file.review.config}`));
+    assert.ok(
+      file.review.command.includes(`--profile ${file.review.profile}`) &&
+        file.review.command.includes(`--config ${file.review.config}`),
+    );
     assert.match(file.review.note, /development only/);
   });
 
-  it('each user identity\'s command prints headers the gateway accepts, for that user; the client-only identity is refused (401)', async () => {
+  it("each user identity's command prints headers the gateway accepts, for that user; the client-only identity is refused (401)", async () => {
     for (const name of ['alice', 'bob', 'carol']) {
       const h = await headersOf(loaded.profile.identities[name]);
       assert.equal(decodeJwt(bearer(h)).sub, name);
@@ -84,13 +98,22 @@ describe('quickstart: reviewable out of the box', () => {
     assert.equal(revoked['x-api-key'], secrets.agent.revokedApiKey);
     assert.equal(decodeJwt(bearer(revoked)).sub, 'alice');
     assert.equal((await initialize(file.gateway, revoked)).status, 401);
-    assert.equal((await initialize(file.gateway, { ...revoked, 'x-api-key': secrets.agent.apiKey })).status, 200, 'positive control');
-    const store = JSON.parse(readFileSync(join(qs.stateDir, 'keys.json'), 'utf8')) as { keys: Array<{ id: string; status: string; revokedAt?: string }> };
+    assert.equal(
+      (await initialize(file.gateway, { ...revoked, 'x-api-key': secrets.agent.apiKey })).status,
+      200,
+      'positive control',
+    );
+    const store = JSON.parse(readFileSync(join(qs.stateDir, 'keys.json'), 'utf8')) as {
+      keys: Array<{ id: string; status: string; revokedAt?: string }>;
+    };
     const entry = store.keys.find((k) => k.id === 'quickstart-agent-revoked');
     assert.equal(entry?.status, 'revoked');
     assert.ok(entry.revokedAt);
     const records = await qs.gateway.runtime.audit.query({ kind: 'key', limit: 50 });
-    assert.ok(records.some((r) => r.credentialId === 'quickstart-agent-revoked' && r.outcome === 'revoked'), 'the revocation is on the audit trail');
+    assert.ok(
+      records.some((r) => r.credentialId === 'quickstart-agent-revoked' && r.outcome === 'revoked'),
+      'the revocation is on the audit trail',
+    );
     assert.ok(records.some((r) => r.credentialId === 'quickstart-agent' && r.outcome === 'created'));
   });
 
@@ -110,39 +133,64 @@ describe('quickstart: reviewable out of the box', () => {
     assert.equal((await initialize(file.gateway, h)).status, 401);
   });
 
-  it('issuer.signingKeyFile is the dev IdP\'s private key (0600): a token it signs is accepted, the same token expired is refused', async () => {
+  it("issuer.signingKeyFile is the dev IdP's private key (0600): a token it signs is accepted, the same token expired is refused", async () => {
     const keyFile = loaded.profile.issuer.signingKeyFile!;
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     const jwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK;
     assert.ok(jwk.d, 'a private JWK');
-    const published = (await (await fetch(loaded.profile.issuer.jwksUri!)).json()) as { keys: Array<{ kid: string; d?: string }> };
-    assert.deepEqual(published.keys.map((k) => k.kid), [jwk.kid]);
+    const published = (await (await fetch(loaded.profile.issuer.jwksUri!)).json()) as {
+      keys: Array<{ kid: string; d?: string }>;
+    };
+    assert.deepEqual(
+      published.keys.map((k) => k.kid),
+      [jwk.kid],
+    );
     assert.equal(published.keys[0]!.d, undefined);
 
     const alice = await headersOf(loaded.profile.identities.alice);
     const claims = decodeJwt(bearer(alice));
     const key = await importJWK(jwk, 'ES256');
-    const sign = (exp: number) => new SignJWT({ ...claims, exp, jti: `forged-${exp}` }).setProtectedHeader({ alg: 'ES256', kid: jwk.kid!, typ: 'at+jwt' }).sign(key);
+    const sign = (exp: number) =>
+      new SignJWT({ ...claims, exp, jti: `forged-${exp}` })
+        .setProtectedHeader({ alg: 'ES256', kid: jwk.kid!, typ: 'at+jwt' })
+        .sign(key);
     const now = Math.floor(Date.now() / 1000);
-    assert.equal((await initialize(file.gateway, { ...alice, authorization: `Bearer ${await sign(now + 600)}` })).status, 200, 'positive control: the key is the IdP\'s');
-    assert.equal((await initialize(file.gateway, { ...alice, authorization: `Bearer ${await sign(now - 600)}` })).status, 401);
+    assert.equal(
+      (await initialize(file.gateway, { ...alice, authorization: `Bearer ${await sign(now + 600)}` })).status,
+      200,
+      "positive control: the key is the IdP's",
+    );
+    assert.equal(
+      (await initialize(file.gateway, { ...alice, authorization: `Bearer ${await sign(now - 600)}` })).status,
+      401,
+    );
   });
 
   it('the gateway runs from the config file it names, which behalf config check accepts, with keys.maxAgeDays', async () => {
     assert.equal(file.gatewayConfig, join(qs.stateDir, 'gateway.yaml'));
     assert.equal(file.review.config, file.gatewayConfig);
-    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'config', 'check', '--config', file.gatewayConfig]);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      BIN,
+      'config',
+      'check',
+      '--config',
+      file.gatewayConfig,
+    ]);
     assert.match(stdout, /configuration is valid/);
     const { config } = loadConfigFile(file.gatewayConfig);
     assert.equal(config.keys.maxAgeDays, 30);
     assert.equal(config.keys.file, 'keys.json');
     assert.equal(config.server.port, Number(new URL(file.gateway).port));
-    assert.deepEqual(config.clients.flatMap((c) => c.apiKeys), [], 'the agent\'s keys are managed in the key store');
+    assert.deepEqual(
+      config.clients.flatMap((c) => c.apiKeys),
+      [],
+      "the agent's keys are managed in the key store",
+    );
     const text = readFileSync(file.gatewayConfig, 'utf8');
     for (const secret of [secrets.agent.apiKey, secrets.agent.clientSecret]) assert.ok(!text.includes(secret));
   });
 
-  it('the CRM observer lists each user\'s downstream credential as a fingerprint with its claims, never a token', async () => {
+  it("the CRM observer lists each user's downstream credential as a fingerprint with its claims, never a token", async () => {
     const call = loaded.profile.downstream!.call;
     const seen = async () => {
       const res = await fetch(loaded.profile.downstream!.observer.url);
@@ -161,8 +209,8 @@ describe('quickstart: reviewable out of the box', () => {
       assert.ok(fresh.length > 0, `the CRM saw ${name}'s calls`);
       for (const e of fresh) {
         assert.match(e.fingerprint, /^sha256:[0-9a-f]{64}$/);
-        assert.notEqual(e.fingerprint, sha(bearer(h)), 'not the user\'s own token');
-        assert.notEqual(e.fingerprint, sha(h['x-api-key']!), 'not the agent\'s key');
+        assert.notEqual(e.fingerprint, sha(bearer(h)), "not the user's own token");
+        assert.notEqual(e.fingerprint, sha(h['x-api-key']!), "not the agent's key");
         assert.equal(e.header, 'authorization');
         assert.equal(e.verified, true);
         assert.equal(e.claims?.sub, name);

@@ -29,7 +29,9 @@ describe('a refusal names the step that made it', () => {
     fx = await startFixture({
       policy: {
         rules: DEMO_POLICY,
-        rateLimits: [{ id: 'two-lists', per: ['user', 'tool'], tools: ['list_customers'], capacity: 2, refillPerSecond: 0.001 }],
+        rateLimits: [
+          { id: 'two-lists', per: ['user', 'tool'], tools: ['list_customers'], capacity: 2, refillPerSecond: 0.001 },
+        ],
       },
       gateway: { log: () => {}, debug: (l) => lines.push(l) },
     });
@@ -37,38 +39,55 @@ describe('a refusal names the step that made it', () => {
   });
   after(() => fx?.close());
 
-  it('authorize: bob\'s customer for alice is refused by `authorize`; her own is allowed with no step named', async () => {
+  it("authorize: bob's customer for alice is refused by `authorize`; her own is allowed with no step named", async () => {
     const headers = await fx.headersFor('alice');
     const sid = await openSession(url, headers);
     const own = await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-100' }), sid);
     assert.ok(rpcResult(own), 'positive control: her own customer');
     const other = await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-200' }), sid);
     assert.deepEqual(rpcError(other), { code: -32003, message: 'Forbidden: not allowed for this user' });
-    const decisions = await records((r) => r.kind === 'decision' && r.userSubject === 'alice' && r.target === 'get_customer');
+    const decisions = await records(
+      (r) => r.kind === 'decision' && r.userSubject === 'alice' && r.target === 'get_customer',
+    );
     const allowed = decisions.find((r) => r.decision === 'allow');
     const denied = decisions.find((r) => r.decision === 'deny');
     assert.equal(allowed?.refusedBy, undefined);
     assert.equal(denied?.refusedBy, 'authorize');
-    assert.ok(lines.some((l) => /refused tools\/call on crm by authorize: forbidden/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /refused tools\/call on crm by authorize: forbidden/.test(l)),
+      lines.join('\n'),
+    );
   });
 
   it('rate_limit: the third list within the bucket is refused by `rate_limit`, the first two are not', async () => {
     const headers = await fx.headersFor('bob');
     const sid = await openSession(url, headers);
-    for (let i = 0; i < 2; i++) assert.ok(rpcResult(await postJson(url, headers, toolCall('list_customers', { owner: 'bob' }), sid)));
+    for (let i = 0; i < 2; i++)
+      assert.ok(rpcResult(await postJson(url, headers, toolCall('list_customers', { owner: 'bob' }), sid)));
     const third = await postJson(url, headers, toolCall('list_customers', { owner: 'bob' }), sid);
     assert.equal(rpcError(third).code, -32029);
-    const decisions = await records((r) => r.kind === 'decision' && r.userSubject === 'bob' && r.target === 'list_customers');
-    assert.deepEqual(decisions.map((r) => r.refusedBy ?? 'none'), ['none', 'none', 'rate_limit']);
+    const decisions = await records(
+      (r) => r.kind === 'decision' && r.userSubject === 'bob' && r.target === 'list_customers',
+    );
+    assert.deepEqual(
+      decisions.map((r) => r.refusedBy ?? 'none'),
+      ['none', 'none', 'rate_limit'],
+    );
     assert.deepEqual(decisions[2]!.ruleIds, ['rate-limit:two-lists']);
   });
 
   it('authenticate: a wrong API key is refused by the HTTP step `authenticate`; the right one with the same token is served', async () => {
     const headers = await fx.headersFor('carol');
     assert.ok(await openSession(url, headers), 'positive control');
-    const r = await postJson(url, { ...headers, 'x-api-key': 'bhk_not-a-real-key-000000000000000000' }, { jsonrpc: '2.0', id: 1, method: 'ping' });
+    const r = await postJson(
+      url,
+      { ...headers, 'x-api-key': 'bhk_not-a-real-key-000000000000000000' },
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+    );
     assert.equal(r.status, 401);
-    const failures = await records((rec) => rec.kind === 'auth-failure' && /^client_auth_invalid/.test(rec.reason ?? ''));
+    const failures = await records(
+      (rec) => rec.kind === 'auth-failure' && /^client_auth_invalid/.test(rec.reason ?? ''),
+    );
     assert.equal(failures.at(-1)?.refusedBy, 'authenticate');
   });
 
@@ -99,7 +118,10 @@ describe('a store written before refusedBy existed', () => {
     await store.append({ ts: 2, kind: 'decision', decision: 'deny', ruleIds: ['r'], refusedBy: 'authorize' });
     const all = await store.query({ limit: 10 });
     await store.close();
-    assert.deepEqual(all.map((r) => r.refusedBy ?? 'none'), ['none', 'authorize']);
+    assert.deepEqual(
+      all.map((r) => r.refusedBy ?? 'none'),
+      ['none', 'authorize'],
+    );
     assert.ok((await verifyChain(all)).ok);
   });
 });

@@ -41,7 +41,16 @@ function assertNoSecrets(run: ReviewRun, secrets: string[]): void {
   for (const s of run.secrets) assert.ok(!text.includes(s), 'a registered secret reached the pack or transcript');
 }
 
-const explain = (c: CheckResult) => JSON.stringify({ status: c.status, finding: c.finding, evidence: c.evidence.map((e) => `${e.outcome} ${e.probe}: ${e.observed ?? ''} ${e.detail ?? ''}`) }, null, 1);
+const explain = (c: CheckResult) =>
+  JSON.stringify(
+    {
+      status: c.status,
+      finding: c.finding,
+      evidence: c.evidence.map((e) => `${e.outcome} ${e.probe}: ${e.observed ?? ''} ${e.detail ?? ''}`),
+    },
+    null,
+    1,
+  );
 
 describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
   let fx: Fixture;
@@ -58,8 +67,19 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
       idp: { jwks: { keys: [signing] } },
       // The agent's key, and one that expired (what a revoked or rotated-out key looks like to a caller).
       clients: [
-        { id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(apiKey) }, { id: 'old', hash: hashApiKey(expiredKey), notAfter: '2020-01-01T00:00:00Z' }], oauthClientIds: [AGENT.clientId] },
-        { id: 'other-agent', apiKeys: [{ id: 'k2', hash: hashApiKey(otherApiKey) }], oauthClientIds: [OTHER_AGENT.clientId] },
+        {
+          id: 'agent',
+          apiKeys: [
+            { id: 'k1', hash: hashApiKey(apiKey) },
+            { id: 'old', hash: hashApiKey(expiredKey), notAfter: '2020-01-01T00:00:00Z' },
+          ],
+          oauthClientIds: [AGENT.clientId],
+        },
+        {
+          id: 'other-agent',
+          apiKeys: [{ id: 'k2', hash: hashApiKey(otherApiKey) }],
+          oauthClientIds: [OTHER_AGENT.clientId],
+        },
       ],
     });
     target = new URL(fx.gateway.urlFor('crm'));
@@ -69,7 +89,10 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
     await fx?.close();
   });
 
-  const userHeaders = async (user: string) => ({ 'x-api-key': apiKey, authorization: `Bearer ${await fx.userToken(user)}` });
+  const userHeaders = async (user: string) => ({
+    'x-api-key': apiKey,
+    authorization: `Bearer ${await fx.userToken(user)}`,
+  });
 
   async function fullProfile(o: { signingKeyFile?: boolean } = {}) {
     const alice = await userHeaders('alice');
@@ -86,10 +109,20 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
       safeToCall: ['list_customers', 'get_customer'],
       examples: { get_customer: { customer_id: 'c-100' } },
     });
-    return { profile, secrets: [apiKey, expiredKey, otherToken, alice.authorization.slice(7), bob.authorization.slice(7), String(signing.d)] };
+    return {
+      profile,
+      secrets: [
+        apiKey,
+        expiredKey,
+        otherToken,
+        alice.authorization.slice(7),
+        bob.authorization.slice(7),
+        String(signing.d),
+      ],
+    };
   }
 
-  it('passes all five with a full profile, claim attacks signed with the issuer\'s key', async () => {
+  it("passes all five with a full profile, claim attacks signed with the issuer's key", async () => {
     const { profile, secrets } = await fullProfile({ signingKeyFile: true });
     const run = await runReview({ target, transport: 'streamable', profile: { profile, dir } }, { only: MINE });
     for (const id of MINE) assert.equal(check(run, id).status, 'pass', `${id}: ${explain(check(run, id))}`);
@@ -110,7 +143,11 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
       assert.match(item(b02, p).observed ?? '', /^HTTP 401/);
     }
     const queryEx = run.exchanges.find((e) => item(b02, /query string/).exchanges?.includes(e.n));
-    assert.match(queryEx?.request.url ?? '', /access_token=%5Bredacted%5D|access_token=\[redacted\]/, 'the query token is redacted in the transcript');
+    assert.match(
+      queryEx?.request.url ?? '',
+      /access_token=%5Bredacted%5D|access_token=\[redacted\]/,
+      'the query token is redacted in the transcript',
+    );
 
     const b03 = check(run, 'BND-03');
     assert.equal(item(b03, /positive control/).outcome, 'ok');
@@ -120,12 +157,24 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
     const b04 = check(run, 'BND-04');
     assert.equal(item(b04, /positive control: alice/).outcome, 'ok');
     assert.equal(item(b04, /re-signed with issuer.signingKeyFile/).outcome, 'ok');
-    for (const p of [/alg none/, /unknown kid/, /bad signature/, /expired/, /not yet valid/, /wrong issuer/, /wrong audience/, /PEM/, /JWK JSON/, /another resource/]) {
+    for (const p of [
+      /alg none/,
+      /unknown kid/,
+      /bad signature/,
+      /expired/,
+      /not yet valid/,
+      /wrong issuer/,
+      /wrong audience/,
+      /PEM/,
+      /JWK JSON/,
+      /another resource/,
+    ]) {
       const i = item(b04, p);
       assert.equal(i.outcome, 'ok', `${i.probe}: ${i.observed} ${i.detail}`);
       assert.match(i.observed ?? '', /^HTTP 401, WWW-Authenticate: Bearer error="invalid_token"/);
     }
-    for (const p of [/expired/, /wrong issuer/, /wrong audience/]) assert.match(item(b04, p).detail ?? '', /issuer's own key \(issuer.signingKeyFile\): only the claim is wrong/);
+    for (const p of [/expired/, /wrong issuer/, /wrong audience/])
+      assert.match(item(b04, p).detail ?? '', /issuer's own key \(issuer.signingKeyFile\): only the claim is wrong/);
     assert.equal(item(b04, /actor mismatch/).outcome, 'n/a');
     assert.equal(item(b04, /replayed/).outcome, 'n/a');
     assert.ok(run.pack.review.requests < 120, `a few dozen requests per check, not ${run.pack.review.requests}`);
@@ -155,15 +204,27 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
   });
 
   it('BND-03 also passes when the client-only identity carries a client-credentials token (the client as its own subject)', async () => {
-    const cc = (await fx.idp.clientCredentialsToken({ clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, resource: target.href })).accessToken;
+    const cc = (
+      await fx.idp.clientCredentialsToken({
+        clientId: AGENT.clientId,
+        clientSecret: AGENT.clientSecret,
+        resource: target.href,
+      })
+    ).accessToken;
     const profile = profileSchema.parse({
-      identities: { alice: { headers: await userHeaders('alice') }, agent: { headers: { 'x-api-key': apiKey, authorization: `Bearer ${cc}` } } },
+      identities: {
+        alice: { headers: await userHeaders('alice') },
+        agent: { headers: { 'x-api-key': apiKey, authorization: `Bearer ${cc}` } },
+      },
       clientOnly: 'agent',
     });
     const run = await runReview({ target, transport: 'streamable', profile: { profile, dir } }, { only: ['BND-03'] });
     const b03 = check(run, 'BND-03');
     assert.equal(b03.status, 'pass', explain(b03));
-    assert.match(item(b03, /agent \(client credential/).observed ?? '', /^HTTP 401, WWW-Authenticate: Bearer error="invalid_token"/);
+    assert.match(
+      item(b03, /agent \(client credential/).observed ?? '',
+      /^HTTP 401, WWW-Authenticate: Bearer error="invalid_token"/,
+    );
     assertNoSecrets(run, [cc, apiKey]);
   });
 
@@ -176,7 +237,10 @@ describe('review BND-01/02/03/04/11 against the behalf gateway', () => {
     assert.equal(item(b01, /GET of the SSE stream/).outcome, 'ok');
     assert.match(item(b01, /legacy message endpoint/).observed ?? '', /^HTTP 401/);
     assert.match(item(check(run, 'BND-04'), /positive control: alice/).observed ?? '', /event stream opened/);
-    assert.match(item(check(run, 'BND-11'), /resource` names the target/).detail ?? '', /legacy SSE endpoint sits below/);
+    assert.match(
+      item(check(run, 'BND-11'), /resource` names the target/).detail ?? '',
+      /legacy SSE endpoint sits below/,
+    );
     // The fingerprint is whole on this transport too: a re-assessment keys on the server and the protocol version.
     assert.ok(run.pack.fingerprint.serverInfo?.name);
     assert.equal(run.pack.fingerprint.protocolVersion, '2025-11-25');
@@ -229,23 +293,36 @@ function startPermissive(): Promise<{ url: URL; close(): Promise<void> }> {
         res.writeHead(202).end();
         return;
       }
-      const result = msg.method === 'initialize'
-        ? { protocolVersion: msg.params?.protocolVersion ?? '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'permissive', version: '0' } }
-        : msg.method === 'tools/list' ? { tools: [{ name: 'echo', inputSchema: { type: 'object' } }] }
-          : msg.method === 'tools/call' ? { content: [{ type: 'text', text: 'served' }] } : {};
-      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'permissive-session' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
+      const result =
+        msg.method === 'initialize'
+          ? {
+              protocolVersion: msg.params?.protocolVersion ?? '2025-06-18',
+              capabilities: { tools: {} },
+              serverInfo: { name: 'permissive', version: '0' },
+            }
+          : msg.method === 'tools/list'
+            ? { tools: [{ name: 'echo', inputSchema: { type: 'object' } }] }
+            : msg.method === 'tools/call'
+              ? { content: [{ type: 'text', text: 'served' }] }
+              : {};
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'permissive-session' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as AddressInfo;
-    resolve({
-      url: new URL(`http://127.0.0.1:${port}/mcp`),
-      close: () => new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-    });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        url: new URL(`http://127.0.0.1:${port}/mcp`),
+        close: () =>
+          new Promise<void>((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
+      });
+    }),
+  );
 }
 
 describe('review BND-01/02/03/04/11 against a server that serves everyone', () => {
@@ -260,15 +337,27 @@ describe('review BND-01/02/03/04/11 against a server that serves everyone', () =
   it('fails each check, with the probe that got through', async () => {
     const { privateKey } = await generateKeyPair('ES256');
     // An issuer nobody listens at: the key-confusion part cannot fetch keys and says so.
-    const token = await new SignJWT({ client_id: 'agent' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer('http://127.0.0.1:9/').setAudience(srv.url.href).setSubject('alice').setIssuedAt().setExpirationTime('1h').sign(privateKey);
+    const token = await new SignJWT({ client_id: 'agent' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('http://127.0.0.1:9/')
+      .setAudience(srv.url.href)
+      .setSubject('alice')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
     const key = generateApiKey();
     const profile = profileSchema.parse({
-      identities: { alice: { headers: { 'x-api-key': key, authorization: `Bearer ${token}` } }, client: { headers: { 'x-api-key': key } } },
+      identities: {
+        alice: { headers: { 'x-api-key': key, authorization: `Bearer ${token}` } },
+        client: { headers: { 'x-api-key': key } },
+      },
       clientOnly: 'client',
       safeToCall: ['echo'],
     });
-    const run = await runReview({ target: srv.url, transport: 'streamable', profile: { profile, dir: tempDir() } }, { only: MINE });
+    const run = await runReview(
+      { target: srv.url, transport: 'streamable', profile: { profile, dir: tempDir() } },
+      { only: MINE },
+    );
     for (const id of MINE) assert.equal(check(run, id).status, 'fail', `${id}: ${explain(check(run, id))}`);
 
     const b01 = check(run, 'BND-01');
@@ -289,7 +378,8 @@ describe('review BND-01/02/03/04/11 against a server that serves everyone', () =
     assert.equal(item(b03, /tools\/call echo/).outcome, 'bad');
 
     const b04 = check(run, 'BND-04');
-    for (const p of [/alg none/, /unknown kid/, /bad signature/, /expired/, /wrong audience/]) assert.equal(item(b04, p).outcome, 'bad', p.source);
+    for (const p of [/alg none/, /unknown kid/, /bad signature/, /expired/, /wrong audience/])
+      assert.equal(item(b04, p).outcome, 'bad', p.source);
     assert.equal(item(b04, /RS\/HS confusion/).outcome, 'not-assessed');
     assert.equal(item(b04, /another resource/).outcome, 'not-assessed');
 
@@ -302,8 +392,13 @@ describe('review BND-01/02/03/04/11 against a server that serves everyone', () =
   it('a refused request needs no control, but a failed control makes a refusal prove nothing', async () => {
     // The permissive server refuses nothing; a dead port refuses everything, including the control.
     const deadTarget = new URL('http://127.0.0.1:9/mcp');
-    const profile = profileSchema.parse({ identities: { alice: { headers: { 'x-api-key': 'k'.repeat(20), authorization: 'Bearer opaque-token-value' } } } });
-    const run = await runReview({ target: deadTarget, transport: 'streamable', profile: { profile, dir: tempDir() } }, { only: ['BND-01', 'BND-02'] });
+    const profile = profileSchema.parse({
+      identities: { alice: { headers: { 'x-api-key': 'k'.repeat(20), authorization: 'Bearer opaque-token-value' } } },
+    });
+    const run = await runReview(
+      { target: deadTarget, transport: 'streamable', profile: { profile, dir: tempDir() } },
+      { only: ['BND-01', 'BND-02'] },
+    );
     assert.notEqual(check(run, 'BND-01').status, 'pass');
     assert.notEqual(check(run, 'BND-01').status, 'fail');
     const b02 = check(run, 'BND-02');
@@ -314,10 +409,23 @@ describe('review BND-01/02/03/04/11 against a server that serves everyone', () =
 
 describe('review helpers', () => {
   it('parses WWW-Authenticate challenges', () => {
-    const [bearer] = parseChallenges('Bearer error="invalid_token", error_description="User token is invalid", scope="mcp:tools crm:read", resource_metadata="http://h/.well-known/oauth-protected-resource/mcp/crm"');
-    assert.deepEqual(bearer, { scheme: 'bearer', params: { error: 'invalid_token', error_description: 'User token is invalid', scope: 'mcp:tools crm:read', resource_metadata: 'http://h/.well-known/oauth-protected-resource/mcp/crm' } });
+    const [bearer] = parseChallenges(
+      'Bearer error="invalid_token", error_description="User token is invalid", scope="mcp:tools crm:read", resource_metadata="http://h/.well-known/oauth-protected-resource/mcp/crm"',
+    );
+    assert.deepEqual(bearer, {
+      scheme: 'bearer',
+      params: {
+        error: 'invalid_token',
+        error_description: 'User token is invalid',
+        scope: 'mcp:tools crm:read',
+        resource_metadata: 'http://h/.well-known/oauth-protected-resource/mcp/crm',
+      },
+    });
     const many = parseChallenges('Basic realm="a, b", Bearer realm=x,scope="s" , Negotiate abc==');
-    assert.deepEqual(many.map((c) => c.scheme), ['basic', 'bearer', 'negotiate']);
+    assert.deepEqual(
+      many.map((c) => c.scheme),
+      ['basic', 'bearer', 'negotiate'],
+    );
     assert.equal(many[0]!.params.realm, 'a, b');
     assert.deepEqual(many[1]!.params, { realm: 'x', scope: 's' });
     assert.equal(many[2]!.token68, 'abc==');
@@ -339,7 +447,10 @@ describe('review helpers', () => {
   });
 
   it('builds RFC 9728 metadata URLs, path form first', () => {
-    assert.deepEqual(metadataUrls(new URL('http://h:1/mcp/crm/')), ['http://h:1/.well-known/oauth-protected-resource/mcp/crm', 'http://h:1/.well-known/oauth-protected-resource']);
+    assert.deepEqual(metadataUrls(new URL('http://h:1/mcp/crm/')), [
+      'http://h:1/.well-known/oauth-protected-resource/mcp/crm',
+      'http://h:1/.well-known/oauth-protected-resource',
+    ]);
     assert.deepEqual(metadataUrls(new URL('https://h/')), ['https://h/.well-known/oauth-protected-resource']);
   });
 });

@@ -33,12 +33,22 @@ const TRANSPORTS: TargetTransport[] = ['streamable', 'sse'];
 type CheckResult = ReviewRun['pack']['checks'][number];
 const bearer = (h: Record<string, string>) => h.authorization!.slice('Bearer '.length);
 
-async function review(o: { target?: string; transport?: TargetTransport; only: CheckId[]; profile?: ProfileInput }): Promise<ReviewRun> {
-  return runReview({
-    ...(o.target ? { target: new URL(o.target) } : {}),
-    transport: o.transport ?? 'streamable',
-    ...(o.profile ? { profile: { profile: profileSchema.parse(o.profile), dir: tempDir('behalf-review-users-') } } : {}),
-  }, { only: o.only });
+async function review(o: {
+  target?: string;
+  transport?: TargetTransport;
+  only: CheckId[];
+  profile?: ProfileInput;
+}): Promise<ReviewRun> {
+  return runReview(
+    {
+      ...(o.target ? { target: new URL(o.target) } : {}),
+      transport: o.transport ?? 'streamable',
+      ...(o.profile
+        ? { profile: { profile: profileSchema.parse(o.profile), dir: tempDir('behalf-review-users-') } }
+        : {}),
+    },
+    { only: o.only },
+  );
 }
 
 function check(run: ReviewRun, id: CheckId): CheckResult {
@@ -57,7 +67,8 @@ function assertStatus(run: ReviewRun, id: CheckId, status: CheckResult['status']
 /** No credential the review used, nor any the test knows, appears anywhere in what the review wrote. */
 function assertNoSecrets(run: ReviewRun, extra: string[] = []): void {
   const written = JSON.stringify({ pack: run.pack, exchanges: run.exchanges });
-  for (const s of [...run.secrets, ...extra].filter((x) => x.length >= 8)) assert.ok(!written.includes(s), 'a credential reached the evidence');
+  for (const s of [...run.secrets, ...extra].filter((x) => x.length >= 8))
+    assert.ok(!written.includes(s), 'a credential reached the evidence');
 }
 
 const targetsOf = (gw: Gateway) => ({ streamable: gw.urlFor('crm'), sse: `${gw.baseUrl}/mcp/crm/sse` });
@@ -82,29 +93,65 @@ describe('BND-05, BND-06, BND-07, BND-12 against the behalf gateway (demo CRM, d
   before(async () => {
     fx = await startFixture();
     targets = targetsOf(fx.gateway);
-    headers = { alice: await fx.headersFor('alice'), bob: await fx.headersFor('bob'), carol: await fx.headersFor('carol') };
+    headers = {
+      alice: await fx.headersFor('alice'),
+      bob: await fx.headersFor('bob'),
+      carol: await fx.headersFor('carol'),
+    };
   });
   after(() => fx?.close());
 
   for (const transport of TRANSPORTS) {
     it(`${transport}: the gateway passes BND-05, BND-06, BND-07 and BND-12; nothing is written in clear`, async () => {
-      const run = await review({ target: targets[transport], transport, only: ['BND-05', 'BND-06', 'BND-07', 'BND-12'], profile: profile() });
-      assert.deepEqual(Object.keys(run.pack.fingerprint.toolsByIdentity).sort(), ['alice', 'bob', 'carol'], 'the survey listed every user');
+      const run = await review({
+        target: targets[transport],
+        transport,
+        only: ['BND-05', 'BND-06', 'BND-07', 'BND-12'],
+        profile: profile(),
+      });
+      assert.deepEqual(
+        Object.keys(run.pack.fingerprint.toolsByIdentity).sort(),
+        ['alice', 'bob', 'carol'],
+        'the survey listed every user',
+      );
 
       const b05 = assertStatus(run, 'BND-05', 'pass');
       assert.equal(b05.evidence.filter((e) => e.outcome === 'ok').length, 2);
-      assert.ok(b05.evidence.every((e) => e.exchanges?.length), 'every item names its exchanges');
-      assert.ok(run.exchanges.some((e) => e.check === 'BND-05' && /positive control: bob calls/.test(e.label)), 'the owner\'s call was made and labelled');
+      assert.ok(
+        b05.evidence.every((e) => e.exchanges?.length),
+        'every item names its exchanges',
+      );
+      assert.ok(
+        run.exchanges.some((e) => e.check === 'BND-05' && /positive control: bob calls/.test(e.label)),
+        "the owner's call was made and labelled",
+      );
 
       const b06 = assertStatus(run, 'BND-06', 'pass');
       const hidden = b06.evidence.filter((e) => e.outcome === 'ok' && /not listed to/.test(e.probe));
-      assert.deepEqual(hidden.map((e) => e.probe.split(' ')[0]).sort(), ['alice', 'bob'], 'export_all_customers, shown to carol only, is refused to both reps');
+      assert.deepEqual(
+        hidden.map((e) => e.probe.split(' ')[0]).sort(),
+        ['alice', 'bob'],
+        'export_all_customers, shown to carol only, is refused to both reps',
+      );
       assert.ok(hidden.every((e) => /positive control: carol/.test(e.detail ?? '')));
-      assert.ok(b06.evidence.some((e) => e.outcome === 'ok' && /^carol calls export_all_customers.*listed to carol/.test(e.probe)), 'a listed tool is callable');
-      assert.ok(b06.evidence.some((e) => e.outcome === 'ok' && /^alice calls get_customer\(\{"customer_id":"c-101"\}\), listed/.test(e.probe)), 'a crossUser call owned by the user is the listed tool\'s known arguments');
+      assert.ok(
+        b06.evidence.some(
+          (e) => e.outcome === 'ok' && /^carol calls export_all_customers.*listed to carol/.test(e.probe),
+        ),
+        'a listed tool is callable',
+      );
+      assert.ok(
+        b06.evidence.some(
+          (e) => e.outcome === 'ok' && /^alice calls get_customer\(\{"customer_id":"c-101"\}\), listed/.test(e.probe),
+        ),
+        "a crossUser call owned by the user is the listed tool's known arguments",
+      );
 
       const b07 = assertStatus(run, 'BND-07', 'pass');
-      assert.deepEqual(b07.evidence.map((e) => e.outcome), ['ok', 'ok', 'ok']);
+      assert.deepEqual(
+        b07.evidence.map((e) => e.outcome),
+        ['ok', 'ok', 'ok'],
+      );
       const [control, other, none] = b07.evidence;
       assert.match(control!.observed!, transport === 'sse' ? /^202/ : /^200 with a result/);
       assert.match(other!.observed!, transport === 'sse' ? /^40[134]/ : /^404/);
@@ -124,59 +171,100 @@ describe('BND-05, BND-06, BND-07, BND-12 against the behalf gateway (demo CRM, d
 
   it('BND-05 fails when the "other" user may in fact make the call (carol is a manager), and is not assessed when the owner cannot make it', async () => {
     const run = await review({
-      target: targets.streamable, only: ['BND-05'],
-      profile: profile({ crossUser: [{ as: 'carol', owner: 'bob', call: { tool: 'get_customer', arguments: { customer_id: 'c-201' } } }] }),
+      target: targets.streamable,
+      only: ['BND-05'],
+      profile: profile({
+        crossUser: [{ as: 'carol', owner: 'bob', call: { tool: 'get_customer', arguments: { customer_id: 'c-201' } } }],
+      }),
     });
     const c = assertStatus(run, 'BND-05', 'fail');
     assert.equal(c.evidence[0]!.outcome, 'bad');
     assert.match(c.evidence[0]!.observed!, /^allowed/);
 
     const wrongOwner = await review({
-      target: targets.streamable, only: ['BND-05'],
-      profile: profile({ crossUser: [{ as: 'bob', owner: 'alice', call: { tool: 'get_customer', arguments: { customer_id: 'c-201' } } }] }),
+      target: targets.streamable,
+      only: ['BND-05'],
+      profile: profile({
+        crossUser: [{ as: 'bob', owner: 'alice', call: { tool: 'get_customer', arguments: { customer_id: 'c-201' } } }],
+      }),
     });
     const w = assertStatus(wrongOwner, 'BND-05', 'not-assessed');
     assert.match(w.evidence[0]!.detail!, /^positive control failed: alice's own call was not allowed/);
-    assert.ok(!wrongOwner.exchanges.some((e) => e.check === 'BND-05' && /^bob calls/.test(e.label)), 'no attack is sent once the control failed');
+    assert.ok(
+      !wrongOwner.exchanges.some((e) => e.check === 'BND-05' && /^bob calls/.test(e.label)),
+      'no attack is sent once the control failed',
+    );
   });
 
   it('BND-05 is not assessed without crossUser entries or without a target; unsafe tools are never called', async () => {
     const none = await review({ target: targets.streamable, only: ['BND-05'], profile: profile({ crossUser: [] }) });
     assert.match(assertStatus(none, 'BND-05', 'not-assessed').reason!, /profile\.crossUser/);
     const noTarget = await review({ only: ['BND-05', 'BND-06', 'BND-07', 'BND-08', 'BND-12'], profile: profile() });
-    for (const id of ['BND-05', 'BND-06', 'BND-07', 'BND-08'] as const) assert.equal(assertStatus(noTarget, id, 'not-assessed').reason, 'no --target given');
+    for (const id of ['BND-05', 'BND-06', 'BND-07', 'BND-08'] as const)
+      assert.equal(assertStatus(noTarget, id, 'not-assessed').reason, 'no --target given');
     assert.ok(check(noTarget, 'BND-12').evidence.every((e) => e.outcome !== 'ok' && e.outcome !== 'bad'));
     assert.equal(noTarget.exchanges.length, 0);
 
-    const unsafe = await review({ target: targets.streamable, only: ['BND-05'], profile: profile({ safeToCall: ['list_customers'] }) });
+    const unsafe = await review({
+      target: targets.streamable,
+      only: ['BND-05'],
+      profile: profile({ safeToCall: ['list_customers'] }),
+    });
     assertStatus(unsafe, 'BND-05', 'not-assessed');
-    assert.ok(!unsafe.exchanges.some((e) => e.check === 'BND-05' && e.request.body?.includes('get_customer')), 'get_customer was never sent');
+    assert.ok(
+      !unsafe.exchanges.some((e) => e.check === 'BND-05' && e.request.body?.includes('get_customer')),
+      'get_customer was never sent',
+    );
   });
 
-  it('BND-06 fails when a listed tool is refused to its user (a per-tool example that is only bob\'s)', async () => {
-    const run = await review({ target: targets.streamable, only: ['BND-06'], profile: profile({ crossUser: [], examples: { list_customers: { owner: 'bob' } } }) });
+  it("BND-06 fails when a listed tool is refused to its user (a per-tool example that is only bob's)", async () => {
+    const run = await review({
+      target: targets.streamable,
+      only: ['BND-06'],
+      profile: profile({ crossUser: [], examples: { list_customers: { owner: 'bob' } } }),
+    });
     const c = assertStatus(run, 'BND-06', 'fail');
     const refused = c.evidence.filter((e) => e.outcome === 'bad');
-    assert.deepEqual(refused.map((e) => e.probe.split(' ')[0]), ['alice']);
+    assert.deepEqual(
+      refused.map((e) => e.probe.split(' ')[0]),
+      ['alice'],
+    );
     assert.match(refused[0]!.detail!, /^listed but refused/);
-    assert.ok(c.evidence.some((e) => e.outcome === 'ok' && /^bob calls list_customers/.test(e.probe)), 'the same call by bob, its owner, is allowed');
+    assert.ok(
+      c.evidence.some((e) => e.outcome === 'ok' && /^bob calls list_customers/.test(e.probe)),
+      'the same call by bob, its owner, is allowed',
+    );
   });
 
   it('BND-06 is not assessed when there is nothing to compare', async () => {
     const run = await review({
-      target: targets.streamable, only: ['BND-06'],
-      profile: profile({ identities: { alice: { headers: headers.alice }, bob: { headers: headers.bob } }, crossUser: [], examples: {} }),
+      target: targets.streamable,
+      only: ['BND-06'],
+      profile: profile({
+        identities: { alice: { headers: headers.alice }, bob: { headers: headers.bob } },
+        crossUser: [],
+        examples: {},
+      }),
     });
     assert.match(assertStatus(run, 'BND-06', 'not-assessed').reason!, /nothing comparable/);
   });
 
   it('BND-07 fails when "another user" is the session\'s own principal, and is partial with one user', async () => {
-    const same = await review({ target: targets.streamable, only: ['BND-07'], profile: profile({ identities: { alice: { headers: headers.alice }, bob: { headers: { ...headers.alice } } } }) });
+    const same = await review({
+      target: targets.streamable,
+      only: ['BND-07'],
+      profile: profile({ identities: { alice: { headers: headers.alice }, bob: { headers: { ...headers.alice } } } }),
+    });
     const c = assertStatus(same, 'BND-07', 'fail');
     assert.equal(c.evidence[1]!.outcome, 'bad');
     assert.match(c.evidence[1]!.observed!, /^200 with a result/);
 
-    const one = await review({ target: targets.sse, transport: 'sse', only: ['BND-07'], profile: profile({ identities: { alice: { headers: headers.alice } }, crossUser: [] }) });
+    const one = await review({
+      target: targets.sse,
+      transport: 'sse',
+      only: ['BND-07'],
+      profile: profile({ identities: { alice: { headers: headers.alice } }, crossUser: [] }),
+    });
     const p = assertStatus(one, 'BND-07', 'partial');
     assert.match(p.evidence[1]!.detail!, /only one user identity/);
   });
@@ -191,7 +279,12 @@ describe('BND-12 against a gateway that allows the hostile origin', () => {
 
   for (const transport of TRANSPORTS) {
     it(`${transport}: fails on Origin, with the control succeeding`, async () => {
-      const run = await review({ target: targetsOf(fx.gateway)[transport], transport, only: ['BND-12'], profile: { identities: { alice: { headers: await fx.headersFor('alice') } } } });
+      const run = await review({
+        target: targetsOf(fx.gateway)[transport],
+        transport,
+        only: ['BND-12'],
+        profile: { identities: { alice: { headers: await fx.headersFor('alice') } } },
+      });
       const c = assertStatus(run, 'BND-12', 'fail');
       const bad = c.evidence.filter((e) => e.outcome === 'bad');
       assert.equal(bad.length, transport === 'sse' ? 2 : 1);
@@ -209,15 +302,37 @@ describe('BND-08 stream revalidation against the gateway', () => {
   before(async () => {
     shortIdp = await startFixture({ noGateway: true, idp: { accessTokenTtlSeconds: TTL } });
     // A verifier without clock skew: "expired" is the same instant to the stream timer and to the token check.
-    gw = await startGateway(parseConfig({
-      server: { host: '127.0.0.1', port: 0 },
-      clientAuth: { methods: ['api-key'] },
-      clients: [{ id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(shortIdp.apiKey) }], oauthClientIds: [AGENT.clientId] }],
-      userAuth: { mode: 'dual', issuers: [{ issuer: shortIdp.idp.issuer, algorithms: ['ES256', 'RS256'], userClaims: ['role', 'customers'], clockSkewSeconds: 0 }] },
-      upstreams: { crm: CRM_STDIO },
-      policy: { rules: DEMO_POLICY },
-      audit: { sqlitePath: ':memory:' },
-    }, tempDir()), { log: () => {}, verifier: { jwksCooldownMs: 0 } });
+    gw = await startGateway(
+      parseConfig(
+        {
+          server: { host: '127.0.0.1', port: 0 },
+          clientAuth: { methods: ['api-key'] },
+          clients: [
+            {
+              id: 'agent',
+              apiKeys: [{ id: 'k1', hash: hashApiKey(shortIdp.apiKey) }],
+              oauthClientIds: [AGENT.clientId],
+            },
+          ],
+          userAuth: {
+            mode: 'dual',
+            issuers: [
+              {
+                issuer: shortIdp.idp.issuer,
+                algorithms: ['ES256', 'RS256'],
+                userClaims: ['role', 'customers'],
+                clockSkewSeconds: 0,
+              },
+            ],
+          },
+          upstreams: { crm: CRM_STDIO },
+          policy: { rules: DEMO_POLICY },
+          audit: { sqlitePath: ':memory:' },
+        },
+        tempDir(),
+      ),
+      { log: () => {}, verifier: { jwksCooldownMs: 0 } },
+    );
     // The fixture's default: 30 s of clock skew.
     skewed = await startFixture({ idp: { accessTokenTtlSeconds: TTL } });
   });
@@ -229,7 +344,13 @@ describe('BND-08 stream revalidation against the gateway', () => {
 
   /** A token minted now, so the review gets the few seconds it lives (the profile would use a command for this). */
   async function shortLived(idp: Fixture, resource: string): Promise<Record<string, string>> {
-    const r = await idp.idp.passwordToken({ clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, username: 'alice', password: PASSWORD, resource });
+    const r = await idp.idp.passwordToken({
+      clientId: AGENT.clientId,
+      clientSecret: AGENT.clientSecret,
+      username: 'alice',
+      password: PASSWORD,
+      resource,
+    });
     const claims = decodeJwt(r.accessToken);
     assert.equal(claims.exp! - claims.iat!, TTL);
     return { 'x-api-key': idp.apiKey, authorization: `Bearer ${r.accessToken}` };
@@ -239,7 +360,12 @@ describe('BND-08 stream revalidation against the gateway', () => {
     it(`${transport}: the stream ends at exp and the expired token is then refused with 401`, async () => {
       const h = await shortLived(shortIdp, gw.urlFor('crm'));
       const started = Date.now();
-      const run = await review({ target: targetsOf(gw)[transport], transport, only: ['BND-08'], profile: { shortLived: { headers: h }, limits: { streamWaitSeconds: 10 } } });
+      const run = await review({
+        target: targetsOf(gw)[transport],
+        transport,
+        only: ['BND-08'],
+        profile: { shortLived: { headers: h }, limits: { streamWaitSeconds: 10 } },
+      });
       const c = assertStatus(run, 'BND-08', 'pass');
       const stream = c.evidence.find((e) => /stream opened with the short-lived token/.test(e.probe));
       assert.equal(stream?.outcome, 'ok');
@@ -254,7 +380,11 @@ describe('BND-08 stream revalidation against the gateway', () => {
 
   it('passes on the stream ending, and only notes a verifier that accepts the token 5 s after exp (default 30 s clock skew)', async () => {
     const h = await shortLived(skewed, skewed.gateway.urlFor('crm'));
-    const run = await review({ target: targetsOf(skewed.gateway).streamable, only: ['BND-08'], profile: { shortLived: { headers: h } } });
+    const run = await review({
+      target: targetsOf(skewed.gateway).streamable,
+      only: ['BND-08'],
+      profile: { shortLived: { headers: h } },
+    });
     const c = assertStatus(run, 'BND-08', 'pass');
     assert.equal(c.evidence.find((e) => /stream opened/.test(e.probe))?.outcome, 'ok');
     const late = c.evidence.find((e) => /after exp/.test(e.probe));
@@ -268,7 +398,11 @@ describe('BND-08 stream revalidation against the gateway', () => {
     assert.match(assertStatus(none, 'BND-08', 'not-assessed').reason!, /profile\.shortLived/);
     const long = await shortLived(skewed, skewed.gateway.urlFor('crm'));
     const started = Date.now();
-    const run = await review({ target: targetsOf(skewed.gateway).streamable, only: ['BND-08'], profile: { shortLived: { headers: long }, limits: { streamWaitSeconds: 1 } } });
+    const run = await review({
+      target: targetsOf(skewed.gateway).streamable,
+      only: ['BND-08'],
+      profile: { shortLived: { headers: long }, limits: { streamWaitSeconds: 1 } },
+    });
     assert.match(assertStatus(run, 'BND-08', 'not-assessed').reason!, /more than limits\.streamWaitSeconds/);
     assert.ok(Date.now() - started < 1000);
     assert.equal(run.exchanges.length, 0);
@@ -276,7 +410,11 @@ describe('BND-08 stream revalidation against the gateway', () => {
 });
 
 /** The reviewer's canary: fingerprints and readable claims of every credential the CRM received, served at GET /. */
-interface TestObserver { url: string; record(info: CrmRequestInfo): void; close(): Promise<void> }
+interface TestObserver {
+  url: string;
+  record(info: CrmRequestInfo): void;
+  close(): Promise<void>;
+}
 
 async function startTestObserver(): Promise<TestObserver> {
   const seen: Array<{ fingerprint: string; claims?: Record<string, unknown> }> = [];
@@ -296,12 +434,16 @@ async function startTestObserver(): Promise<TestObserver> {
       } catch {
         claims = undefined;
       }
-      seen.push({ fingerprint: `sha256:${createHash('sha256').update(credential).digest('hex')}`, ...(claims ? { claims } : {}) });
+      seen.push({
+        fingerprint: `sha256:${createHash('sha256').update(credential).digest('hex')}`,
+        ...(claims ? { claims } : {}),
+      });
     },
-    close: () => new Promise<void>((r) => {
-      http.close(() => r());
-      http.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        http.close(() => r());
+        http.closeAllConnections();
+      }),
   };
 }
 
@@ -321,7 +463,18 @@ describe('BND-09 downstream credentials, seen by an observer behind the gateway'
       policy: OPEN_WIDE,
       upstreams: async (idp) => {
         crm = await startCrmHttp({ auth: { issuer: idp.issuer }, onRequest: (i) => hooks.forEach((h) => h(i)) });
-        return { crm: { transport: 'streamable-http', url: crm.url, downstream: { strategy: 'token-exchange', clientId: EXCHANGER.clientId, clientSecret: `env:${EXCHANGER.secretEnv}`, scopes: ['crm:read'] } } };
+        return {
+          crm: {
+            transport: 'streamable-http',
+            url: crm.url,
+            downstream: {
+              strategy: 'token-exchange',
+              clientId: EXCHANGER.clientId,
+              clientSecret: `env:${EXCHANGER.secretEnv}`,
+              scopes: ['crm:read'],
+            },
+          },
+        };
       },
     });
     exchange = { fx, crm: crm!, observer, hooks };
@@ -330,7 +483,13 @@ describe('BND-09 downstream credentials, seen by an observer behind the gateway'
     const saCrm = await startCrmHttp({ onRequest: (i) => saObserver.record(i) });
     const saFx = await startFixture({
       policy: OPEN_WIDE,
-      upstreams: { crm: { transport: 'streamable-http', url: saCrm.url, downstream: { strategy: 'service-account', headers: { authorization: 'env:CRM_SA' } } } },
+      upstreams: {
+        crm: {
+          transport: 'streamable-http',
+          url: saCrm.url,
+          downstream: { strategy: 'service-account', headers: { authorization: 'env:CRM_SA' } },
+        },
+      },
       gateway: { env: { ...process.env, CRM_SA: `Bearer ${SA_TOKEN}` } },
     });
     shared = { fx: saFx, crm: saCrm, observer: saObserver };
@@ -352,7 +511,12 @@ describe('BND-09 downstream credentials, seen by an observer behind the gateway'
   for (const transport of TRANSPORTS) {
     it(`${transport}: token exchange passes — each user's calls reach the CRM as that user, never with the client's credentials`, async () => {
       const p = await profileFor(exchange.fx, exchange.observer.url);
-      const run = await review({ target: targetsOf(exchange.fx.gateway)[transport], transport, only: ['BND-09'], profile: p });
+      const run = await review({
+        target: targetsOf(exchange.fx.gateway)[transport],
+        transport,
+        only: ['BND-09'],
+        profile: p,
+      });
       const c = assertStatus(run, 'BND-09', 'pass');
       const users = c.evidence.filter((e) => e.outcome === 'ok');
       assert.equal(users.length, 2);
@@ -363,14 +527,21 @@ describe('BND-09 downstream credentials, seen by an observer behind the gateway'
   }
 
   it('a service account downstream fails: both users reach the CRM with one credential', async () => {
-    const run = await review({ target: targetsOf(shared.fx.gateway).streamable, only: ['BND-09'], profile: await profileFor(shared.fx, shared.observer.url) });
+    const run = await review({
+      target: targetsOf(shared.fx.gateway).streamable,
+      only: ['BND-09'],
+      profile: await profileFor(shared.fx, shared.observer.url),
+    });
     const c = assertStatus(run, 'BND-09', 'fail');
-    assert.deepEqual(c.evidence.map((e) => e.outcome), ['bad', 'bad']);
+    assert.deepEqual(
+      c.evidence.map((e) => e.outcome),
+      ['bad', 'bad'],
+    );
     assert.ok(c.evidence.every((e) => /^shared credential/.test(e.detail ?? '')));
     assert.ok(!JSON.stringify(run.pack).includes(SA_TOKEN));
   });
 
-  it('the client\'s own credential arriving downstream is named as passed through', async () => {
+  it("the client's own credential arriving downstream is named as passed through", async () => {
     // What a token-passthrough server's downstream would see: for each request of alice's reaching the CRM, a stand-in observer reports alice's own bearer.
     const h = await exchange.fx.headersFor('alice');
     const passthrough = await startTestObserver();
@@ -381,11 +552,19 @@ describe('BND-09 downstream credentials, seen by an observer behind the gateway'
     exchange.hooks.push(hook);
     try {
       const run = await review({
-        target: targetsOf(exchange.fx.gateway).streamable, only: ['BND-09'],
-        profile: { identities: { alice: { headers: h } }, safeToCall: ['list_customers'], downstream: { observer: { url: passthrough.url }, call: { tool: 'list_customers', arguments: {} } } },
+        target: targetsOf(exchange.fx.gateway).streamable,
+        only: ['BND-09'],
+        profile: {
+          identities: { alice: { headers: h } },
+          safeToCall: ['list_customers'],
+          downstream: { observer: { url: passthrough.url }, call: { tool: 'list_customers', arguments: {} } },
+        },
       });
       const c = assertStatus(run, 'BND-09', 'fail');
-      assert.match(c.evidence[0]!.detail!, /^client token passed through: the downstream received alice's authorization/);
+      assert.match(
+        c.evidence[0]!.detail!,
+        /^client token passed through: the downstream received alice's authorization/,
+      );
       assertNoSecrets(run, [bearer(h)]);
     } finally {
       exchange.hooks.splice(exchange.hooks.indexOf(hook), 1);
@@ -394,7 +573,11 @@ describe('BND-09 downstream credentials, seen by an observer behind the gateway'
   });
 
   it('is not assessed without profile.downstream and without --config', async () => {
-    const run = await review({ target: targetsOf(exchange.fx.gateway).streamable, only: ['BND-09'], profile: { identities: {} } });
+    const run = await review({
+      target: targetsOf(exchange.fx.gateway).streamable,
+      only: ['BND-09'],
+      profile: { identities: {} },
+    });
     assert.match(assertStatus(run, 'BND-09', 'not-assessed').reason!, /profile\.downstream/);
   });
 });

@@ -35,8 +35,14 @@ interface PageGlobals {
   DOMParser: new () => { parseFromString(text: string, type: string): XmlDoc };
   __pwned?: number;
 }
-interface XmlEl { getAttribute(name: string): string | null; textContent: string | null }
-interface XmlDoc { querySelector(sel: string): XmlEl | null; querySelectorAll(sel: string): { length: number } }
+interface XmlEl {
+  getAttribute(name: string): string | null;
+  textContent: string | null;
+}
+interface XmlDoc {
+  querySelector(sel: string): XmlEl | null;
+  querySelectorAll(sel: string): { length: number };
+}
 
 const CLIENT_KEY = 'sk_live_client_key_0123456789abcdef';
 const ALICE_TOKEN = 'eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImF1ZCI6Im1jcCJ9.c2lnbmF0dXJlLWFsaWNl';
@@ -48,9 +54,19 @@ const XSS = '<script>window.__pwned = 1</script><img src="http://evil.invalid/x.
 const TARGET = 'http://127.0.0.1:45678/mcp';
 const REPO = '/srv/reviewed-repo';
 
-const item = (outcome: EvidenceItem['outcome'], probe: string, extra: Partial<EvidenceItem> = {}): EvidenceItem => ({ outcome, probe, ...extra });
+const item = (outcome: EvidenceItem['outcome'], probe: string, extra: Partial<EvidenceItem> = {}): EvidenceItem => ({
+  outcome,
+  probe,
+  ...extra,
+});
 
-function check(id: string, status: CheckStatus, finding: string, evidence: EvidenceItem[], extra: Partial<CheckResult> = {}): CheckResult {
+function check(
+  id: string,
+  status: CheckStatus,
+  finding: string,
+  evidence: EvidenceItem[],
+  extra: Partial<CheckResult> = {},
+): CheckResult {
   const spec = CHECKS.find((c) => c.id === id)!;
   return { ...spec, status, finding, remediation: `Fix ${spec.title}.`, evidence, durationMs: 120, ...extra };
 }
@@ -61,13 +77,84 @@ function exchanges(): Exchange[] {
   const at = '2025-06-01T10:00:01.000Z';
   const init = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}';
   return [
-    { n: 1, check: 'BND-01', label: 'unauthenticated initialize', at, ms: 4, request: { method: 'POST', url: TARGET, headers: r.headers({ 'content-type': 'application/json' }), body: init }, response: { status: 401, headers: r.headers({ 'www-authenticate': 'Bearer resource_metadata="http://127.0.0.1:45678/.well-known/oauth-protected-resource/mcp"' }), body: '' } },
-    { n: 2, check: 'BND-01', label: 'unauthenticated tools/list', at, ms: 3, request: { method: 'POST', url: TARGET, headers: {}, body: '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' }, response: { status: 401, headers: {} } },
-    { n: 3, check: 'BND-01', label: 'GET stream', at, ms: 3, request: { method: 'GET', url: TARGET, headers: { accept: 'text/event-stream' } }, response: { status: 401, headers: {} } },
-    { n: 4, check: 'BND-01', label: 'DELETE', at, ms: 2, request: { method: 'DELETE', url: TARGET, headers: {} }, response: { status: 405, headers: {} } },
-    { n: 5, check: 'BND-03', label: 'client-only initialize', at, ms: 9, request: { method: 'POST', url: TARGET, headers: r.headers({ 'X-Api-Key': CLIENT_KEY }), body: init }, response: { status: 200, headers: r.headers({ 'Mcp-Session-Id': SESSION }), body: r.text(`{"echo":"${QUOTED}"}`) } },
-    { n: 6, check: 'BND-04', label: 'alg none', at, ms: 5, request: { method: 'POST', url: `${TARGET}?access_token=%5Bredacted%5D`, headers: r.headers({ Authorization: `Bearer ${ALICE_TOKEN}`, 'x-api-key': CLIENT_KEY }), body: init }, response: { status: 200, headers: {}, body: r.text(`token was ${ALICE_TOKEN}`) } },
-    { n: 7, check: 'BND-04', label: 'expired', at, request: { method: 'POST', url: TARGET, headers: {} }, error: 'timed out' },
+    {
+      n: 1,
+      check: 'BND-01',
+      label: 'unauthenticated initialize',
+      at,
+      ms: 4,
+      request: { method: 'POST', url: TARGET, headers: r.headers({ 'content-type': 'application/json' }), body: init },
+      response: {
+        status: 401,
+        headers: r.headers({
+          'www-authenticate':
+            'Bearer resource_metadata="http://127.0.0.1:45678/.well-known/oauth-protected-resource/mcp"',
+        }),
+        body: '',
+      },
+    },
+    {
+      n: 2,
+      check: 'BND-01',
+      label: 'unauthenticated tools/list',
+      at,
+      ms: 3,
+      request: { method: 'POST', url: TARGET, headers: {}, body: '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' },
+      response: { status: 401, headers: {} },
+    },
+    {
+      n: 3,
+      check: 'BND-01',
+      label: 'GET stream',
+      at,
+      ms: 3,
+      request: { method: 'GET', url: TARGET, headers: { accept: 'text/event-stream' } },
+      response: { status: 401, headers: {} },
+    },
+    {
+      n: 4,
+      check: 'BND-01',
+      label: 'DELETE',
+      at,
+      ms: 2,
+      request: { method: 'DELETE', url: TARGET, headers: {} },
+      response: { status: 405, headers: {} },
+    },
+    {
+      n: 5,
+      check: 'BND-03',
+      label: 'client-only initialize',
+      at,
+      ms: 9,
+      request: { method: 'POST', url: TARGET, headers: r.headers({ 'X-Api-Key': CLIENT_KEY }), body: init },
+      response: {
+        status: 200,
+        headers: r.headers({ 'Mcp-Session-Id': SESSION }),
+        body: r.text(`{"echo":"${QUOTED}"}`),
+      },
+    },
+    {
+      n: 6,
+      check: 'BND-04',
+      label: 'alg none',
+      at,
+      ms: 5,
+      request: {
+        method: 'POST',
+        url: `${TARGET}?access_token=%5Bredacted%5D`,
+        headers: r.headers({ Authorization: `Bearer ${ALICE_TOKEN}`, 'x-api-key': CLIENT_KEY }),
+        body: init,
+      },
+      response: { status: 200, headers: {}, body: r.text(`token was ${ALICE_TOKEN}`) },
+    },
+    {
+      n: 7,
+      check: 'BND-04',
+      label: 'expired',
+      at,
+      request: { method: 'POST', url: TARGET, headers: {} },
+      error: 'timed out',
+    },
   ];
 }
 
@@ -76,7 +163,12 @@ function syntheticPack(): EvidencePack {
     check('BND-01', 'pass', 'every unauthenticated probe was refused', [
       item('ok', 'unauthenticated POST initialize', { expected: '401/403', observed: '401', exchanges: [1] }),
       item('ok', 'unauthenticated tools/list, GET stream', { expected: '401/403', observed: '401', exchanges: [2, 3] }),
-      item('ok', 'unauthenticated DELETE', { expected: '401/403/405', observed: '405', detail: 'nothing served', exchanges: [4] }),
+      item('ok', 'unauthenticated DELETE', {
+        expected: '401/403/405',
+        observed: '405',
+        detail: 'nothing served',
+        exchanges: [4],
+      }),
     ]),
     check('BND-02', 'partial', 'wrong keys refused; no revoked credential to try', [
       item('ok', 'garbage bearer', { expected: '401', observed: '401' }),
@@ -86,35 +178,83 @@ function syntheticPack(): EvidencePack {
       item('bad', 'client-only initialize', { expected: '401/403', observed: '200 with a session', exchanges: [5] }),
     ]),
     check('BND-04', 'fail', `server accepted a forged token and named its tool ${XSS}`, [
-      item('bad', 'alg none token on initialize', { expected: '401', observed: `200 ${XSS}`, detail: 'tool "a&b" <b>bold</b>', exchanges: [6] }),
+      item('bad', 'alg none token on initialize', {
+        expected: '401',
+        observed: `200 ${XSS}`,
+        detail: 'tool "a&b" <b>bold</b>',
+        exchanges: [6],
+      }),
       item('ok', 'expired token', { expected: '401', observed: '401', exchanges: [7] }),
     ]),
-    check('BND-05', 'not-assessed', 'no cross-user call to try', [], { reason: 'profile.crossUser is empty: add an entry {as, owner, tool, args}' }),
-    check('BND-06', 'n/a', 'only one user identity lists tools', [item('n/a', 'listing comparison', { detail: 'one user' })], { reason: 'a single user identity: nothing to compare' }),
-    check('BND-07', 'pass', 'sessions are bound to their user', [item('ok', 'session replay as bob', { expected: '401/403/404', observed: '404' })]),
-    check('BND-08', 'n/a', 'no standing stream offered', [item('n/a', 'GET stream', { observed: '405' })], { reason: 'the server offers no GET stream (405)' }),
-    check('BND-09', 'pass', 'downstream saw a distinct user per identity', [item('ok', 'observer: distinct sub per user')]),
-    check('BND-10', 'fail', 'two literal secrets in the repository', [
-      item('bad', 'known key format in an assignment', { location: { file: 'src/config.ts', line: 12 }, fingerprint: 'sha256:1111111111111111111111111111111111111111111111111111111111111111', detail: 'AWS access key shape' }),
-      item('bad', 'high-entropy string in an assignment', { location: { file: `${REPO}/deploy/env file #2.sh`, line: 3 }, fingerprint: 'sha256:2222222222222222222222222222222222222222222222222222222222222222' }),
-      item('info', 'test fixture key', { location: { file: 'test/fixture.ts', line: 7 }, fingerprint: 'sha256:3333333333333333333333333333333333333333333333333333333333333333', accepted: { reason: 'a test fixture, never deployed' } }),
-      item('ok', 'secrets by reference', { location: { file: `${REPO}/gateway.yaml`, path: 'upstreams.crm.env.API_TOKEN' } }),
-      item('bad', 'key past its rotation age', { location: { file: '/etc/behalf/keys.json', path: 'keys.k1' }, detail: 'created 400 days ago' }),
+    check('BND-05', 'not-assessed', 'no cross-user call to try', [], {
+      reason: 'profile.crossUser is empty: add an entry {as, owner, tool, args}',
+    }),
+    check(
+      'BND-06',
+      'n/a',
+      'only one user identity lists tools',
+      [item('n/a', 'listing comparison', { detail: 'one user' })],
+      { reason: 'a single user identity: nothing to compare' },
+    ),
+    check('BND-07', 'pass', 'sessions are bound to their user', [
+      item('ok', 'session replay as bob', { expected: '401/403/404', observed: '404' }),
     ]),
-    check('BND-11', 'pass', 'RFC 9728 metadata served and challenges well formed', [item('ok', 'protected resource metadata', { observed: '200' })]),
+    check('BND-08', 'n/a', 'no standing stream offered', [item('n/a', 'GET stream', { observed: '405' })], {
+      reason: 'the server offers no GET stream (405)',
+    }),
+    check('BND-09', 'pass', 'downstream saw a distinct user per identity', [
+      item('ok', 'observer: distinct sub per user'),
+    ]),
+    check('BND-10', 'fail', 'two literal secrets in the repository', [
+      item('bad', 'known key format in an assignment', {
+        location: { file: 'src/config.ts', line: 12 },
+        fingerprint: 'sha256:1111111111111111111111111111111111111111111111111111111111111111',
+        detail: 'AWS access key shape',
+      }),
+      item('bad', 'high-entropy string in an assignment', {
+        location: { file: `${REPO}/deploy/env file #2.sh`, line: 3 },
+        fingerprint: 'sha256:2222222222222222222222222222222222222222222222222222222222222222',
+      }),
+      item('info', 'test fixture key', {
+        location: { file: 'test/fixture.ts', line: 7 },
+        fingerprint: 'sha256:3333333333333333333333333333333333333333333333333333333333333333',
+        accepted: { reason: 'a test fixture, never deployed' },
+      }),
+      item('ok', 'secrets by reference', {
+        location: { file: `${REPO}/gateway.yaml`, path: 'upstreams.crm.env.API_TOKEN' },
+      }),
+      item('bad', 'key past its rotation age', {
+        location: { file: '/etc/behalf/keys.json', path: 'keys.k1' },
+        detail: 'created 400 days ago',
+      }),
+    ]),
+    check('BND-11', 'pass', 'RFC 9728 metadata served and challenges well formed', [
+      item('ok', 'protected resource metadata', { observed: '200' }),
+    ]),
     check('BND-12', 'partial', 'Origin checked; stdio inheritance not assessed', [
       item('ok', 'Origin http://evil.invalid', { expected: '403', observed: '403' }),
       item('not-assessed', 'stdio child environment', { detail: 'line one\nline "two" & \'three\' \u0007 bell' }),
     ]),
   ];
-  const summary = Object.fromEntries((['pass', 'fail', 'partial', 'not-assessed', 'n/a'] as CheckStatus[]).map((s) => [s, checks.filter((c) => c.status === s).length])) as Record<CheckStatus, number>;
+  const summary = Object.fromEntries(
+    (['pass', 'fail', 'partial', 'not-assessed', 'n/a'] as CheckStatus[]).map((s) => [
+      s,
+      checks.filter((c) => c.status === s).length,
+    ]),
+  ) as Record<CheckStatus, number>;
   return {
     $schema: EVIDENCE_SCHEMA_ID,
     schemaVersion: EVIDENCE_SCHEMA_VERSION,
     tool: { name: 'behalf', version: '0.1.0' },
     review: {
-      startedAt: '2025-06-01T10:00:00.000Z', finishedAt: '2025-06-01T10:00:42.500Z', durationMs: 42500, requests: 7, maxRequests: 400, timeLimitSeconds: 300,
-      safeToCall: ['list_customers', 'get_customer'], identities: ['alice', 'bob', 'client-only'],
+      startedAt: '2025-06-01T10:00:00.000Z',
+      finishedAt: '2025-06-01T10:00:42.500Z',
+      durationMs: 42500,
+      requests: 7,
+      maxRequests: 400,
+      timeLimitSeconds: 300,
+      safeToCall: ['list_customers', 'get_customer'],
+      identities: ['alice', 'bob', 'client-only'],
     },
     target: { url: TARGET, transport: 'streamable', configFile: `${REPO}/gateway.yaml`, repoDir: REPO },
     fingerprint: {
@@ -132,7 +272,11 @@ function syntheticPack(): EvidencePack {
 }
 
 function syntheticRun(): ReviewRun {
-  return { pack: syntheticPack(), exchanges: exchanges(), secrets: [CLIENT_KEY, `Bearer ${ALICE_TOKEN}`, ALICE_TOKEN, SESSION, QUOTED, SHORT] };
+  return {
+    pack: syntheticPack(),
+    exchanges: exchanges(),
+    secrets: [CLIENT_KEY, `Bearer ${ALICE_TOKEN}`, ALICE_TOKEN, SESSION, QUOTED, SHORT],
+  };
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -150,18 +294,28 @@ describe('evidence pack: the files', () => {
   });
 
   it('writes the six files into a directory it creates', () => {
-    assert.deepEqual(written.map((p) => p.slice(dir.length + 1)), [...PACK_FILES]);
+    assert.deepEqual(
+      written.map((p) => p.slice(dir.length + 1)),
+      [...PACK_FILES],
+    );
     assert.deepEqual(readdirSync(dir).sort(), [...PACK_FILES].sort());
   });
 
   it('no file carries a credential the review used, and the transcript headers are redacted', () => {
     for (const f of PACK_FILES) {
       const text = read(dir, f);
-      for (const s of [CLIENT_KEY, ALICE_TOKEN, SESSION, QUOTED, JSON.stringify(QUOTED).slice(1, -1)]) assert.ok(!text.includes(s), `${f} holds a secret`);
+      for (const s of [CLIENT_KEY, ALICE_TOKEN, SESSION, QUOTED, JSON.stringify(QUOTED).slice(1, -1)])
+        assert.ok(!text.includes(s), `${f} holds a secret`);
     }
-    const lines = read(dir, 'transcripts.jsonl').trimEnd().split('\n').map((l) => JSON.parse(l) as Exchange);
+    const lines = read(dir, 'transcripts.jsonl')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Exchange);
     assert.equal(lines.length, run.exchanges.length);
-    assert.deepEqual(lines.map((e) => e.n), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      lines.map((e) => e.n),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
     assert.equal(lines[5]!.request.headers.authorization, `Bearer ${secretMark(ALICE_TOKEN)}`);
     assert.equal(lines[4]!.request.headers['x-api-key'], secretMark(CLIENT_KEY));
     assert.equal(lines[4]!.response!.headers['mcp-session-id'], secretMark(SESSION));
@@ -182,17 +336,26 @@ describe('evidence pack: the files', () => {
   });
 
   it('results.sarif validates against the official SARIF 2.1.0 schema and maps each status', () => {
-    const schema = JSON.parse(readFileSync(root('node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json'), 'utf8')) as Record<string, unknown>;
+    const schema = JSON.parse(
+      readFileSync(root('node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json'), 'utf8'),
+    ) as Record<string, unknown>;
     // unicodeRegExp off: one pattern in the official schema is not a valid Unicode-mode regular expression.
     const ajv = new AjvDraft04({ allErrors: true, strict: false, unicodeRegExp: false });
     // The schema's three formats, checked for real rather than ignored (ajv-formats is not a dependency).
-    ajv.addFormat('date-time', (s: string) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)));
+    ajv.addFormat(
+      'date-time',
+      (s: string) =>
+        /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
+    );
     ajv.addFormat('uri', (s: string) => URL.canParse(s));
     ajv.addFormat('uri-reference', (s: string) => URL.canParse(s, 'http://base.invalid/') && !/\s/.test(s));
     const validate = ajv.compile(schema);
     const sarif = JSON.parse(read(dir, 'results.sarif')) as {
       version: string;
-      runs: Array<{ tool: { driver: { name: string; version: string; rules: Array<Record<string, { text: string } | string>> } }; results: Array<Record<string, unknown>> }>;
+      runs: Array<{
+        tool: { driver: { name: string; version: string; rules: Array<Record<string, { text: string } | string>> } };
+        results: Array<Record<string, unknown>>;
+      }>;
     };
     assert.ok(validate(sarif), JSON.stringify(validate.errors, null, 1));
     assert.equal(validate({ ...sarif, version: '2.0.0' }), false, 'the validator rejects a wrong version');
@@ -201,9 +364,18 @@ describe('evidence pack: the files', () => {
     const { driver } = sarif.runs[0]!.tool;
     assert.equal(driver.name, 'behalf review');
     assert.equal(driver.version, '0.1.0');
-    assert.deepEqual(driver.rules.map((r) => r.id), CHECKS.map((c) => c.id));
-    assert.deepEqual(driver.rules.map((r) => r.name), CHECKS.map((c) => c.title));
-    assert.deepEqual(driver.rules.map((r) => (r.shortDescription as { text: string }).text), CHECKS.map((c) => c.question));
+    assert.deepEqual(
+      driver.rules.map((r) => r.id),
+      CHECKS.map((c) => c.id),
+    );
+    assert.deepEqual(
+      driver.rules.map((r) => r.name),
+      CHECKS.map((c) => c.title),
+    );
+    assert.deepEqual(
+      driver.rules.map((r) => (r.shortDescription as { text: string }).text),
+      CHECKS.map((c) => c.question),
+    );
     assert.equal((driver.rules[0]!.help as { text: string }).text, 'Fix client-auth-required.');
 
     const results = sarif.runs[0]!.results;
@@ -217,12 +389,24 @@ describe('evidence pack: the files', () => {
     assert.deepEqual([r('BND-06').kind, r('BND-06').level], ['notApplicable', 'none']);
 
     // Repo-scan findings point at files, relative to the repository; the accepted and ok items are not pointed at.
-    const locs = r('BND-10').locations as Array<{ physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }>;
-    assert.deepEqual(locs.map((l) => [l.physicalLocation.artifactLocation.uri, l.physicalLocation.region?.startLine]), [
-      ['src/config.ts', 12], ['deploy/env%20file%20%232.sh', 3], ['file:///etc/behalf/keys.json', undefined],
+    const locs = r('BND-10').locations as Array<{
+      physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } };
+    }>;
+    assert.deepEqual(
+      locs.map((l) => [l.physicalLocation.artifactLocation.uri, l.physicalLocation.region?.startLine]),
+      [
+        ['src/config.ts', 12],
+        ['deploy/env%20file%20%232.sh', 3],
+        ['file:///etc/behalf/keys.json', undefined],
+      ],
+    );
+    assert.deepEqual((locs[2] as { logicalLocations?: unknown }).logicalLocations, [
+      { fullyQualifiedName: 'keys.k1', kind: 'member' },
     ]);
-    assert.deepEqual((locs[2] as { logicalLocations?: unknown }).logicalLocations, [{ fullyQualifiedName: 'keys.k1', kind: 'member' }]);
-    assert.match((r('BND-10').partialFingerprints as Record<string, string>)['behalfFindings/v1']!, /^sha256:[0-9a-f]{64}$/);
+    assert.match(
+      (r('BND-10').partialFingerprints as Record<string, string>)['behalfFindings/v1']!,
+      /^sha256:[0-9a-f]{64}$/,
+    );
     // Black-box results sit on the target.
     assert.deepEqual(r('BND-01').locations, [{ logicalLocations: [{ fullyQualifiedName: TARGET, kind: 'resource' }] }]);
     assert.equal(r('BND-01').partialFingerprints, undefined);
@@ -242,7 +426,10 @@ describe('evidence pack: the files', () => {
     assert.equal([...xml.matchAll(/<failure /g)].length, 5);
     assert.equal([...xml.matchAll(/<failure [^>]*type="partial"/g)].length, 2);
     assert.equal([...xml.matchAll(/<skipped /g)].length, 3);
-    assert.match(xml, /<testcase classname="BND-05" name="per-user-authorization" time="0.120">\s*<skipped message="not assessed: profile.crossUser is empty/);
+    assert.match(
+      xml,
+      /<testcase classname="BND-05" name="per-user-authorization" time="0.120">\s*<skipped message="not assessed: profile.crossUser is empty/,
+    );
     assert.ok(!xml.includes('<script>'), 'a server string must not become markup');
     assert.ok(xml.includes('&lt;script&gt;window.__pwned = 1&lt;/script&gt;'));
     assert.ok(!xml.includes('\u0007'), 'a control character XML cannot carry is dropped');
@@ -259,13 +446,17 @@ describe('evidence pack: the files', () => {
     assert.match(md, /- \*\*Tools listed to alice:\*\* get_customer, list_customers/);
     const questions = md.indexOf('## The five questions');
     const summary = md.indexOf('## Summary');
-    for (const [n, q] of Object.entries(CHECKLIST)) assert.ok(md.indexOf(`### ${n}. ${q}`) > questions, `question ${n}`);
+    for (const [n, q] of Object.entries(CHECKLIST))
+      assert.ok(md.indexOf(`### ${n}. ${q}`) > questions, `question ${n}`);
     // Each check sits under its question: BND-05 and BND-06 between question 3 and 4.
     const q3 = md.indexOf('### 3.');
     const q4 = md.indexOf('### 4.');
     assert.ok(md.indexOf('BND-05 per-user-authorization:') > q3 && md.indexOf('BND-06 list-call-consistency:') < q4);
     for (const c of CHECKS) {
-      assert.match(md.slice(summary), new RegExp(`\\| ${c.id} \\| ${c.title} \\| (PASS|FAIL|PARTIAL|NOT ASSESSED|N/A) \\|`));
+      assert.match(
+        md.slice(summary),
+        new RegExp(`\\| ${c.id} \\| ${c.title} \\| (PASS|FAIL|PARTIAL|NOT ASSESSED|N/A) \\|`),
+      );
       assert.match(md, new RegExp(`### ${c.id} ${c.title} — `));
     }
     assert.match(md, /### BND-05 per-user-authorization — NOT ASSESSED\n\n- \*\*Question:\*\* user A is denied/);
@@ -288,7 +479,16 @@ describe('evidence pack: report.html in Chromium', () => {
     await writePack(dir, syntheticRun());
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage();
     page.on('request', (req) => requests.push(req.url()));
@@ -306,13 +506,19 @@ describe('evidence pack: report.html in Chromium', () => {
       assert.ok(await section.isVisible(), `${c.id} visible`);
       const status = statusOfCheck(pack, c.id);
       assert.equal(await section.getAttribute('data-status'), status);
-      const label = { pass: 'PASS', fail: 'FAIL', partial: 'PARTIAL', 'not-assessed': 'NOT ASSESSED', 'n/a': 'N/A' }[status];
+      const label = { pass: 'PASS', fail: 'FAIL', partial: 'PARTIAL', 'not-assessed': 'NOT ASSESSED', 'n/a': 'N/A' }[
+        status
+      ];
       assert.equal((await section.locator('h2 .badge').innerText()).trim(), label);
       assert.ok((await section.innerText()).includes(c.question), `${c.id} shows its question`);
     }
     assert.equal(await page.locator('table.summary tbody tr').count(), 12);
     // A status is told by text as well as colour: the fail badge is not styled like the pass badge.
-    const colour = (sel: string) => page.locator(sel).first().evaluate((el) => (globalThis as unknown as PageGlobals).getComputedStyle(el).backgroundColor);
+    const colour = (sel: string) =>
+      page
+        .locator(sel)
+        .first()
+        .evaluate((el) => (globalThis as unknown as PageGlobals).getComputedStyle(el).backgroundColor);
     assert.notEqual(await colour('section#BND-03 .badge'), await colour('section#BND-01 .badge'));
     assert.ok((await page.locator('section#BND-10').innerText()).includes('src/config.ts:12'));
   });
@@ -324,12 +530,17 @@ describe('evidence pack: report.html in Chromium', () => {
     assert.equal(await page.locator('section#BND-04 b').count(), 0);
     assert.ok((await page.locator('section#BND-04').innerText()).includes('<script>window.__pwned = 1</script>'));
     assert.ok(requests.length >= 1);
-    assert.deepEqual(requests.filter((u) => !u.startsWith('file://')), []);
+    assert.deepEqual(
+      requests.filter((u) => !u.startsWith('file://')),
+      [],
+    );
   });
 
   it('prints one check per page after the cover', async () => {
     await page.emulateMedia({ media: 'print' });
-    const breaks = await page.locator('section.check').evaluateAll((els) => els.map((el) => (globalThis as unknown as PageGlobals).getComputedStyle(el).breakBefore));
+    const breaks = await page
+      .locator('section.check')
+      .evaluateAll((els) => els.map((el) => (globalThis as unknown as PageGlobals).getComputedStyle(el).breakBefore));
     assert.deepEqual(breaks, Array(12).fill('page'));
     const pdf = (await page.pdf({ format: 'A4' })).toString('latin1');
     const pages = [...pdf.matchAll(/\/Type\s*\/Page\b(?!s)/g)].length;
@@ -353,7 +564,10 @@ describe('evidence pack: report.html in Chromium', () => {
       };
     }, xml);
     assert.equal((parsed as { error?: string }).error, undefined);
-    assert.deepEqual({ ...parsed, bnd04: undefined, bnd12: undefined }, { tests: '12', cases: 12, failures: 5, skipped: 3, bnd04: undefined, bnd12: undefined });
+    assert.deepEqual(
+      { ...parsed, bnd04: undefined, bnd12: undefined },
+      { tests: '12', cases: 12, failures: 5, skipped: 3, bnd04: undefined, bnd12: undefined },
+    );
     assert.equal(parsed.bnd04, `server accepted a forged token and named its tool ${XSS}`);
     assert.ok(parsed.bnd12!.includes('line one\nline "two" & \'three\''));
   });
@@ -369,7 +583,9 @@ describe('evidence pack: the last guard', () => {
       assert.equal(err.code, 'secret_in_pack');
       assert.ok(!err.message.includes(CLIENT_KEY) && !String(err.stack).includes(CLIENT_KEY));
       assert.ok(err.message.includes(secretMark(CLIENT_KEY)));
-      assert.ok(err.files.includes('evidence.json') && err.files.includes('report.html') && err.files.includes('junit.xml'));
+      assert.ok(
+        err.files.includes('evidence.json') && err.files.includes('report.html') && err.files.includes('junit.xml'),
+      );
       return true;
     });
     assert.equal(existsSync(dir), false);
@@ -379,7 +595,11 @@ describe('evidence pack: the last guard', () => {
     const run = syntheticRun();
     run.exchanges[4]!.response!.body = `{"echo":${JSON.stringify(QUOTED)}}`;
     const dir = tempDir('behalf-guard-');
-    await assert.rejects(writePack(dir, run), (err: unknown) => err instanceof SecretInPackError && err.files.includes('transcripts.jsonl') && !err.message.includes(QUOTED));
+    await assert.rejects(
+      writePack(dir, run),
+      (err: unknown) =>
+        err instanceof SecretInPackError && err.files.includes('transcripts.jsonl') && !err.message.includes(QUOTED),
+    );
     assert.deepEqual(readdirSync(dir), []);
   });
 
@@ -387,7 +607,10 @@ describe('evidence pack: the last guard', () => {
     const run = syntheticRun();
     (run.pack.checks[0] as { status: string }).status = 'maybe';
     const dir = join(tempDir('behalf-guard-'), 'pack');
-    await assert.rejects(writePack(dir, run), (err: unknown) => err instanceof InvalidPackError && /checks\.0\.status/.test(err.message));
+    await assert.rejects(
+      writePack(dir, run),
+      (err: unknown) => err instanceof InvalidPackError && /checks\.0\.status/.test(err.message),
+    );
     assert.equal(existsSync(dir), false);
   });
 });
@@ -410,14 +633,21 @@ describe('behalf review diff', () => {
   it('the same pack: no re-assessment, no status change', () => {
     const d = diffPacks(pack, clone(pack));
     assert.deepEqual(d, { reassessmentDue: false, reasons: [], statusChanges: [] });
-    assert.equal(formatDiff(d), 'Re-assessment due: no (server, protocol version, tools, config, keys and target unchanged)\nStatus changes: none\n');
+    assert.equal(
+      formatDiff(d),
+      'Re-assessment due: no (server, protocol version, tools, config, keys and target unchanged)\nStatus changes: none\n',
+    );
   });
 
   it('changed tools, config, keys and server version: re-assessment due, with the reasons and the tool names per identity', () => {
     const neu = clone(pack);
     neu.fingerprint.serverInfo = { name: 'demo-crm', version: '1.1.0' };
     neu.fingerprint.toolListHash = 'sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd';
-    neu.fingerprint.toolsByIdentity = { alice: ['delete_customer', 'get_customer', 'list_customers'], bob: ['get_customer'], carol: ['export_all'] };
+    neu.fingerprint.toolsByIdentity = {
+      alice: ['delete_customer', 'get_customer', 'list_customers'],
+      bob: ['get_customer'],
+      carol: ['export_all'],
+    };
     neu.fingerprint.configHash = 'sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee';
     neu.fingerprint.keysHash = 'sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff';
     const d = diffPacks(pack, neu);
@@ -453,28 +683,57 @@ describe('behalf review diff', () => {
     neu.checks[2]!.status = 'pass';
     const d = diffPacks(pack, neu);
     assert.equal(d.reassessmentDue, false);
-    assert.deepEqual(d.statusChanges, [{ id: 'BND-03', from: 'fail', to: 'pass' }, { id: 'BND-05', from: 'not-assessed', to: 'fail' }]);
-    assert.match(formatDiff(d), /Status changes:\n {2}- BND-03 user-identity-required: fail → pass\n {2}- BND-05 per-user-authorization: not-assessed → fail\n$/);
+    assert.deepEqual(d.statusChanges, [
+      { id: 'BND-03', from: 'fail', to: 'pass' },
+      { id: 'BND-05', from: 'not-assessed', to: 'fail' },
+    ]);
+    assert.match(
+      formatDiff(d),
+      /Status changes:\n {2}- BND-03 user-identity-required: fail → pass\n {2}- BND-05 per-user-authorization: not-assessed → fail\n$/,
+    );
   });
 
   it('readPack names the file when it is missing, not JSON, not a pack, or invalid', async () => {
     const missing = join(base, 'nope');
-    await assert.rejects(readPack(missing), (e: unknown) => e instanceof PackReadError && e.message.startsWith(missing) && /no such file/.test(e.message));
+    await assert.rejects(
+      readPack(missing),
+      (e: unknown) => e instanceof PackReadError && e.message.startsWith(missing) && /no such file/.test(e.message),
+    );
     const empty = join(base, 'empty');
     mkdirSync(empty);
-    await assert.rejects(readPack(empty), (e: unknown) => e instanceof PackReadError && e.message.startsWith(join(empty, 'evidence.json')) && /not found/.test(e.message));
+    await assert.rejects(
+      readPack(empty),
+      (e: unknown) =>
+        e instanceof PackReadError && e.message.startsWith(join(empty, 'evidence.json')) && /not found/.test(e.message),
+    );
     const notJson = join(base, 'broken.json');
     writeFileSync(notJson, '{"$schema": ');
-    await assert.rejects(readPack(notJson), (e: unknown) => e instanceof PackReadError && e.message.startsWith(`${notJson}: not JSON`));
+    await assert.rejects(
+      readPack(notJson),
+      (e: unknown) => e instanceof PackReadError && e.message.startsWith(`${notJson}: not JSON`),
+    );
     const sarif = join(base, 'old', 'results.sarif');
-    await assert.rejects(readPack(sarif), (e: unknown) => e instanceof PackReadError && e.message.startsWith(`${sarif}: not a behalf evidence pack`));
+    await assert.rejects(
+      readPack(sarif),
+      (e: unknown) => e instanceof PackReadError && e.message.startsWith(`${sarif}: not a behalf evidence pack`),
+    );
     const newer = join(base, 'newer.json');
-    writeFileSync(newer, JSON.stringify({ ...pack, $schema: 'https://behalf.dev/schema/evidence.v2.schema.json', schemaVersion: 2 }));
-    await assert.rejects(readPack(newer), (e: unknown) => e instanceof PackReadError && /v2 was written by a newer behalf/.test(e.message));
+    writeFileSync(
+      newer,
+      JSON.stringify({ ...pack, $schema: 'https://behalf.dev/schema/evidence.v2.schema.json', schemaVersion: 2 }),
+    );
+    await assert.rejects(
+      readPack(newer),
+      (e: unknown) => e instanceof PackReadError && /v2 was written by a newer behalf/.test(e.message),
+    );
     const invalid = join(base, 'invalid.json');
     const bad = clone(pack) as unknown as { checks: Array<{ status: string }> };
     bad.checks[2]!.status = 'maybe';
     writeFileSync(invalid, JSON.stringify(bad));
-    await assert.rejects(readPack(invalid), (e: unknown) => e instanceof PackReadError && e.message.startsWith(`${invalid}: not a valid evidence pack v1: checks.2.status`));
+    await assert.rejects(
+      readPack(invalid),
+      (e: unknown) =>
+        e instanceof PackReadError && e.message.startsWith(`${invalid}: not a valid evidence pack v1: checks.2.status`),
+    );
   });
 });

@@ -6,7 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CHECKS } from '../src/review/catalog.js';
 import type { EvidencePack } from '../src/review/evidence/schema.js';
-import { FLAWS, reviewProfileFor, startReviewEnv, startReviewServer, writeReviewProfile, type Flaw, type ReviewEnv } from './helpers/review-servers.js';
+import {
+  FLAWS,
+  reviewProfileFor,
+  startReviewEnv,
+  startReviewServer,
+  writeReviewProfile,
+  type Flaw,
+  type ReviewEnv,
+} from './helpers/review-servers.js';
 import { tempDir } from './helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -24,13 +32,22 @@ const MUST_FAIL: Record<Flaw, string[]> = {
   'stream-outlives-token': ['BND-08'],
 };
 
-interface CliRun { code: number; stdout: string; stderr: string }
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function review(args: string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'review', ...args], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, 'review', ...args],
+      { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -52,12 +69,28 @@ describe('behalf review against deliberately flawed MCP servers: each caught by 
       try {
         const profile = await reviewProfileFor(server, env);
         const out = tempDir(`behalf-review-${flaw}-`);
-        const run = await review(['--target', server.url, '--profile', writeReviewProfile(profile), '--out', out, '--json', '--quiet']);
+        const run = await review([
+          '--target',
+          server.url,
+          '--profile',
+          writeReviewProfile(profile),
+          '--out',
+          out,
+          '--json',
+          '--quiet',
+        ]);
         assert.equal(run.code, MUST_FAIL[flaw].length ? 1 : 0, `exit code (stderr: ${run.stderr})`);
         const pack = JSON.parse(run.stdout) as EvidencePack;
-        assert.deepEqual(pack.checks.map((c) => c.id), CHECKS.map((c) => c.id));
+        assert.deepEqual(
+          pack.checks.map((c) => c.id),
+          CHECKS.map((c) => c.id),
+        );
         const failed = pack.checks.filter((c) => c.status === 'fail').map((c) => c.id);
-        assert.deepEqual(failed, MUST_FAIL[flaw], `failed checks: ${JSON.stringify(pack.checks.filter((c) => c.status === 'fail').map((c) => [c.id, c.finding]))}`);
+        assert.deepEqual(
+          failed,
+          MUST_FAIL[flaw],
+          `failed checks: ${JSON.stringify(pack.checks.filter((c) => c.status === 'fail').map((c) => [c.id, c.finding]))}`,
+        );
         for (const c of pack.checks) {
           if (c.id === 'BND-10') {
             // Credential management is not visible from outside a plain MCP server: not-assessed, with the reason, since no --config/--repo is given.
@@ -66,21 +99,42 @@ describe('behalf review against deliberately flawed MCP servers: each caught by 
             continue;
           }
           // Positive control across the board: everything not meant to fail is assessed and holds; nothing is left partial or unassessed.
-          if (!MUST_FAIL[flaw].includes(c.id)) assert.ok(c.status === 'pass' || c.status === 'n/a', `${flaw} ${c.id} is ${c.status}: ${c.finding} ${c.reason ?? ''}`);
+          if (!MUST_FAIL[flaw].includes(c.id))
+            assert.ok(
+              c.status === 'pass' || c.status === 'n/a',
+              `${flaw} ${c.id} is ${c.status}: ${c.finding} ${c.reason ?? ''}`,
+            );
           if (c.status === 'n/a') assert.ok(c.reason, `${c.id} n/a needs a reason`);
         }
         for (const id of MUST_FAIL[flaw]) {
           const c = pack.checks.find((x) => x.id === id)!;
-          assert.ok(c.evidence.some((e) => e.outcome === 'bad'), `${id} fails on a bad item`);
+          assert.ok(
+            c.evidence.some((e) => e.outcome === 'bad'),
+            `${id} fails on a bad item`,
+          );
         }
         // The pack on disk: every file there, and no token or secret the review used in any of them.
         const files = packText(out);
-        for (const f of ['evidence.json', 'report.md', 'report.html', 'results.sarif', 'junit.xml', 'transcripts.jsonl']) assert.ok(files.has(f), `${f} written`);
-        const tokens = Object.values(profile.identities ?? {}).flatMap((i) => Object.values(i.headers ?? {})).map((h) => h.replace(/^Bearer\s+/i, ''));
+        for (const f of [
+          'evidence.json',
+          'report.md',
+          'report.html',
+          'results.sarif',
+          'junit.xml',
+          'transcripts.jsonl',
+        ])
+          assert.ok(files.has(f), `${f} written`);
+        const tokens = Object.values(profile.identities ?? {})
+          .flatMap((i) => Object.values(i.headers ?? {}))
+          .map((h) => h.replace(/^Bearer\s+/i, ''));
         assert.ok(tokens.length >= 3);
         for (const [name, text] of files) {
           for (const t of tokens) assert.ok(!text.includes(t), `${name} holds a profile token`);
-          assert.doesNotMatch(text, /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/, `${name} holds a JWT`);
+          assert.doesNotMatch(
+            text,
+            /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/,
+            `${name} holds a JWT`,
+          );
         }
         assert.equal(JSON.parse(files.get('evidence.json')!).checks.length, 12);
       } finally {

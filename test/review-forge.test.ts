@@ -1,7 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compactVerify, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
-import { algNone, badSignature, claimAttacks, hs256With, issuerKey, parseJwt, publicKeyTexts, reviewerKey, signJwt, unknownKid } from '../src/review/forge.js';
+import {
+  compactVerify,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+} from 'jose';
+import {
+  algNone,
+  badSignature,
+  claimAttacks,
+  hs256With,
+  issuerKey,
+  parseJwt,
+  publicKeyTexts,
+  reviewerKey,
+  signJwt,
+  unknownKid,
+} from '../src/review/forge.js';
 
 const ISS = 'http://127.0.0.1:1/issuer';
 const AUD = 'http://127.0.0.1:2/mcp/crm';
@@ -12,12 +33,21 @@ async function issuer(alg: 'ES256' | 'RS256' = 'ES256') {
   const pub = { ...(await exportJWK(publicKey)), kid: `kid-${alg}`, alg };
   const token = await new SignJWT({ client_id: 'agent', scope: 'mcp:tools' })
     .setProtectedHeader({ alg, kid: priv.kid, typ: 'at+jwt' })
-    .setIssuer(ISS).setAudience(AUD).setSubject('alice').setIssuedAt().setExpirationTime('1h').setJti('jti-1')
+    .setIssuer(ISS)
+    .setAudience(AUD)
+    .setSubject('alice')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .setJti('jti-1')
     .sign(privateKey);
   return { priv, pub, publicKey, token };
 }
 
-const verifies = async (token: string, key: Parameters<typeof compactVerify>[1]) => compactVerify(token, key).then(() => true, () => false);
+const verifies = async (token: string, key: Parameters<typeof compactVerify>[1]) =>
+  compactVerify(token, key).then(
+    () => true,
+    () => false,
+  );
 
 describe('review forge', () => {
   it('parses a JWT and nothing else', async () => {
@@ -67,7 +97,7 @@ describe('review forge', () => {
     assert.equal(await verifies(forged, publicKey), false);
   });
 
-  it('unknown kid: same claims and alg, a kid nobody published, not the issuer\'s signature', async () => {
+  it("unknown kid: same claims and alg, a kid nobody published, not the issuer's signature", async () => {
     const { token, publicKey } = await issuer();
     const forged = await unknownKid(token);
     const h = decodeProtectedHeader(forged);
@@ -79,7 +109,7 @@ describe('review forge', () => {
     assert.equal(await verifies(forged, publicKey), false);
   });
 
-  it('signs with the issuer key from a JWK or a key set, under the key\'s kid', async () => {
+  it("signs with the issuer key from a JWK or a key set, under the key's kid", async () => {
     const { token, priv, publicKey } = await issuer();
     const other = await issuer();
     const otherPriv = { ...other.priv, kid: 'other' };
@@ -96,7 +126,7 @@ describe('review forge', () => {
     await assert.rejects(issuerKey({ keys: [other.pub] }, undefined, 'ES256'), /no private JWK/);
   });
 
-  it('a reviewer key keeps the original kid and alg but is not the issuer\'s', async () => {
+  it("a reviewer key keeps the original kid and alg but is not the issuer's", async () => {
     const { token, publicKey } = await issuer();
     const { header, claims } = parseJwt(token)!;
     const key = await reviewerKey('ES256', 'kid-ES256');

@@ -13,13 +13,22 @@ import { tempDir } from './helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-interface CliRun { code: number; stdout: string; stderr: string }
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function behalf(args: string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -35,7 +44,17 @@ describe('behalf review of the running quickstart: every check passes or is hone
   before(async () => {
     qs = await startQuickstart({ ...process.env, BEHALF_STATE_DIR: tempDir('behalf-qs-review-'), BEHALF_PORT: '' });
     out = tempDir('behalf-qs-pack-');
-    run = await behalf(['review', '--target', qs.file.gateway, '--profile', qs.file.review.profile, '--config', qs.file.review.config, '--out', out]);
+    run = await behalf([
+      'review',
+      '--target',
+      qs.file.gateway,
+      '--profile',
+      qs.file.review.profile,
+      '--config',
+      qs.file.review.config,
+      '--out',
+      out,
+    ]);
     pack = JSON.parse(readFileSync(join(out, 'evidence.json'), 'utf8')) as EvidencePack;
   });
   after(async () => qs?.close());
@@ -51,9 +70,17 @@ describe('behalf review of the running quickstart: every check passes or is hone
 
   it('passes every check, each on evidence; n/a only for the parts that do not apply, with the reason', () => {
     for (const c of pack.checks) {
-      assert.equal(c.status, 'pass', `${c.id}: ${c.status} — ${c.finding} ${c.reason ?? ''} ${JSON.stringify(c.evidence.filter((e) => e.outcome !== 'ok' && e.outcome !== 'info'))}`);
-      assert.ok(c.evidence.some((e) => e.outcome === 'ok'), `${c.id} rests on at least one observation`);
-      for (const e of c.evidence.filter((x) => x.outcome === 'n/a')) assert.match(`${e.probe} ${e.detail ?? ''}`, HONEST_NA, `${c.id} n/a part: ${e.probe}`);
+      assert.equal(
+        c.status,
+        'pass',
+        `${c.id}: ${c.status} — ${c.finding} ${c.reason ?? ''} ${JSON.stringify(c.evidence.filter((e) => e.outcome !== 'ok' && e.outcome !== 'info'))}`,
+      );
+      assert.ok(
+        c.evidence.some((e) => e.outcome === 'ok'),
+        `${c.id} rests on at least one observation`,
+      );
+      for (const e of c.evidence.filter((x) => x.outcome === 'n/a'))
+        assert.match(`${e.probe} ${e.detail ?? ''}`, HONEST_NA, `${c.id} n/a part: ${e.probe}`);
     }
     // Claim attacks were signed with the dev IdP's own key: a refusal proves the claim is checked, not only the signature.
     const bnd04 = pack.checks.find((c) => c.id === 'BND-04')!;
@@ -72,14 +99,31 @@ describe('behalf review of the running quickstart: every check passes or is hone
   });
 
   it('holds no credential the review used, in any file', async () => {
-    const secrets = JSON.parse(readFileSync(join(qs.stateDir, 'dev-secrets.json'), 'utf8')) as { agent: { apiKey: string; revokedApiKey: string; clientSecret: string }; passwords: Record<string, string> };
-    const tokens: string[] = [secrets.agent.apiKey, secrets.agent.revokedApiKey, secrets.agent.clientSecret, ...Object.values(secrets.passwords)];
+    const secrets = JSON.parse(readFileSync(join(qs.stateDir, 'dev-secrets.json'), 'utf8')) as {
+      agent: { apiKey: string; revokedApiKey: string; clientSecret: string };
+      passwords: Record<string, string>;
+    };
+    const tokens: string[] = [
+      secrets.agent.apiKey,
+      secrets.agent.revokedApiKey,
+      secrets.agent.clientSecret,
+      ...Object.values(secrets.passwords),
+    ];
     for (const user of ['alice', 'bob']) {
       const t = await behalf(['token', '--state-dir', qs.stateDir, '--user', user]);
-      tokens.push((JSON.parse(t.stdout) as { headers: { authorization: string } }).headers.authorization.replace(/^Bearer /, ''));
+      tokens.push(
+        (JSON.parse(t.stdout) as { headers: { authorization: string } }).headers.authorization.replace(/^Bearer /, ''),
+      );
     }
     const files = readdirSync(out);
-    assert.deepEqual(files.sort(), ['evidence.json', 'junit.xml', 'report.html', 'report.md', 'results.sarif', 'transcripts.jsonl']);
+    assert.deepEqual(files.sort(), [
+      'evidence.json',
+      'junit.xml',
+      'report.html',
+      'report.md',
+      'results.sarif',
+      'transcripts.jsonl',
+    ]);
     for (const f of files) {
       const text = readFileSync(join(out, f), 'utf8');
       for (const t of tokens) assert.ok(!text.includes(t), `${f} holds a credential`);
@@ -91,7 +135,16 @@ describe('behalf review of the running quickstart: every check passes or is hone
   it('report.html opens in Chromium and shows all twelve checks with their status', async () => {
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage();
@@ -109,16 +162,44 @@ describe('behalf review of the running quickstart: every check passes or is hone
 
   it('review diff: the same deployment reviewed again is not due for re-assessment; a changed config is', async () => {
     const again = tempDir('behalf-qs-pack2-');
-    const second = await behalf(['review', '--target', qs.file.gateway, '--profile', qs.file.review.profile, '--config', qs.file.review.config, '--out', again, '--only', 'BND-01', '--quiet']);
+    const second = await behalf([
+      'review',
+      '--target',
+      qs.file.gateway,
+      '--profile',
+      qs.file.review.profile,
+      '--config',
+      qs.file.review.config,
+      '--out',
+      again,
+      '--only',
+      'BND-01',
+      '--quiet',
+    ]);
     assert.equal(second.code, 0, second.stderr);
     const same = await behalf(['review', 'diff', out, again, '--json']);
-    const d = JSON.parse(same.stdout) as { reassessmentDue: boolean; reasons: string[]; statusChanges: Array<{ id: string; from: string; to: string }> };
+    const d = JSON.parse(same.stdout) as {
+      reassessmentDue: boolean;
+      reasons: string[];
+      statusChanges: Array<{ id: string; from: string; to: string }>;
+    };
     assert.equal(d.reassessmentDue, false, d.reasons.join('; '));
     assert.equal(same.code, 0);
     // Only BND-01 ran: the others moved from pass to not-assessed, and diff says so without calling the deployment changed.
     assert.ok(d.statusChanges.some((s) => s.id === 'BND-05' && s.from === 'pass' && s.to === 'not-assessed'));
     const noConfig = tempDir('behalf-qs-pack3-');
-    const third = await behalf(['review', '--target', qs.file.gateway, '--profile', qs.file.review.profile, '--out', noConfig, '--only', 'BND-01', '--quiet']);
+    const third = await behalf([
+      'review',
+      '--target',
+      qs.file.gateway,
+      '--profile',
+      qs.file.review.profile,
+      '--out',
+      noConfig,
+      '--only',
+      'BND-01',
+      '--quiet',
+    ]);
     assert.equal(third.code, 0, third.stderr);
     const changed = await behalf(['review', 'diff', out, noConfig]);
     assert.equal(changed.code, 1);

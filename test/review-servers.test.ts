@@ -19,8 +19,21 @@ import { claimsOf, nowSeconds, signWith, unsigned } from './helpers/auth-tokens.
 import { connectStreamable } from './helpers/clients.js';
 import { INITIALIZE, openSession, postJson, rawRequest, rawStream, rpc, type RawResponse } from './helpers/raw-http.js';
 import {
-  CRM_SERVER_CLIENT, FLAWS, fingerprintOf, MISMATCH_USER, REVIEW_AGENT, REVIEW_TOOLS, reviewProfileFor, SHORT_TTL_SECONDS, startReviewEnv,
-  startReviewServer, writeReviewProfile, type Flaw, type ReviewEnv, type ReviewServer, type ReviewTool,
+  CRM_SERVER_CLIENT,
+  FLAWS,
+  fingerprintOf,
+  MISMATCH_USER,
+  REVIEW_AGENT,
+  REVIEW_TOOLS,
+  reviewProfileFor,
+  SHORT_TTL_SECONDS,
+  startReviewEnv,
+  startReviewServer,
+  writeReviewProfile,
+  type Flaw,
+  type ReviewEnv,
+  type ReviewServer,
+  type ReviewTool,
 } from './helpers/review-servers.js';
 
 type Aspect = 'client-only' | 'alg-none' | 'audience' | 'cross-user' | 'sessions' | 'lists' | 'downstream' | 'stream';
@@ -45,7 +58,9 @@ const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t
 const OWN: Record<string, string> = { alice: 'c-100', bob: 'c-200' };
 
 function run(command: string): Promise<string> {
-  return new Promise((resolve, reject) => execFile('/bin/sh', ['-c', command], (err, out) => (err ? reject(err) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    execFile('/bin/sh', ['-c', command], (err, out) => (err ? reject(err) : resolve(out))),
+  );
 }
 
 describe('review servers', () => {
@@ -64,14 +79,19 @@ describe('review servers', () => {
   });
 
   const token = (user: string, s: ReviewServer) => env.userToken(user, s.url);
-  const init = (s: ReviewServer, headers: Record<string, string>): Promise<RawResponse> => postJson(s.url, { ...ACCEPT, ...headers }, INITIALIZE);
+  const init = (s: ReviewServer, headers: Record<string, string>): Promise<RawResponse> =>
+    postJson(s.url, { ...ACCEPT, ...headers }, INITIALIZE);
   async function connect(s: ReviewServer, t: string): Promise<Client> {
     const c = await connectStreamable(s.url, { authorization: `Bearer ${t}` });
     clients.push(c);
     return c;
   }
   /** Refusals are isError results saying "forbidden"; anything else unexpected fails the test. */
-  async function outcome(c: Client, tool: ReviewTool, args: Record<string, unknown> = {}): Promise<'allowed' | 'denied'> {
+  async function outcome(
+    c: Client,
+    tool: ReviewTool,
+    args: Record<string, unknown> = {},
+  ): Promise<'allowed' | 'denied'> {
     const r = await c.callTool({ name: tool, arguments: args });
     if (!r.isError) return 'allowed';
     const text = (r.content as Array<{ text?: string }>)[0]?.text ?? '';
@@ -116,8 +136,16 @@ describe('review servers', () => {
     async 'cross-user'(s) {
       const alice = await connect(s, await token('alice', s));
       const bob = await connect(s, await token('bob', s));
-      assert.equal(await outcome(alice, 'get_customer', { customer_id: 'c-100' }), 'allowed', 'control: alice reads her own');
-      assert.equal(await outcome(bob, 'get_customer', { customer_id: 'c-200' }), 'allowed', 'control: the owner reads c-200');
+      assert.equal(
+        await outcome(alice, 'get_customer', { customer_id: 'c-100' }),
+        'allowed',
+        'control: alice reads her own',
+      );
+      assert.equal(
+        await outcome(bob, 'get_customer', { customer_id: 'c-200' }),
+        'allowed',
+        'control: the owner reads c-200',
+      );
       const aliceOnBobs = await outcome(alice, 'get_customer', { customer_id: 'c-200' });
       const bobOnAlices = await outcome(bob, 'get_customer', { customer_id: 'c-100' });
       assert.equal(aliceOnBobs, bobOnAlices, 'the rule is the same both ways');
@@ -162,13 +190,19 @@ describe('review servers', () => {
         entries[user] = { fingerprint: fresh[0]!.fingerprint, sub: fresh[0]!.claims?.sub, bearer: t };
       }
       const { alice, bob } = entries as Record<'alice' | 'bob', { fingerprint: string; sub: unknown; bearer: string }>;
-      if (s.flaw === 'token-passthrough') assert.equal(alice.fingerprint, fingerprintOf(alice.bearer), 'the client token itself went downstream');
+      if (s.flaw === 'token-passthrough')
+        assert.equal(alice.fingerprint, fingerprintOf(alice.bearer), 'the client token itself went downstream');
       if (s.flaw === 'service-account-only') {
         assert.equal(alice.fingerprint, bob.fingerprint, 'one credential for both users');
         assert.equal(alice.sub, CRM_SERVER_CLIENT.clientId);
       }
-      return alice.sub === 'alice' && bob.sub === 'bob' && alice.fingerprint !== bob.fingerprint
-        && alice.fingerprint !== fingerprintOf(alice.bearer) && bob.fingerprint !== fingerprintOf(bob.bearer);
+      return (
+        alice.sub === 'alice' &&
+        bob.sub === 'bob' &&
+        alice.fingerprint !== bob.fingerprint &&
+        alice.fingerprint !== fingerprintOf(alice.bearer) &&
+        bob.fingerprint !== fingerprintOf(bob.bearer)
+      );
     },
     async stream(s) {
       const t = await env.shortLivedToken('alice', s.url);
@@ -198,10 +232,20 @@ describe('review servers', () => {
     it(`${aspect}: broken on ${brokenOn.join(', ')} only`, async () => {
       const probe = PROBES[aspect];
       // Streams take seconds of waiting each: probe them side by side. The rest in turn, so downstream sightings are not mixed.
-      const sound = aspect === 'stream'
-        ? await Promise.all(FLAWS.map((f) => probe(servers[f])))
-        : await FLAWS.reduce<Promise<boolean[]>>(async (acc, f) => [...(await acc), await probe(servers[f])], Promise.resolve([]));
-      FLAWS.forEach((f, i) => assert.equal(sound[i], !BROKEN[f].includes(aspect), `${f}: ${aspect} should be ${BROKEN[f].includes(aspect) ? 'broken' : 'sound'}`));
+      const sound =
+        aspect === 'stream'
+          ? await Promise.all(FLAWS.map((f) => probe(servers[f])))
+          : await FLAWS.reduce<Promise<boolean[]>>(
+              async (acc, f) => [...(await acc), await probe(servers[f])],
+              Promise.resolve([]),
+            );
+      FLAWS.forEach((f, i) =>
+        assert.equal(
+          sound[i],
+          !BROKEN[f].includes(aspect),
+          `${f}: ${aspect} should be ${BROKEN[f].includes(aspect) ? 'broken' : 'sound'}`,
+        ),
+      );
     });
   }
 
@@ -209,8 +253,15 @@ describe('review servers', () => {
     for (const s of Object.values(servers)) {
       const meta = await rawRequest(s.metadataUrl);
       assert.equal(meta.status, 200);
-      assert.deepEqual({ ...(meta.json as object), bearer_methods_supported: undefined, scopes_supported: undefined },
-        { resource: s.url, authorization_servers: [env.idp.issuer], bearer_methods_supported: undefined, scopes_supported: undefined });
+      assert.deepEqual(
+        { ...(meta.json as object), bearer_methods_supported: undefined, scopes_supported: undefined },
+        {
+          resource: s.url,
+          authorization_servers: [env.idp.issuer],
+          bearer_methods_supported: undefined,
+          scopes_supported: undefined,
+        },
+      );
       const none = await init(s, {});
       assert.equal(none.status, 401);
       const challenge = String(none.headers['www-authenticate']);
@@ -242,13 +293,21 @@ describe('review servers', () => {
     const s = servers.secure;
     for (const user of ['alice', 'bob']) {
       const c = await connect(s, await token(user, s));
-      assert.deepEqual((await c.listTools()).tools.map((t) => t.name).sort(), ['get_customer', 'list_customers', 'team_stats', 'whoami']);
+      assert.deepEqual((await c.listTools()).tools.map((t) => t.name).sort(), [
+        'get_customer',
+        'list_customers',
+        'team_stats',
+        'whoami',
+      ]);
       assert.equal(await outcome(c, 'export_customers'), 'denied');
       assert.equal(await outcome(c, 'team_stats'), 'allowed');
     }
     const m = await connect(servers['list-mismatch'], await token(MISMATCH_USER, servers['list-mismatch']));
     const listed = (await m.listTools()).tools.map((t) => t.name);
-    assert.ok(listed.includes('export_customers') && !listed.includes('team_stats'), `list-mismatch lists ${listed.join(', ')}`);
+    assert.ok(
+      listed.includes('export_customers') && !listed.includes('team_stats'),
+      `list-mismatch lists ${listed.join(', ')}`,
+    );
     assert.equal(await outcome(m, 'export_customers'), 'denied');
     assert.equal(await outcome(m, 'team_stats'), 'allowed');
   });
@@ -279,7 +338,10 @@ describe('review servers', () => {
     it('the signing key file is the IdP key: a token signed with it passes the secure server, a forged claim does not', async () => {
       const jwk = JSON.parse(readFileSync(env.signingKeyFile, 'utf8')) as { kid: string; d?: string };
       assert.ok(jwk.d, 'a private key');
-      assert.ok(env.idp.publicJwks.keys.some((k) => (k as { kid?: string }).kid === jwk.kid), 'its kid is published');
+      assert.ok(
+        env.idp.publicJwks.keys.some((k) => (k as { kid?: string }).kid === jwk.kid),
+        'its kid is published',
+      );
       const s = servers.secure;
       const claims = { ...claimsOf(await token('alice', s)), iat: nowSeconds(), exp: nowSeconds() + 60 };
       const header = { alg: 'RS256', kid: jwk.kid, typ: 'at+jwt' };
@@ -303,7 +365,11 @@ describe('review servers', () => {
       assert.equal((await init(s, auth(revoked))).status, 401, 'the revoked (expired) credential');
       // …and expiry is all that is wrong with it: at its issue time it verifies against the IdP's keys.
       const { iat } = decodeJwt(revoked);
-      await jwtVerify(revoked, createRemoteJWKSet(new URL(env.idp.jwksUri)), { issuer: env.idp.issuer, audience: s.url, currentDate: new Date((iat! + 1) * 1000) });
+      await jwtVerify(revoked, createRemoteJWKSet(new URL(env.idp.jwksUri)), {
+        issuer: env.idp.issuer,
+        audience: s.url,
+        currentDate: new Date((iat! + 1) * 1000),
+      });
       const short = parseCommandOutput(await run(p.shortLived!.command!));
       assert.equal((await init(s, { ...ACCEPT, ...short })).status, 200);
       assert.equal(p.issuer.signingKeyFile, env.signingKeyFile);

@@ -10,7 +10,10 @@ import { tempDir } from './helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-function behalf(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+function behalf(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
@@ -42,32 +45,66 @@ describe('behalf review without a target: --repo and --command through the CLI',
     assert.equal(finding.location?.line, 2);
     assert.match(finding.fingerprint ?? '', /^sha256:[0-9a-f]{16}$/);
     // Checks that need a target say so; nothing else fails.
-    for (const c of pack.checks.filter((x) => x.id !== 'BND-10')) assert.notEqual(c.status, 'fail', `${c.id}: ${c.finding}`);
+    for (const c of pack.checks.filter((x) => x.id !== 'BND-10'))
+      assert.notEqual(c.status, 'fail', `${c.id}: ${c.finding}`);
     assert.match(pack.checks.find((c) => c.id === 'BND-05')!.reason ?? '', /--target|profile/);
-    const sarif = JSON.parse(readFileSync(join(out, 'results.sarif'), 'utf8')) as { runs: Array<{ results: Array<{ ruleId: string; level: string; locations?: Array<{ physicalLocation?: { artifactLocation: { uri: string }; region?: { startLine: number } } }> }> }> };
+    const sarif = JSON.parse(readFileSync(join(out, 'results.sarif'), 'utf8')) as {
+      runs: Array<{
+        results: Array<{
+          ruleId: string;
+          level: string;
+          locations?: Array<{
+            physicalLocation?: { artifactLocation: { uri: string }; region?: { startLine: number } };
+          }>;
+        }>;
+      }>;
+    };
     const r = sarif.runs[0]!.results.find((x) => x.ruleId === 'BND-10')!;
     assert.equal(r.level, 'error');
-    assert.deepEqual([r.locations?.[0]?.physicalLocation?.artifactLocation.uri, r.locations?.[0]?.physicalLocation?.region?.startLine], ['settings.py', 2]);
+    assert.deepEqual(
+      [r.locations?.[0]?.physicalLocation?.artifactLocation.uri, r.locations?.[0]?.physicalLocation?.region?.startLine],
+      ['settings.py', 2],
+    );
     for (const text of packFiles(out)) assert.ok(!text.includes(key), 'the key is never written');
 
-    writeFileSync(join(repo, '.behalf-review-accept.yaml'), `- fingerprint: "${finding.fingerprint}"\n  reason: a revoked test key, kept for the fixture\n`);
-    const accepted = await behalf(['review', '--repo', repo, '--out', tempDir('behalf-review-repo-pack2-'), '--json', '--quiet']);
+    writeFileSync(
+      join(repo, '.behalf-review-accept.yaml'),
+      `- fingerprint: "${finding.fingerprint}"\n  reason: a revoked test key, kept for the fixture\n`,
+    );
+    const accepted = await behalf([
+      'review',
+      '--repo',
+      repo,
+      '--out',
+      tempDir('behalf-review-repo-pack2-'),
+      '--json',
+      '--quiet',
+    ]);
     assert.equal(accepted.code, 0, accepted.stderr);
-    const item = (JSON.parse(accepted.stdout) as EvidencePack).checks.find((c) => c.id === 'BND-10')!.evidence.find((e) => e.fingerprint === finding.fingerprint)!;
+    const item = (JSON.parse(accepted.stdout) as EvidencePack).checks
+      .find((c) => c.id === 'BND-10')!
+      .evidence.find((e) => e.fingerprint === finding.fingerprint)!;
     assert.equal(item.outcome, 'info');
     assert.equal(item.accepted?.reason, 'a revoked test key, kept for the fixture');
   });
 
-  it('--command: a secret in the environment the child would inherit fails BND-12 by name, and the command\'s own secret is redacted everywhere', async () => {
+  it("--command: a secret in the environment the child would inherit fails BND-12 by name, and the command's own secret is redacted everywhere", async () => {
     const inherited = `sk-${randomBytes(24).toString('hex')}`;
     const onLine = randomBytes(24).toString('base64url');
     const out = tempDir('behalf-review-cmd-pack-');
-    const run = await behalf(['review', '--command', `node server.js --token ${onLine}`, '--out', out, '--json', '--quiet'], { ...process.env, OPENAI_API_KEY: inherited });
+    const run = await behalf(
+      ['review', '--command', `node server.js --token ${onLine}`, '--out', out, '--json', '--quiet'],
+      { ...process.env, OPENAI_API_KEY: inherited },
+    );
     assert.equal(run.code, 1, run.stderr);
     const pack = JSON.parse(run.stdout) as EvidencePack;
     const bnd12 = pack.checks.find((c) => c.id === 'BND-12')!;
     assert.equal(bnd12.status, 'fail');
-    assert.ok(bnd12.evidence.some((e) => e.outcome === 'bad' && /OPENAI_API_KEY/.test(`${e.observed ?? ''} ${e.detail ?? ''} ${e.probe}`)));
+    assert.ok(
+      bnd12.evidence.some(
+        (e) => e.outcome === 'bad' && /OPENAI_API_KEY/.test(`${e.observed ?? ''} ${e.detail ?? ''} ${e.probe}`),
+      ),
+    );
     assert.ok(bnd12.evidence.some((e) => e.outcome === 'bad' && /command line/i.test(`${e.probe} ${e.detail ?? ''}`)));
     for (const text of [run.stdout, ...packFiles(out)]) {
       assert.ok(!text.includes(inherited), 'the inherited secret is never written');

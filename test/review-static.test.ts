@@ -39,12 +39,18 @@ function randomKey(): string {
     if (/\d/.test(k) && /[A-Za-z]/.test(k) && bitsPerChar(k) >= 3.5) return k;
   }
 }
-const pemKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const pemKey = () =>
+  generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function ctxFor(inputs: Partial<ReviewInputs>, accepted: { fingerprint: string; reason: string }[] = []): ReviewContext {
-  const profile = accepted.length ? { profile: profileSchema.parse({ acceptedFindings: accepted }), dir: process.cwd() } : undefined;
+function ctxFor(
+  inputs: Partial<ReviewInputs>,
+  accepted: { fingerprint: string; reason: string }[] = [],
+): ReviewContext {
+  const profile = accepted.length
+    ? { profile: profileSchema.parse({ acceptedFindings: accepted }), dir: process.cwd() }
+    : undefined;
   return new ReviewContext({ transport: 'streamable', ...(profile ? { profile } : {}), ...inputs });
 }
 
@@ -58,7 +64,11 @@ function cleanConfig(): Record<string, unknown> {
     clients: [{ id: 'agent', apiKeys: [{ id: 'k1', hash: `sha256:${sha256('the key')}`, createdAt: CREATED }] }],
     userAuth: { issuers: [{ issuer: 'https://idp.example.com' }] },
     upstreams: {
-      crm: { transport: 'streamable-http', url: 'https://crm.example.com/mcp', downstream: { strategy: 'token-exchange', clientId: 'gateway', clientSecret: 'env:GATEWAY_SECRET' } },
+      crm: {
+        transport: 'streamable-http',
+        url: 'https://crm.example.com/mcp',
+        downstream: { strategy: 'token-exchange', clientId: 'gateway', clientSecret: 'env:GATEWAY_SECRET' },
+      },
     },
     keys: { maxAgeDays: 90 },
     audit: { sqlitePath: ':memory:', arguments: { digestKey: 'file:digest.key' } },
@@ -131,8 +141,14 @@ describe('BND-10 on a config', () => {
     const token = githubToken();
     const clientSecret = randomKey();
     const raw = cleanConfig();
-    (raw.upstreams as Record<string, unknown>).tools = { transport: 'stdio', command: 'node', args: ['server.js'], env: { GITHUB_TOKEN: { value: token } } };
-    ((raw.upstreams as Record<string, { downstream: Record<string, unknown> }>).crm!.downstream).clientSecret = clientSecret;
+    (raw.upstreams as Record<string, unknown>).tools = {
+      transport: 'stdio',
+      command: 'node',
+      args: ['server.js'],
+      env: { GITHUB_TOKEN: { value: token } },
+    };
+    (raw.upstreams as Record<string, { downstream: Record<string, unknown> }>).crm!.downstream.clientSecret =
+      clientSecret;
     const ctx = ctxFor({ configPath: writeConfig(raw) });
     const out = await bnd10(ctx);
     assert.equal(out.status ?? statusOf(out.evidence), 'fail');
@@ -142,25 +158,42 @@ describe('BND-10 on a config', () => {
       ['bad', 'upstreams.tools.env.GITHUB_TOKEN.value'],
     ]);
     assert.match(out.finding, /2 literal secret\(s\) in the config/);
-    assert.ok(byProbe(out.evidence, /gateway's own check/).length, 'the loader\'s refusal is reported, not thrown');
+    assert.ok(byProbe(out.evidence, /gateway's own check/).length, "the loader's refusal is reported, not thrown");
     // The schema refuses clientSecret, yet the upstream's strategy is still read.
     assert.deepEqual(outcomes(staticDownstreamEvidence(ctx)).sort(), ['bad', 'ok']);
     const transport = staticTransportEvidence(ctx);
     const env = byProbe(transport, /^environment of stdio upstream tools$/);
     assert.equal(env[0]?.outcome, 'bad');
     assert.match(env[0]!.observed!, /GITHUB_TOKEN/);
-    assertNoSecret([out, staticTlsEvidence(ctx), staticDownstreamEvidence(ctx), transport, ctx.facts], [token, clientSecret]);
+    assertNoSecret(
+      [out, staticTlsEvidence(ctx), staticDownstreamEvidence(ctx), transport, ctx.facts],
+      [token, clientSecret],
+    );
   });
 
   it('secrets by reference only: one ok item per reference', async () => {
     const raw = cleanConfig();
-    (raw.upstreams as Record<string, unknown>).tools = { transport: 'stdio', command: 'node', env: { API_TOKEN: 'env:TOOLS_TOKEN', CERT: 'file:/etc/tools/cert.pem' } };
+    (raw.upstreams as Record<string, unknown>).tools = {
+      transport: 'stdio',
+      command: 'node',
+      env: { API_TOKEN: 'env:TOOLS_TOKEN', CERT: 'file:/etc/tools/cert.pem' },
+    };
     (raw.server as Record<string, unknown>).tls = { cert: 'file:tls.crt', key: 'file:tls.key' };
     const out = await bnd10(ctxFor({ configPath: writeConfig(raw) }));
     assert.equal(out.status ?? statusOf(out.evidence), 'pass');
-    assert.deepEqual(byProbe(out.evidence, /^secret by reference$/).map((r) => r.location?.path).sort(), [
-      'audit.arguments.digestKey', 'server.tls.cert', 'server.tls.key', 'upstreams.crm.downstream.clientSecret', 'upstreams.tools.env.API_TOKEN', 'upstreams.tools.env.CERT',
-    ]);
+    assert.deepEqual(
+      byProbe(out.evidence, /^secret by reference$/)
+        .map((r) => r.location?.path)
+        .sort(),
+      [
+        'audit.arguments.digestKey',
+        'server.tls.cert',
+        'server.tls.key',
+        'upstreams.crm.downstream.clientSecret',
+        'upstreams.tools.env.API_TOKEN',
+        'upstreams.tools.env.CERT',
+      ],
+    );
     assert.equal(byProbe(out.evidence, /^literal secrets in the config$/)[0]?.outcome, 'ok');
   });
 
@@ -168,11 +201,35 @@ describe('BND-10 on a config', () => {
     const dir = tempDir('behalf-review-keys-');
     const now = Date.now();
     const entry = (id: string, created: number, extra: Record<string, unknown> = {}) => ({
-      id, kind: 'api-key', client: 'agent', hash: `sha256:${sha256(id)}`, createdAt: iso(created), notBefore: iso(created), notAfter: iso(created + 400 * DAY_MS), status: 'active', ...extra,
+      id,
+      kind: 'api-key',
+      client: 'agent',
+      hash: `sha256:${sha256(id)}`,
+      createdAt: iso(created),
+      notBefore: iso(created),
+      notAfter: iso(created + 400 * DAY_MS),
+      status: 'active',
+      ...extra,
     });
-    writeFileSync(join(dir, 'keys.json'), JSON.stringify({ version: 1, keys: [entry('old', now - 200 * DAY_MS), entry('fresh', now - 5 * DAY_MS, { replaces: 'gone' }), entry('gone', now - 300 * DAY_MS, { status: 'revoked', revokedAt: iso(now - 5 * DAY_MS) })] }));
+    writeFileSync(
+      join(dir, 'keys.json'),
+      JSON.stringify({
+        version: 1,
+        keys: [
+          entry('old', now - 200 * DAY_MS),
+          entry('fresh', now - 5 * DAY_MS, { replaces: 'gone' }),
+          entry('gone', now - 300 * DAY_MS, { status: 'revoked', revokedAt: iso(now - 5 * DAY_MS) }),
+        ],
+      }),
+    );
     const audit = new SqliteAuditStore(join(dir, 'audit.db'));
-    await audit.append({ ts: now, kind: 'key', outcome: 'rotated', credentialId: 'fresh', reason: 'behalf keys rotate' });
+    await audit.append({
+      ts: now,
+      kind: 'key',
+      outcome: 'rotated',
+      credentialId: 'fresh',
+      reason: 'behalf keys rotate',
+    });
     await audit.close();
     const raw = { ...cleanConfig(), keys: { file: 'keys.json', maxAgeDays: 90 }, audit: { sqlitePath: 'audit.db' } };
     const file = writeConfig(raw, dir);
@@ -216,7 +273,8 @@ describe('BND-10 on a config', () => {
     const out = await bnd10(ctx);
     assert.equal(out.status ?? statusOf(out.evidence), 'not-assessed');
     assert.match(out.evidence[0]!.detail!, /not valid YAML at line/);
-    for (const items of [staticTlsEvidence(ctx), staticDownstreamEvidence(ctx), staticTransportEvidence(ctx)]) assert.deepEqual(outcomes(items), ['not-assessed']);
+    for (const items of [staticTlsEvidence(ctx), staticDownstreamEvidence(ctx), staticTransportEvidence(ctx)])
+      assert.deepEqual(outcomes(items), ['not-assessed']);
     const missing = ctxFor({ configPath: join(dir, 'nope.yaml') });
     assert.deepEqual(outcomes(staticDownstreamEvidence(missing)), ['not-assessed']);
   });
@@ -226,11 +284,28 @@ describe('BND-09 static: downstream strategies', () => {
   it('per user → ok; service account and smuggled shared credentials → bad; none → info', () => {
     const raw = cleanConfig();
     Object.assign(raw.upstreams as Record<string, unknown>, {
-      assert: { transport: 'streamable-http', url: 'https://a.example.com/mcp', downstream: { strategy: 'user-assertion' } },
-      shared: { transport: 'streamable-http', url: 'https://s.example.com/mcp', downstream: { strategy: 'service-account', headers: { authorization: 'env:SA_TOKEN' } } },
-      headers: { transport: 'streamable-http', url: 'https://h.example.com/mcp', headers: { 'x-api-key': 'env:H_KEY' } },
+      assert: {
+        transport: 'streamable-http',
+        url: 'https://a.example.com/mcp',
+        downstream: { strategy: 'user-assertion' },
+      },
+      shared: {
+        transport: 'streamable-http',
+        url: 'https://s.example.com/mcp',
+        downstream: { strategy: 'service-account', headers: { authorization: 'env:SA_TOKEN' } },
+      },
+      headers: {
+        transport: 'streamable-http',
+        url: 'https://h.example.com/mcp',
+        headers: { 'x-api-key': 'env:H_KEY' },
+      },
       plain: { transport: 'streamable-http', url: 'https://p.example.com/mcp' },
-      mine: { transport: 'stdio', command: 'node', perUser: { credentialEnv: 'USER_TOKEN' }, downstream: { strategy: 'token-exchange', clientId: 'gateway', clientSecret: 'env:GATEWAY_SECRET' } },
+      mine: {
+        transport: 'stdio',
+        command: 'node',
+        perUser: { credentialEnv: 'USER_TOKEN' },
+        downstream: { strategy: 'token-exchange', clientId: 'gateway', clientSecret: 'env:GATEWAY_SECRET' },
+      },
       files: { transport: 'stdio', command: 'node', args: ['fs.js', '/data/{user}'] },
       envshared: { transport: 'stdio', command: 'node', env: { DB_PASSWORD: 'env:DB_PASSWORD' } },
     });
@@ -263,11 +338,19 @@ describe('BND-02 static: TLS verification', () => {
     Object.assign(raw.upstreams as Record<string, unknown>, {
       remote: { transport: 'streamable-http', url: 'http://10.1.2.3:3000/mcp' },
       local: { transport: 'streamable-http', url: 'http://127.0.0.1:3000/mcp' },
-      child: { transport: 'stdio', command: 'node', args: ['server.js', '--insecure', '--tls-verify=false'], env: { NODE_TLS_REJECT_UNAUTHORIZED: { value: '0' } } },
+      child: {
+        transport: 'stdio',
+        command: 'node',
+        args: ['server.js', '--insecure', '--tls-verify=false'],
+        env: { NODE_TLS_REJECT_UNAUTHORIZED: { value: '0' } },
+      },
     });
     (raw.server as Record<string, unknown>).allowedOrigins = ['http://agent.internal.example'];
     const items = staticTlsEvidence(ctxFor({ configPath: writeConfig(raw) }));
-    const bad = items.filter((i) => i.outcome === 'bad').map((i) => [i.location?.path, i.observed]).sort();
+    const bad = items
+      .filter((i) => i.outcome === 'bad')
+      .map((i) => [i.location?.path, i.observed])
+      .sort();
     assert.deepEqual(bad, [
       ['upstreams.child.args.1', '--insecure'],
       ['upstreams.child.args.2', '--tls-verify: false'],
@@ -275,7 +358,10 @@ describe('BND-02 static: TLS verification', () => {
       ['upstreams.remote.url', 'http://10.1.2.3:3000'],
     ]);
     assert.equal(items.find((i) => i.location?.path === 'upstreams.local.url')?.outcome, 'info');
-    assert.ok(!items.some((i) => i.location?.path?.startsWith('server.allowedOrigins')), 'allowed origins are callers, not connections');
+    assert.ok(
+      !items.some((i) => i.location?.path?.startsWith('server.allowedOrigins')),
+      'allowed origins are callers, not connections',
+    );
   });
 
   it('--command: a TLS switch on the line or in the inherited environment is bad', () => {
@@ -284,10 +370,16 @@ describe('BND-02 static: TLS verification', () => {
       delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
       assert.deepEqual(outcomes(staticTlsEvidence(ctxFor({ command: 'node server.js --port 3000' }))), ['ok']);
       const line = staticTlsEvidence(ctxFor({ command: 'NODE_TLS_REJECT_UNAUTHORIZED=0 node server.js' }));
-      assert.deepEqual(line.map((i) => [i.outcome, i.observed]), [['bad', 'NODE_TLS_REJECT_UNAUTHORIZED=0']]);
+      assert.deepEqual(
+        line.map((i) => [i.outcome, i.observed]),
+        [['bad', 'NODE_TLS_REJECT_UNAUTHORIZED=0']],
+      );
       process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
       const env = staticTlsEvidence(ctxFor({ command: 'node server.js' }));
-      assert.deepEqual(env.map((i) => [i.outcome, i.location?.file]), [['bad', 'environment']]);
+      assert.deepEqual(
+        env.map((i) => [i.outcome, i.location?.file]),
+        [['bad', 'environment']],
+      );
     } finally {
       if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
       else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved;
@@ -300,28 +392,45 @@ function transportInChild(env: Record<string, string>): Promise<EvidenceItem[]> 
   const dir = tempDir('behalf-review-child-');
   const script = join(dir, 'probe.mjs');
   const mod = (p: string) => pathToFileURL(fileURLToPath(new URL(p, import.meta.url))).href;
-  writeFileSync(script, [
-    `import { ReviewContext } from ${JSON.stringify(mod('../src/review/context.js'))};`,
-    `import { staticTransportEvidence } from ${JSON.stringify(mod('../src/review/static/transport.js'))};`,
-    'const ctx = new ReviewContext({ transport: "streamable", command: "node server.js" });',
-    'process.stdout.write(JSON.stringify(staticTransportEvidence(ctx)));',
-  ].join('\n'));
+  writeFileSync(
+    script,
+    [
+      `import { ReviewContext } from ${JSON.stringify(mod('../src/review/context.js'))};`,
+      `import { staticTransportEvidence } from ${JSON.stringify(mod('../src/review/static/transport.js'))};`,
+      'const ctx = new ReviewContext({ transport: "streamable", command: "node server.js" });',
+      'process.stdout.write(JSON.stringify(staticTransportEvidence(ctx)));',
+    ].join('\n'),
+  );
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script], { env, encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as EvidenceItem[])));
+    execFile(process.execPath, [script], { env, encoding: 'utf8' }, (err, stdout) =>
+      err ? reject(err) : resolve(JSON.parse(stdout) as EvidenceItem[]),
+    );
   });
 }
 
 describe('BND-12 static: what a --command child inherits', () => {
   it('a secret-looking variable in this process is bad, named but never shown; a clean environment is ok', async () => {
     const secret = githubToken();
-    const dirty = await transportInChild({ PATH: process.env.PATH ?? '/usr/bin', MY_SERVICE_TOKEN: secret, HARMLESS: 'hello', SHAPED: `key ${awsKeyId()}` });
+    const dirty = await transportInChild({
+      PATH: process.env.PATH ?? '/usr/bin',
+      MY_SERVICE_TOKEN: secret,
+      HARMLESS: 'hello',
+      SHAPED: `key ${awsKeyId()}`,
+    });
     const env = byProbe(dirty, /^environment the --command child would inherit$/)[0]!;
     assert.equal(env.outcome, 'bad');
     assert.match(env.observed!, /2 variable\(s\) look like credentials: MY_SERVICE_TOKEN, SHAPED/);
     assertNoSecret(dirty, [secret]);
-    const clean = await transportInChild({ PATH: process.env.PATH ?? '/usr/bin', HOME: '/home/someone', LANG: 'C.UTF-8' });
+    const clean = await transportInChild({
+      PATH: process.env.PATH ?? '/usr/bin',
+      HOME: '/home/someone',
+      LANG: 'C.UTF-8',
+    });
     assert.equal(byProbe(clean, /^environment the --command child would inherit$/)[0]?.outcome, 'ok');
-    assert.deepEqual(byProbe(clean, /^literal secrets on the --command line$/).map((i) => i.outcome), ['ok']);
+    assert.deepEqual(
+      byProbe(clean, /^literal secrets on the --command line$/).map((i) => i.outcome),
+      ['ok'],
+    );
   });
 
   // Node marks inherited descriptors up to the first gap above 15 close-on-exec at start (libuv), so the pipe goes to fd 20.
@@ -329,11 +438,16 @@ describe('BND-12 static: what a --command child inherits', () => {
     const dir = tempDir('behalf-review-fd-');
     const script = join(dir, 'probe.mjs');
     const mod = pathToFileURL(fileURLToPath(new URL('../src/review/static/transport.js', import.meta.url))).href;
-    writeFileSync(script, `import { openDescriptors } from ${JSON.stringify(mod)};\nprocess.stdout.write(JSON.stringify(openDescriptors()));`);
+    writeFileSync(
+      script,
+      `import { openDescriptors } from ${JSON.stringify(mod)};\nprocess.stdout.write(JSON.stringify(openDescriptors()));`,
+    );
     const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'ignore', ...Array<'ignore'>(17).fill('ignore'), 'pipe'];
     const child = spawn(process.execPath, [script], { stdio });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     await new Promise((r) => child.on('close', r));
     const fds = JSON.parse(out) as { fd: number; cloexec: boolean; target: string }[];
     const fd20 = fds.find((f) => f.fd === 20);
@@ -346,7 +460,11 @@ describe('BND-12 static: what a --command child inherits', () => {
   });
 
   it('positive controls and root: close-on-exec descriptors and an unprivileged user are ok, uid 0 is bad', () => {
-    const ok = inheritanceEvidence({ env: { PATH: '/usr/bin', PWD: '/home/x', XDG_SESSION_ID: '3' }, fds: [{ fd: 3, target: 'anon_inode:[eventpoll]', cloexec: true }], uid: 1000 });
+    const ok = inheritanceEvidence({
+      env: { PATH: '/usr/bin', PWD: '/home/x', XDG_SESSION_ID: '3' },
+      fds: [{ fd: 3, target: 'anon_inode:[eventpoll]', cloexec: true }],
+      uid: 1000,
+    });
     assert.deepEqual(outcomes(ok), ['ok', 'ok', 'ok']);
     const root = inheritanceEvidence({ env: {}, fds: [], uid: 0 });
     assert.equal(root[2]!.outcome, 'bad');
@@ -358,7 +476,10 @@ describe('BND-12 static: what a --command child inherits', () => {
     const line = `node server.js --api-key "${key}" --port 3000`;
     const ctx = ctxFor({ command: line });
     const items = commandLineEvidence(line, ctx);
-    assert.deepEqual(items.map((i) => [i.outcome, i.location?.path]), [['bad', 'word 3']]);
+    assert.deepEqual(
+      items.map((i) => [i.outcome, i.location?.path]),
+      [['bad', 'word 3']],
+    );
     assertNoSecret(items, [key]);
     // The pack copies the command line through the redactor: the secret found here is blanked there.
     assert.ok(!ctx.redactor.text(line).includes(key));
@@ -370,7 +491,14 @@ describe('BND-12 static: what a --command child inherits', () => {
   it('config stdio upstreams: references ok, secrets in envAllow bad, folder and OS user reported', () => {
     const raw = cleanConfig();
     Object.assign(raw.upstreams as Record<string, unknown>, {
-      tools: { transport: 'stdio', command: 'node', cwd: '/srv/tools/{user}', envAllow: ['PATH', 'AWS_SECRET_ACCESS_KEY'], env: { API_TOKEN: 'env:TOOLS_TOKEN', LOG_LEVEL: { value: 'debug' } }, perUser: { uid: 1001, gid: 1001 } },
+      tools: {
+        transport: 'stdio',
+        command: 'node',
+        cwd: '/srv/tools/{user}',
+        envAllow: ['PATH', 'AWS_SECRET_ACCESS_KEY'],
+        env: { API_TOKEN: 'env:TOOLS_TOKEN', LOG_LEVEL: { value: 'debug' } },
+        perUser: { uid: 1001, gid: 1001 },
+      },
     });
     const items = staticTransportEvidence(ctxFor({ configPath: writeConfig(raw) }));
     const rows = items.map((i) => [i.outcome, i.location?.path]);
@@ -390,29 +518,63 @@ describe('BND-10 repository scan', () => {
   /** Harmless look-alikes that must never be reported. */
   function harmless(dir: string): void {
     mkdirSync(join(dir, 'src'), { recursive: true });
-    writeFileSync(join(dir, 'src', 'ids.ts'), [
-      `export const checksum = "sha256:${sha256('x')}";`,
-      `export const requestId = "${randomUUID()}";`,
-      `export const commit = "${sha256('c').slice(0, 40)}";`,
-      `const apiKeyHeader = "x-api-key";`,
-      `const token = process.env.SERVICE_TOKEN;`,
-      `const pattern = "^[A-Za-z0-9_-]{20,64}$";`,
-    ].join('\n'));
-    writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ packages: { 'node_modules/x': { resolved: 'https://registry.npmjs.org/x/-/x-1.0.0.tgz', integrity: `sha512-${randomBytes(64).toString('base64')}` } } }, null, 2));
-    writeFileSync(join(dir, 'config.yaml'), `integrity: sha512-${randomBytes(48).toString('base64')}\nfingerprint256: "${Array.from(randomBytes(32), (b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':')}"\ndatabase: postgres://app:\${DB_PASSWORD}@db/app\n`);
+    writeFileSync(
+      join(dir, 'src', 'ids.ts'),
+      [
+        `export const checksum = "sha256:${sha256('x')}";`,
+        `export const requestId = "${randomUUID()}";`,
+        `export const commit = "${sha256('c').slice(0, 40)}";`,
+        `const apiKeyHeader = "x-api-key";`,
+        `const token = process.env.SERVICE_TOKEN;`,
+        `const pattern = "^[A-Za-z0-9_-]{20,64}$";`,
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'package-lock.json'),
+      JSON.stringify(
+        {
+          packages: {
+            'node_modules/x': {
+              resolved: 'https://registry.npmjs.org/x/-/x-1.0.0.tgz',
+              integrity: `sha512-${randomBytes(64).toString('base64')}`,
+            },
+          },
+        },
+        null,
+        2,
+      ),
+    );
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      `integrity: sha512-${randomBytes(48).toString('base64')}\nfingerprint256: "${Array.from(randomBytes(32), (b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':')}"\ndatabase: postgres://app:\${DB_PASSWORD}@db/app\n`,
+    );
   }
 
   function dirtyRepo() {
     const dir = tempDir('behalf-review-repo-');
     harmless(dir);
-    const secrets = { aws: awsKeyId(), pem: pemKey(), entropy: randomKey(), named: `s3cr3t${alnum(12)}`, accepted: awsKeyId(), fileAccepted: awsKeyId(), hidden: awsKeyId() };
-    writeFileSync(join(dir, 'src', 'aws.ts'), `// uploads\nconst region = "eu-west-1";\nconst awsAccessKeyId = "${secrets.aws}";\n`);
+    const secrets = {
+      aws: awsKeyId(),
+      pem: pemKey(),
+      entropy: randomKey(),
+      named: `s3cr3t${alnum(12)}`,
+      accepted: awsKeyId(),
+      fileAccepted: awsKeyId(),
+      hidden: awsKeyId(),
+    };
+    writeFileSync(
+      join(dir, 'src', 'aws.ts'),
+      `// uploads\nconst region = "eu-west-1";\nconst awsAccessKeyId = "${secrets.aws}";\n`,
+    );
     mkdirSync(join(dir, 'deploy'));
     writeFileSync(join(dir, 'deploy', 'server.key'), secrets.pem);
     writeFileSync(join(dir, 'deploy', 'app.env'), `LOG_LEVEL=debug\nexport BLOB=${secrets.entropy}\n`);
     writeFileSync(join(dir, 'settings.json'), JSON.stringify({ name: 'app', dbPassword: secrets.named }, null, 2));
     mkdirSync(join(dir, 'test'));
-    writeFileSync(join(dir, 'test', 'fixture.ts'), `export const FAKE = "${secrets.accepted}";\nexport const OTHER = "${secrets.fileAccepted}";\n`);
+    writeFileSync(
+      join(dir, 'test', 'fixture.ts'),
+      `export const FAKE = "${secrets.accepted}";\nexport const OTHER = "${secrets.fileAccepted}";\n`,
+    );
     // Never read: skipped folders, binaries, big files.
     for (const skip of ['node_modules/pkg', '.git', 'dist']) {
       mkdirSync(join(dir, skip), { recursive: true });
@@ -426,10 +588,21 @@ describe('BND-10 repository scan', () => {
   it('finds known formats and high-entropy assignments, skips what it must, honours acceptances from the profile and the repo', async () => {
     const { dir, secrets } = dirtyRepo();
     const accepted = findingFingerprint('test/fixture.ts', secrets.accepted);
-    writeFileSync(join(dir, ACCEPT_FILE), stringify([{ fingerprint: findingFingerprint('test/fixture.ts', secrets.fileAccepted), reason: 'revoked test key kept as a fixture' }]));
+    writeFileSync(
+      join(dir, ACCEPT_FILE),
+      stringify([
+        {
+          fingerprint: findingFingerprint('test/fixture.ts', secrets.fileAccepted),
+          reason: 'revoked test key kept as a fixture',
+        },
+      ]),
+    );
     const ctx = ctxFor({ repoDir: dir }, [{ fingerprint: accepted, reason: 'an inert fixture key' }]);
     const out = await bnd10(ctx);
-    const findings = out.evidence.filter((e) => e.fingerprint).map((e) => [e.outcome, `${e.location?.file}:${e.location?.line}`, e.observed]).sort();
+    const findings = out.evidence
+      .filter((e) => e.fingerprint)
+      .map((e) => [e.outcome, `${e.location?.file}:${e.location?.line}`, e.observed])
+      .sort();
     assert.deepEqual(findings, [
       ['bad', 'deploy/app.env:2', 'a high-entropy string assigned to BLOB'],
       ['bad', 'deploy/server.key:1', 'a PEM private key'],
@@ -442,13 +615,19 @@ describe('BND-10 repository scan', () => {
     const aws = out.evidence.find((e) => e.location?.file === 'src/aws.ts')!;
     assert.equal(aws.fingerprint, `sha256:${sha256(`src/aws.ts:${secrets.aws}`).slice(0, 16)}`);
     const fixture = out.evidence.filter((e) => e.location?.file === 'test/fixture.ts');
-    assert.deepEqual(fixture.map((e) => e.accepted?.reason), ['an inert fixture key', 'revoked test key kept as a fixture']);
+    assert.deepEqual(
+      fixture.map((e) => e.accepted?.reason),
+      ['an inert fixture key', 'revoked test key kept as a fixture'],
+    );
     assert.match(fixture[1]!.detail!, new RegExp(ACCEPT_FILE.replace('.', '\\.')));
     assert.equal(out.status ?? statusOf(out.evidence), 'fail');
     assert.match(out.finding, /4 credential\(s\) in the repository/);
     const summary = out.evidence.find((e) => e.probe === 'repository scan for embedded credentials')!;
     assert.match(summary.observed!, /skipped: 1 large, 1 binary/);
-    assertNoSecret(out, [...Object.values(secrets).filter((s) => !s.startsWith('-----')), ...secrets.pem.split('\n').filter((l) => l.length > 20)]);
+    assertNoSecret(out, [
+      ...Object.values(secrets).filter((s) => !s.startsWith('-----')),
+      ...secrets.pem.split('\n').filter((l) => l.length > 20),
+    ]);
   });
 
   it('positive control: a repo of harmless look-alikes passes; accepting every finding passes too', async () => {
@@ -460,11 +639,17 @@ describe('BND-10 repository scan', () => {
 
     const { dir } = dirtyRepo();
     const first = await bnd10(ctxFor({ repoDir: dir }));
-    const all = first.evidence.filter((e) => e.fingerprint).map((e) => ({ fingerprint: e.fingerprint!, reason: 'reviewed' }));
+    const all = first.evidence
+      .filter((e) => e.fingerprint)
+      .map((e) => ({ fingerprint: e.fingerprint!, reason: 'reviewed' }));
     assert.equal(all.length, 6);
     const acceptedAll = await bnd10(ctxFor({ repoDir: dir }, all));
     assert.equal(acceptedAll.status ?? statusOf(acceptedAll.evidence), 'pass');
-    assert.ok(acceptedAll.evidence.filter((e) => e.fingerprint).every((e) => e.outcome === 'info' && e.accepted?.reason === 'reviewed'));
+    assert.ok(
+      acceptedAll.evidence
+        .filter((e) => e.fingerprint)
+        .every((e) => e.outcome === 'info' && e.accepted?.reason === 'reviewed'),
+    );
   });
 
   it('a missing --repo folder is not assessed', async () => {

@@ -25,7 +25,10 @@ describe('shipped schema and example', () => {
     assert.deepEqual(Object.keys(config.upstreams).sort(), ['crm', 'docs']);
     assert.equal(config.server.tls?.key, 'file:/etc/behalf/tls.key');
     assert.equal(config.policy.rules.length, 6);
-    assert.deepEqual(config.policy.rateLimits.map((l) => l.id), ['calls-per-user']);
+    assert.deepEqual(
+      config.policy.rateLimits.map((l) => l.id),
+      ['calls-per-user'],
+    );
     assert.equal(config.audit.arguments.digestKey, 'env:BEHALF_AUDIT_DIGEST_KEY');
   });
 });

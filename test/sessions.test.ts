@@ -11,14 +11,25 @@ import { startCrmHttp, type CrmHttpServer, type CrmRequestInfo } from '../demo/c
 import { fingerprint } from '../src/shared/hash.js';
 import { OTHER_AGENT, startFixture, type Fixture } from './helpers/fixture.js';
 import {
-  INITIALIZE, assertNoLeak, openSession, postJson, rawRequest, rawStream, rpc, rpcResult, type RawResponse, type RawStream,
+  INITIALIZE,
+  assertNoLeak,
+  openSession,
+  postJson,
+  rawRequest,
+  rawStream,
+  rpc,
+  rpcResult,
+  type RawResponse,
+  type RawStream,
 } from './helpers/raw-http.js';
 
 const NOT_FOUND = { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Session not found' } };
 
 /** What a caller can observe of a refusal: status, body and the header names (values like Date differ). */
 function observable(r: RawResponse): { status: number; text: string; headers: string[] } {
-  const headers = Object.keys(r.headers).filter((h) => h !== 'date').sort();
+  const headers = Object.keys(r.headers)
+    .filter((h) => h !== 'date')
+    .sort();
   return { status: r.status, text: r.text, headers };
 }
 
@@ -74,13 +85,41 @@ describe('session binding', () => {
   });
 
   /** Principals that are not alice-through-agent on route crm, and what each must get. */
-  interface Intruder { name: string; headers: () => Record<string, string>; status: 404 | 401; message: string; mismatch?: { client: string; subject: string } }
+  interface Intruder {
+    name: string;
+    headers: () => Record<string, string>;
+    status: 404 | 401;
+    message: string;
+    mismatch?: { client: string; subject: string };
+  }
   const INTRUDERS: Intruder[] = [
-    { name: 'bob (same agent, valid token)', headers: () => as('bob'), status: 404, message: 'Session not found', mismatch: { client: 'agent', subject: 'bob' } },
-    { name: 'alice through another agent', headers: () => as('aliceViaOther'), status: 404, message: 'Session not found', mismatch: { client: 'other-agent', subject: 'alice' } },
-    { name: 'the agent with no user token', headers: () => ({ 'x-api-key': fx.apiKey }), status: 401, message: 'User authentication required' },
+    {
+      name: 'bob (same agent, valid token)',
+      headers: () => as('bob'),
+      status: 404,
+      message: 'Session not found',
+      mismatch: { client: 'agent', subject: 'bob' },
+    },
+    {
+      name: 'alice through another agent',
+      headers: () => as('aliceViaOther'),
+      status: 404,
+      message: 'Session not found',
+      mismatch: { client: 'other-agent', subject: 'alice' },
+    },
+    {
+      name: 'the agent with no user token',
+      headers: () => ({ 'x-api-key': fx.apiKey }),
+      status: 401,
+      message: 'User authentication required',
+    },
     { name: 'no credentials at all', headers: () => ({}), status: 401, message: 'Client authentication required' },
-    { name: 'alice\'s token without the client credential', headers: () => ({ authorization: `Bearer ${tokens.alice}` }), status: 401, message: 'Client authentication required' },
+    {
+      name: "alice's token without the client credential",
+      headers: () => ({ authorization: `Bearer ${tokens.alice}` }),
+      status: 401,
+      message: 'Client authentication required',
+    },
   ];
 
   function assertRefused(r: RawResponse, intruder: Intruder): void {
@@ -91,7 +130,12 @@ describe('session binding', () => {
     assertNoLeak(r.text, secrets);
   }
 
-  async function assertMismatchAudited(sessionId: string, intruder: Intruder, transport: string, route = 'crm'): Promise<void> {
+  async function assertMismatchAudited(
+    sessionId: string,
+    intruder: Intruder,
+    transport: string,
+    route = 'crm',
+  ): Promise<void> {
     const rows = await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1 });
     const row = rows[0]!;
     assert.equal(row.route, route);
@@ -103,7 +147,8 @@ describe('session binding', () => {
     const presented = intruder.headers().authorization!.slice('Bearer '.length);
     assert.equal(row.tokenFingerprint, fingerprint(presented));
     const text = JSON.stringify(rows);
-    for (const s of [...secrets, sessionId]) assert.ok(!text.includes(s), 'a session id or credential is in clear in the audit row');
+    for (const s of [...secrets, sessionId])
+      assert.ok(!text.includes(s), 'a session id or credential is in clear in the audit row');
   }
 
   describe('Streamable HTTP', () => {
@@ -113,40 +158,73 @@ describe('session binding', () => {
     const send = (method: 'POST' | 'GET' | 'DELETE', headers: Record<string, string>, id: string, target = url) =>
       method === 'POST'
         ? postJson(target, headers, rpc('tools/list'), id)
-        : rawRequest(target, { method, headers: { accept: method === 'GET' ? 'text/event-stream' : 'application/json', ...headers, 'mcp-session-id': id } });
+        : rawRequest(target, {
+            method,
+            headers: {
+              accept: method === 'GET' ? 'text/event-stream' : 'application/json',
+              ...headers,
+              'mcp-session-id': id,
+            },
+          });
 
     before(async () => {
       sid = await openSession(url, as('alice'));
       // The reference answer: alice herself with an id that never existed.
       const made = fx.gateway.runtime.sessions.newId();
-      unknown = { POST: await send('POST', as('alice'), made), GET: await send('GET', as('alice'), made), DELETE: await send('DELETE', as('alice'), made) };
+      unknown = {
+        POST: await send('POST', as('alice'), made),
+        GET: await send('GET', as('alice'), made),
+        DELETE: await send('DELETE', as('alice'), made),
+      };
       for (const r of Object.values(unknown)) assert.equal(r.status, 404);
     });
 
     for (const method of ['POST', 'GET', 'DELETE'] as const) {
       for (const intruder of INTRUDERS) {
         it(`${method} with alice's session id by ${intruder.name} → ${intruder.status}${intruder.status === 404 ? ', indistinguishable from an unknown id' : ''}`, async () => {
-          const before = { posts: posts('crm'), all: anyRequests('crm'), mismatches: (await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 })).length };
+          const before = {
+            posts: posts('crm'),
+            all: anyRequests('crm'),
+            mismatches: (await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 })).length,
+          };
           const r = await send(method, intruder.headers(), sid);
           assertRefused(r, intruder);
           if (intruder.status === 404) {
             assert.deepEqual(observable(r), observable(unknown[method]));
             await assertMismatchAudited(sid, intruder, 'streamable-http');
           } else {
-            assert.equal((await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 })).length, before.mismatches, 'an unauthenticated caller is refused before any session lookup');
+            assert.equal(
+              (await fx.gateway.runtime.audit.query({ kind: 'session-mismatch', limit: 1000 })).length,
+              before.mismatches,
+              'an unauthenticated caller is refused before any session lookup',
+            );
           }
-          assert.equal(anyRequests('crm'), before.all, 'nothing reached alice\'s upstream');
+          assert.equal(anyRequests('crm'), before.all, "nothing reached alice's upstream");
           // Positive control: the session is alive and still alice's.
           const own = await postJson(url, as('alice'), rpc('tools/list'), sid);
-          assert.deepEqual((rpcResult(own).tools as Array<{ name: string }>).map((t) => t.name).sort(), ['get_customer', 'list_customers', 'update_customer']);
+          assert.deepEqual((rpcResult(own).tools as Array<{ name: string }>).map((t) => t.name).sort(), [
+            'get_customer',
+            'list_customers',
+            'update_customer',
+          ]);
           assert.equal(posts('crm'), before.posts + 1);
         });
       }
     }
 
-    it('bob\'s session works for bob, and alice\'s id is not his (the 404 is about binding, not bob)', async () => {
+    it("bob's session works for bob, and alice's id is not his (the 404 is about binding, not bob)", async () => {
       const bobSid = await openSession(url, as('bob'));
-      const r = await postJson(url, as('bob'), { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-200' } } }, bobSid);
+      const r = await postJson(
+        url,
+        as('bob'),
+        {
+          jsonrpc: '2.0',
+          id: 9,
+          method: 'tools/call',
+          params: { name: 'get_customer', arguments: { customer_id: 'c-200' } },
+        },
+        bobSid,
+      );
       assert.equal((rpcResult(r).structuredContent as { owner: string }).owner, 'bob');
       assert.equal((await postJson(url, as('bob'), rpc('tools/list'), sid)).status, 404);
       assert.equal((await postJson(url, as('alice'), rpc('tools/list'), bobSid)).status, 404);
@@ -158,12 +236,25 @@ describe('session binding', () => {
       const r = await postJson(url, as('alice'), rpc('tools/list'), crm2Sid);
       assert.deepEqual(observable(r), observable(unknown.POST));
       assert.equal(anyRequests('crm'), before);
-      await assertMismatchAudited(crm2Sid, { name: 'alice', headers: () => as('alice'), status: 404, message: '', mismatch: { client: 'agent', subject: 'alice' } }, 'streamable-http');
+      await assertMismatchAudited(
+        crm2Sid,
+        {
+          name: 'alice',
+          headers: () => as('alice'),
+          status: 404,
+          message: '',
+          mismatch: { client: 'agent', subject: 'alice' },
+        },
+        'streamable-http',
+      );
       // And the other way round; each id works on its own route (positive controls).
       const crm2Before = anyRequests('crm2');
       assert.equal((await postJson(fx.gateway.urlFor('crm2'), as('aliceCrm2'), rpc('tools/list'), sid)).status, 404);
       assert.equal(anyRequests('crm2'), crm2Before);
-      assert.equal((await postJson(fx.gateway.urlFor('crm2'), as('aliceCrm2'), rpc('tools/list'), crm2Sid)).status, 200);
+      assert.equal(
+        (await postJson(fx.gateway.urlFor('crm2'), as('aliceCrm2'), rpc('tools/list'), crm2Sid)).status,
+        200,
+      );
       assert.equal((await postJson(url, as('alice'), rpc('tools/list'), sid)).status, 200);
     });
 
@@ -173,7 +264,7 @@ describe('session binding', () => {
       assert.match(String(r.headers['www-authenticate']), /error="invalid_token"/);
     });
 
-    it('DELETE by another principal leaves the session alive; alice\'s own DELETE ends it', async () => {
+    it("DELETE by another principal leaves the session alive; alice's own DELETE ends it", async () => {
       const own = await openSession(url, as('alice'));
       const denied = await rawRequest(url, { method: 'DELETE', headers: { ...as('bob'), 'mcp-session-id': own } });
       assert.deepEqual(observable(denied), observable(unknown.DELETE));
@@ -186,11 +277,14 @@ describe('session binding', () => {
       assert.deepEqual(observable(gone), observable(unknown.POST));
     });
 
-    it('initialize carrying someone\'s session id is refused and creates nothing', async () => {
+    it("initialize carrying someone's session id is refused and creates nothing", async () => {
       const count = fx.gateway.runtime.sessions.size;
       const r = await postJson(url, as('bob'), INITIALIZE, sid);
       assert.equal(r.status, 400);
-      assert.equal((r.json as { error: { message: string } }).error.message, 'Invalid JSON-RPC request: initialize must not carry a session id');
+      assert.equal(
+        (r.json as { error: { message: string } }).error.message,
+        'Invalid JSON-RPC request: initialize must not carry a session id',
+      );
       assert.equal(fx.gateway.runtime.sessions.size, count);
     });
   });
@@ -212,12 +306,19 @@ describe('session binding', () => {
     after(() => stream?.close());
 
     const post = (headers: Record<string, string>, body: unknown, target = messagesUrl) =>
-      rawRequest(target, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      rawRequest(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
 
     it('alice initializes on her own stream (positive control)', async () => {
       const before = posts('crm');
       assert.equal((await post(as('alice'), INITIALIZE)).status, 202);
-      const init = JSON.parse((await stream.nextEvent()).data) as { id: number; result: { serverInfo: { name: string } } };
+      const init = JSON.parse((await stream.nextEvent()).data) as {
+        id: number;
+        result: { serverInfo: { name: string } };
+      };
       assert.equal(init.id, 0);
       assert.equal(init.result.serverInfo.name, 'behalf-demo-crm');
       assert.equal((await post(as('alice'), { jsonrpc: '2.0', method: 'notifications/initialized' })).status, 202);
@@ -231,13 +332,21 @@ describe('session binding', () => {
         const r = await post(intruder.headers(), rpc('tools/list'));
         assertRefused(r, intruder);
         if (intruder.mismatch) await assertMismatchAudited(sid, intruder, 'sse');
-        assert.equal(anyRequests('crm'), before.all, 'nothing reached alice\'s upstream');
+        assert.equal(anyRequests('crm'), before.all, "nothing reached alice's upstream");
         await new Promise((r2) => setTimeout(r2, 50));
-        assert.equal(stream.events.length, before.events, 'nothing was written to alice\'s stream');
+        assert.equal(stream.events.length, before.events, "nothing was written to alice's stream");
         // Positive control: alice's own POST is answered on her stream.
-        const call = { jsonrpc: '2.0', id: 77, method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-101' } } };
+        const call = {
+          jsonrpc: '2.0',
+          id: 77,
+          method: 'tools/call',
+          params: { name: 'get_customer', arguments: { customer_id: 'c-101' } },
+        };
         assert.equal((await post(as('alice'), call)).status, 202);
-        const answer = JSON.parse((await stream.nextEvent()).data) as { id: number; result: { structuredContent: { owner: string } } };
+        const answer = JSON.parse((await stream.nextEvent()).data) as {
+          id: number;
+          result: { structuredContent: { owner: string } };
+        };
         assert.equal(answer.id, 77);
         assert.equal(answer.result.structuredContent.owner, 'alice');
       });
@@ -247,13 +356,21 @@ describe('session binding', () => {
       const viaStreamable = await postJson(url, as('alice'), rpc('tools/list'), sid);
       assert.equal(viaStreamable.status, 404);
       const streamableSid = await openSession(url, as('alice'));
-      const viaLegacy = await post(as('alice'), rpc('tools/list'), `${base}/mcp/crm/messages?sessionId=${encodeURIComponent(streamableSid)}`);
+      const viaLegacy = await post(
+        as('alice'),
+        rpc('tools/list'),
+        `${base}/mcp/crm/messages?sessionId=${encodeURIComponent(streamableSid)}`,
+      );
       assert.equal(viaLegacy.status, 404);
       assert.deepEqual(viaLegacy.json, NOT_FOUND);
     });
 
     it('an unknown or missing sessionId answers like a foreign one', async () => {
-      const unknownId = await post(as('alice'), rpc('tools/list'), `${base}/mcp/crm/messages?sessionId=${fx.gateway.runtime.sessions.newId()}`);
+      const unknownId = await post(
+        as('alice'),
+        rpc('tools/list'),
+        `${base}/mcp/crm/messages?sessionId=${fx.gateway.runtime.sessions.newId()}`,
+      );
       const foreign = await post(as('bob'), rpc('tools/list'));
       assert.deepEqual(observable(foreign), observable(unknownId));
       const missing = await post(as('alice'), rpc('tools/list'), `${base}/mcp/crm/messages`);

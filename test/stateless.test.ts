@@ -7,7 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client, ProtocolError, StreamableHTTPClientTransport, type VersionNegotiationMode } from '@modelcontextprotocol/client';
+import {
+  Client,
+  ProtocolError,
+  StreamableHTTPClientTransport,
+  type VersionNegotiationMode,
+} from '@modelcontextprotocol/client';
 import type { CrmHttpServer, CrmRequestInfo } from '../demo/crm/http.js';
 import type { Fixture } from './helpers/fixture.js';
 import { BOBS, CRM_ROUTES, FORBIDDEN, NOT_IN_DENIALS, postRpc, startCrmMatrix } from './helpers/transport-clients.js';
@@ -43,7 +48,9 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
     async function connect2x(user: string, mode: VersionNegotiationMode): Promise<Client> {
       const headers = await fx.headersFor(user, { upstream: ROUTES.stdio });
       const client = new Client({ name: 'behalf-2x-test', version: '0.0.0' }, { versionNegotiation: { mode } });
-      await client.connect(new StreamableHTTPClientTransport(new URL(fx.gateway.urlFor(ROUTES.stdio)), { requestInit: { headers } }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(fx.gateway.urlFor(ROUTES.stdio)), { requestInit: { headers } }),
+      );
       return client;
     }
 
@@ -59,12 +66,15 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
           assert.equal(tools.find((t) => t.name === 'get_customer')?.annotations?.readOnlyHint, true);
           const own = await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } });
           assert.equal((own.structuredContent as { owner?: string }).owner, 'alice');
-          await assert.rejects(alice.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } }), (err: unknown) => {
-            assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
-            assert.equal(err.code, FORBIDDEN);
-            assertDeniedMessage(err.message);
-            return true;
-          });
+          await assert.rejects(
+            alice.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } }),
+            (err: unknown) => {
+              assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
+              assert.equal(err.code, FORBIDDEN);
+              assertDeniedMessage(err.message);
+              return true;
+            },
+          );
           const bobs = await bob.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } });
           assert.equal((bobs.structuredContent as { owner?: string }).owner, 'bob');
         } finally {
@@ -94,8 +104,11 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
         const result = (reply.body as RpcBody).result!;
         assert.deepEqual(result.supportedVersions, [STATELESS_VERSION]);
         assert.equal(result.resultType, 'complete');
-        assert.ok((result.capabilities as Record<string, unknown>).tools, 'the upstream\'s tools capability');
-        assert.equal((result._meta as Record<string, { name: string }>)['io.modelcontextprotocol/serverInfo']!.name, 'behalf-demo-crm');
+        assert.ok((result.capabilities as Record<string, unknown>).tools, "the upstream's tools capability");
+        assert.equal(
+          (result._meta as Record<string, { name: string }>)['io.modelcontextprotocol/serverInfo']!.name,
+          'behalf-demo-crm',
+        );
       });
 
       it('tools/list is filtered for the caller and carries the 2026-07-28 result fields', async () => {
@@ -110,7 +123,7 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
         assert.equal(result.ttlMs, 0);
       });
 
-      it('alice\'s own call succeeds, bob\'s customer is denied to her, bob\'s own call succeeds', async () => {
+      it("alice's own call succeeds, bob's customer is denied to her, bob's own call succeeds", async () => {
         const call = (id: string) => ({ name: 'get_customer', arguments: { customer_id: id } });
         const own = (await statelessPost(url, alice, 'tools/call', call('c-103'))).body as RpcBody;
         assert.equal((own.result!.structuredContent as { owner: string }).owner, 'alice');
@@ -138,14 +151,25 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
         assert.equal((reply.body as RpcBody).error?.code, FORBIDDEN, `Mcp-Name: ${name}`);
       }
       // Positive control: the same mismatched header on her own customer still reaches the upstream.
-      const own = await statelessPost(url, alice, 'tools/call', { ...params, arguments: { customer_id: 'c-100' } }, { 'mcp-name': 'list_customers' });
+      const own = await statelessPost(
+        url,
+        alice,
+        'tools/call',
+        { ...params, arguments: { customer_id: 'c-100' } },
+        { 'mcp-name': 'list_customers' },
+      );
       assert.equal(((own.body as RpcBody).result!.structuredContent as { owner: string }).owner, 'alice');
     });
 
     it('only the stateless revision goes without a session: a 2025-era request without one is refused', async () => {
       const url = fx.gateway.urlFor(ROUTES.stdio);
       const alice = await fx.headersFor('alice', { upstream: ROUTES.stdio });
-      const reply = await postRpc(url, alice, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-protocol-version': '2025-11-25' });
+      const reply = await postRpc(
+        url,
+        alice,
+        { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+        { 'mcp-protocol-version': '2025-11-25' },
+      );
       assert.equal(reply.status, 400);
       assert.equal((reply.body as RpcBody).result, undefined);
     });
@@ -153,10 +177,16 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
     it('each principal gets its own upstream connection, never a shared one', async () => {
       const url = fx.gateway.urlFor(ROUTES['streamable-http']);
       for (const user of ['alice', 'bob']) {
-        const reply = await statelessPost(url, await fx.headersFor(user, { upstream: ROUTES['streamable-http'] }), 'tools/list');
+        const reply = await statelessPost(
+          url,
+          await fx.headersFor(user, { upstream: ROUTES['streamable-http'] }),
+          'tools/list',
+        );
         assert.equal(reply.status, 200);
       }
-      const sessions = [...fx.gateway.runtime.stateless.values()].filter((s) => s.routeName === ROUTES['streamable-http']);
+      const sessions = [...fx.gateway.runtime.stateless.values()].filter(
+        (s) => s.routeName === ROUTES['streamable-http'],
+      );
       const users = sessions.map((s) => s.principal.user?.subject).sort();
       assert.deepEqual(users, ['alice', 'bob']);
       assert.notEqual(sessions[0]!.upstream, sessions[1]!.upstream);
@@ -164,7 +194,7 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
     });
 
     it('no credential of the caller reached an HTTP upstream', () => {
-      assert.ok(seen.length > 0, 'the CRM saw the gateway\'s requests');
+      assert.ok(seen.length > 0, "the CRM saw the gateway's requests");
       for (const r of seen) {
         assert.equal(r.headers.authorization, undefined);
         assert.equal(r.headers['x-api-key'], undefined);

@@ -23,7 +23,11 @@ const LATE_MS = 1500;
 
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
 
-interface Token { raw: string; exp: number; iat: number }
+interface Token {
+  raw: string;
+  exp: number;
+  iat: number;
+}
 
 /** The stream ended no earlier than `exp` and no later than LATE_MS after it. */
 async function assertEndsAtExpiry(stream: RawStream, exp: number): Promise<void> {
@@ -47,10 +51,17 @@ describe('streams end when the token that opened them expires', () => {
     const raw = {
       server: { host: '127.0.0.1', port: 0 },
       clientAuth: { methods: ['api-key'] },
-      clients: [{ id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(shortIdp.apiKey) }], oauthClientIds: [AGENT.clientId] }],
+      clients: [
+        { id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(shortIdp.apiKey) }], oauthClientIds: [AGENT.clientId] },
+      ],
       userAuth: {
         mode: 'dual',
-        issuers: [shortIdp.idp.issuer, longIdp.idp.issuer].map((issuer) => ({ issuer, algorithms: ['ES256', 'RS256'], userClaims: ['role', 'customers'], clockSkewSeconds: 0 })),
+        issuers: [shortIdp.idp.issuer, longIdp.idp.issuer].map((issuer) => ({
+          issuer,
+          algorithms: ['ES256', 'RS256'],
+          userClaims: ['role', 'customers'],
+          clockSkewSeconds: 0,
+        })),
       },
       upstreams: { crm: CRM_STDIO },
       policy: { rules: DEMO_POLICY },
@@ -67,7 +78,13 @@ describe('streams end when the token that opened them expires', () => {
   });
 
   async function token(from: Fixture, user = 'alice'): Promise<Token> {
-    const r = await from.idp.passwordToken({ clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, username: user, password: PASSWORD, resource: url });
+    const r = await from.idp.passwordToken({
+      clientId: AGENT.clientId,
+      clientSecret: AGENT.clientSecret,
+      username: user,
+      password: PASSWORD,
+      resource: url,
+    });
     const claims = decodeJwt(r.accessToken);
     return { raw: r.accessToken, exp: claims.exp!, iat: claims.iat! };
   }
@@ -81,13 +98,19 @@ describe('streams end when the token that opened them expires', () => {
   it('the dev IdP honours accessTokenTtlSeconds', async () => {
     const t = await token(shortIdp);
     assert.equal(t.exp - t.iat, TTL);
-    const r = await shortIdp.idp.passwordToken({ clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, username: 'alice', password: PASSWORD, resource: url });
+    const r = await shortIdp.idp.passwordToken({
+      clientId: AGENT.clientId,
+      clientSecret: AGENT.clientSecret,
+      username: 'alice',
+      password: PASSWORD,
+      resource: url,
+    });
     assert.ok(r.expiresIn <= TTL && r.expiresIn >= TTL - 1, `expires_in ${r.expiresIn}`);
     const l = await token(longIdp);
     assert.equal(l.exp - l.iat, 7200);
   });
 
-  it('legacy SSE: the stream and its session end at exp; a long-lived token\'s stream stays open; the expired token then gets 401', async () => {
+  it("legacy SSE: the stream and its session end at exp; a long-lived token's stream stays open; the expired token then gets 401", async () => {
     // The positive control first, so the short token's few seconds are spent on the short stream only.
     const long = await token(longIdp);
     const longStream = await open('/mcp/crm/sse', headers(long));
@@ -98,13 +121,18 @@ describe('streams end when the token that opened them expires', () => {
     const shortMessages = new URL(shortEndpoint.data, gw.baseUrl).href;
     const longMessages = new URL(longEndpoint.data, gw.baseUrl).href;
     // The short stream works before it expires.
-    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '0' } } };
+    const init = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '0' } },
+    };
     assert.equal((await postJson(shortMessages, headers(short), init)).status, 202);
     assert.equal(JSON.parse((await shortStream.nextEvent()).data).id, 1);
     assert.ok(Date.now() < short.exp * 1000, 'setup took longer than the token lives');
 
     await assertEndsAtExpiry(shortStream, short.exp);
-    assert.equal(longStream.isEnded, false, 'the long-lived token\'s stream stays open past the short token\'s exp');
+    assert.equal(longStream.isEnded, false, "the long-lived token's stream stays open past the short token's exp");
 
     // After exp: the expired token is refused outright (skew 0) …
     const expired = await postJson(shortMessages, headers(short), rpc('ping'));
@@ -115,7 +143,9 @@ describe('streams end when the token that opened them expires', () => {
     // … and the legacy session died with its stream: even a fresh token finds nothing.
     const fresh = await token(shortIdp);
     assert.equal((await postJson(shortMessages, headers(fresh), rpc('ping'))).status, 404);
-    const ended = (await gw.runtime.audit.query({ kind: 'session', limit: 50 })).filter((e) => e.outcome === 'ended: token expired');
+    const ended = (await gw.runtime.audit.query({ kind: 'session', limit: 50 })).filter(
+      (e) => e.outcome === 'ended: token expired',
+    );
     assert.equal(ended.length, 1);
 
     // The long-lived stream is not just open but working.
@@ -162,7 +192,10 @@ describe('streams end when the token that opened them expires', () => {
     const short = await token(shortIdp);
     const sid = await openSession(url, headers(short));
     await sleepUntil(short.exp * 1000 + 50);
-    for (const [path, extra] of [['/mcp/crm/sse', {}], ['/mcp/crm', { 'mcp-session-id': sid }]] as const) {
+    for (const [path, extra] of [
+      ['/mcp/crm/sse', {}],
+      ['/mcp/crm', { 'mcp-session-id': sid }],
+    ] as const) {
       const s = await open(path, { ...headers(short), ...extra });
       assert.equal(s.status, 401, path);
       await s.ended;

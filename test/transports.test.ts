@@ -14,14 +14,24 @@ import type { CrmHttpServer, CrmRequestInfo } from '../demo/crm/http.js';
 import type { Fixture } from './helpers/fixture.js';
 import { toolJson } from './helpers/clients.js';
 import {
-  assertDenied, BOBS, closeAll, connectVia, CRM_ROUTES, DOWNSTREAMS, eventually, NOT_IN_DENIALS, openSession, postRpc, sessionHeaders,
-  startCrmMatrix, type Downstream,
+  assertDenied,
+  BOBS,
+  closeAll,
+  connectVia,
+  CRM_ROUTES,
+  DOWNSTREAMS,
+  eventually,
+  NOT_IN_DENIALS,
+  openSession,
+  postRpc,
+  sessionHeaders,
+  startCrmMatrix,
+  type Downstream,
 } from './helpers/transport-clients.js';
 
 type Upstream = 'stdio' | 'streamable-http' | 'sse';
 const UPSTREAMS: readonly Upstream[] = ['stdio', 'streamable-http', 'sse'];
 const ROUTE: Record<Upstream, string> = CRM_ROUTES;
-
 
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
 const DESTRUCTIVE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false };
@@ -84,7 +94,12 @@ describe('transports: every downstream × upstream pair', () => {
         const aliceTools = (await alice.listTools()).tools;
         const carolTools = (await carol.listTools()).tools;
         assert.deepEqual(aliceTools.map((t) => t.name).sort(), ['get_customer', 'list_customers', 'update_customer']);
-        assert.deepEqual(carolTools.map((t) => t.name).sort(), ['export_all_customers', 'get_customer', 'list_customers', 'update_customer']);
+        assert.deepEqual(carolTools.map((t) => t.name).sort(), [
+          'export_all_customers',
+          'get_customer',
+          'list_customers',
+          'update_customer',
+        ]);
         const byName = new Map(carolTools.map((t) => [t.name, t]));
         assert.deepEqual(byName.get('get_customer')!.annotations, READ_ONLY);
         assert.deepEqual(byName.get('update_customer')!.annotations, DESTRUCTIVE);
@@ -94,15 +109,27 @@ describe('transports: every downstream × upstream pair', () => {
         assert.ok(byName.get('get_customer')!.outputSchema, 'outputSchema passed through');
       });
 
-      it('alice reads her own customer, is denied bob\'s, and bob reads his own', async () => {
-        assert.equal(toolJson(await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } })).owner, 'alice');
-        await assertDenied(alice.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } }), NOT_IN_DENIALS);
-        assert.equal(toolJson(await bob.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } })).owner, 'bob');
+      it("alice reads her own customer, is denied bob's, and bob reads his own", async () => {
+        assert.equal(
+          toolJson(await alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-100' } })).owner,
+          'alice',
+        );
+        await assertDenied(
+          alice.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } }),
+          NOT_IN_DENIALS,
+        );
+        assert.equal(
+          toolJson(await bob.callTool({ name: 'get_customer', arguments: { customer_id: BOBS.id } })).owner,
+          'bob',
+        );
       });
 
       it('resources are listed, read and denied per user', async () => {
         const listed = (await alice.listResources()).resources.map((r) => r.uri).sort();
-        assert.deepEqual(listed, ['c-100', 'c-101', 'c-102', 'c-103', 'c-104'].map((id) => `crm://customers/${id}`));
+        assert.deepEqual(
+          listed,
+          ['c-100', 'c-101', 'c-102', 'c-103', 'c-104'].map((id) => `crm://customers/${id}`),
+        );
         assert.equal(resourceJson(await alice.readResource({ uri: 'crm://customers/c-101' })).owner, 'alice');
         await assertDenied(alice.readResource({ uri: `crm://customers/${BOBS.id}` }), NOT_IN_DENIALS);
         assert.equal(resourceJson(await bob.readResource({ uri: `crm://customers/${BOBS.id}` })).owner, 'bob');
@@ -111,7 +138,10 @@ describe('transports: every downstream × upstream pair', () => {
       it('prompts/get is decided per user', async () => {
         const own = await alice.getPrompt({ name: 'account_summary', arguments: { customer_id: 'c-102' } });
         assert.match(own.description ?? '', /c-102/);
-        await assertDenied(alice.getPrompt({ name: 'account_summary', arguments: { customer_id: BOBS.id } }), NOT_IN_DENIALS);
+        await assertDenied(
+          alice.getPrompt({ name: 'account_summary', arguments: { customer_id: BOBS.id } }),
+          NOT_IN_DENIALS,
+        );
         const bobs = await bob.getPrompt({ name: 'account_summary', arguments: { customer_id: BOBS.id } });
         assert.match(bobs.description ?? '', new RegExp(BOBS.name));
       });
@@ -120,38 +150,52 @@ describe('transports: every downstream × upstream pair', () => {
 
   describe('Streamable HTTP session lifecycle', () => {
     for (const up of UPSTREAMS) {
-      it(`GET opens the session stream, DELETE ends the session and its upstream (${up} upstream)`, { timeout: 20_000 }, async () => {
-        const route = ROUTE[up];
-        const url = fx.gateway.urlFor(route);
-        const headers = await credentials('alice', route);
-        const id = await openSession(url, headers);
-        const session = fx.gateway.runtime.sessions.all().find((s) => s.id === id);
-        assert.ok(session, 'the gateway holds the session');
-        const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
-        // Positive control: the session answers before it is deleted.
-        const before = await postRpc(url, sessionHeaders(headers, id), list, { accept: 'application/json' });
-        assert.equal(before.status, 200);
-        assert.ok(Array.isArray((before.body as { result: { tools: unknown[] } }).result.tools));
+      it(
+        `GET opens the session stream, DELETE ends the session and its upstream (${up} upstream)`,
+        { timeout: 20_000 },
+        async () => {
+          const route = ROUTE[up];
+          const url = fx.gateway.urlFor(route);
+          const headers = await credentials('alice', route);
+          const id = await openSession(url, headers);
+          const session = fx.gateway.runtime.sessions.all().find((s) => s.id === id);
+          assert.ok(session, 'the gateway holds the session');
+          const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+          // Positive control: the session answers before it is deleted.
+          const before = await postRpc(url, sessionHeaders(headers, id), list, { accept: 'application/json' });
+          assert.equal(before.status, 200);
+          assert.ok(Array.isArray((before.body as { result: { tools: unknown[] } }).result.tools));
 
-        const stream = await fetch(url, { headers: { ...sessionHeaders(headers, id), accept: 'text/event-stream' } });
-        assert.equal(stream.status, 200);
-        assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
-        assert.equal(stream.headers.get('mcp-session-id'), id);
-        const reader = stream.body!.getReader();
+          const stream = await fetch(url, { headers: { ...sessionHeaders(headers, id), accept: 'text/event-stream' } });
+          assert.equal(stream.status, 200);
+          assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
+          assert.equal(stream.headers.get('mcp-session-id'), id);
+          const reader = stream.body!.getReader();
 
-        const del = await fetch(url, { method: 'DELETE', headers: sessionHeaders(headers, id) });
-        assert.equal(del.status, 200);
-        // The open stream ends with the session…
-        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) { /* keep-alives only */ }
-        // …the id is now unknown…
-        const afterDelete = await postRpc(url, sessionHeaders(headers, id), { ...list, id: 3 }, { accept: 'application/json' });
-        assert.equal(afterDelete.status, 404);
-        // …and the upstream connection (child process or HTTP session) is released.
-        await eventually(() => session.upstream.isClosed, 5000, 'the upstream connection to close');
-        if (up === 'streamable-http') {
-          assert.ok(seen.some((r) => r.method === 'DELETE' && r.path === '/mcp'), 'the gateway ended its upstream session');
-        }
-      });
+          const del = await fetch(url, { method: 'DELETE', headers: sessionHeaders(headers, id) });
+          assert.equal(del.status, 200);
+          // The open stream ends with the session…
+          for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+            /* keep-alives only */
+          }
+          // …the id is now unknown…
+          const afterDelete = await postRpc(
+            url,
+            sessionHeaders(headers, id),
+            { ...list, id: 3 },
+            { accept: 'application/json' },
+          );
+          assert.equal(afterDelete.status, 404);
+          // …and the upstream connection (child process or HTTP session) is released.
+          await eventually(() => session.upstream.isClosed, 5000, 'the upstream connection to close');
+          if (up === 'streamable-http') {
+            assert.ok(
+              seen.some((r) => r.method === 'DELETE' && r.path === '/mcp'),
+              'the gateway ended its upstream session',
+            );
+          }
+        },
+      );
     }
 
     it('GET without Accept: text/event-stream is refused (406), with the same session accepted above', async () => {
@@ -179,7 +223,8 @@ describe('transports: every downstream × upstream pair', () => {
         assert.equal(r.headers.authorization, undefined, `${r.method} ${r.path} carried Authorization`);
         assert.equal(r.headers['x-api-key'], undefined, `${r.method} ${r.path} carried X-Api-Key`);
         const everything = `${r.url}\n${JSON.stringify(r.headers)}`;
-        for (const secret of issued) assert.ok(!everything.includes(secret), `${r.method} ${r.path} carried a client credential`);
+        for (const secret of issued)
+          assert.ok(!everything.includes(secret), `${r.method} ${r.path} carried a client credential`);
       }
     });
   });

@@ -17,7 +17,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
+import {
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+  type CryptoKey,
+  type JWTPayload,
+} from 'jose';
 import { parseConfig } from '../src/config/load.js';
 import { GatewayConfigSchema, SignedContextSchema } from '../src/config/schema.js';
 import { BehalfError } from '../src/errors.js';
@@ -26,7 +34,16 @@ import type { JsonRpcMessage } from '../src/jsonrpc.js';
 import { MemoryReplayCache } from '../src/state/replay-cache.js';
 import { startCanaryUpstream, type CanaryUpstream } from './helpers/canary-upstream.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
-import { assertNoLeak, openSession, postJson, rpc, rpcError, rpcResult, toolCall, type RawResponse } from './helpers/raw-http.js';
+import {
+  assertNoLeak,
+  openSession,
+  postJson,
+  rpc,
+  rpcError,
+  rpcResult,
+  toolCall,
+  type RawResponse,
+} from './helpers/raw-http.js';
 import { TestSigner } from './helpers/test-signer.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -35,14 +52,33 @@ const META_KEY = 'behalf/user';
 const INVALID = { code: -32003, message: 'Signed user context is invalid' };
 const REQUIRED = { code: -32003, message: 'Signed user context required' };
 const DENIED = { code: -32003, message: 'Forbidden: not allowed for this user' };
-const OWNS: Record<string, string[]> = { alice: ['c-100', 'c-101', 'c-102', 'c-103', 'c-104'], bob: ['c-200', 'c-201', 'c-202', 'c-203', 'c-204'] };
+const OWNS: Record<string, string[]> = {
+  alice: ['c-100', 'c-101', 'c-102', 'c-103', 'c-104'],
+  bob: ['c-200', 'c-201', 'c-202', 'c-203', 'c-204'],
+};
 
 const POLICY = [
-  { id: 'own-customers', effect: 'allow', upstreams: ['up', 'tok'], tools: ['get_customer'], when: 'args.customer_id in user.claims.customers' },
-  { id: 'echo-for-users', effect: 'allow', upstreams: ['up', 'tok'], tools: ['echo', 'slow_echo'], when: 'user.authenticated' },
+  {
+    id: 'own-customers',
+    effect: 'allow',
+    upstreams: ['up', 'tok'],
+    tools: ['get_customer'],
+    when: 'args.customer_id in user.claims.customers',
+  },
+  {
+    id: 'echo-for-users',
+    effect: 'allow',
+    upstreams: ['up', 'tok'],
+    tools: ['echo', 'slow_echo'],
+    when: 'user.authenticated',
+  },
 ];
 
-interface SigningKey { kid: string; key: CryptoKey; jwk: Record<string, unknown> }
+interface SigningKey {
+  kid: string;
+  key: CryptoKey;
+  jwk: Record<string, unknown>;
+}
 
 async function signingKey(kid: string): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
@@ -86,8 +122,15 @@ describe('signed user context: the user is proven per message by the agent platf
     const k = o.key ?? platformKey;
     const iat = o.iat ?? now();
     const payload: JWTPayload = {
-      sub: user, customers: OWNS[user] ?? [], client_id: 'agent', jti: randomBytes(12).toString('base64url'), call: callBinding(msg),
-      iss: PLATFORM, aud: o.audience ?? url, iat, exp: o.exp ?? iat + 30,
+      sub: user,
+      customers: OWNS[user] ?? [],
+      client_id: 'agent',
+      jti: randomBytes(12).toString('base64url'),
+      call: callBinding(msg),
+      iss: PLATFORM,
+      aud: o.audience ?? url,
+      iat,
+      exp: o.exp ?? iat + 30,
       ...o.claims,
     };
     const jwt = await new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: k.kid, typ: 'JWT' }).sign(k.key);
@@ -95,7 +138,8 @@ describe('signed user context: the user is proven per message by the agent platf
     return jwt;
   }
 
-  const post = (body: unknown, headers: Record<string, string> = {}, sid: string | undefined = session) => postJson(url, { ...agent, ...headers }, body, sid);
+  const post = (body: unknown, headers: Record<string, string> = {}, sid: string | undefined = session) =>
+    postJson(url, { ...agent, ...headers }, body, sid);
 
   /** The newest audit row of a kind. */
   async function lastRow(kind: 'decision' | 'auth-failure') {
@@ -103,7 +147,13 @@ describe('signed user context: the user is proven per message by the agent platf
   }
 
   /** A refused call: the fixed JSON-RPC error, no details, nothing forwarded, and an audit row with the reason. */
-  async function assertRefused(r: RawResponse, expected: { code: number; message: string }, reason: string, callsBefore: number, tokenUser?: string): Promise<void> {
+  async function assertRefused(
+    r: RawResponse,
+    expected: { code: number; message: string },
+    reason: string,
+    callsBefore: number,
+    tokenUser?: string,
+  ): Promise<void> {
     assert.equal(r.status, 200);
     assert.deepEqual(rpcError(r), expected);
     assertNoLeak(r.text, issued);
@@ -126,10 +176,17 @@ describe('signed user context: the user is proven per message by the agent platf
     writeFileSync(jwksPath, JSON.stringify({ keys: [platformKey.jwk] }));
     fx = await startFixture({
       upstreams: {
-        up: { transport: 'streamable-http', url: canary.url, inbound: ['signed-context'], downstream: { strategy: 'user-assertion', claims: ['customers'] } },
+        up: {
+          transport: 'streamable-http',
+          url: canary.url,
+          inbound: ['signed-context'],
+          downstream: { strategy: 'user-assertion', claims: ['customers'] },
+        },
         tok: { transport: 'streamable-http', url: canary.url },
       },
-      userAuth: { signedContext: { issuer: PLATFORM, jwks: `file:${jwksPath}`, algorithms: ['ES256'], userClaims: ['customers'] } },
+      userAuth: {
+        signedContext: { issuer: PLATFORM, jwks: `file:${jwksPath}`, algorithms: ['ES256'], userClaims: ['customers'] },
+      },
       policy: POLICY,
       gateway: { signer },
     });
@@ -147,10 +204,19 @@ describe('signed user context: the user is proven per message by the agent platf
     const msg = toolCall('echo', { text: 'http-level' }) as Msg;
     const none = await postJson(url, {}, withAssertion(msg, await assertion('alice', msg)), session);
     assert.equal(none.status, 401);
-    const withToken = await postJson(url, { ...agent, authorization: `Bearer ${await fx.userToken('alice', { upstream: 'up' })}` }, withAssertion(msg, await assertion('alice', msg)), session);
+    const withToken = await postJson(
+      url,
+      { ...agent, authorization: `Bearer ${await fx.userToken('alice', { upstream: 'up' })}` },
+      withAssertion(msg, await assertion('alice', msg)),
+      session,
+    );
     assert.equal(withToken.status, 401);
     // Positive control: the API key and the message's assertion are enough.
-    assert.equal((rpcResult(await post(withAssertion(msg, await assertion('alice', msg)))) as { content: Array<{ text: string }> }).content[0]!.text, 'http-level');
+    assert.equal(
+      (rpcResult(await post(withAssertion(msg, await assertion('alice', msg)))) as { content: Array<{ text: string }> })
+        .content[0]!.text,
+      'http-level',
+    );
   });
 
   it('a valid assertion: the call is allowed and decided for that user (the policy sees user.sub and her claims)', async () => {
@@ -165,7 +231,11 @@ describe('signed user context: the user is proven per message by the agent platf
     assert.equal(row.clientId, 'agent');
     // Downstream, the upstream gets the gateway's assertion about alice (user-assertion), not the platform's.
     const call = canary.calls.at(-1)!;
-    const { payload } = await jwtVerify(String(call.headers.authorization).slice('Bearer '.length), createLocalJWKSet(signer.jwks() as never), { audience: canary.url });
+    const { payload } = await jwtVerify(
+      String(call.headers.authorization).slice('Bearer '.length),
+      createLocalJWKSet(signer.jwks() as never),
+      { audience: canary.url },
+    );
     assert.equal(payload.sub, 'alice');
     assert.equal(payload.user_iss, PLATFORM);
 
@@ -193,7 +263,12 @@ describe('signed user context: the user is proven per message by the agent platf
   it('expired: refused; a fresh assertion for the same call passes', async () => {
     const msg = toolCall('get_customer', { customer_id: 'c-102' }) as Msg;
     const before = canary.calls.length;
-    await assertRefused(await post(withAssertion(msg, await assertion('alice', msg, { iat: now() - 50, exp: now() - 20 }))), INVALID, 'user_context_invalid: expired', before);
+    await assertRefused(
+      await post(withAssertion(msg, await assertion('alice', msg, { iat: now() - 50, exp: now() - 20 }))),
+      INVALID,
+      'user_context_invalid: expired',
+      before,
+    );
     rpcResult(await post(withAssertion(msg, await assertion('alice', msg))));
   });
 
@@ -217,16 +292,36 @@ describe('signed user context: the user is proven per message by the agent platf
   it('wrong key: signed by a key not in the configured JWKS (same kid, or an unknown kid) is refused', async () => {
     const msg = toolCall('get_customer', { customer_id: 'c-103' }) as Msg;
     const before = canary.calls.length;
-    await assertRefused(await post(withAssertion(msg, await assertion('alice', msg, { key: impostorKey }))), INVALID, 'user_context_invalid: bad signature', before);
-    await assertRefused(await post(withAssertion(msg, await assertion('alice', msg, { key: strangerKey }))), INVALID, 'user_context_invalid: unknown key', before);
+    await assertRefused(
+      await post(withAssertion(msg, await assertion('alice', msg, { key: impostorKey }))),
+      INVALID,
+      'user_context_invalid: bad signature',
+      before,
+    );
+    await assertRefused(
+      await post(withAssertion(msg, await assertion('alice', msg, { key: strangerKey }))),
+      INVALID,
+      'user_context_invalid: unknown key',
+      before,
+    );
     rpcResult(await post(withAssertion(msg, await assertion('alice', msg))));
   });
 
   it('a lifetime above maxAgeSeconds (60) is refused; exactly 60 passes', async () => {
     const msg = toolCall('get_customer', { customer_id: 'c-104' }) as Msg;
     const before = canary.calls.length;
-    await assertRefused(await post(withAssertion(msg, await assertion('alice', msg, { exp: now() + 61 }))), INVALID, 'user_context_invalid: lifetime above maxAgeSeconds', before);
-    await assertRefused(await post(withAssertion(msg, await assertion('alice', msg, { iat: now() - 70, exp: now() + 5 }))), INVALID, 'user_context_invalid: older than maxAgeSeconds', before);
+    await assertRefused(
+      await post(withAssertion(msg, await assertion('alice', msg, { exp: now() + 61 }))),
+      INVALID,
+      'user_context_invalid: lifetime above maxAgeSeconds',
+      before,
+    );
+    await assertRefused(
+      await post(withAssertion(msg, await assertion('alice', msg, { iat: now() - 70, exp: now() + 5 }))),
+      INVALID,
+      'user_context_invalid: older than maxAgeSeconds',
+      before,
+    );
     const iat = now();
     rpcResult(await post(withAssertion(msg, await assertion('alice', msg, { iat, exp: iat + 60 }))));
   });
@@ -248,13 +343,27 @@ describe('signed user context: the user is proven per message by the agent platf
     rpcResult(await post(withAssertion(msg, await assertion('alice', msg))));
   });
 
-  it('no assertion: a call is refused as needing one (audited); housekeeping passes without; lists are filtered for the assertion\'s user', async () => {
+  it("no assertion: a call is refused as needing one (audited); housekeeping passes without; lists are filtered for the assertion's user", async () => {
     const before = canary.calls.length;
-    await assertRefused(await post(toolCall('echo', { text: 'no-user' })), REQUIRED, 'user_context_required: Signed user context required', before);
-    await assertRefused(await post(rpc('tools/list')), REQUIRED, 'user_context_required: Signed user context required', before);
+    await assertRefused(
+      await post(toolCall('echo', { text: 'no-user' })),
+      REQUIRED,
+      'user_context_required: Signed user context required',
+      before,
+    );
+    await assertRefused(
+      await post(rpc('tools/list')),
+      REQUIRED,
+      'user_context_required: Signed user context required',
+      before,
+    );
     rpcResult(await post(rpc('ping')));
     const list = rpc('tools/list') as Msg;
-    const tools = (rpcResult(await post(withAssertion(list, await assertion('alice', list)))) as { tools: Array<{ name: string }> }).tools.map((t) => t.name).sort();
+    const tools = (
+      rpcResult(await post(withAssertion(list, await assertion('alice', list)))) as { tools: Array<{ name: string }> }
+    ).tools
+      .map((t) => t.name)
+      .sort();
     assert.deepEqual(tools, ['echo', 'get_customer', 'slow_echo']);
   });
 
@@ -263,15 +372,29 @@ describe('signed user context: the user is proven per message by the agent platf
     rpcResult(await post(msg, { 'x-behalf-user': await assertion('bob', msg) }));
     assert.equal((await lastRow('decision')).userSubject, 'bob');
     const before = canary.calls.length;
-    await assertRefused(await post(withAssertion(msg, await assertion('bob', msg)), { 'x-behalf-user': await assertion('bob', msg) }), INVALID, 'user_context_invalid: assertion in both _meta and header', before);
+    await assertRefused(
+      await post(withAssertion(msg, await assertion('bob', msg)), { 'x-behalf-user': await assertion('bob', msg) }),
+      INVALID,
+      'user_context_invalid: assertion in both _meta and header',
+      before,
+    );
   });
 
-  it('a batch: each message is decided for its own assertion\'s user', async () => {
+  it("a batch: each message is decided for its own assertion's user", async () => {
     const a = toolCall('get_customer', { customer_id: 'c-100' }) as Msg;
     const b = toolCall('get_customer', { customer_id: 'c-201' }) as Msg;
     const crossed = toolCall('get_customer', { customer_id: 'c-202' }) as Msg;
-    const r = await post([withAssertion(a, await assertion('alice', a)), withAssertion(b, await assertion('bob', b)), withAssertion(crossed, await assertion('alice', crossed))]);
-    const answers = new Map((r.json as Array<{ id: number; result?: unknown; error?: { code: number; message: string } }>).map((x) => [x.id, x]));
+    const r = await post([
+      withAssertion(a, await assertion('alice', a)),
+      withAssertion(b, await assertion('bob', b)),
+      withAssertion(crossed, await assertion('alice', crossed)),
+    ]);
+    const answers = new Map(
+      (r.json as Array<{ id: number; result?: unknown; error?: { code: number; message: string } }>).map((x) => [
+        x.id,
+        x,
+      ]),
+    );
     assert.ok(answers.get(a.id!)!.result);
     assert.ok(answers.get(b.id!)!.result);
     assert.deepEqual(answers.get(crossed.id!)!.error, DENIED);
@@ -282,19 +405,36 @@ describe('signed user context: the user is proven per message by the agent platf
     const tokSession = await openSession(tokUrl, headers);
     const msg = toolCall('get_customer', { customer_id: 'c-100' }) as Msg;
     const before = canary.calls.length;
-    const r = await postJson(tokUrl, headers, withAssertion(msg, await assertion('alice', msg, { audience: tokUrl })), tokSession);
-    await assertRefused(r, INVALID, 'user_context_invalid: signed user context not accepted on this route', before, 'alice');
+    const r = await postJson(
+      tokUrl,
+      headers,
+      withAssertion(msg, await assertion('alice', msg, { audience: tokUrl })),
+      tokSession,
+    );
+    await assertRefused(
+      r,
+      INVALID,
+      'user_context_invalid: signed user context not accepted on this route',
+      before,
+      'alice',
+    );
     rpcResult(await postJson(tokUrl, headers, msg, tokSession));
     assert.equal((await lastRow('decision')).userIssuer, fx.idp.issuer);
   });
 
-  it('one agent session, alice and bob interleaved and concurrent: each upstream request carries its own user\'s downstream assertion', async () => {
+  it("one agent session, alice and bob interleaved and concurrent: each upstream request carries its own user's downstream assertion", async () => {
     const N = 16;
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < N; i++) {
       for (const user of ['alice', 'bob']) {
         const msg = toolCall('slow_echo', { text: `${user}-signed-${i}`, ms: (i * 5) % 20 }) as Msg;
-        jobs.push(assertion(user, msg).then((jwt) => post(withAssertion(msg, jwt))).then((r) => { rpcResult(r); }));
+        jobs.push(
+          assertion(user, msg)
+            .then((jwt) => post(withAssertion(msg, jwt)))
+            .then((r) => {
+              rpcResult(r);
+            }),
+        );
       }
     }
     await Promise.all(jobs);
@@ -302,7 +442,9 @@ describe('signed user context: the user is proven per message by the agent platf
     const seen: Record<string, number> = {};
     for (const call of canary.calls.filter((c) => String(c.args.text).includes('-signed-'))) {
       const owner = String(call.args.text).split('-')[0]!;
-      const { payload } = await jwtVerify(String(call.headers.authorization).slice('Bearer '.length), keys, { audience: canary.url });
+      const { payload } = await jwtVerify(String(call.headers.authorization).slice('Bearer '.length), keys, {
+        audience: canary.url,
+      });
       assert.equal(payload.sub, owner);
       seen[owner] = (seen[owner] ?? 0) + 1;
     }
@@ -317,7 +459,8 @@ describe('signed user context: the user is proven per message by the agent platf
     assert.ok(issued.length > 30);
     for (const r of canary.requests) {
       assert.ok(!r.body.includes(META_KEY), 'the assertion key reached the upstream');
-      for (const t of issued) assert.ok(!r.body.includes(t) && !JSON.stringify(r.headers).includes(t), 'an assertion reached the upstream');
+      for (const t of issued)
+        assert.ok(!r.body.includes(t) && !JSON.stringify(r.headers).includes(t), 'an assertion reached the upstream');
     }
     for (const c of canary.calls) assert.equal(c.meta?.[META_KEY], undefined);
   });
@@ -325,21 +468,53 @@ describe('signed user context: the user is proven per message by the agent platf
 
 describe('signed user context: the parts', () => {
   it('callBinding is base64url(SHA-256) of the documented canonical JSON', () => {
-    const expected = createHash('sha256').update('{"arguments":{"customer_id":"c-100"},"method":"tools/call","name":"get_customer"}').digest('base64url');
-    assert.equal(callBinding({ method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-100' } } }), expected);
-    assert.equal(callBinding({ method: 'tools/call', params: { arguments: { customer_id: 'c-100' }, name: 'get_customer', _meta: { x: 1 } } }), expected);
-    const read = createHash('sha256').update('{"method":"resources/read","name":"crm://customers/c-100"}').digest('base64url');
+    const expected = createHash('sha256')
+      .update('{"arguments":{"customer_id":"c-100"},"method":"tools/call","name":"get_customer"}')
+      .digest('base64url');
+    assert.equal(
+      callBinding({ method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-100' } } }),
+      expected,
+    );
+    assert.equal(
+      callBinding({
+        method: 'tools/call',
+        params: { arguments: { customer_id: 'c-100' }, name: 'get_customer', _meta: { x: 1 } },
+      }),
+      expected,
+    );
+    const read = createHash('sha256')
+      .update('{"method":"resources/read","name":"crm://customers/c-100"}')
+      .digest('base64url');
     assert.equal(callBinding({ method: 'resources/read', params: { uri: 'crm://customers/c-100' } }), read);
-    assert.notEqual(callBinding({ method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-200' } } }), expected);
-    assert.equal(callBinding({ method: 'tools/call', params: { name: 'x' } }), callBinding({ method: 'tools/call', params: { name: 'x', arguments: {} } }));
+    assert.notEqual(
+      callBinding({ method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'c-200' } } }),
+      expected,
+    );
+    assert.equal(
+      callBinding({ method: 'tools/call', params: { name: 'x' } }),
+      callBinding({ method: 'tools/call', params: { name: 'x', arguments: {} } }),
+    );
   });
 
   it('takeUserAssertion removes the key and only it; _meta goes when it held nothing else', () => {
-    const m = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', _meta: { [META_KEY]: 'A', progressToken: 7 } } } as JsonRpcMessage;
+    const m = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'x', _meta: { [META_KEY]: 'A', progressToken: 7 } },
+    } as JsonRpcMessage;
     const { msg, assertion } = takeUserAssertion(m, META_KEY);
     assert.equal(assertion, 'A');
-    assert.deepEqual(msg, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', _meta: { progressToken: 7 } } });
-    assert.deepEqual(takeUserAssertion({ jsonrpc: '2.0', method: 'n', params: { _meta: { [META_KEY]: 'A' } } }, META_KEY).msg, { jsonrpc: '2.0', method: 'n', params: {} });
+    assert.deepEqual(msg, {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'x', _meta: { progressToken: 7 } },
+    });
+    assert.deepEqual(
+      takeUserAssertion({ jsonrpc: '2.0', method: 'n', params: { _meta: { [META_KEY]: 'A' } } }, META_KEY).msg,
+      { jsonrpc: '2.0', method: 'n', params: {} },
+    );
     const untouched = { jsonrpc: '2.0', id: 2, method: 'ping' } as JsonRpcMessage;
     assert.equal(takeUserAssertion(untouched, META_KEY).msg, untouched);
   });
@@ -362,19 +537,46 @@ describe('signed user context: the parts', () => {
     const k1 = await signingKey('k1');
     const k2 = await signingKey('k2');
     let published = [k1.jwk];
-    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published })));
+    const server = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published })),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
-      const cfg = SignedContextSchema.parse({ issuer: PLATFORM, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`, algorithms: ['ES256'] });
-      const v = new SignedContextVerifier(cfg, { baseDir: tempDir(), replay: new MemoryReplayCache(), clients: [], delegation: 'off', jwksCooldownMs: 0 });
+      const cfg = SignedContextSchema.parse({
+        issuer: PLATFORM,
+        jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`,
+        algorithms: ['ES256'],
+      });
+      const v = new SignedContextVerifier(cfg, {
+        baseDir: tempDir(),
+        replay: new MemoryReplayCache(),
+        clients: [],
+        delegation: 'off',
+        jwksCooldownMs: 0,
+      });
       const msg = { method: 'tools/call', params: { name: 'echo', arguments: {} } };
-      const sign = (k: SigningKey) => new SignJWT({ sub: 'alice', jti: randomBytes(8).toString('hex'), call: callBinding(msg) })
-        .setProtectedHeader({ alg: 'ES256', kid: k.kid }).setIssuer(PLATFORM).setAudience('https://gw/mcp/up').setIssuedAt().setExpirationTime('30s').sign(k.key);
+      const sign = (k: SigningKey) =>
+        new SignJWT({ sub: 'alice', jti: randomBytes(8).toString('hex'), call: callBinding(msg) })
+          .setProtectedHeader({ alg: 'ES256', kid: k.kid })
+          .setIssuer(PLATFORM)
+          .setAudience('https://gw/mcp/up')
+          .setIssuedAt()
+          .setExpirationTime('30s')
+          .sign(k.key);
       const client = { id: 'agent', method: 'api-key' as const, credentialId: 'k' };
-      assert.equal((await v.verify(await sign(k1), { audience: 'https://gw/mcp/up', call: callBinding(msg), client })).subject, 'alice');
-      await assert.rejects(v.verify(await sign(k2), { audience: 'https://gw/mcp/up', call: callBinding(msg), client }), (e: unknown) => e instanceof BehalfError && e.message === 'unknown key');
+      assert.equal(
+        (await v.verify(await sign(k1), { audience: 'https://gw/mcp/up', call: callBinding(msg), client })).subject,
+        'alice',
+      );
+      await assert.rejects(
+        v.verify(await sign(k2), { audience: 'https://gw/mcp/up', call: callBinding(msg), client }),
+        (e: unknown) => e instanceof BehalfError && e.message === 'unknown key',
+      );
       published = [k1.jwk, k2.jwk];
-      assert.equal((await v.verify(await sign(k2), { audience: 'https://gw/mcp/up', call: callBinding(msg), client })).subject, 'alice');
+      assert.equal(
+        (await v.verify(await sign(k2), { audience: 'https://gw/mcp/up', call: callBinding(msg), client })).subject,
+        'alice',
+      );
     } finally {
       server.close();
     }
@@ -382,17 +584,48 @@ describe('signed user context: the parts', () => {
 
   it('config: a route opts in only where signedContext is configured, in dual mode, and only on HTTP upstreams', () => {
     const base = {
-      clientAuth: { methods: ['api-key'] }, clients: [{ id: 'agent', apiKeys: [{ id: 'k', hash: `sha256:${'0'.repeat(64)}` }] }],
-      userAuth: { issuers: [{ issuer: 'https://idp.test' }] }, audit: { sqlitePath: ':memory:' },
+      clientAuth: { methods: ['api-key'] },
+      clients: [{ id: 'agent', apiKeys: [{ id: 'k', hash: `sha256:${'0'.repeat(64)}` }] }],
+      userAuth: { issuers: [{ issuer: 'https://idp.test' }] },
+      audit: { sqlitePath: ':memory:' },
     };
     const http = { transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp', inbound: ['signed-context'] };
     const sc = { issuer: PLATFORM, jwks: 'file:/dev/null' };
-    assert.throws(() => parseConfig({ ...base, upstreams: { up: http } }, tempDir()), /upstreams\.up\.inbound: signed-context needs userAuth\.signedContext/);
-    assert.throws(() => parseConfig({ ...base, userAuth: { ...base.userAuth, mode: 'oauth', signedContext: sc }, upstreams: { up: http } }, tempDir()), /needs userAuth\.mode: dual/);
-    assert.equal(parseConfig({ ...base, userAuth: { ...base.userAuth, signedContext: sc }, upstreams: { up: http } }, tempDir()).config.userAuth.signedContext?.maxAgeSeconds, 60);
-    assert.equal(GatewayConfigSchema.safeParse({ ...base, upstreams: { up: { transport: 'stdio', command: 'x', inbound: ['signed-context'] } } }).success, false, 'a stdio child must never serve two users');
+    assert.throws(
+      () => parseConfig({ ...base, upstreams: { up: http } }, tempDir()),
+      /upstreams\.up\.inbound: signed-context needs userAuth\.signedContext/,
+    );
+    assert.throws(
+      () =>
+        parseConfig(
+          { ...base, userAuth: { ...base.userAuth, mode: 'oauth', signedContext: sc }, upstreams: { up: http } },
+          tempDir(),
+        ),
+      /needs userAuth\.mode: dual/,
+    );
+    assert.equal(
+      parseConfig({ ...base, userAuth: { ...base.userAuth, signedContext: sc }, upstreams: { up: http } }, tempDir())
+        .config.userAuth.signedContext?.maxAgeSeconds,
+      60,
+    );
+    assert.equal(
+      GatewayConfigSchema.safeParse({
+        ...base,
+        upstreams: { up: { transport: 'stdio', command: 'x', inbound: ['signed-context'] } },
+      }).success,
+      false,
+      'a stdio child must never serve two users',
+    );
     assert.equal(SignedContextSchema.safeParse({ issuer: PLATFORM }).success, false, 'keys are required');
-    assert.equal(SignedContextSchema.safeParse({ issuer: PLATFORM, jwks: 'file:a', jwksUri: 'https://x/jwks' }).success, false, 'one key source');
-    assert.equal(SignedContextSchema.safeParse({ issuer: PLATFORM, jwks: 'file:a', algorithms: ['HS256'] }).success, false, 'no HMAC');
+    assert.equal(
+      SignedContextSchema.safeParse({ issuer: PLATFORM, jwks: 'file:a', jwksUri: 'https://x/jwks' }).success,
+      false,
+      'one key source',
+    );
+    assert.equal(
+      SignedContextSchema.safeParse({ issuer: PLATFORM, jwks: 'file:a', algorithms: ['HS256'] }).success,
+      false,
+      'no HMAC',
+    );
   });
 });

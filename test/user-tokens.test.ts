@@ -5,11 +5,27 @@ import { generateSigningJwks, startDevIdp, type DevIdp } from '../demo/idp/index
 import { AGENT, CRM_STDIO, PASSWORD, startFixture, type Fixture } from './helpers/fixture.js';
 import { connectStreamable, toolJson } from './helpers/clients.js';
 import {
-  assertChallenge, assertInitializes, assertNoSecrets, freePort, initialize, metadataUrlOf, rawRequest, sleep,
+  assertChallenge,
+  assertInitializes,
+  assertNoSecrets,
+  freePort,
+  initialize,
+  metadataUrlOf,
+  rawRequest,
+  sleep,
 } from './helpers/auth-http.js';
 import { fixtureIdpOptions, kidOf, publicOf, rsaSigningJwk, startOtherIdp } from './helpers/auth-idp.js';
 import {
-  claimsOf, flipSignatureByte, headerOf, hmacSigned, nowSeconds, publicPem, signWith, unsigned, without, type Header,
+  claimsOf,
+  flipSignatureByte,
+  headerOf,
+  hmacSigned,
+  nowSeconds,
+  publicPem,
+  signWith,
+  unsigned,
+  without,
+  type Header,
 } from './helpers/auth-tokens.js';
 
 /**
@@ -29,10 +45,19 @@ async function freshEs256(): Promise<Record<string, unknown>> {
 }
 
 /** Asserts a 401 invalid_token refusal that leaks nothing, and that the audit log says why. */
-async function assertRefused(fx: Fixture, token: string, auditReason: RegExp, o: { upstream?: string } = {}): Promise<void> {
+async function assertRefused(
+  fx: Fixture,
+  token: string,
+  auditReason: RegExp,
+  o: { upstream?: string } = {},
+): Promise<void> {
   const url = fx.gateway.urlFor(o.upstream ?? 'crm');
   const res = await initialize(url, { 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` });
-  assertChallenge(res, { error: 'invalid_token', metadataUrl: metadataUrlOf(fx.gateway, o.upstream), message: INVALID });
+  assertChallenge(res, {
+    error: 'invalid_token',
+    metadataUrl: metadataUrlOf(fx.gateway, o.upstream),
+    message: INVALID,
+  });
   assertNoSecrets(res, [token, fx.apiKey]);
   const [last] = await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 1 });
   assert.ok(last, 'the refusal is audited');
@@ -60,7 +85,14 @@ describe('user tokens: forged and invalid tokens are refused with 401 invalid_to
     fx = await startFixture({
       idp: { port, jwks: { keys: [signing, rsa] } },
       userAuth: {
-        issuers: [{ issuer: `http://127.0.0.1:${port}`, algorithms: ['ES256'], typ: ['at+jwt'], userClaims: ['role', 'customers'] }],
+        issuers: [
+          {
+            issuer: `http://127.0.0.1:${port}`,
+            algorithms: ['ES256'],
+            typ: ['at+jwt'],
+            userClaims: ['role', 'customers'],
+          },
+        ],
       },
       upstreams: { crm: CRM_STDIO, other: CRM_STDIO },
     });
@@ -74,11 +106,20 @@ describe('user tokens: forged and invalid tokens are refused with 401 invalid_to
   });
 
   /** Sound claims, freshly timed, as the IdP would issue them. */
-  const good = (over: JWTPayload = {}): JWTPayload => ({ ...base, iat: nowSeconds(), exp: nowSeconds() + 600, jti: `t-${Math.random()}`, ...over });
+  const good = (over: JWTPayload = {}): JWTPayload => ({
+    ...base,
+    iat: nowSeconds(),
+    exp: nowSeconds() + 600,
+    jti: `t-${Math.random()}`,
+    ...over,
+  });
   const headers = (token: string) => ({ 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` });
 
-  it('the IdP token is the one the gateway expects: ES256, at+jwt, the issuer\'s kid, aud = the resource', () => {
-    assert.deepEqual({ alg: header.alg, typ: header.typ, kid: header.kid }, { alg: 'ES256', typ: 'at+jwt', kid: kidOf(signing) });
+  it("the IdP token is the one the gateway expects: ES256, at+jwt, the issuer's kid, aud = the resource", () => {
+    assert.deepEqual(
+      { alg: header.alg, typ: header.typ, kid: header.kid },
+      { alg: 'ES256', typ: 'at+jwt', kid: kidOf(signing) },
+    );
     assert.equal(base.iss, fx.idp.issuer);
     assert.equal(base.aud, fx.gateway.urlFor('crm'));
     assert.equal(base.sub, 'alice');
@@ -86,11 +127,24 @@ describe('user tokens: forged and invalid tokens are refused with 401 invalid_to
   });
 
   const positives: Array<{ name: string; token: () => Promise<string>; upstream?: string }> = [
-    { name: 'the IdP\'s own token', token: async () => real },
-    { name: 'a token signed with the issuer\'s key and sound claims (control for every self-signed case)', token: () => signWith(signing, header, good()) },
-    { name: 'typ application/at+jwt (the long form of at+jwt)', token: () => signWith(signing, { ...header, typ: 'application/at+jwt' }, good()) },
-    { name: 'nbf 10 s ahead, within the 30 s clock skew', token: () => signWith(signing, header, good({ nbf: nowSeconds() + 10 })) },
-    { name: 'a token for the other upstream, on that upstream', token: () => fx.userToken('alice', { upstream: 'other' }), upstream: 'other' },
+    { name: "the IdP's own token", token: async () => real },
+    {
+      name: "a token signed with the issuer's key and sound claims (control for every self-signed case)",
+      token: () => signWith(signing, header, good()),
+    },
+    {
+      name: 'typ application/at+jwt (the long form of at+jwt)',
+      token: () => signWith(signing, { ...header, typ: 'application/at+jwt' }, good()),
+    },
+    {
+      name: 'nbf 10 s ahead, within the 30 s clock skew',
+      token: () => signWith(signing, header, good({ nbf: nowSeconds() + 10 })),
+    },
+    {
+      name: 'a token for the other upstream, on that upstream',
+      token: () => fx.userToken('alice', { upstream: 'other' }),
+      upstream: 'other',
+    },
   ];
   for (const p of positives) {
     it(`accepts (positive control): ${p.name}`, async () => {
@@ -110,29 +164,123 @@ describe('user tokens: forged and invalid tokens are refused with 401 invalid_to
 
   const negatives: Array<{ name: string; token: () => Promise<string> | string; reason: RegExp; upstream?: string }> = [
     { name: 'alg none, no signature', token: () => unsigned(header, good()), reason: /algorithm not allowed|alg/i },
-    { name: 'alg none without a kid', token: () => unsigned({ typ: 'at+jwt' }, good()), reason: /algorithm not allowed|alg/i },
-    { name: 'HS256 keyed with the issuer\'s public key PEM (key confusion)', token: () => hmacSigned(publicPem(publicOf(signing)), header, good()), reason: /algorithm not allowed/ },
-    { name: 'HS256 keyed with the issuer\'s public JWK JSON', token: () => hmacSigned(JSON.stringify(publicOf(signing)), header, good()), reason: /algorithm not allowed/ },
-    { name: 'RS256 with a key the issuer publishes but whose algorithm is not allow-listed', token: () => signWith(rsa, { typ: 'at+jwt', kid: kidOf(rsa), alg: 'RS256' }, good()), reason: /algorithm not allowed/ },
-    { name: 'unknown kid (signed by a fresh key)', token: async () => { const k = await freshEs256(); return signWith(k, { ...header, kid: kidOf(k) }, good()); }, reason: /unknown key/ },
-    { name: 'a fresh key claiming the issuer\'s kid', token: async () => signWith(await freshEs256(), header, good()), reason: /bad signature/ },
-    { name: 'the IdP\'s token with one signature byte flipped', token: () => flipSignatureByte(real), reason: /bad signature/ },
-    { name: 'the IdP\'s token with its payload altered (sub: carol)', token: () => { const [h, , s] = real.split('.'); return `${h}.${Buffer.from(JSON.stringify({ ...base, sub: 'carol' })).toString('base64url')}.${s}`; }, reason: /bad signature/ },
-    { name: 'expired an hour ago (valid signature)', token: () => signWith(signing, header, good({ iat: nowSeconds() - 7200, exp: nowSeconds() - 3600 })), reason: /expired/ },
-    { name: 'not yet valid: nbf an hour ahead (valid signature)', token: () => signWith(signing, header, good({ nbf: nowSeconds() + 3600 })), reason: /claim nbf/ },
-    { name: 'wrong issuer: a real token from an untrusted IdP', token: async () => (await untrusted.passwordToken({ ...AGENT, username: 'alice', password: PASSWORD, resource: fx.gateway.urlFor('crm') })).accessToken, reason: /untrusted issuer/ },
-    { name: 'names the trusted issuer, signed by the untrusted IdP\'s key (its kid)', token: () => signWith(untrustedKey, { ...header, kid: kidOf(untrustedKey) }, good()), reason: /unknown key/ },
-    { name: 'names the trusted issuer, signed by the untrusted IdP\'s key (trusted kid)', token: () => signWith(untrustedKey, header, good()), reason: /bad signature/ },
-    { name: 'issuer with a trailing slash (iss must match exactly)', token: () => signWith(signing, header, good({ iss: `${base.iss}/` })), reason: /untrusted issuer/ },
-    { name: 'no iss claim', token: () => signWith(signing, header, without(good(), 'iss')), reason: /untrusted issuer/ },
-    { name: 'wrong audience: a token for another resource', token: () => fx.userToken('alice', { resource: 'http://127.0.0.1:1/mcp/other' }), reason: /claim aud/ },
-    { name: 'wrong audience: a token for another upstream of this gateway', token: () => fx.userToken('alice', { upstream: 'other' }), reason: /claim aud/ },
-    { name: 'audience-less token', token: () => signWith(signing, header, without(good(), 'aud')), reason: /claim aud/ },
+    {
+      name: 'alg none without a kid',
+      token: () => unsigned({ typ: 'at+jwt' }, good()),
+      reason: /algorithm not allowed|alg/i,
+    },
+    {
+      name: "HS256 keyed with the issuer's public key PEM (key confusion)",
+      token: () => hmacSigned(publicPem(publicOf(signing)), header, good()),
+      reason: /algorithm not allowed/,
+    },
+    {
+      name: "HS256 keyed with the issuer's public JWK JSON",
+      token: () => hmacSigned(JSON.stringify(publicOf(signing)), header, good()),
+      reason: /algorithm not allowed/,
+    },
+    {
+      name: 'RS256 with a key the issuer publishes but whose algorithm is not allow-listed',
+      token: () => signWith(rsa, { typ: 'at+jwt', kid: kidOf(rsa), alg: 'RS256' }, good()),
+      reason: /algorithm not allowed/,
+    },
+    {
+      name: 'unknown kid (signed by a fresh key)',
+      token: async () => {
+        const k = await freshEs256();
+        return signWith(k, { ...header, kid: kidOf(k) }, good());
+      },
+      reason: /unknown key/,
+    },
+    {
+      name: "a fresh key claiming the issuer's kid",
+      token: async () => signWith(await freshEs256(), header, good()),
+      reason: /bad signature/,
+    },
+    {
+      name: "the IdP's token with one signature byte flipped",
+      token: () => flipSignatureByte(real),
+      reason: /bad signature/,
+    },
+    {
+      name: "the IdP's token with its payload altered (sub: carol)",
+      token: () => {
+        const [h, , s] = real.split('.');
+        return `${h}.${Buffer.from(JSON.stringify({ ...base, sub: 'carol' })).toString('base64url')}.${s}`;
+      },
+      reason: /bad signature/,
+    },
+    {
+      name: 'expired an hour ago (valid signature)',
+      token: () => signWith(signing, header, good({ iat: nowSeconds() - 7200, exp: nowSeconds() - 3600 })),
+      reason: /expired/,
+    },
+    {
+      name: 'not yet valid: nbf an hour ahead (valid signature)',
+      token: () => signWith(signing, header, good({ nbf: nowSeconds() + 3600 })),
+      reason: /claim nbf/,
+    },
+    {
+      name: 'wrong issuer: a real token from an untrusted IdP',
+      token: async () =>
+        (
+          await untrusted.passwordToken({
+            ...AGENT,
+            username: 'alice',
+            password: PASSWORD,
+            resource: fx.gateway.urlFor('crm'),
+          })
+        ).accessToken,
+      reason: /untrusted issuer/,
+    },
+    {
+      name: "names the trusted issuer, signed by the untrusted IdP's key (its kid)",
+      token: () => signWith(untrustedKey, { ...header, kid: kidOf(untrustedKey) }, good()),
+      reason: /unknown key/,
+    },
+    {
+      name: "names the trusted issuer, signed by the untrusted IdP's key (trusted kid)",
+      token: () => signWith(untrustedKey, header, good()),
+      reason: /bad signature/,
+    },
+    {
+      name: 'issuer with a trailing slash (iss must match exactly)',
+      token: () => signWith(signing, header, good({ iss: `${base.iss}/` })),
+      reason: /untrusted issuer/,
+    },
+    {
+      name: 'no iss claim',
+      token: () => signWith(signing, header, without(good(), 'iss')),
+      reason: /untrusted issuer/,
+    },
+    {
+      name: 'wrong audience: a token for another resource',
+      token: () => fx.userToken('alice', { resource: 'http://127.0.0.1:1/mcp/other' }),
+      reason: /claim aud/,
+    },
+    {
+      name: 'wrong audience: a token for another upstream of this gateway',
+      token: () => fx.userToken('alice', { upstream: 'other' }),
+      reason: /claim aud/,
+    },
+    {
+      name: 'audience-less token',
+      token: () => signWith(signing, header, without(good(), 'aud')),
+      reason: /claim aud/,
+    },
     { name: 'no sub', token: () => signWith(signing, header, without(good(), 'sub')), reason: /claim sub/ },
     { name: 'empty sub', token: () => signWith(signing, header, good({ sub: '' })), reason: /no subject/ },
     { name: 'no exp', token: () => signWith(signing, header, without(good(), 'exp')), reason: /claim exp/ },
-    { name: 'typ JWT where the issuer accepts only at+jwt', token: () => signWith(signing, { ...header, typ: 'JWT' }, good()), reason: /typ not accepted/ },
-    { name: 'no typ where the issuer requires at+jwt', token: () => signWith(signing, { alg: 'ES256', kid: kidOf(signing) }, good()), reason: /typ not accepted/ },
+    {
+      name: 'typ JWT where the issuer accepts only at+jwt',
+      token: () => signWith(signing, { ...header, typ: 'JWT' }, good()),
+      reason: /typ not accepted/,
+    },
+    {
+      name: 'no typ where the issuer requires at+jwt',
+      token: () => signWith(signing, { alg: 'ES256', kid: kidOf(signing) }, good()),
+      reason: /typ not accepted/,
+    },
     { name: 'not a JWT at all', token: () => 'not-a-jwt', reason: /malformed/ },
     { name: 'three garbage segments', token: () => 'aaaa.bbbb.cccc', reason: /malformed/ },
   ];
@@ -149,7 +297,10 @@ describe('user tokens: forged and invalid tokens are refused with 401 invalid_to
   ];
   for (const b of badHeaders) {
     it(`refuses a malformed Authorization header: ${b.name}`, async () => {
-      const res = await initialize(fx.gateway.urlFor('crm'), { 'x-api-key': fx.apiKey, authorization: b.authorization });
+      const res = await initialize(fx.gateway.urlFor('crm'), {
+        'x-api-key': fx.apiKey,
+        authorization: b.authorization,
+      });
       assertChallenge(res, { error: 'invalid_token', metadataUrl: metadataUrlOf(fx.gateway), message: INVALID });
       assertNoSecrets(res, [fx.apiKey]);
     });
@@ -173,7 +324,16 @@ describe('user tokens: expiry with real IdP tokens', () => {
     const port = await freePort();
     fx = await startFixture({
       idp: { port, accessTokenTtlSeconds: 3 },
-      userAuth: { issuers: [{ issuer: `http://127.0.0.1:${port}`, algorithms: ['ES256'], clockSkewSeconds: 0, userClaims: ['role', 'customers'] }] },
+      userAuth: {
+        issuers: [
+          {
+            issuer: `http://127.0.0.1:${port}`,
+            algorithms: ['ES256'],
+            clockSkewSeconds: 0,
+            userClaims: ['role', 'customers'],
+          },
+        ],
+      },
     });
   });
   after(async () => fx?.close());
@@ -210,8 +370,17 @@ describe('user tokens: scopes', () => {
     it(`a token with only "${scope}" gets 403 insufficient_scope naming every required scope`, async () => {
       const token = await fx.userToken('alice', { scope });
       assert.equal(claimsOf(token).scope, scope);
-      const res = await initialize(fx.gateway.urlFor('crm'), { 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` });
-      assertChallenge(res, { status: 403, error: 'insufficient_scope', scope: REQUIRED, metadataUrl: metadataUrlOf(fx.gateway), message: 'Insufficient scope' });
+      const res = await initialize(fx.gateway.urlFor('crm'), {
+        'x-api-key': fx.apiKey,
+        authorization: `Bearer ${token}`,
+      });
+      assertChallenge(res, {
+        status: 403,
+        error: 'insufficient_scope',
+        scope: REQUIRED,
+        metadataUrl: metadataUrlOf(fx.gateway),
+        message: 'Insufficient scope',
+      });
       assertNoSecrets(res, [token, fx.apiKey]);
     });
   }
@@ -224,7 +393,10 @@ describe('user tokens: scopes', () => {
   it('401 challenges carry the required scopes too', async () => {
     const none = await initialize(fx.gateway.urlFor('crm'), { 'x-api-key': fx.apiKey });
     assertChallenge(none, { scope: REQUIRED, metadataUrl: metadataUrlOf(fx.gateway) });
-    const bad = await initialize(fx.gateway.urlFor('crm'), { 'x-api-key': fx.apiKey, authorization: 'Bearer not-a-jwt' });
+    const bad = await initialize(fx.gateway.urlFor('crm'), {
+      'x-api-key': fx.apiKey,
+      authorization: 'Bearer not-a-jwt',
+    });
     assertChallenge(bad, { error: 'invalid_token', scope: REQUIRED, metadataUrl: metadataUrlOf(fx.gateway) });
   });
 });
@@ -252,14 +424,25 @@ describe('user tokens: a gateway trusting two issuers never mixes them up (Envoy
     await second?.close();
   });
 
-  const secondToken = async () => (await second.passwordToken({ ...AGENT, username: 'alice', password: PASSWORD, resource: fx.gateway.urlFor('crm') })).accessToken;
+  const secondToken = async () =>
+    (
+      await second.passwordToken({
+        ...AGENT,
+        username: 'alice',
+        password: PASSWORD,
+        resource: fx.gateway.urlFor('crm'),
+      })
+    ).accessToken;
 
   it('tokens of both issuers are accepted (positive controls)', async () => {
     await assertInitializes(fx.gateway.urlFor('crm'), await fx.headersFor('alice'));
-    await assertInitializes(fx.gateway.urlFor('crm'), { 'x-api-key': fx.apiKey, authorization: `Bearer ${await secondToken()}` });
+    await assertInitializes(fx.gateway.urlFor('crm'), {
+      'x-api-key': fx.apiKey,
+      authorization: `Bearer ${await secondToken()}`,
+    });
   });
 
-  it('a token signed by the second issuer\'s key but naming the first issuer is refused', async () => {
+  it("a token signed by the second issuer's key but naming the first issuer is refused", async () => {
     const t = await secondToken();
     const forged = await signWith(secondKey, headerOf(t), { ...claimsOf(t), iss: fx.idp.issuer });
     await assertRefused(fx, forged, /unknown key/);

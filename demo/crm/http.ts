@@ -65,7 +65,16 @@ export interface CrmAuthEvent {
   /** Why it was refused. */
   reason?: string;
   /** The verified token's claims that say who and for whom (present when ok). */
-  claims?: { sub: string; aud: unknown; act?: unknown; client_id?: unknown; scope?: unknown; jti?: unknown; exp?: unknown; role?: unknown };
+  claims?: {
+    sub: string;
+    aud: unknown;
+    act?: unknown;
+    client_id?: unknown;
+    scope?: unknown;
+    jti?: unknown;
+    exp?: unknown;
+    role?: unknown;
+  };
 }
 
 export interface CrmHttpOptions {
@@ -111,7 +120,13 @@ class HttpError extends Error {
   }
 }
 
-function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+function sendJsonRpcError(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -148,7 +163,10 @@ function checkHostAndOrigin(headers: IncomingHttpHeaders, allowed: readonly stri
 }
 
 class AuthError extends Error {
-  constructor(readonly reason: string, readonly missing = false) {
+  constructor(
+    readonly reason: string,
+    readonly missing = false,
+  ) {
     super(reason);
   }
 }
@@ -156,7 +174,10 @@ class AuthError extends Error {
 const DEFAULT_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
 
 /** A verified token and the issuer entry it was checked against. */
-interface Verified { payload: JWTPayload; auth: CrmAuthOptions }
+interface Verified {
+  payload: JWTPayload;
+  auth: CrmAuthOptions;
+}
 
 /** Verifies bearer tokens for one issuer and audience; the key set is looked up once (again after a failure). */
 function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (token: string) => Promise<Verified> {
@@ -165,9 +186,13 @@ function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (token: string
     keys ??= (async () => {
       let jwksUri = auth.jwksUri;
       if (!jwksUri) {
-        const res = await fetch(new URL('.well-known/openid-configuration', auth.issuer.endsWith('/') ? auth.issuer : `${auth.issuer}/`), { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(
+          new URL('.well-known/openid-configuration', auth.issuer.endsWith('/') ? auth.issuer : `${auth.issuer}/`),
+          { signal: AbortSignal.timeout(5000) },
+        );
         const meta = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
-        if (!res.ok || meta.issuer !== auth.issuer || typeof meta.jwks_uri !== 'string') throw new Error('issuer discovery failed');
+        if (!res.ok || meta.issuer !== auth.issuer || typeof meta.jwks_uri !== 'string')
+          throw new Error('issuer discovery failed');
         jwksUri = meta.jwks_uri;
       }
       return createRemoteJWKSet(new URL(jwksUri));
@@ -181,8 +206,12 @@ function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (token: string
     });
     try {
       const { payload } = await jwtVerify(token, jwks, {
-        issuer: auth.issuer, audience, typ: auth.typ ?? 'at+jwt', algorithms: auth.algorithms ?? DEFAULT_ALGORITHMS,
-        requiredClaims: ['sub', 'exp'], clockTolerance: auth.clockToleranceSeconds ?? 0,
+        issuer: auth.issuer,
+        audience,
+        typ: auth.typ ?? 'at+jwt',
+        algorithms: auth.algorithms ?? DEFAULT_ALGORITHMS,
+        requiredClaims: ['sub', 'exp'],
+        clockTolerance: auth.clockToleranceSeconds ?? 0,
       });
       return { payload, auth };
     } catch (err) {
@@ -192,7 +221,10 @@ function tokenVerifier(auth: CrmAuthOptions, audience: string[]): (token: string
 }
 
 /** Picks the trusted issuer a token names (its unverified `iss`, only to choose the keys), then verifies it fully there. */
-function trustedIssuers(auths: CrmAuthOptions[], audienceOf: (a: CrmAuthOptions) => string[]): (authorization: string | undefined) => Promise<Verified> {
+function trustedIssuers(
+  auths: CrmAuthOptions[],
+  audienceOf: (a: CrmAuthOptions) => string[],
+): (authorization: string | undefined) => Promise<Verified> {
   const verifiers = new Map(auths.map((a) => [a.issuer, tokenVerifier(a, audienceOf(a))]));
   return async (authorization) => {
     const m = authorization === undefined ? undefined : /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
@@ -240,13 +272,16 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   /** With auth: the subject each session belongs to. Another subject presenting its id is told it does not exist. */
   const owners = new Map<string, string>();
   const requireCaller = o.auth !== undefined;
-  const observer = o.observe ? new CredentialObserver(typeof o.observe === 'object' ? o.observe.max : undefined) : undefined;
+  const observer = o.observe
+    ? new CredentialObserver(typeof o.observe === 'object' ? o.observe.max : undefined)
+    : undefined;
   let verify: ((authorization: string | undefined) => Promise<Verified>) | undefined;
   let closing = false;
 
   type AuthedRequest = IncomingMessage & { auth?: AuthInfo };
   const subjectOf = (req: AuthedRequest): string | undefined => req.auth?.extra?.sub as string | undefined;
-  const ownedBy = (sessionId: string, req: AuthedRequest): boolean => !requireCaller || owners.get(sessionId) === subjectOf(req);
+  const ownedBy = (sessionId: string, req: AuthedRequest): boolean =>
+    !requireCaller || owners.get(sessionId) === subjectOf(req);
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionHeader = req.headers['mcp-session-id'];
@@ -322,7 +357,12 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   }
 
   /** Verifies the bearer token and hands the caller to the MCP handlers (`authInfo`); false when it answered 401. */
-  async function authenticate(req: AuthedRequest, res: ServerResponse, target: URL, check: NonNullable<typeof verify>): Promise<boolean> {
+  async function authenticate(
+    req: AuthedRequest,
+    res: ServerResponse,
+    target: URL,
+    check: NonNullable<typeof verify>,
+  ): Promise<boolean> {
     const method = req.method ?? '';
     const path = target.pathname;
     const header = req.headers['mcp-session-id'];
@@ -340,7 +380,22 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     }
     const sub = p.sub!;
     observer?.record(req.headers, p);
-    o.onAuth?.({ method, path, sessionId, ok: true, claims: { sub, aud: p.aud, act: p.act, client_id: p.client_id, scope: p.scope, jti: p.jti, exp: p.exp, role: p.role } });
+    o.onAuth?.({
+      method,
+      path,
+      sessionId,
+      ok: true,
+      claims: {
+        sub,
+        aud: p.aud,
+        act: p.act,
+        client_id: p.client_id,
+        scope: p.scope,
+        jti: p.jti,
+        exp: p.exp,
+        role: p.role,
+      },
+    });
     const token = req.headers.authorization!.slice('Bearer '.length);
     req.auth = {
       token,
@@ -356,7 +411,12 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     const target = new URL(req.url ?? '/', 'http://placeholder');
     if (o.onRequest) {
       try {
-        o.onRequest({ method: req.method ?? '', path: target.pathname, url: req.url ?? '/', headers: { ...req.headers } });
+        o.onRequest({
+          method: req.method ?? '',
+          path: target.pathname,
+          url: req.url ?? '/',
+          headers: { ...req.headers },
+        });
       } catch (err) {
         process.stderr.write(`demo-crm: onRequest hook threw: ${err instanceof Error ? err.message : String(err)}\n`);
       }
@@ -415,7 +475,9 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
   const base = `http://${publicHost}:${port}`;
   // The audience is this server's own URL, known only once it listens; nothing is served before.
   if (o.auth) {
-    verify = trustedIssuers([o.auth].flat(), (a) => (a.audience === undefined ? [`${base}/mcp`, `${base}/sse`] : [a.audience].flat()));
+    verify = trustedIssuers([o.auth].flat(), (a) =>
+      a.audience === undefined ? [`${base}/mcp`, `${base}/sse`] : [a.audience].flat(),
+    );
   }
 
   let closed: Promise<void> | undefined;
@@ -434,5 +496,11 @@ export async function startCrmHttp(o: CrmHttpOptions = {}): Promise<CrmHttpServe
     return closed;
   }
 
-  return { url: `${base}/mcp`, sseUrl: `${base}/sse`, ...(observer ? { observedUrl: `${base}/observed` } : {}), port, close };
+  return {
+    url: `${base}/mcp`,
+    sseUrl: `${base}/sse`,
+    ...(observer ? { observedUrl: `${base}/observed` } : {}),
+    port,
+    close,
+  };
 }

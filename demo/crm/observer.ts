@@ -53,7 +53,16 @@ export class CredentialObserver {
         header: name,
         fingerprint: credentialFingerprint(value),
         verified,
-        ...(verified ? { claims: { sub: payload.sub, aud: payload.aud, iss: payload.iss, ...(payload.act !== undefined ? { act: payload.act } : {}) } } : {}),
+        ...(verified
+          ? {
+              claims: {
+                sub: payload.sub,
+                aud: payload.aud,
+                iss: payload.iss,
+                ...(payload.act !== undefined ? { act: payload.act } : {}),
+              },
+            }
+          : {}),
       });
     }
     if (this.entries.length > this.max) this.entries.splice(0, this.entries.length - this.max);
@@ -75,10 +84,14 @@ export class CredentialObserver {
       return;
     }
     if (req.method !== 'GET') {
-      res.writeHead(405, { allow: 'GET', 'content-type': 'application/json' }).end(JSON.stringify({ error: 'GET only' }));
+      res
+        .writeHead(405, { allow: 'GET', 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'GET only' }));
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.snapshot()));
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify(this.snapshot()));
   }
 }
 

@@ -63,7 +63,10 @@ function toolError(message: string): CallToolResult {
   return { content: [{ type: 'text', text: message }], isError: true };
 }
 
-export function createCrmServer(store: CustomerStore = createCustomerStore(), options: CrmServerOptions = {}): McpServer {
+export function createCrmServer(
+  store: CustomerStore = createCustomerStore(),
+  options: CrmServerOptions = {},
+): McpServer {
   const server = new McpServer(
     { name: CRM_SERVER_NAME, version: CRM_SERVER_VERSION, title: 'Demo CRM' },
     { instructions: 'A demo CRM. Customers c-100..c-104 belong to alice, c-200..c-204 to bob.' },
@@ -83,7 +86,8 @@ export function createCrmServer(store: CustomerStore = createCustomerStore(), op
   };
   const visible = (c: { owner: string }, caller: CrmCaller | undefined): boolean =>
     !enforce || (caller !== undefined && (caller.role === 'manager' || c.owner === caller.sub));
-  const writable = (c: { owner: string }, caller: CrmCaller | undefined): boolean => !enforce || (caller !== undefined && c.owner === caller.sub);
+  const writable = (c: { owner: string }, caller: CrmCaller | undefined): boolean =>
+    !enforce || (caller !== undefined && c.owner === caller.sub);
 
   // The one lookup every customer-specific handler uses (see the file comment).
   const findCustomer = (id: string, caller: CrmCaller | undefined, write = false): Customer | undefined => {
@@ -95,15 +99,19 @@ export function createCrmServer(store: CustomerStore = createCustomerStore(), op
     'list_customers',
     {
       title: 'List customers',
-      description: 'Lists customers with their id, name and owning sales rep; pass owner to list one rep\'s customers.',
-      inputSchema: { owner: z.string().min(1).max(64).optional().describe('Only customers owned by this sales rep (e.g. "alice")') },
+      description: "Lists customers with their id, name and owning sales rep; pass owner to list one rep's customers.",
+      inputSchema: {
+        owner: z.string().min(1).max(64).optional().describe('Only customers owned by this sales rep (e.g. "alice")'),
+      },
       outputSchema: { customers: z.array(summarySchema) },
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     ({ owner }, extra) => {
       const { caller, denied } = access(extra, 'crm:read');
       if (denied) return toolError(denied);
-      return ok({ customers: store.list().filter((c) => visible(c, caller) && (owner === undefined || c.owner === owner)) });
+      return ok({
+        customers: store.list().filter((c) => visible(c, caller) && (owner === undefined || c.owner === owner)),
+      });
     },
   );
 
@@ -172,12 +180,15 @@ export function createCrmServer(store: CustomerStore = createCustomerStore(), op
       list: (extra) => {
         const { caller, denied } = access(extra, 'crm:read');
         return {
-          resources: store.list().filter((c) => !denied && visible(c, caller)).map((c) => ({
-            uri: `crm://customers/${c.id}`,
-            name: c.id,
-            title: c.name,
-            mimeType: 'application/json',
-          })),
+          resources: store
+            .list()
+            .filter((c) => !denied && visible(c, caller))
+            .map((c) => ({
+              uri: `crm://customers/${c.id}`,
+              name: c.id,
+              title: c.name,
+              mimeType: 'application/json',
+            })),
         };
       },
     }),

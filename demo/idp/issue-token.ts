@@ -7,16 +7,20 @@ import type { KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
  * one resource server. `extraClaims`, when given, are the token's extra JWT
  * claims (e.g. `act`), looked up by the provider config's extraTokenClaims.
  */
-export async function issueAccessToken(provider: Provider, ctx: KoaContextWithOIDC, o: {
-  accountId: string;
-  client: NonNullable<KoaContextWithOIDC['oidc']['client']>;
-  resource: string;
-  info: ResourceServer;
-  scope: string | undefined;
-  gty: string;
-  expiresIn?: number;
-  extraClaims?: { map: WeakMap<object, Record<string, unknown>>; claims: Record<string, unknown> };
-}): Promise<{ accessToken: string; token: InstanceType<Provider['AccessToken']> }> {
+export async function issueAccessToken(
+  provider: Provider,
+  ctx: KoaContextWithOIDC,
+  o: {
+    accountId: string;
+    client: NonNullable<KoaContextWithOIDC['oidc']['client']>;
+    resource: string;
+    info: ResourceServer;
+    scope: string | undefined;
+    gty: string;
+    expiresIn?: number;
+    extraClaims?: { map: WeakMap<object, Record<string, unknown>>; claims: Record<string, unknown> };
+  },
+): Promise<{ accessToken: string; token: InstanceType<Provider['AccessToken']> }> {
   const grant = new provider.Grant({ accountId: o.accountId, clientId: o.client.clientId });
   if (o.scope) grant.addResourceScope(o.resource, o.scope);
   const grantId = await grant.save();

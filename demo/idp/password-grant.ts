@@ -50,7 +50,13 @@ export function registerPasswordGrant(
       const expiresIn = requestedLifetime(params.ttl, ttlSeconds);
 
       const { accessToken, token } = await issueAccessToken(provider, ctx, {
-        accountId: user.sub, client, resource, info, scope, gty: 'password', ...(expiresIn !== undefined ? { expiresIn } : {}),
+        accountId: user.sub,
+        client,
+        resource,
+        info,
+        scope,
+        gty: 'password',
+        ...(expiresIn !== undefined ? { expiresIn } : {}),
       });
 
       ctx.body = {
@@ -70,7 +76,8 @@ export function registerPasswordGrant(
  */
 function requestedLifetime(ttl: string | undefined, configured: number): number | undefined {
   if (ttl === undefined || ttl === '') return undefined;
-  if (!/^\d{1,9}$/.test(ttl) || Number(ttl) < 1) throw new errors.InvalidRequest('ttl must be a whole number of seconds, at least 1');
+  if (!/^\d{1,9}$/.test(ttl) || Number(ttl) < 1)
+    throw new errors.InvalidRequest('ttl must be a whole number of seconds, at least 1');
   return Math.min(Number(ttl), configured);
 }
 

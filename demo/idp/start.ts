@@ -42,12 +42,18 @@ export async function startDevIdp(o: DevIdpOptions): Promise<DevIdp> {
   const exchanges: ExchangeRecord[] = [];
   let provider: Provider;
   try {
-    provider = new Provider(issuer, providerConfig({ users, clients: o.clients, policy, ttlSeconds, jwks, extraClaims }));
+    provider = new Provider(
+      issuer,
+      providerConfig({ users, clients: o.clients, policy, ttlSeconds, jwks, extraClaims }),
+    );
     registerPasswordGrant(provider, users, policy, ttlSeconds);
     // Registered only when some client opted in, so discovery advertises only grants someone can use.
     if (o.clients.some((c) => c.grantTypes.includes(TOKEN_EXCHANGE_GRANT))) {
       registerTokenExchangeGrant(provider, {
-        users, policy, publicJwks: publicJwksOf(jwks), extraClaims,
+        users,
+        policy,
+        publicJwks: publicJwksOf(jwks),
+        extraClaims,
         ttlSeconds: o.exchangedTokenTtlSeconds ?? DEFAULT_EXCHANGED_TOKEN_TTL_SECONDS,
         record: (r) => {
           exchanges.push(r);
@@ -72,18 +78,33 @@ export async function startDevIdp(o: DevIdpOptions): Promise<DevIdp> {
     tokenEndpoint,
     publicJwks: publicJwksOf(jwks),
     passwordToken: ({ clientId, clientSecret, username, password, resource, scope, ttlSeconds: ttl }) =>
-      requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'password', username, password, resource, scope, ttl: ttl === undefined ? undefined : String(ttl) }),
+      requestToken(
+        tokenEndpoint,
+        { clientId, clientSecret },
+        {
+          grant_type: 'password',
+          username,
+          password,
+          resource,
+          scope,
+          ttl: ttl === undefined ? undefined : String(ttl),
+        },
+      ),
     clientCredentialsToken: ({ clientId, clientSecret, resource, scope }) =>
       requestToken(tokenEndpoint, { clientId, clientSecret }, { grant_type: 'client_credentials', resource, scope }),
     exchangeToken: ({ clientId, clientSecret, subjectToken, subjectTokenType, resource, audience, scope }) =>
-      requestToken(tokenEndpoint, { clientId, clientSecret }, {
-        grant_type: TOKEN_EXCHANGE_GRANT,
-        subject_token: subjectToken,
-        subject_token_type: subjectTokenType ?? ACCESS_TOKEN_TYPE,
-        resource,
-        audience,
-        scope,
-      }),
+      requestToken(
+        tokenEndpoint,
+        { clientId, clientSecret },
+        {
+          grant_type: TOKEN_EXCHANGE_GRANT,
+          subject_token: subjectToken,
+          subject_token_type: subjectTokenType ?? ACCESS_TOKEN_TYPE,
+          resource,
+          audience,
+          scope,
+        },
+      ),
     exchanges: () => exchanges.map((r) => ({ ...r })),
     close: () => (closing ??= stop(server)),
   };

@@ -48,7 +48,8 @@ export function registerTokenExchangeGrant(provider: Provider, s: TokenExchangeS
       const { params, client } = ctx.oidc;
       try {
         if (!params.subject_token) throw new errors.InvalidRequest('missing required parameter(s) (subject_token)');
-        if (params.subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('unsupported subject_token_type');
+        if (params.subject_token_type !== ACCESS_TOKEN_TYPE)
+          throw new errors.InvalidRequest('unsupported subject_token_type');
         if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
           throw new errors.InvalidRequest('unsupported requested_token_type');
         }
@@ -70,10 +71,24 @@ export function registerTokenExchangeGrant(provider: Provider, s: TokenExchangeS
         if (remaining <= 0) throw new errors.InvalidGrant('subject_token is invalid or expired');
 
         const { accessToken, token } = await issueAccessToken(provider, ctx, {
-          accountId: user.sub, client, resource: target, info, scope, gty: 'token-exchange',
-          expiresIn: Math.min(s.ttlSeconds, remaining), extraClaims: { map: s.extraClaims, claims: { act } },
+          accountId: user.sub,
+          client,
+          resource: target,
+          info,
+          scope,
+          gty: 'token-exchange',
+          expiresIn: Math.min(s.ttlSeconds, remaining),
+          extraClaims: { map: s.extraClaims, claims: { act } },
         });
-        s.record({ outcome: 'issued', clientId: client.clientId, sub: user.sub, audience: target, scope, jti: token.jti, expiresIn: token.expiration });
+        s.record({
+          outcome: 'issued',
+          clientId: client.clientId,
+          sub: user.sub,
+          audience: target,
+          scope,
+          jti: token.jti,
+          expiresIn: token.expiration,
+        });
 
         ctx.body = {
           access_token: accessToken,
@@ -83,18 +98,41 @@ export function registerTokenExchangeGrant(provider: Provider, s: TokenExchangeS
           ...(scope ? { scope } : {}),
         };
       } catch (err) {
-        s.record({ outcome: 'refused', clientId: client.clientId, error: (err as { error?: string }).error ?? 'server_error' });
+        s.record({
+          outcome: 'refused',
+          clientId: client.clientId,
+          error: (err as { error?: string }).error ?? 'server_error',
+        });
         throw err;
       }
     },
-    ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'resource', 'audience', 'scope'],
+    [
+      'subject_token',
+      'subject_token_type',
+      'requested_token_type',
+      'actor_token',
+      'actor_token_type',
+      'resource',
+      'audience',
+      'scope',
+    ],
   );
 }
 
 /** Signature with this IdP's keys, exact issuer, RFC 9068 typ, not expired. Why it failed is not said. */
-async function verifySubjectToken(token: string, keys: ReturnType<typeof createLocalJWKSet>, issuer: string, alg: string): Promise<JWTPayload> {
+async function verifySubjectToken(
+  token: string,
+  keys: ReturnType<typeof createLocalJWKSet>,
+  issuer: string,
+  alg: string,
+): Promise<JWTPayload> {
   try {
-    const { payload } = await jwtVerify(token, keys, { issuer, typ: 'at+jwt', algorithms: [alg], requiredClaims: ['sub', 'exp'] });
+    const { payload } = await jwtVerify(token, keys, {
+      issuer,
+      typ: 'at+jwt',
+      algorithms: [alg],
+      requiredClaims: ['sub', 'exp'],
+    });
     return payload;
   } catch {
     throw new errors.InvalidGrant('subject_token is invalid or expired');
@@ -125,7 +163,12 @@ function targetOf(resource: string | undefined, audience: string | undefined): s
  * Without `scope`, it gets the subject token's scopes the client may have.
  * Scopes the target does not offer are dropped, as for the other grants.
  */
-function exchangedScope(requested: string | undefined, subject: JWTPayload, clientScope: string | undefined, offeredScope: string): string | undefined {
+function exchangedScope(
+  requested: string | undefined,
+  subject: JWTPayload,
+  clientScope: string | undefined,
+  offeredScope: string,
+): string | undefined {
   const held = new Set(typeof subject.scope === 'string' ? subject.scope.split(' ').filter(Boolean) : []);
   const allowed = clientScope ? new Set(clientScope.split(' ')) : undefined;
   const wanted = requested ? requested.split(' ').filter(Boolean) : [...held].filter((x) => !allowed || allowed.has(x));

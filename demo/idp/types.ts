@@ -49,7 +49,15 @@ export interface TokenResult {
 
 /** What the IdP did with one token exchange request: who asked, for whom, for what — never the tokens. */
 export type ExchangeRecord =
-  | { outcome: 'issued'; clientId: string; sub: string; audience: string; scope?: string; jti: string; expiresIn: number }
+  | {
+      outcome: 'issued';
+      clientId: string;
+      sub: string;
+      audience: string;
+      scope?: string;
+      jti: string;
+      expiresIn: number;
+    }
   | { outcome: 'refused'; clientId: string; error: string };
 
 export interface DevIdp {

@@ -16,17 +16,33 @@ export const REVOKED_AGENT_KEY_ID = 'quickstart-agent-revoked';
  * create|revoke` record them. Written afresh at every start, before the
  * gateway opens the store and the trail.
  */
-export async function writeAgentApiKeys(storePath: string, auditPath: string, clientId: string, validDays: number): Promise<{ apiKey: string; revokedApiKey: string }> {
+export async function writeAgentApiKeys(
+  storePath: string,
+  auditPath: string,
+  clientId: string,
+  validDays: number,
+): Promise<{ apiKey: string; revokedApiKey: string }> {
   const now = Date.now();
   const make = (id: string, secret: string): StoredApiKey => ({
-    id, kind: 'api-key', client: clientId, hash: hashApiKey(secret), status: 'active',
-    createdAt: isoTime(now), notBefore: isoTime(now), notAfter: isoTime(now + validDays * DAY_MS),
+    id,
+    kind: 'api-key',
+    client: clientId,
+    hash: hashApiKey(secret),
+    status: 'active',
+    createdAt: isoTime(now),
+    notBefore: isoTime(now),
+    notAfter: isoTime(now + validDays * DAY_MS),
   });
   const apiKey = generateApiKey();
   const revokedApiKey = generateApiKey();
   const live = make(AGENT_KEY_ID, apiKey);
   const created = make(REVOKED_AGENT_KEY_ID, revokedApiKey);
-  const revoked: StoredApiKey = { ...created, status: 'revoked', revokedAt: isoTime(now), revokedReason: 'quickstart: a revoked key, so a review can check that it is refused' };
+  const revoked: StoredApiKey = {
+    ...created,
+    status: 'revoked',
+    revokedAt: isoTime(now),
+    revokedReason: 'quickstart: a revoked key, so a review can check that it is refused',
+  };
   await updateKeyStore(storePath, (doc) => {
     doc.keys = doc.keys.filter((k) => k.id !== AGENT_KEY_ID && k.id !== REVOKED_AGENT_KEY_ID);
     doc.keys.push(live, revoked);
@@ -34,7 +50,12 @@ export async function writeAgentApiKeys(storePath: string, auditPath: string, cl
   const audit = new SqliteAuditStore(auditPath);
   try {
     const by = 'behalf quickstart';
-    for (const e of [keyChangeEvent('created', live, by, undefined, now), keyChangeEvent('created', created, by, undefined, now), keyChangeEvent('revoked', revoked, by, revoked.revokedReason, now)]) await audit.append(e);
+    for (const e of [
+      keyChangeEvent('created', live, by, undefined, now),
+      keyChangeEvent('created', created, by, undefined, now),
+      keyChangeEvent('revoked', revoked, by, revoked.revokedReason, now),
+    ])
+      await audit.append(e);
   } finally {
     await audit.close();
   }

@@ -19,7 +19,10 @@ export function prepareUserFolders(root: string): string {
     const welcome = join(folder, 'welcome.txt');
     // Never clobber what a user wrote in an earlier run ('wx' fails if the file exists).
     try {
-      writeFileSync(welcome, `Welcome, ${u.name}. This folder is yours; only you reach it through the gateway.\n`, { flag: 'wx', mode: 0o600 });
+      writeFileSync(welcome, `Welcome, ${u.name}. This folder is yours; only you reach it through the gateway.\n`, {
+        flag: 'wx',
+        mode: 0o600,
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

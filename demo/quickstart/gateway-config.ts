@@ -47,10 +47,16 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): z.input<typeo
       // The policy reads role and customers: a token without them is refused at the door, so lists and calls agree exactly.
       // The IdP, the gateway and the CRM share one clock here, so no skew is allowed: a token is refused from its exp on
       // (a review checks that a short-lived token stops working when it expires). Across machines keep a few seconds.
-      issuers: [{
-        issuer: i.issuer, algorithms: ['ES256', 'RS256'], typ: ['at+jwt'], clockSkewSeconds: 0,
-        userClaims: ['role', 'customers'], requiredClaims: ['sub', 'exp', 'iat', 'role', 'customers'],
-      }],
+      issuers: [
+        {
+          issuer: i.issuer,
+          algorithms: ['ES256', 'RS256'],
+          typ: ['at+jwt'],
+          clockSkewSeconds: 0,
+          userClaims: ['role', 'customers'],
+          requiredClaims: ['sub', 'exp', 'iat', 'role', 'customers'],
+        },
+      ],
       scopes: ['mcp:tools'],
       // The third inbound pattern: an agent platform's per-call signed user context (route crm-signed).
       signedContext: { issuer: AGENT_PLATFORM_ISSUER, jwks: i.platformJwks, userClaims: ['role', 'customers'] },
@@ -58,30 +64,47 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): z.input<typeo
     keys: { file: i.keysFile, maxAgeDays: i.maxAgeDays },
     upstreams: {
       crm: {
-        transport: 'streamable-http', url: i.crmUrl,
+        transport: 'streamable-http',
+        url: i.crmUrl,
         // The CRM never sees the agent's key or the user's own token: the gateway exchanges the latter at the IdP (RFC 8693)
         // for a token about the same user, audience = the CRM, actor = the gateway, scope narrowed per tool.
         downstream: {
-          strategy: 'token-exchange', clientId: DEMO_GATEWAY_CLIENT_ID, clientSecret: i.exchangeSecretRef,
-          scopes: ['crm:read'], toolScopes: { update_customer: ['crm:read', 'crm:write'], export_all_customers: ['crm:read', 'crm:export'] },
+          strategy: 'token-exchange',
+          clientId: DEMO_GATEWAY_CLIENT_ID,
+          clientSecret: i.exchangeSecretRef,
+          scopes: ['crm:read'],
+          toolScopes: { update_customer: ['crm:read', 'crm:write'], export_all_customers: ['crm:read', 'crm:export'] },
         },
       },
       // The same CRM for users who arrive as a signed context. There is no user token to exchange, so the gateway
       // signs a 60-second assertion about the user (keys at /.well-known/jwks.json), which the CRM trusts for reading.
       'crm-signed': {
-        transport: 'streamable-http', url: i.crmUrl, inbound: ['signed-context'],
+        transport: 'streamable-http',
+        url: i.crmUrl,
+        inbound: ['signed-context'],
         downstream: { strategy: 'user-assertion', claims: ['role'], lifetimeSeconds: 60 },
       },
       // One server-filesystem child per user session, rooted at that user's own folder: the process is the boundary;
       // the policy's path_within rules stay as a second wall.
-      files: { transport: 'stdio', command: process.execPath, args: [filesystemServerEntry(), join(i.filesRoot, '{user}')], envAllow: ['PATH'], perUser: { maxPerUser: 4, maxTotal: 32 } },
+      files: {
+        transport: 'stdio',
+        command: process.execPath,
+        args: [filesystemServerEntry(), join(i.filesRoot, '{user}')],
+        envAllow: ['PATH'],
+        perUser: { maxPerUser: 4, maxTotal: 32 },
+      },
     },
     // The rules live in a watched file (see policy-file.ts), so the demo shows hot reload.
     policy: { file: i.policyFile },
     audit: {
       sqlitePath: i.auditPath,
       // Which argument values the audit trail may keep; everything else is redacted (and digested).
-      arguments: { keep: [{ upstreams: ['crm'], args: ['customer_id', 'owner'] }, { upstreams: ['files'], args: ['path', 'paths', 'source', 'destination'] }] },
+      arguments: {
+        keep: [
+          { upstreams: ['crm'], args: ['customer_id', 'owner'] },
+          { upstreams: ['files'], args: ['path', 'paths', 'source', 'destination'] },
+        ],
+      },
     },
   };
 }
@@ -91,9 +114,9 @@ export function writeQuickstartGatewayConfig(path: string, i: QuickstartConfigIn
   const doc = quickstartGatewayConfig(i);
   GatewayConfigSchema.parse(doc);
   const header = [
-    '# The quickstart\'s gateway configuration, rewritten from demo/quickstart/gateway-config.ts at every start.',
+    "# The quickstart's gateway configuration, rewritten from demo/quickstart/gateway-config.ts at every start.",
     '# The running gateway was started from this file. No secrets in it: the exchange secret is a file: reference,',
-    '# the agent\'s API keys are hashes in keys.json. Try: npx behalf config check --config <this file>',
+    "# the agent's API keys are hashes in keys.json. Try: npx behalf config check --config <this file>",
     '',
   ].join('\n');
   writeFileSync(path, header + stringify(doc, { lineWidth: 0 }), { mode: 0o600 });

@@ -7,7 +7,10 @@ import { writeKeyStore } from '../../src/keys/store.js';
 
 const DAY = 86_400_000;
 
-function ecKeyPair(): { privateJwk: JWK & { d: string }; publicJwk: { kty: 'EC'; crv: 'P-256'; x: string; y: string } } {
+function ecKeyPair(): {
+  privateJwk: JWK & { d: string };
+  publicJwk: { kty: 'EC'; crv: 'P-256'; x: string; y: string };
+} {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = privateKey.export({ format: 'jwk' }) as { kty: 'EC'; crv: 'P-256'; x: string; y: string; d: string };
   return { privateJwk: jwk, publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } };
@@ -22,14 +25,26 @@ export async function writeQuickstartKeyStore(dir: string): Promise<string> {
   const { privateJwk, publicJwk } = ecKeyPair();
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');
   const now = Date.now();
-  writeFileSync(join(dir, 'gateway-signing.private.jwk'), `${JSON.stringify({ ...privateJwk, kid, alg: 'ES256' })}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'gateway-signing.private.jwk'), `${JSON.stringify({ ...privateJwk, kid, alg: 'ES256' })}\n`, {
+    mode: 0o600,
+  });
   const store = join(dir, 'keys.json');
   writeKeyStore(store, {
     version: 1,
-    keys: [{
-      id: 'quickstart-signing', kind: 'signing', kid, alg: 'ES256', publicJwk, privateKey: 'file:gateway-signing.private.jwk',
-      createdAt: new Date(now).toISOString(), notBefore: new Date(now).toISOString(), notAfter: new Date(now + 30 * DAY).toISOString(), status: 'active',
-    }],
+    keys: [
+      {
+        id: 'quickstart-signing',
+        kind: 'signing',
+        kid,
+        alg: 'ES256',
+        publicJwk,
+        privateKey: 'file:gateway-signing.private.jwk',
+        createdAt: new Date(now).toISOString(),
+        notBefore: new Date(now).toISOString(),
+        notAfter: new Date(now + 30 * DAY).toISOString(),
+        status: 'active',
+      },
+    ],
   });
   return store;
 }
@@ -58,7 +73,11 @@ export const AGENT_PLATFORM_ISSUER = 'behalf-quickstart-agent-platform';
 export async function writeAgentPlatformKeys(dir: string): Promise<JWK> {
   const { privateJwk, publicJwk } = ecKeyPair();
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');
-  writeFileSync(join(dir, 'agent-platform.jwks.json'), `${JSON.stringify({ keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] })}\n`, { mode: 0o600 });
+  writeFileSync(
+    join(dir, 'agent-platform.jwks.json'),
+    `${JSON.stringify({ keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] })}\n`,
+    { mode: 0o600 },
+  );
   return { ...privateJwk, kid, alg: 'ES256' };
 }
 
@@ -68,7 +87,11 @@ export async function writeAgentPlatformKeys(dir: string): Promise<JWK> {
  * to the method, tool and arguments), usable once.
  */
 export async function signUserContext(o: {
-  privateJwk: JWK; resource: string; user: string; claims: Record<string, unknown>; clientId: string;
+  privateJwk: JWK;
+  resource: string;
+  user: string;
+  claims: Record<string, unknown>;
+  clientId: string;
   call: { method: string; params: Record<string, unknown> };
 }): Promise<string> {
   const key = await importJWK(o.privateJwk, 'ES256');

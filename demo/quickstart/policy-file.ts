@@ -5,7 +5,15 @@ import { DEMO_POLICY, filesystemPolicy } from './policy.js';
 
 /** A rate limit to show the feature: exports are heavy, so five per user per minute. */
 export const DEMO_RATE_LIMITS: PolicyDocument['rateLimits'] = [
-  { id: 'exports-per-user', description: 'Five exports per user per minute', per: ['user'], upstreams: ['crm'], tools: ['export_all_customers'], capacity: 5, refillPerSecond: 5 / 60 },
+  {
+    id: 'exports-per-user',
+    description: 'Five exports per user per minute',
+    per: ['user'],
+    upstreams: ['crm'],
+    tools: ['export_all_customers'],
+    capacity: 5,
+    refillPerSecond: 5 / 60,
+  },
 ];
 
 export function quickstartPolicy(filesRoot: string): PolicyDocument {
@@ -21,7 +29,7 @@ export function quickstartPolicy(filesRoot: string): PolicyDocument {
  */
 export function writeQuickstartPolicy(path: string, filesRoot: string): void {
   const header = [
-    '# The quickstart\'s policy. Edit and save: the gateway reloads it at once (a broken file is',
+    "# The quickstart's policy. Edit and save: the gateway reloads it at once (a broken file is",
     '# rejected and the previous policy keeps serving). Rewritten from demo/quickstart/policy.ts at every start.',
     '# Try: behalf policy test examples/policy.test.yaml, behalf policy explain --help',
     '',

@@ -29,7 +29,9 @@ const SAFE_TOOLS = ['get_customer', 'list_customers'];
  * quickly), reading the quickstart's dev-secrets.json.
  */
 export function reviewProfile(i: ReviewProfileInput): Record<string, unknown> {
-  const token = (...args: string[]) => ({ command: [process.execPath, cliEntry(), 'token', '--state-dir', i.stateDir, ...args].map(shellQuote).join(' ') });
+  const token = (...args: string[]) => ({
+    command: [process.execPath, cliEntry(), 'token', '--state-dir', i.stateDir, ...args].map(shellQuote).join(' '),
+  });
   return {
     identities: {
       alice: token('--user', 'alice'),
@@ -81,7 +83,9 @@ export function writeReviewProfile(path: string, i: ReviewProfileInput): void {
 }
 
 export function reviewCommand(target: string, profile: string, config: string): string {
-  return ['npx', 'behalf', 'review', '--target', target, '--profile', profile, '--config', config, '--out', 'review/'].map(shellQuote).join(' ');
+  return ['npx', 'behalf', 'review', '--target', target, '--profile', profile, '--config', config, '--out', 'review/']
+    .map(shellQuote)
+    .join(' ');
 }
 
 /** The CLI this code is part of (dist/src/cli/main.js), by absolute path. */

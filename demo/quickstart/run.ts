@@ -8,7 +8,13 @@ import { generateSigningJwks, startDevIdp, TOKEN_EXCHANGE_GRANT, type DevIdp } f
 import type { JWK } from 'jose';
 import { writeAgentApiKeys } from './agent-keys.js';
 import { prepareUserFolders } from './files.js';
-import { AGENT_PLATFORM_ISSUER, DEV_IDP_SIGNING_KEY_FILE, writeAgentPlatformKeys, writeDevIdpSigningKey, writeQuickstartKeyStore } from './keys.js';
+import {
+  AGENT_PLATFORM_ISSUER,
+  DEV_IDP_SIGNING_KEY_FILE,
+  writeAgentPlatformKeys,
+  writeDevIdpSigningKey,
+  writeQuickstartKeyStore,
+} from './keys.js';
 import { writeQuickstartGatewayConfig } from './gateway-config.js';
 import { writeQuickstartPolicy } from './policy-file.js';
 import { firstFreePort } from './ports.js';
@@ -40,8 +46,10 @@ function requestedPort(env: NodeJS.ProcessEnv): number | undefined {
   return p;
 }
 
-
-export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log: (l: string) => void = () => {}): Promise<Quickstart> {
+export async function startQuickstart(
+  env: NodeJS.ProcessEnv = process.env,
+  log: (l: string) => void = () => {},
+): Promise<Quickstart> {
   const dir = stateDir(env);
   const port = requestedPort(env) ?? (await firstFreePort(DEFAULT_PORT));
   const idpPort = await firstFreePort(port + 1, '127.0.0.1', [port]);
@@ -57,8 +65,18 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     jwks: idpJwks,
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: passwords[u.name]!, claims: userClaims(u) })),
     clients: [
-      { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, grantTypes: ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT], scope: DEMO_SCOPE },
-      { clientId: DEMO_GATEWAY_CLIENT_ID, clientSecret: exchangeSecret, grantTypes: [TOKEN_EXCHANGE_GRANT], scope: DEMO_SCOPE },
+      {
+        clientId: DEMO_AGENT_CLIENT_ID,
+        clientSecret: agentSecret,
+        grantTypes: ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT],
+        scope: DEMO_SCOPE,
+      },
+      {
+        clientId: DEMO_GATEWAY_CLIENT_ID,
+        clientSecret: exchangeSecret,
+        grantTypes: [TOKEN_EXCHANGE_GRANT],
+        scope: DEMO_SCOPE,
+      },
     ],
   });
   // The CRM trusts the IdP, not the gateway: it checks every token itself and decides by its subject.
@@ -71,7 +89,12 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
       observe: true,
       auth: [
         { issuer: idp.issuer },
-        { issuer: gatewayBase, jwksUri: `${gatewayBase}/.well-known/jwks.json`, typ: 'JWT', scopesIfAbsent: ['crm:read'] },
+        {
+          issuer: gatewayBase,
+          jwksUri: `${gatewayBase}/.well-known/jwks.json`,
+          typ: 'JWT',
+          scopesIfAbsent: ['crm:read'],
+        },
       ],
     });
   } catch (err) {
@@ -93,8 +116,16 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     platformKey = await writeAgentPlatformKeys(dir);
     writeQuickstartPolicy(policyFile, filesRoot);
     writeQuickstartGatewayConfig(gatewayConfig, {
-      port, issuer: idp.issuer, crmUrl: crm.url, exchangeSecretRef: `file:${EXCHANGE_SECRET_FILE}`,
-      auditPath, filesRoot, policyFile, keysFile: 'keys.json', maxAgeDays: KEY_MAX_AGE_DAYS, platformJwks: 'file:agent-platform.jwks.json',
+      port,
+      issuer: idp.issuer,
+      crmUrl: crm.url,
+      exchangeSecretRef: `file:${EXCHANGE_SECRET_FILE}`,
+      auditPath,
+      filesRoot,
+      policyFile,
+      keysFile: 'keys.json',
+      maxAgeDays: KEY_MAX_AGE_DAYS,
+      platformJwks: 'file:agent-platform.jwks.json',
     });
     // Started from the file just written, so the file is the truth about what runs.
     gateway = await startGateway(loadConfigFile(gatewayConfig), { log });
@@ -106,15 +137,23 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
   const route = gateway.runtime.routes.get('crm')!;
   const reviewProfilePath = join(dir, REVIEW_PROFILE_FILE);
   const secrets: DevSecrets = {
-    gateway: route.resource, issuer: idp.issuer, tokenEndpoint: idp.tokenEndpoint, resource: route.resource,
-    agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, ...agentKeys }, passwords, scope: DEMO_SCOPE,
+    gateway: route.resource,
+    issuer: idp.issuer,
+    tokenEndpoint: idp.tokenEndpoint,
+    resource: route.resource,
+    agent: { clientId: DEMO_AGENT_CLIENT_ID, clientSecret: agentSecret, ...agentKeys },
+    passwords,
+    scope: DEMO_SCOPE,
     agentPlatform: { issuer: AGENT_PLATFORM_ISSUER, privateJwk: platformKey, resource: gateway.urlFor('crm-signed') },
   };
   const users: QuickstartFile['users'] = {};
   const files: QuickstartFile['files'] = { gateway: gateway.urlFor('files'), root: filesRoot, users: {} };
   for (const u of DEMO_USERS) {
     users[u.name] = { headers: await mintHeaders(secrets, u.name), ...(u.owns ? { owns: u.owns } : { role: u.role }) };
-    files.users[u.name] = { headers: await mintHeaders(secrets, u.name, files.gateway), folder: join(filesRoot, u.name) };
+    files.users[u.name] = {
+      headers: await mintHeaders(secrets, u.name, files.gateway),
+      folder: join(filesRoot, u.name),
+    };
   }
   const file: QuickstartFile = {
     gateway: route.resource,
@@ -125,27 +164,47 @@ export async function startQuickstart(env: NodeJS.ProcessEnv = process.env, log:
     files,
     tokenCommand: 'npx behalf token --user <name>',
     tokenExchange: {
-      tokenEndpoint: idp.tokenEndpoint, grantType: TOKEN_EXCHANGE_GRANT, subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
-      resource: route.resource, clientId: DEMO_AGENT_CLIENT_ID, clientSecretIn: join(dir, 'dev-secrets.json'),
+      tokenEndpoint: idp.tokenEndpoint,
+      grantType: TOKEN_EXCHANGE_GRANT,
+      subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+      resource: route.resource,
+      clientId: DEMO_AGENT_CLIENT_ID,
+      clientSecretIn: join(dir, 'dev-secrets.json'),
     },
     signedContext: {
-      gateway: gateway.urlFor('crm-signed'), metaKey: 'behalf/user', issuer: AGENT_PLATFORM_ISSUER,
-      headers: { 'x-api-key': agentKeys.apiKey }, privateKeyIn: join(dir, 'dev-secrets.json'),
-      tokenCommand: 'npx behalf token --user <name> --signed-context --tool get_customer --args \'{"customer_id":"c-100"}\'',
+      gateway: gateway.urlFor('crm-signed'),
+      metaKey: 'behalf/user',
+      issuer: AGENT_PLATFORM_ISSUER,
+      headers: { 'x-api-key': agentKeys.apiKey },
+      privateKeyIn: join(dir, 'dev-secrets.json'),
+      tokenCommand:
+        'npx behalf token --user <name> --signed-context --tool get_customer --args \'{"customer_id":"c-100"}\'',
     },
     gatewayConfig,
     review: {
-      profile: reviewProfilePath, config: gatewayConfig, observer: crm.observedUrl!, idpSigningKeyFile,
-      note: 'development only: the dev IdP\'s private signing key is written out so a review can sign claim attacks with it; never do this with a real IdP',
+      profile: reviewProfilePath,
+      config: gatewayConfig,
+      observer: crm.observedUrl!,
+      idpSigningKeyFile,
+      note: "development only: the dev IdP's private signing key is written out so a review can sign claim attacks with it; never do this with a real IdP",
       command: reviewCommand(route.resource, reviewProfilePath, gatewayConfig),
     },
   };
   writeReviewProfile(reviewProfilePath, {
-    stateDir: dir, gateway: route.resource, issuer: idp.issuer, jwksUri: idp.jwksUri, observerUrl: crm.observedUrl!, gatewayConfig,
+    stateDir: dir,
+    gateway: route.resource,
+    issuer: idp.issuer,
+    jwksUri: idp.jwksUri,
+    observerUrl: crm.observedUrl!,
+    gatewayConfig,
   });
   writeStateFiles(dir, file, secrets);
   return {
-    gateway, idp, file, stateDir: dir, crmUrl: crm.url,
+    gateway,
+    idp,
+    file,
+    stateDir: dir,
+    crmUrl: crm.url,
     async close() {
       removeStateFiles(dir, file.gateway);
       rmSync(join(dir, EXCHANGE_SECRET_FILE), { force: true });
@@ -176,9 +235,9 @@ function banner(q: Quickstart): string {
     '',
     'Next:',
     '  • Act as a user: send the headers of users.alice from quickstart.json with any MCP client.',
-    '  • alice may read c-100…c-104 and is denied bob\'s c-200…c-204; carol (manager) reads all.',
+    "  • alice may read c-100…c-104 and is denied bob's c-200…c-204; carol (manager) reads all.",
     `  • The CRM (${q.crmUrl}) never sees the agent's key or the user's token: the gateway exchanges it for one about the same user;`,
-    '    even with policy.yaml opened wide, the CRM itself refuses bob\'s customers to alice.',
+    "    even with policy.yaml opened wide, the CRM itself refuses bob's customers to alice.",
     `  • On the files upstream (headers: files.users.alice) each user reaches only her own folder, ${join(q.file.files.root, '<name>')}.`,
     '  • Fresh headers: npx behalf token --user alice',
     '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',
@@ -197,7 +256,10 @@ export async function quickstartCommand(_argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping…\n');
-    void q.close().then(() => process.exit(0), () => process.exit(1));
+    void q.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -36,8 +36,22 @@ export interface QuickstartFile {
    * The agent's client secret is in dev-secrets.json.
    */
   /** The third inbound pattern: per-call signed user context in `_meta["behalf/user"]`, on the crm-signed route (API key only). */
-  signedContext: { gateway: string; metaKey: string; issuer: string; headers: Record<string, string>; privateKeyIn: string; tokenCommand: string };
-  tokenExchange: { tokenEndpoint: string; grantType: string; subjectTokenType: string; resource: string; clientId: string; clientSecretIn: string };
+  signedContext: {
+    gateway: string;
+    metaKey: string;
+    issuer: string;
+    headers: Record<string, string>;
+    privateKeyIn: string;
+    tokenCommand: string;
+  };
+  tokenExchange: {
+    tokenEndpoint: string;
+    grantType: string;
+    subjectTokenType: string;
+    resource: string;
+    clientId: string;
+    clientSecretIn: string;
+  };
   /** The gateway configuration file the running gateway was started from (no secrets: references and hashes). */
   gatewayConfig: string;
   /** What `behalf review` needs to review this quickstart. */

@@ -14,7 +14,13 @@ export interface MintOptions {
  * Gets a user token from the dev IdP's token endpoint (password grant, dev only) and builds the agent's headers.
  * The token's audience is `resource` (default: the CRM's), so it is accepted on that upstream only.
  */
-export async function mintHeaders(s: DevSecrets, user: string, resource: string = s.resource, scope: string = s.scope, o: MintOptions = {}): Promise<Record<string, string>> {
+export async function mintHeaders(
+  s: DevSecrets,
+  user: string,
+  resource: string = s.resource,
+  scope: string = s.scope,
+  o: MintOptions = {},
+): Promise<Record<string, string>> {
   const password = s.passwords[user];
   if (!password) throw new Error(`unknown quickstart user ${user} (one of: ${Object.keys(s.passwords).join(', ')})`);
   const res = await fetch(s.tokenEndpoint, {
@@ -23,7 +29,14 @@ export async function mintHeaders(s: DevSecrets, user: string, resource: string 
       'content-type': 'application/x-www-form-urlencoded',
       authorization: `Basic ${Buffer.from(`${encodeURIComponent(s.agent.clientId)}:${encodeURIComponent(s.agent.clientSecret)}`).toString('base64')}`,
     },
-    body: new URLSearchParams({ grant_type: 'password', username: user, password, resource, scope, ...(o.ttlSeconds !== undefined ? { ttl: String(o.ttlSeconds) } : {}) }),
+    body: new URLSearchParams({
+      grant_type: 'password',
+      username: user,
+      password,
+      resource,
+      scope,
+      ...(o.ttlSeconds !== undefined ? { ttl: String(o.ttlSeconds) } : {}),
+    }),
   }).catch(() => undefined);
   if (!res?.ok) throw new Error(`the dev identity provider refused or is not running (${res?.status ?? 'no answer'})`);
   const body = (await res.json()) as { access_token?: string };
@@ -35,11 +48,11 @@ const UPSTREAMS = ['crm', 'files'];
 
 const USAGE = [
   'usage: behalf token --user NAME [--upstream crm|files] [--scope "mcp:tools crm:read"] [--ttl SECONDS] [--revoked-key]',
-  '       behalf token --client-only [--revoked-key]       the agent\'s API key alone, no user',
+  "       behalf token --client-only [--revoked-key]       the agent's API key alone, no user",
   '       behalf token --user NAME --signed-context --tool TOOL [--args JSON]',
   '  --ttl SECONDS   a token that expires sooner than the usual two hours',
-  '  --revoked-key   send the agent\'s revoked API key instead of its live one (the gateway must refuse it)',
-  '  --state-dir DIR the quickstart\'s folder (default BEHALF_STATE_DIR or ./.behalf)',
+  "  --revoked-key   send the agent's revoked API key instead of its live one (the gateway must refuse it)",
+  "  --state-dir DIR the quickstart's folder (default BEHALF_STATE_DIR or ./.behalf)",
 ].join('\n');
 
 export async function tokenCommand(argv: string[]): Promise<void> {
@@ -61,11 +74,13 @@ export async function tokenCommand(argv: string[]): Promise<void> {
   if (values['client-only']) return print({ headers: { 'x-api-key': apiKey } });
   const user = values.user!;
   if (values['signed-context']) return printSignedContext(secrets, user, values.tool, values.args);
-  if (!UPSTREAMS.includes(values.upstream)) throw new Error(`unknown quickstart upstream ${values.upstream} (one of: ${UPSTREAMS.join(', ')})`);
+  if (!UPSTREAMS.includes(values.upstream))
+    throw new Error(`unknown quickstart upstream ${values.upstream} (one of: ${UPSTREAMS.join(', ')})`);
   let ttlSeconds: number | undefined;
   if (values.ttl !== undefined) {
     ttlSeconds = Number(values.ttl);
-    if (!/^\d+$/.test(values.ttl) || ttlSeconds < 1) throw new Error('--ttl must be a whole number of seconds, at least 1');
+    if (!/^\d+$/.test(values.ttl) || ttlSeconds < 1)
+      throw new Error('--ttl must be a whole number of seconds, at least 1');
   }
   // Each upstream is its own resource: a token is minted for the one asked for.
   const resource = secrets.resource.replace(/\/mcp\/[^/]+$/, `/mcp/${values.upstream}`);
@@ -77,7 +92,12 @@ function print(value: unknown): void {
 }
 
 /** The agent platform's part of the signed-context pattern: a request carrying a per-call assertion for exactly this tool and these arguments. */
-async function printSignedContext(secrets: DevSecrets, user: string, tool: string | undefined, rawArgs: string): Promise<void> {
+async function printSignedContext(
+  secrets: DevSecrets,
+  user: string,
+  tool: string | undefined,
+  rawArgs: string,
+): Promise<void> {
   const u = DEMO_USERS.find((d) => d.name === user);
   if (!u) throw new Error(`unknown quickstart user ${user} (one of: ${DEMO_USERS.map((d) => d.name).join(', ')})`);
   if (!tool) throw new Error('--signed-context needs --tool (the assertion is bound to one call)');
@@ -89,7 +109,12 @@ async function printSignedContext(secrets: DevSecrets, user: string, tool: strin
   }
   const call = { method: 'tools/call', params: { name: tool, arguments: args } };
   const jws = await signUserContext({
-    privateJwk: secrets.agentPlatform.privateJwk, resource: secrets.agentPlatform.resource, user: u.name, claims: userClaims(u), clientId: secrets.agent.clientId, call,
+    privateJwk: secrets.agentPlatform.privateJwk,
+    resource: secrets.agentPlatform.resource,
+    user: u.name,
+    claims: userClaims(u),
+    clientId: secrets.agent.clientId,
+    call,
   });
   const request = { jsonrpc: '2.0', id: 1, ...call, params: { ...call.params, _meta: { 'behalf/user': jws } } };
   print({ url: secrets.agentPlatform.resource, headers: { 'x-api-key': secrets.agent.apiKey }, request });

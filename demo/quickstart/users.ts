@@ -1,5 +1,9 @@
 /** The demo's people. alice and bob are sales reps who own five customers each; carol manages them. */
-export interface DemoUser { name: string; role: 'rep' | 'manager'; owns?: string[] }
+export interface DemoUser {
+  name: string;
+  role: 'rep' | 'manager';
+  owns?: string[];
+}
 
 export const DEMO_USERS: readonly DemoUser[] = [
   { name: 'alice', role: 'rep', owns: ['c-100', 'c-101', 'c-102', 'c-103', 'c-104'] },

@@ -25,7 +25,10 @@ export function principalFields(p: Principal | undefined): Partial<AuditEvent> {
 export class AuditLog {
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(private readonly store: AuditStore, private readonly onError: (err: unknown) => void = () => {}) {}
+  constructor(
+    private readonly store: AuditStore,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
 
   async mustAppend(event: AuditEvent): Promise<AuditRecord> {
     try {
@@ -59,7 +62,9 @@ export class AuditLog {
 
   private track<T>(p: Promise<T>): Promise<T> {
     this.inFlight.add(p);
-    const done = () => { this.inFlight.delete(p); };
+    const done = () => {
+      this.inFlight.delete(p);
+    };
     p.then(done, done);
     return p;
   }

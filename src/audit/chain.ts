@@ -10,10 +10,33 @@ export const GENESIS = '0'.repeat(64);
  * that is not listed here, so no column can ever be edited unnoticed.
  */
 const HASHED_FIELDS = [
-  'seq', 'prevHash', 'ts', 'kind', 'callId', 'route', 'upstream', 'transport', 'clientId', 'clientMethod',
-  'credentialId', 'userIssuer', 'userSubject', 'tokenFingerprint', 'sessionFingerprint', 'method', 'target',
-  'args', 'argsDigest', 'decision', 'ruleIds', 'reason', 'policyVersion', 'outcome', 'latencyMs',
-  'downstreamStrategy', 'downstreamCredentialId',
+  'seq',
+  'prevHash',
+  'ts',
+  'kind',
+  'callId',
+  'route',
+  'upstream',
+  'transport',
+  'clientId',
+  'clientMethod',
+  'credentialId',
+  'userIssuer',
+  'userSubject',
+  'tokenFingerprint',
+  'sessionFingerprint',
+  'method',
+  'target',
+  'args',
+  'argsDigest',
+  'decision',
+  'ruleIds',
+  'reason',
+  'policyVersion',
+  'outcome',
+  'latencyMs',
+  'downstreamStrategy',
+  'downstreamCredentialId',
 ] as const satisfies ReadonlyArray<Exclude<keyof AuditRecord, 'hash'>>;
 /**
  * Fields added after the first chains were written: hashed after the others
@@ -96,7 +119,10 @@ export interface VerifyOptions {
  * rewriting and re-hashing every record from some point on. Both are caught
  * only against a head kept elsewhere: `expectHead`.
  */
-export async function verifyChain(records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>, opts: VerifyOptions = {}): Promise<ChainReport> {
+export async function verifyChain(
+  records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
+  opts: VerifyOptions = {},
+): Promise<ChainReport> {
   const problems: ChainProblem[] = [];
   const fromGenesis = opts.fromGenesis ?? true;
   let prev: { seq: number; hash: string } | undefined;
@@ -104,15 +130,30 @@ export async function verifyChain(records: AsyncIterable<AuditRecord> | Iterable
   let sawExpected = false;
   for await (const r of records) {
     count++;
-    if (recordHash(r) !== r.hash) problems.push({ seq: r.seq, problem: 'edited', detail: 'content does not match its hash' });
+    if (recordHash(r) !== r.hash)
+      problems.push({ seq: r.seq, problem: 'edited', detail: 'content does not match its hash' });
     if (prev) {
       if (r.seq <= prev.seq) problems.push({ seq: r.seq, problem: 'seq-order', detail: `follows seq ${prev.seq}` });
-      else if (r.seq !== prev.seq + 1) problems.push({ seq: r.seq, problem: 'seq-gap', detail: `records ${gapText(prev.seq + 1, r.seq - 1)} missing` });
-      if (r.prevHash !== prev.hash) problems.push({ seq: r.seq, problem: 'broken-link', detail: `prevHash does not match the hash of seq ${prev.seq}` });
+      else if (r.seq !== prev.seq + 1)
+        problems.push({
+          seq: r.seq,
+          problem: 'seq-gap',
+          detail: `records ${gapText(prev.seq + 1, r.seq - 1)} missing`,
+        });
+      if (r.prevHash !== prev.hash)
+        problems.push({
+          seq: r.seq,
+          problem: 'broken-link',
+          detail: `prevHash does not match the hash of seq ${prev.seq}`,
+        });
     } else if (r.seq === 1 && r.prevHash !== GENESIS) {
       problems.push({ seq: r.seq, problem: 'broken-link', detail: 'the first record does not start from genesis' });
     } else if (r.seq !== 1 && fromGenesis) {
-      problems.push({ seq: r.seq, problem: 'seq-gap', detail: `chain starts at seq ${r.seq}: records ${gapText(1, r.seq - 1)} missing` });
+      problems.push({
+        seq: r.seq,
+        problem: 'seq-gap',
+        detail: `chain starts at seq ${r.seq}: records ${gapText(1, r.seq - 1)} missing`,
+      });
     }
     if (r.hash === opts.expectHead) sawExpected = true;
     prev = { seq: r.seq, hash: r.hash };

@@ -32,7 +32,10 @@ export interface ArgumentSummary {
 export class ArgumentRedactor {
   private readonly rules: KeepRule[];
 
-  constructor(keep: AuditConfig['arguments']['keep'], private readonly digestKey: Buffer) {
+  constructor(
+    keep: AuditConfig['arguments']['keep'],
+    private readonly digestKey: Buffer,
+  ) {
     this.rules = keep.map((k) => ({
       upstream: k.upstreams ? globMatcher(k.upstreams) : () => true,
       tool: k.tools ? globMatcher(k.tools) : () => true,

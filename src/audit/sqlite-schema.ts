@@ -9,14 +9,32 @@ import type { AuditEvent, AuditRecord } from './event.js';
 
 /** Event field → column. ts and latency_ms are REAL, rule_ids is a JSON array, the rest TEXT. */
 const COLUMNS = [
-  ['ts', 'ts'], ['kind', 'kind'], ['callId', 'call_id'], ['route', 'route'], ['upstream', 'upstream'],
-  ['transport', 'transport'], ['clientId', 'client_id'], ['clientMethod', 'client_method'],
-  ['credentialId', 'credential_id'], ['userIssuer', 'user_issuer'], ['userSubject', 'user_subject'],
-  ['tokenFingerprint', 'token_fingerprint'], ['sessionFingerprint', 'session_fingerprint'], ['method', 'method'],
-  ['target', 'target'], ['args', 'args'], ['argsDigest', 'args_digest'], ['decision', 'decision'],
-  ['ruleIds', 'rule_ids'], ['reason', 'reason'], ['policyVersion', 'policy_version'], ['outcome', 'outcome'],
-  ['latencyMs', 'latency_ms'], ['downstreamStrategy', 'downstream_strategy'],
-  ['downstreamCredentialId', 'downstream_credential_id'], ['refusedBy', 'refused_by'],
+  ['ts', 'ts'],
+  ['kind', 'kind'],
+  ['callId', 'call_id'],
+  ['route', 'route'],
+  ['upstream', 'upstream'],
+  ['transport', 'transport'],
+  ['clientId', 'client_id'],
+  ['clientMethod', 'client_method'],
+  ['credentialId', 'credential_id'],
+  ['userIssuer', 'user_issuer'],
+  ['userSubject', 'user_subject'],
+  ['tokenFingerprint', 'token_fingerprint'],
+  ['sessionFingerprint', 'session_fingerprint'],
+  ['method', 'method'],
+  ['target', 'target'],
+  ['args', 'args'],
+  ['argsDigest', 'args_digest'],
+  ['decision', 'decision'],
+  ['ruleIds', 'rule_ids'],
+  ['reason', 'reason'],
+  ['policyVersion', 'policy_version'],
+  ['outcome', 'outcome'],
+  ['latencyMs', 'latency_ms'],
+  ['downstreamStrategy', 'downstream_strategy'],
+  ['downstreamCredentialId', 'downstream_credential_id'],
+  ['refusedBy', 'refused_by'],
 ] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
 type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;
@@ -34,7 +52,8 @@ export type Row = Record<string, string | number | null>;
  */
 export function createSchema(db: Database.Database): void {
   const columns = columnNames(db);
-  if (columns.size && !columns.has('hash')) db.exec(`ALTER TABLE audit_events RENAME TO audit_events_legacy_${Date.now()}`);
+  if (columns.size && !columns.has('hash'))
+    db.exec(`ALTER TABLE audit_events RENAME TO audit_events_legacy_${Date.now()}`);
   db.exec(`CREATE TABLE IF NOT EXISTS audit_events (
       seq INTEGER PRIMARY KEY,
       ${COLUMNS.map(([, c]) => `${c} ${NUMERIC.has(c) ? 'REAL' : 'TEXT'}`).join(',\n      ')},
@@ -43,7 +62,8 @@ export function createSchema(db: Database.Database): void {
     )`);
   // Columns added since a store was created are added to it; its rows keep their hashes (chain.ts: LATER_FIELDS).
   const present = columnNames(db);
-  for (const [, c] of COLUMNS) if (!present.has(c)) db.exec(`ALTER TABLE audit_events ADD COLUMN ${c} ${NUMERIC.has(c) ? 'REAL' : 'TEXT'}`);
+  for (const [, c] of COLUMNS)
+    if (!present.has(c)) db.exec(`ALTER TABLE audit_events ADD COLUMN ${c} ${NUMERIC.has(c) ? 'REAL' : 'TEXT'}`);
   db.exec('CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)');
 }
 
@@ -54,7 +74,9 @@ export function columnNames(db: Database.Database): Set<string> {
 /** Positional parameters: binding by name costs a property lookup per column on every append. */
 export function prepareInsert(db: Database.Database): Database.Statement {
   return db.prepare(`INSERT INTO audit_events (seq, ${COLUMNS.map(([, c]) => c).join(', ')}, prev_hash, hash)
-      VALUES (${Array(COLUMNS.length + 3).fill('?').join(', ')})`);
+      VALUES (${Array(COLUMNS.length + 3)
+        .fill('?')
+        .join(', ')})`);
 }
 
 /**

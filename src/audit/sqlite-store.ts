@@ -16,7 +16,10 @@ export interface SqliteAuditStoreOptions {
   readonly?: boolean;
 }
 
-interface Head { seq: number; hash: string }
+interface Head {
+  seq: number;
+  hash: string;
+}
 
 /**
  * The embedded audit store: one SQLite file in WAL mode, each record chained
@@ -51,7 +54,11 @@ export class SqliteAuditStore implements AuditStore {
         throw new BehalfError('store_unavailable', `cannot open audit database ${path}`, {}, { cause: err });
       }
       const columns = columnNames(this.db);
-      const problem = !columns.size ? 'holds no audit records' : !columns.has('hash') ? 'holds audit records of an older version, without a hash chain' : undefined;
+      const problem = !columns.size
+        ? 'holds no audit records'
+        : !columns.has('hash')
+          ? 'holds audit records of an older version, without a hash chain'
+          : undefined;
       if (problem) {
         this.db.close();
         throw new BehalfError('store_unavailable', `${path} ${problem}`);
@@ -68,7 +75,8 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   private readHead(): Head {
-    const row = this.db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as Head | undefined;
+    const row = this.db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as
+      Head | undefined;
     return row ?? { seq: 0, hash: GENESIS };
   }
 
@@ -117,10 +125,12 @@ export class SqliteAuditStore implements AuditStore {
       records = this.writeBatch(events);
     } catch (err) {
       if (!isConflict(err)) throw err;
-      records = this.db.transaction(() => {
-        this.head = this.readHead();
-        return this.writeBatch!(events);
-      }).immediate();
+      records = this.db
+        .transaction(() => {
+          this.head = this.readHead();
+          return this.writeBatch!(events);
+        })
+        .immediate();
     }
     const last = records[records.length - 1]!;
     this.head = { seq: last.seq, hash: last.hash };
@@ -160,10 +170,22 @@ export class SqliteAuditStore implements AuditStore {
     eq('method', filter.method);
     eq('target', filter.target);
     eq('decision', filter.decision);
-    if (filter.since !== undefined) { where.push('ts >= @since'); params.since = filter.since; }
-    if (filter.until !== undefined) { where.push('ts <= @until'); params.until = filter.until; }
-    if (filter.afterSeq !== undefined) { where.push('seq > @afterSeq'); params.afterSeq = filter.afterSeq; }
-    const rows = this.db.prepare(`SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`)
+    if (filter.since !== undefined) {
+      where.push('ts >= @since');
+      params.since = filter.since;
+    }
+    if (filter.until !== undefined) {
+      where.push('ts <= @until');
+      params.until = filter.until;
+    }
+    if (filter.afterSeq !== undefined) {
+      where.push('seq > @afterSeq');
+      params.afterSeq = filter.afterSeq;
+    }
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`,
+      )
       .all(params) as Row[];
     return rows.reverse().map(fromRow);
   }
@@ -188,8 +210,10 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async secret(name: string): Promise<Buffer> {
-    if (this.insert) this.db.prepare('INSERT OR IGNORE INTO audit_meta (name, value) VALUES (?, ?)').run(name, randomBytes(32));
-    const row = this.db.prepare('SELECT value FROM audit_meta WHERE name = ?').get(name) as { value: Buffer } | undefined;
+    if (this.insert)
+      this.db.prepare('INSERT OR IGNORE INTO audit_meta (name, value) VALUES (?, ?)').run(name, randomBytes(32));
+    const row = this.db.prepare('SELECT value FROM audit_meta WHERE name = ?').get(name) as
+      { value: Buffer } | undefined;
     if (!row) throw new BehalfError('internal', `no audit secret ${name}`);
     return row.value;
   }

@@ -19,25 +19,47 @@ const USAGE = `usage: behalf audit tail|query|verify|export (--config FILE | --d
   export [--out FILE] [--since TIME | --from-seq N]`;
 
 const SOURCE = { config: { type: 'string', short: 'c' }, db: { type: 'string' } } as const;
-const KINDS: ReadonlyArray<AuditEvent['kind']> = ['decision', 'outcome', 'auth-failure', 'session-mismatch', 'session', 'lifecycle', 'policy', 'key'];
+const KINDS: ReadonlyArray<AuditEvent['kind']> = [
+  'decision',
+  'outcome',
+  'auth-failure',
+  'session-mismatch',
+  'session',
+  'lifecycle',
+  'policy',
+  'key',
+];
 const FOLLOW_POLL_MS = 500;
 
 /** `behalf audit …`: reads the audit store (read-only, never creating it) and checks its hash chain. */
 export async function auditCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   // A reader that went away (| head) ends the command quietly.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err; });
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    else throw err;
+  });
   switch (sub) {
-    case 'tail': return tail(rest);
-    case 'query': return query(rest);
-    case 'verify': return verify(rest);
-    case 'export': return exportRecords(rest);
-    default: throw usage(sub === undefined ? 'a subcommand is required' : `unknown subcommand ${sub}`);
+    case 'tail':
+      return tail(rest);
+    case 'query':
+      return query(rest);
+    case 'verify':
+      return verify(rest);
+    case 'export':
+      return exportRecords(rest);
+    default:
+      throw usage(sub === undefined ? 'a subcommand is required' : `unknown subcommand ${sub}`);
   }
 }
 
 async function tail(argv: string[]): Promise<void> {
-  const { values } = flags(argv, { ...SOURCE, n: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
+  const { values } = flags(argv, {
+    ...SOURCE,
+    n: { type: 'string', short: 'n' },
+    follow: { type: 'boolean', short: 'f' },
+    json: { type: 'boolean' },
+  });
   const print = (r: AuditRecord) => `${values.json ? JSON.stringify(r) : formatRecord(r)}\n`;
   await withStore(values, async (store) => {
     let last = 0;
@@ -61,16 +83,31 @@ async function tail(argv: string[]): Promise<void> {
 async function query(argv: string[]): Promise<void> {
   const { values } = flags(argv, {
     ...SOURCE,
-    user: { type: 'string' }, issuer: { type: 'string' }, client: { type: 'string' }, method: { type: 'string' },
-    target: { type: 'string' }, decision: { type: 'string' }, kind: { type: 'string' },
-    since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' },
+    user: { type: 'string' },
+    issuer: { type: 'string' },
+    client: { type: 'string' },
+    method: { type: 'string' },
+    target: { type: 'string' },
+    decision: { type: 'string' },
+    kind: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
   });
-  if (values.decision !== undefined && values.decision !== 'allow' && values.decision !== 'deny') throw usage('--decision must be allow or deny');
-  if (values.kind !== undefined && !KINDS.includes(values.kind as AuditEvent['kind'])) throw usage(`--kind must be one of ${KINDS.join(', ')}`);
+  if (values.decision !== undefined && values.decision !== 'allow' && values.decision !== 'deny')
+    throw usage('--decision must be allow or deny');
+  if (values.kind !== undefined && !KINDS.includes(values.kind as AuditEvent['kind']))
+    throw usage(`--kind must be one of ${KINDS.join(', ')}`);
   const filter: AuditQuery = {
-    subject: values.user, issuer: values.issuer, clientId: values.client, method: values.method, target: values.target,
-    decision: values.decision as AuditQuery['decision'], kind: values.kind as AuditQuery['kind'],
-    since: time(values.since, '--since'), until: time(values.until, '--until'),
+    subject: values.user,
+    issuer: values.issuer,
+    clientId: values.client,
+    method: values.method,
+    target: values.target,
+    decision: values.decision as AuditQuery['decision'],
+    kind: values.kind as AuditQuery['kind'],
+    since: time(values.since, '--since'),
+    until: time(values.until, '--until'),
     limit: values.limit === undefined ? undefined : positiveInt(values.limit, '--limit'),
   };
   await withStore(values, async (store) => {
@@ -81,15 +118,23 @@ async function query(argv: string[]): Promise<void> {
 async function verify(argv: string[]): Promise<void> {
   const { values } = flags(argv, { ...SOURCE, 'expect-head': { type: 'string' }, file: { type: 'string' } });
   const expectHead = values['expect-head'];
-  if (expectHead !== undefined && !/^[0-9a-f]{64}$/.test(expectHead)) throw usage('--expect-head must be a 64-digit hex hash');
+  if (expectHead !== undefined && !/^[0-9a-f]{64}$/.test(expectHead))
+    throw usage('--expect-head must be a 64-digit hex hash');
   let report: ChainReport;
   let anchor: AuditRecord | undefined;
   if (values.file !== undefined) {
-    if (values.config !== undefined || values.db !== undefined) throw usage('--file verifies an export: give no --config or --db');
+    if (values.config !== undefined || values.db !== undefined)
+      throw usage('--file verifies an export: give no --config or --db');
     const unreadable: ChainProblem[] = [];
-    const records = exportedRecords(values.file, unreadable, (first) => { anchor = first; });
+    const records = exportedRecords(values.file, unreadable, (first) => {
+      anchor = first;
+    });
     report = await verifyChain(records, { expectHead, fromGenesis: false });
-    report = { ...report, ok: report.ok && !unreadable.length, problems: [...unreadable, ...report.problems].sort((a, b) => a.seq - b.seq) };
+    report = {
+      ...report,
+      ok: report.ok && !unreadable.length,
+      problems: [...unreadable, ...report.problems].sort((a, b) => a.seq - b.seq),
+    };
   } else {
     report = await withStore(values, (store) => verifyChain(store.records(), { expectHead }));
   }
@@ -105,8 +150,14 @@ async function verify(argv: string[]): Promise<void> {
 }
 
 async function exportRecords(argv: string[]): Promise<void> {
-  const { values } = flags(argv, { ...SOURCE, out: { type: 'string', short: 'o' }, since: { type: 'string' }, 'from-seq': { type: 'string' } });
-  if (values.since !== undefined && values['from-seq'] !== undefined) throw usage('give --since or --from-seq, not both');
+  const { values } = flags(argv, {
+    ...SOURCE,
+    out: { type: 'string', short: 'o' },
+    since: { type: 'string' },
+    'from-seq': { type: 'string' },
+  });
+  if (values.since !== undefined && values['from-seq'] !== undefined)
+    throw usage('give --since or --from-seq, not both');
   const since = time(values.since, '--since');
   const fromSeq = values['from-seq'] === undefined ? 1 : positiveInt(values['from-seq'], '--from-seq');
   await withStore(values, async (store) => {
@@ -120,14 +171,23 @@ async function exportRecords(argv: string[]): Promise<void> {
       started = true;
       await write(out, `${JSON.stringify(r)}\n`);
     }
-    if (out !== process.stdout) await new Promise<void>((resolve, reject) => (out as Writable).end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (out !== process.stdout)
+      await new Promise<void>((resolve, reject) =>
+        (out as Writable).end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
   });
 }
 
 /** Records of an exported JSONL file; lines that are not records become problems instead of stopping the check. */
-async function* exportedRecords(path: string, problems: ChainProblem[], onFirst: (r: AuditRecord) => void): AsyncIterable<AuditRecord> {
+async function* exportedRecords(
+  path: string,
+  problems: ChainProblem[],
+  onFirst: (r: AuditRecord) => void,
+): AsyncIterable<AuditRecord> {
   const input = createReadStream(path);
-  await once(input, 'open').catch((err: unknown) => { throw new BehalfError('usage', `cannot read ${path}`, {}, { cause: err }); });
+  await once(input, 'open').catch((err: unknown) => {
+    throw new BehalfError('usage', `cannot read ${path}`, {}, { cause: err });
+  });
   let line = 0;
   let last = 0;
   let first = true;
@@ -137,7 +197,8 @@ async function* exportedRecords(path: string, problems: ChainProblem[], onFirst:
     let r: AuditRecord | undefined;
     try {
       const parsed = JSON.parse(text) as AuditRecord;
-      if (parsed && typeof parsed === 'object' && typeof parsed.seq === 'number' && typeof parsed.hash === 'string') r = parsed;
+      if (parsed && typeof parsed === 'object' && typeof parsed.seq === 'number' && typeof parsed.hash === 'string')
+        r = parsed;
     } catch {
       // reported below
     }
@@ -159,7 +220,10 @@ function flags<T extends Parameters<typeof parse>[1]>(argv: string[], options: T
   return parsed;
 }
 
-async function withStore<T>(values: { config?: string; db?: string }, use: (store: SqliteAuditStore) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  values: { config?: string; db?: string },
+  use: (store: SqliteAuditStore) => Promise<T>,
+): Promise<T> {
   const store = new SqliteAuditStore(dbPath(values), { readonly: true });
   try {
     return await use(store);
@@ -202,7 +266,9 @@ async function write(out: Writable, text: string): Promise<void> {
 
 async function openOut(path: string): Promise<Writable> {
   const out = createWriteStream(path, { mode: 0o600 });
-  await once(out, 'open').catch((err: NodeJS.ErrnoException) => { throw new BehalfError('usage', `cannot write ${path}: ${err.code ?? 'error'}`, {}, { cause: err }); });
+  await once(out, 'open').catch((err: NodeJS.ErrnoException) => {
+    throw new BehalfError('usage', `cannot write ${path}: ${err.code ?? 'error'}`, {}, { cause: err });
+  });
   return out;
 }
 

@@ -8,9 +8,13 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE');
   const gw = await startGateway(loadConfigFile(values.config));
   for (const name of gw.runtime.routes.keys()) process.stderr.write(`behalf gateway: ${name} at ${gw.urlFor(name)}\n`);
-  const stop = () => { void gw.close().then(() => process.exit(0)); };
+  const stop = () => {
+    void gw.close().then(() => process.exit(0));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   // SIGHUP re-reads the policy file; a broken file is reported and the old policy keeps serving.
-  process.on('SIGHUP', () => { gw.runtime.policy.reload(); });
+  process.on('SIGHUP', () => {
+    gw.runtime.policy.reload();
+  });
 }

@@ -27,25 +27,41 @@ create, rotate and revoke append a 'key' record to the audit trail (--audit PATH
 A new key expires after keys.maxAgeDays (default 90) unless --days or --not-after says otherwise.`;
 
 const SOURCE = {
-  store: { type: 'string' }, config: { type: 'string', short: 'c' }, audit: { type: 'string' },
-  'max-age-days': { type: 'string' }, 'warn-before-days': { type: 'string' },
+  store: { type: 'string' },
+  config: { type: 'string', short: 'c' },
+  audit: { type: 'string' },
+  'max-age-days': { type: 'string' },
+  'warn-before-days': { type: 'string' },
 } as const;
-const VALIDITY = { 'not-before': { type: 'string' }, 'not-after': { type: 'string' }, days: { type: 'string' } } as const;
+const VALIDITY = {
+  'not-before': { type: 'string' },
+  'not-after': { type: 'string' },
+  days: { type: 'string' },
+} as const;
 
 /** `behalf keys …`: managed client API keys and gateway signing keys. */
 export async function keysCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   switch (sub) {
-    case 'generate': return generate(rest);
-    case 'hash': return hash(rest);
-    case 'create': return create(rest);
-    case 'list': return list(rest);
-    case 'rotate': return rotate(rest);
-    case 'revoke': return revoke(rest);
-    case 'help': case '--help': case '-h':
+    case 'generate':
+      return generate(rest);
+    case 'hash':
+      return hash(rest);
+    case 'create':
+      return create(rest);
+    case 'list':
+      return list(rest);
+    case 'rotate':
+      return rotate(rest);
+    case 'revoke':
+      return revoke(rest);
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(`${USAGE}\n`);
       return;
-    default: throw usage(sub === undefined ? 'a subcommand is required' : `unknown subcommand ${sub}`);
+    default:
+      throw usage(sub === undefined ? 'a subcommand is required' : `unknown subcommand ${sub}`);
   }
 }
 
@@ -56,62 +72,114 @@ function usage(problem: string): BehalfError {
 function generate(argv: string[]): void {
   parse(argv, {});
   const key = generateApiKey();
-  out({ key, hash: hashApiKey(key), note: 'store the key in the client\'s secret store; put only the hash in the gateway config (or use behalf keys create with a key store)' });
+  out({
+    key,
+    hash: hashApiKey(key),
+    note: "store the key in the client's secret store; put only the hash in the gateway config (or use behalf keys create with a key store)",
+  });
 }
 
 async function hash(argv: string[]): Promise<void> {
   parse(argv, {});
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  const key = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const key = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (!key) throw usage('hash reads the key on stdin');
   out({ hash: hashApiKey(key) });
 }
 
-function context(values: { store?: string; config?: string; audit?: string; 'max-age-days'?: string; 'warn-before-days'?: string }): KeyStoreTarget {
+function context(values: {
+  store?: string;
+  config?: string;
+  audit?: string;
+  'max-age-days'?: string;
+  'warn-before-days'?: string;
+}): KeyStoreTarget {
   if (values.store && values.config) throw usage('give --store or --config, not both');
   const override = (p: KeyAgePolicy): KeyAgePolicy => ({
-    maxAgeDays: values['max-age-days'] === undefined ? p.maxAgeDays : days(values['max-age-days'], '--max-age-days', false),
-    warnBeforeDays: values['warn-before-days'] === undefined ? p.warnBeforeDays : days(values['warn-before-days'], '--warn-before-days', true),
+    maxAgeDays:
+      values['max-age-days'] === undefined ? p.maxAgeDays : days(values['max-age-days'], '--max-age-days', false),
+    warnBeforeDays:
+      values['warn-before-days'] === undefined
+        ? p.warnBeforeDays
+        : days(values['warn-before-days'], '--warn-before-days', true),
   });
   if (values.config) {
     const target = configKeyStore(values.config);
     return { ...target, auditPath: values.audit ?? target.auditPath, policy: override(target.policy) };
   }
   if (!values.store) throw usage('the key store is required: --store FILE or --config FILE');
-  return { storePath: resolve(values.store), auditPath: values.audit && resolve(values.audit), policy: override(DEFAULT_AGE_POLICY), configKeys: [] };
+  return {
+    storePath: resolve(values.store),
+    auditPath: values.audit && resolve(values.audit),
+    policy: override(DEFAULT_AGE_POLICY),
+    configKeys: [],
+  };
 }
 
 /** How a change made here reaches the audit trail, or the operator is told it does not. */
 function changeOptions(ctx: KeyStoreTarget, command: string): ChangeOptions {
   return {
     command,
-    unaudited: () => process.stderr.write(`behalf keys: no audit trail given (--audit PATH or --config FILE): this change is recorded in ${basename(ctx.storePath)} only\n`),
+    unaudited: () =>
+      process.stderr.write(
+        `behalf keys: no audit trail given (--audit PATH or --config FILE): this change is recorded in ${basename(ctx.storePath)} only\n`,
+      ),
   };
 }
 
 // ---- create ---------------------------------------------------------------
 
 async function create(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { ...SOURCE, ...VALIDITY, client: { type: 'string' }, signing: { type: 'boolean' }, id: { type: 'string' } });
-  if (Boolean(values.signing) === Boolean(values.client)) throw usage('create needs --client ID (an API key) or --signing (a gateway signing key)');
+  const { values } = parse(argv, {
+    ...SOURCE,
+    ...VALIDITY,
+    client: { type: 'string' },
+    signing: { type: 'boolean' },
+    id: { type: 'string' },
+  });
+  if (Boolean(values.signing) === Boolean(values.client))
+    throw usage('create needs --client ID (an API key) or --signing (a gateway signing key)');
   const ctx = context(values);
   const now = Date.now();
   const notBefore = time(values['not-before'], '--not-before') ?? now;
   const notAfter = expiry(values, notBefore, ctx.policy);
   const id = checkId(values.id ?? defaultKeyId(values.client, now));
   if (values.client !== undefined) checkClient(values.client);
-  const made = await createKey(ctx, { kind: values.signing ? 'signing' : 'api-key', client: values.client, id, now, notBefore, notAfter }, changeOptions(ctx, 'behalf keys create'));
+  const made = await createKey(
+    ctx,
+    { kind: values.signing ? 'signing' : 'api-key', client: values.client, id, now, notBefore, notAfter },
+    changeOptions(ctx, 'behalf keys create'),
+  );
   out(createdOutput(made));
 }
 
 function createdOutput(m: NewKey): Record<string, unknown> {
   const r = m.record;
-  const common = { id: r.id, kind: r.kind, notBefore: r.notBefore, notAfter: r.notAfter, ...(r.replaces ? { replaces: r.replaces } : {}) };
+  const common = {
+    id: r.id,
+    kind: r.kind,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    ...(r.replaces ? { replaces: r.replaces } : {}),
+  };
   if (r.kind === 'api-key') {
-    return { ...common, client: r.client, key: m.secret, note: 'shown once: give the key to the client through its secret store; the key store keeps only its hash' };
+    return {
+      ...common,
+      client: r.client,
+      key: m.secret,
+      note: 'shown once: give the key to the client through its secret store; the key store keeps only its hash',
+    };
   }
-  return { ...common, kid: r.kid, alg: r.alg, privateKey: r.privateKey, note: 'the public key is served at /.well-known/jwks.json; the private JWK file is mode 0600' };
+  return {
+    ...common,
+    kid: r.kid,
+    alg: r.alg,
+    privateKey: r.privateKey,
+    note: 'the public key is served at /.well-known/jwks.json; the private JWK file is mode 0600',
+  };
 }
 
 // ---- list -----------------------------------------------------------------
@@ -123,27 +191,62 @@ function list(argv: string[]): void {
   if (values.json) return out(rows);
   const table = [['ID', 'KIND', 'CLIENT', 'SOURCE', 'CREATED', 'NOT-BEFORE', 'NOT-AFTER', 'STATUS', 'AGE', 'NOTE']];
   for (const r of rows) {
-    const note = [...(r.warnings.length ? [`WARN ${r.warnings.join('; ')}`] : []), ...(r.replacedBy ? [`replaced by ${r.replacedBy}`] : [])].join('; ');
-    table.push([r.id, r.kind, r.client ?? '-', r.source, short(r.createdAt), short(r.notBefore), short(r.notAfter), r.status, r.age ?? '-', note]);
+    const note = [
+      ...(r.warnings.length ? [`WARN ${r.warnings.join('; ')}`] : []),
+      ...(r.replacedBy ? [`replaced by ${r.replacedBy}`] : []),
+    ].join('; ');
+    table.push([
+      r.id,
+      r.kind,
+      r.client ?? '-',
+      r.source,
+      short(r.createdAt),
+      short(r.notBefore),
+      short(r.notAfter),
+      r.status,
+      r.age ?? '-',
+      note,
+    ]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  process.stdout.write(`${table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')}\n`);
+  process.stdout.write(
+    `${table
+      .map((row) =>
+        row
+          .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n')}\n`,
+  );
   if (!rows.length) process.stdout.write(`(no keys in ${ctx.storePath})\n`);
 }
 
 // ---- rotate ---------------------------------------------------------------
 
 async function rotate(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { ...SOURCE, ...VALIDITY, id: { type: 'string' }, 'new-id': { type: 'string' }, 'overlap-days': { type: 'string' } });
+  const { values } = parse(argv, {
+    ...SOURCE,
+    ...VALIDITY,
+    id: { type: 'string' },
+    'new-id': { type: 'string' },
+    'overlap-days': { type: 'string' },
+  });
   if (!values.id) throw usage('rotate needs --id OLD');
-  if (values['not-before'] !== undefined) throw usage('rotate starts the successor now; to publish a key ahead, use create --not-before');
+  if (values['not-before'] !== undefined)
+    throw usage('rotate starts the successor now; to publish a key ahead, use create --not-before');
   const ctx = context(values);
   const overlapMs = days(values['overlap-days'] ?? String(DEFAULT_OVERLAP_DAYS), '--overlap-days', true) * DAY_MS;
-  const { retired, successor } = await rotateKey(ctx, {
-    id: values.id, overlapMs,
-    successorId: (client, now) => checkId(values['new-id'] ?? defaultKeyId(client, now)),
-    successorNotAfter: (notBefore) => expiry(values, notBefore, ctx.policy),
-  }, changeOptions(ctx, 'behalf keys rotate'));
+  const { retired, successor } = await rotateKey(
+    ctx,
+    {
+      id: values.id,
+      overlapMs,
+      successorId: (client, now) => checkId(values['new-id'] ?? defaultKeyId(client, now)),
+      successorNotAfter: (notBefore) => expiry(values, notBefore, ctx.policy),
+    },
+    changeOptions(ctx, 'behalf keys rotate'),
+  );
   out({ rotated: retired.id, oldNotAfter: retired.notAfter, ...createdOutput(successor) });
 }
 
@@ -153,14 +256,26 @@ async function revoke(argv: string[]): Promise<void> {
   const { values } = parse(argv, { ...SOURCE, id: { type: 'string' }, reason: { type: 'string' } });
   if (!values.id) throw usage('revoke needs --id ID');
   const ctx = context(values);
-  const { revoked, privateKeyDeleted } = await revokeKey(ctx, values.id, values.reason, changeOptions(ctx, 'behalf keys revoke'));
-  out({ revoked: revoked.id, kind: revoked.kind, revokedAt: revoked.revokedAt, ...(privateKeyDeleted ? { privateKeyDeleted } : {}), note: 'a running gateway refuses this key from its next request on' });
+  const { revoked, privateKeyDeleted } = await revokeKey(
+    ctx,
+    values.id,
+    values.reason,
+    changeOptions(ctx, 'behalf keys revoke'),
+  );
+  out({
+    revoked: revoked.id,
+    kind: revoked.kind,
+    revokedAt: revoked.revokedAt,
+    ...(privateKeyDeleted ? { privateKeyDeleted } : {}),
+    note: 'a running gateway refuses this key from its next request on',
+  });
 }
 
 // ---- flags and output -----------------------------------------------------
 
 function checkId(id: string): string {
-  if (!KeyId.safeParse(id).success) throw usage(`--id: ${id} is not a key id (letters, digits, _ . : - only, at most 64)`);
+  if (!KeyId.safeParse(id).success)
+    throw usage(`--id: ${id} is not a key id (letters, digits, _ . : - only, at most 64)`);
   return id;
 }
 
@@ -170,15 +285,19 @@ function checkClient(client: string): void {
 
 /** notAfter from --not-after DATE or --days N (counted from notBefore), else the max age. */
 function expiry(values: { 'not-after'?: string; days?: string }, notBefore: number, policy: KeyAgePolicy): number {
-  if (values['not-after'] !== undefined && values.days !== undefined) throw usage('give --not-after or --days, not both');
-  const notAfter = time(values['not-after'], '--not-after') ?? notBefore + (values.days === undefined ? policy.maxAgeDays : days(values.days, '--days', false)) * DAY_MS;
+  if (values['not-after'] !== undefined && values.days !== undefined)
+    throw usage('give --not-after or --days, not both');
+  const notAfter =
+    time(values['not-after'], '--not-after') ??
+    notBefore + (values.days === undefined ? policy.maxAgeDays : days(values.days, '--days', false)) * DAY_MS;
   if (notAfter <= notBefore) throw usage('the key would expire before it becomes valid');
   return notAfter;
 }
 
 function days(s: string, flag: string, zeroOk: boolean): number {
   const n = Number(s);
-  if (!/^\d+(\.\d+)?$/.test(s) || !Number.isFinite(n) || (!zeroOk && n === 0)) throw usage(`${flag} must be a ${zeroOk ? 'non-negative' : 'positive'} number of days`);
+  if (!/^\d+(\.\d+)?$/.test(s) || !Number.isFinite(n) || (!zeroOk && n === 0))
+    throw usage(`${flag} must be a ${zeroOk ? 'non-negative' : 'positive'} number of days`);
   return n;
 }
 

@@ -37,15 +37,26 @@ exit codes:
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'gateway': return gatewayCommand(rest);
-    case 'config': return configCommand(rest);
-    case 'keys': return keysCommand(rest);
-    case 'audit': return auditCommand(rest);
-    case 'policy': return policyCommand(rest);
-    case 'review': return reviewCommand(rest);
-    case 'quickstart': return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
-    case 'token': return (await import('../../demo/quickstart/token.js')).tokenCommand(rest);
-    case undefined: case 'help': case '--help': case '-h':
+    case 'gateway':
+      return gatewayCommand(rest);
+    case 'config':
+      return configCommand(rest);
+    case 'keys':
+      return keysCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
+    case 'policy':
+      return policyCommand(rest);
+    case 'review':
+      return reviewCommand(rest);
+    case 'quickstart':
+      return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
+    case 'token':
+      return (await import('../../demo/quickstart/token.js')).tokenCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(USAGE);
       return;
     default:

@@ -34,7 +34,10 @@ export interface Explanation {
   request: JsonRpcRequest;
   upstream: string;
   transport: string;
-  principal: { client: { id: string; method: string }; user?: { issuer: string; sub: string; scopes: string[]; claims: Record<string, unknown> } };
+  principal: {
+    client: { id: string; method: string };
+    user?: { issuer: string; sub: string; scopes: string[]; claims: Record<string, unknown> };
+  };
   policy: { path: string; version: string };
   rules: RuleStep[];
   decision: { effect: 'allow' | 'deny'; ruleIds: string[]; reason: string; stepUpScopes?: string[] };
@@ -47,9 +50,16 @@ export interface Explanation {
  * CompiledRule.appliesTo (rules.ts): upstreams, then methods, then the names
  * of tools/resources/prompts.
  */
-export function whyNotApplied(r: PolicyRuleConfig, method: string, upstream: string, target: Target | undefined): string {
-  if (r.upstreams && !globMatcher(r.upstreams)(upstream)) return `upstream ${upstream} is not in upstreams [${r.upstreams.join(', ')}]`;
-  if (r.methods && !globMatcher(r.methods)(method)) return `method ${method} is not in methods [${r.methods.join(', ')}]`;
+export function whyNotApplied(
+  r: PolicyRuleConfig,
+  method: string,
+  upstream: string,
+  target: Target | undefined,
+): string {
+  if (r.upstreams && !globMatcher(r.upstreams)(upstream))
+    return `upstream ${upstream} is not in upstreams [${r.upstreams.join(', ')}]`;
+  if (r.methods && !globMatcher(r.methods)(method))
+    return `method ${method} is not in methods [${r.methods.join(', ')}]`;
   const named = (['tools', 'resources', 'prompts'] as const).filter((k) => r[k] !== undefined);
   if (named.length === 0) return 'it names no methods, tools, resources or prompts';
   if (!target) return `${method} reaches no tool, resource or prompt, and the rule names only ${named.join(' and ')}`;
@@ -65,7 +75,13 @@ export function explain(run: CaseRun, source: PolicySource): Explanation {
   const target = run.authz.target;
   const rules = run.trace.map((t, i): RuleStep => {
     const r = configs.get(t.id)!;
-    const step: RuleStep = { index: i + 1, ...t, ...(r.when !== undefined ? { when: r.when } : {}), ...(r.scopes?.length ? { scopes: r.scopes } : {}), outcome: '' };
+    const step: RuleStep = {
+      index: i + 1,
+      ...t,
+      ...(r.when !== undefined ? { when: r.when } : {}),
+      ...(r.scopes?.length ? { scopes: r.scopes } : {}),
+      outcome: '',
+    };
     if (!t.applies) {
       step.notApplied = whyNotApplied(r, method, run.upstream, target);
       step.outcome = 'does not apply';
@@ -108,13 +124,18 @@ function list(ids: string[]): string {
 function why(run: CaseRun, rules: RuleStep[]): string {
   // No rule consulted but ids given: the method table, the route or the tool catalogue decided.
   if (run.trace.length === 0 && run.authz.ruleIds.length > 0) {
-    if (run.authz.listFeature) return `${run.msg.method} passes; the gateway filters the list item by item with the call rules (explain a call to one item to see why it is shown)`;
+    if (run.authz.listFeature)
+      return `${run.msg.method} passes; the gateway filters the list item by item with the call rules (explain a call to one item to see why it is shown)`;
     return `decided before any rule: ${run.authz.reason}`;
   }
   const applied = rules.filter((r) => r.applies);
   const errors = applied.filter((r) => r.error !== undefined).map((r) => r.id);
-  const denies = applied.filter((r) => r.error === undefined && r.matched !== false && r.effect === 'deny').map((r) => r.id);
-  const allows = applied.filter((r) => r.error === undefined && r.matched !== false && r.effect === 'allow' && !r.missingScopes?.length).map((r) => r.id);
+  const denies = applied
+    .filter((r) => r.error === undefined && r.matched !== false && r.effect === 'deny')
+    .map((r) => r.id);
+  const allows = applied
+    .filter((r) => r.error === undefined && r.matched !== false && r.effect === 'allow' && !r.missingScopes?.length)
+    .map((r) => r.id);
   const stepUp = applied.filter((r) => r.missingScopes?.length).map((r) => r.id);
   const although = allows.length ? `, although ${list(allows)} allow${allows.length === 1 ? 's' : ''}` : '';
   if (errors.length) return `an expression that cannot be evaluated denies (fail closed): ${list(errors)}${although}`;
@@ -131,14 +152,22 @@ function why(run: CaseRun, rules: RuleStep[]): string {
 
 function notes(run: CaseRun, source: PolicySource): string[] {
   const out: string[] = [];
-  if (run.catalogUsed) out.push('the policy reads tool.annotations: the decision used the given tool catalogue (a tool missing from it is denied, as at the gateway)');
+  if (run.catalogUsed)
+    out.push(
+      'the policy reads tool.annotations: the decision used the given tool catalogue (a tool missing from it is denied, as at the gateway)',
+    );
   const limits = source.policy.rateLimits.filter((l) => l.appliesTo(run.upstream, run.authz.target)).map((l) => l.id);
-  if (run.authz.effect === 'allow' && run.authz.input && limits.length) out.push(`rate limits ${limits.join(', ')} also apply at the gateway (stateful: not evaluated here)`);
+  if (run.authz.effect === 'allow' && run.authz.input && limits.length)
+    out.push(`rate limits ${limits.join(', ')} also apply at the gateway (stateful: not evaluated here)`);
   if (source.before) {
     const u = run.principal.user;
-    if (!u && source.before.userRequired) out.push('the config requires a user: the gateway answers 401 before the policy is consulted');
+    if (!u && source.before.userRequired)
+      out.push('the config requires a user: the gateway answers 401 before the policy is consulted');
     const lacking = source.before.scopes.filter((s) => !u?.scopes.includes(s));
-    if (u && lacking.length) out.push(`the config requires scopes ${lacking.join(' ')} on every request: the gateway answers 403 before the policy is consulted`);
+    if (u && lacking.length)
+      out.push(
+        `the config requires scopes ${lacking.join(' ')} on every request: the gateway answers 403 before the policy is consulted`,
+      );
   }
   return out;
 }
@@ -171,7 +200,13 @@ export function formatExplanation(e: Explanation): string {
       if (r.when === undefined) {
         lines.push('       when   (none: always true)');
       } else {
-        lines.push(r.when.trim().split('\n').map((l, i) => `${i ? '              ' : '       when   '}${l}`).join('\n'));
+        lines.push(
+          r.when
+            .trim()
+            .split('\n')
+            .map((l, i) => `${i ? '              ' : '       when   '}${l}`)
+            .join('\n'),
+        );
         lines.push(`       result ${r.error !== undefined ? `error: ${r.error}` : String(r.matched)}`);
       }
       lines.push(`       →      ${r.outcome}`);
@@ -179,7 +214,9 @@ export function formatExplanation(e: Explanation): string {
   }
   lines.push('');
   const d = e.decision;
-  lines.push(`decision   ${d.effect.toUpperCase()} [${d.ruleIds.join(', ')}]: ${d.reason}${d.stepUpScopes ? `; step-up scopes ${d.stepUpScopes.join(' ')}` : ''}`);
+  lines.push(
+    `decision   ${d.effect.toUpperCase()} [${d.ruleIds.join(', ')}]: ${d.reason}${d.stepUpScopes ? `; step-up scopes ${d.stepUpScopes.join(' ')}` : ''}`,
+  );
   lines.push(`why        ${e.why}`);
   for (const n of e.notes) lines.push(`note       ${n}`);
   return `${lines.join('\n')}\n`;

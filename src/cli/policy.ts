@@ -5,8 +5,19 @@ import type { JsonRpcRequest } from '../jsonrpc.js';
 import { authorizeMessage, type ToolLookup } from '../policy/authorize.js';
 import type { RuleTrace } from '../policy/decide.js';
 import {
-  loadConfigSource, loadPolicySource, parseWith, readTestFile, StandaloneRequestSchema, TestPrincipalSchema, toMessage, toPrincipal,
-  ToolCatalogSchema, type LoadedTestFile, type PolicySource, type PolicyTestCase, type ToolCatalog,
+  loadConfigSource,
+  loadPolicySource,
+  parseWith,
+  readTestFile,
+  StandaloneRequestSchema,
+  TestPrincipalSchema,
+  toMessage,
+  toPrincipal,
+  ToolCatalogSchema,
+  type LoadedTestFile,
+  type PolicySource,
+  type PolicyTestCase,
+  type ToolCatalog,
 } from '../policy/test-file.js';
 import { parse } from './args.js';
 import { explain, formatExplanation, type CaseRun } from './policy-explain.js';
@@ -38,29 +49,55 @@ export function policyCommand(argv: string[]): void {
     return;
   }
   switch (sub) {
-    case 'test': return testCommand(rest);
-    case 'explain': return explainCommand(rest);
-    case undefined: case 'help': case '--help': case '-h':
+    case 'test':
+      return testCommand(rest);
+    case 'explain':
+      return explainCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(`${USAGE}\n`);
       return;
-    default: throw usage(`unknown subcommand ${sub}`);
+    default:
+      throw usage(`unknown subcommand ${sub}`);
   }
 }
 
 /** Decides one message through authorizeMessage, as dispatch.ts does, recording each rule's trace. */
-function runMessage(source: PolicySource, principal: Principal, upstream: string, transport: string, msg: JsonRpcRequest, catalog: ToolCatalog | undefined): CaseRun {
+function runMessage(
+  source: PolicySource,
+  principal: Principal,
+  upstream: string,
+  transport: string,
+  msg: JsonRpcRequest,
+  catalog: ToolCatalog | undefined,
+): CaseRun {
   // The gateway reads the upstream's tool list only when a rule reads annotations, and only for tools/call.
   const catalogUsed = source.policy.needsToolCatalog && msg.method === 'tools/call';
-  const tools: ToolLookup | undefined = catalogUsed ? (name) => (catalog && Object.hasOwn(catalog, name) ? catalog[name] : undefined) : undefined;
+  const tools: ToolLookup | undefined = catalogUsed
+    ? (name) => (catalog && Object.hasOwn(catalog, name) ? catalog[name] : undefined)
+    : undefined;
   const trace: RuleTrace[] = [];
-  const authz = authorizeMessage(source.policy, principal, upstream, transport, msg, { forwardRoots: source.forwardRoots.has(upstream), tools, trace });
+  const authz = authorizeMessage(source.policy, principal, upstream, transport, msg, {
+    forwardRoots: source.forwardRoots.has(upstream),
+    tools,
+    trace,
+  });
   return { msg, principal, upstream, transport, authz, trace, catalogUsed };
 }
 
 function runCase(t: LoadedTestFile, c: PolicyTestCase, index: number): CaseRun {
   const { file, source } = t;
   const principal = toPrincipal(file.principals[c.as]!, source.defaultIssuer);
-  return runMessage(source, principal, c.upstream ?? source.upstreams[0]!, c.transport, toMessage(c, index + 1), c.tools ?? file.tools);
+  return runMessage(
+    source,
+    principal,
+    c.upstream ?? source.upstreams[0]!,
+    c.transport,
+    toMessage(c, index + 1),
+    c.tools ?? file.tools,
+  );
 }
 
 interface CaseResult {
@@ -79,11 +116,17 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 function check(c: PolicyTestCase, run: CaseRun): CaseResult {
   const { effect, ruleIds, reason, stepUpScopes } = run.authz;
   const e = c.expect;
-  const pass = e.decision === effect
-    && (e.rules === undefined || sameSet(e.rules, ruleIds))
-    && (e.reason === undefined || e.reason === reason)
-    && (e.stepUpScopes === undefined || sameSet(e.stepUpScopes, stepUpScopes ?? []));
-  return { name: c.name, pass, expected: e, actual: { decision: effect, rules: ruleIds, reason, ...(stepUpScopes ? { stepUpScopes } : {}) } };
+  const pass =
+    e.decision === effect &&
+    (e.rules === undefined || sameSet(e.rules, ruleIds)) &&
+    (e.reason === undefined || e.reason === reason) &&
+    (e.stepUpScopes === undefined || sameSet(e.stepUpScopes, stepUpScopes ?? []));
+  return {
+    name: c.name,
+    pass,
+    expected: e,
+    actual: { decision: effect, rules: ruleIds, reason, ...(stepUpScopes ? { stepUpScopes } : {}) },
+  };
 }
 
 function describeExpected(e: PolicyTestCase['expect']): string {
@@ -110,17 +153,35 @@ function testCommand(argv: string[]): void {
   const passed = results.filter((r) => r.result.pass).length;
   const failed = results.length - passed;
   if (values.json) {
-    const out = { file: loaded.path, policy: { path: loaded.source.path, version: loaded.source.policy.version }, passed, failed, results: results.map((r) => r.result) };
+    const out = {
+      file: loaded.path,
+      policy: { path: loaded.source.path, version: loaded.source.policy.version },
+      passed,
+      failed,
+      results: results.map((r) => r.result),
+    };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {
     const lines: string[] = [];
-    if (values.verbose) lines.push(`policy ${loaded.source.path} (version ${loaded.source.policy.version}), ${results.length} cases from ${loaded.path}`);
+    if (values.verbose)
+      lines.push(
+        `policy ${loaded.source.path} (version ${loaded.source.policy.version}), ${results.length} cases from ${loaded.path}`,
+      );
     for (const { result, run } of results) {
       if (result.pass) {
         lines.push(`PASS ${result.name}${values.verbose ? `: ${describeActual(result.actual)}` : ''}`);
       } else {
-        lines.push(`FAIL ${result.name}: expected ${describeExpected(result.expected)}, got ${describeActual(result.actual)}`);
-        if (values.verbose) lines.push(formatExplanation(explain(run, loaded.source)).trimEnd().split('\n').map((l) => (l ? `    ${l}` : l)).join('\n'));
+        lines.push(
+          `FAIL ${result.name}: expected ${describeExpected(result.expected)}, got ${describeActual(result.actual)}`,
+        );
+        if (values.verbose)
+          lines.push(
+            formatExplanation(explain(run, loaded.source))
+              .trimEnd()
+              .split('\n')
+              .map((l) => (l ? `    ${l}` : l))
+              .join('\n'),
+          );
       }
     }
     lines.push(`${passed} passed, ${failed} failed`);
@@ -141,9 +202,17 @@ function argument(value: string, what: string): string {
 
 function explainCommand(argv: string[]): void {
   const { values, positionals } = parse(argv, {
-    config: { type: 'string', short: 'c' }, policy: { type: 'string' }, upstreams: { type: 'string' },
-    principal: { type: 'string' }, request: { type: 'string' }, upstream: { type: 'string' }, transport: { type: 'string' },
-    tools: { type: 'string' }, test: { type: 'string' }, case: { type: 'string' }, json: { type: 'boolean' },
+    config: { type: 'string', short: 'c' },
+    policy: { type: 'string' },
+    upstreams: { type: 'string' },
+    principal: { type: 'string' },
+    request: { type: 'string' },
+    upstream: { type: 'string' },
+    transport: { type: 'string' },
+    tools: { type: 'string' },
+    test: { type: 'string' },
+    case: { type: 'string' },
+    json: { type: 'boolean' },
   });
   if (positionals.length) throw usage(`unexpected argument ${positionals[0]}`);
   let run: CaseRun;
@@ -151,7 +220,9 @@ function explainCommand(argv: string[]): void {
   let expected: { text: string; result: CaseResult } | undefined;
   if (values.test !== undefined || values.case !== undefined) {
     if (values.test === undefined || values.case === undefined) throw usage('--test and --case go together');
-    const others = (['config', 'policy', 'upstreams', 'principal', 'request', 'upstream', 'transport', 'tools'] as const).filter((k) => values[k] !== undefined);
+    const others = (
+      ['config', 'policy', 'upstreams', 'principal', 'request', 'upstream', 'transport', 'tools'] as const
+    ).filter((k) => values[k] !== undefined);
     if (others.length) throw usage(`--test takes everything from the case; drop --${others.join(', --')}`);
     const loaded = readTestFile(values.test);
     const index = loaded.file.tests.findIndex((t) => t.name === values.case);
@@ -161,23 +232,49 @@ function explainCommand(argv: string[]): void {
     run = runCase(loaded, c, index);
     expected = { text: describeExpected(c.expect), result: check(c, run) };
   } else {
-    if ((values.config === undefined) === (values.policy === undefined)) throw usage('give one of --config and --policy (or --test with --case)');
-    if (values.config !== undefined && values.upstreams !== undefined) throw usage('--upstreams goes with --policy; a config names its own');
-    if (values.principal === undefined || values.request === undefined) throw usage('--principal and --request are required');
-    if (values.transport !== undefined && values.transport !== 'streamable-http' && values.transport !== 'sse') throw usage('--transport is streamable-http or sse');
-    const upstreams = values.upstreams?.split(',').map((s) => s.trim()).filter(Boolean) ?? ['crm'];
+    if ((values.config === undefined) === (values.policy === undefined))
+      throw usage('give one of --config and --policy (or --test with --case)');
+    if (values.config !== undefined && values.upstreams !== undefined)
+      throw usage('--upstreams goes with --policy; a config names its own');
+    if (values.principal === undefined || values.request === undefined)
+      throw usage('--principal and --request are required');
+    if (values.transport !== undefined && values.transport !== 'streamable-http' && values.transport !== 'sse')
+      throw usage('--transport is streamable-http or sse');
+    const upstreams = values.upstreams
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? ['crm'];
     if (upstreams.length === 0) throw usage('--upstreams names at least one upstream');
-    source = values.config !== undefined ? loadConfigSource(values.config) : loadPolicySource(values.policy!, upstreams);
+    source =
+      values.config !== undefined ? loadConfigSource(values.config) : loadPolicySource(values.policy!, upstreams);
     const upstream = values.upstream ?? source.upstreams[0]!;
-    if (!source.upstreams.includes(upstream)) throw new BehalfError('usage', `--upstream: unknown upstream ${upstream} (known: ${source.upstreams.join(', ')})`);
+    if (!source.upstreams.includes(upstream))
+      throw new BehalfError(
+        'usage',
+        `--upstream: unknown upstream ${upstream} (known: ${source.upstreams.join(', ')})`,
+      );
     const p = parseWith(TestPrincipalSchema, argument(values.principal, '--principal'), '--principal', 'usage');
-    const msg = toMessage(parseWith(StandaloneRequestSchema, argument(values.request, '--request'), '--request', 'usage'));
-    const catalog = values.tools === undefined ? undefined : parseWith(ToolCatalogSchema, argument(values.tools, '--tools'), '--tools', 'usage');
-    run = runMessage(source, toPrincipal(p, source.defaultIssuer), upstream, values.transport ?? 'streamable-http', msg, catalog);
+    const msg = toMessage(
+      parseWith(StandaloneRequestSchema, argument(values.request, '--request'), '--request', 'usage'),
+    );
+    const catalog =
+      values.tools === undefined
+        ? undefined
+        : parseWith(ToolCatalogSchema, argument(values.tools, '--tools'), '--tools', 'usage');
+    run = runMessage(
+      source,
+      toPrincipal(p, source.defaultIssuer),
+      upstream,
+      values.transport ?? 'streamable-http',
+      msg,
+      catalog,
+    );
   }
   const e = explain(run, source);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify(expected ? { ...e, expected: expected.result.expected, pass: expected.result.pass } : e, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify(expected ? { ...e, expected: expected.result.expected, pass: expected.result.pass } : e, null, 2)}\n`,
+    );
     return;
   }
   process.stdout.write(formatExplanation(e));

@@ -1,6 +1,12 @@
 import type { CheckResult, CheckStatus } from '../review/types.js';
 
-const COLOUR: Record<CheckStatus, string> = { pass: '32', fail: '31', partial: '33', 'not-assessed': '90', 'n/a': '90' };
+const COLOUR: Record<CheckStatus, string> = {
+  pass: '32',
+  fail: '31',
+  partial: '33',
+  'not-assessed': '90',
+  'n/a': '90',
+};
 
 /** The terminal summary: one row per check, status in words (colour only adds to them). */
 export function summaryTable(checks: CheckResult[], colour: boolean): string {

@@ -37,13 +37,21 @@ export async function reviewCommand(argv: string[]): Promise<void> {
     return;
   }
   const { values, positionals } = parse(argv, {
-    target: { type: 'string' }, profile: { type: 'string' }, config: { type: 'string' }, repo: { type: 'string' },
-    command: { type: 'string' }, out: { type: 'string' }, transport: { type: 'string', default: 'auto' },
-    only: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false },
+    target: { type: 'string' },
+    profile: { type: 'string' },
+    config: { type: 'string' },
+    repo: { type: 'string' },
+    command: { type: 'string' },
+    out: { type: 'string' },
+    transport: { type: 'string', default: 'auto' },
+    only: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
   });
   if (positionals.length) throw usage(`unexpected argument ${positionals[0]}`);
   if (!values.out) throw usage('--out DIR is required');
-  if (!values.target && !values.command && !values.config && !values.repo) throw usage('give --target URL (or --command, --config, --repo for static checks only)');
+  if (!values.target && !values.command && !values.config && !values.repo)
+    throw usage('give --target URL (or --command, --config, --repo for static checks only)');
   const target = values.target ? parseTarget(values.target) : undefined;
   const transport = pickTransport(values.transport, target);
   const only = values.only ? parseOnly(values.only) : undefined;
@@ -61,25 +69,32 @@ export async function reviewCommand(argv: string[]): Promise<void> {
       return;
     }
   }
-  const run = await runReview({
-    ...(target ? { target } : {}), transport,
-    ...(profile ? { profile } : {}),
-    ...(values.config ? { configPath: resolve(values.config) } : {}),
-    ...(values.repo ? { repoDir: resolve(values.repo) } : {}),
-    ...(values.command ? { command: values.command } : {}),
-  }, { progress, ...(only ? { only } : {}) });
+  const run = await runReview(
+    {
+      ...(target ? { target } : {}),
+      transport,
+      ...(profile ? { profile } : {}),
+      ...(values.config ? { configPath: resolve(values.config) } : {}),
+      ...(values.repo ? { repoDir: resolve(values.repo) } : {}),
+      ...(values.command ? { command: values.command } : {}),
+    },
+    { progress, ...(only ? { only } : {}) },
+  );
   const files = await writePack(resolve(values.out), run);
   if (values.json) process.stdout.write(`${JSON.stringify(run.pack, null, 2)}\n`);
   else {
     process.stdout.write(`${summaryTable(run.pack.checks as CheckResult[], tty)}\n`);
-    process.stdout.write(`\n${run.pack.review.requests} requests in ${(run.pack.review.durationMs / 1000).toFixed(1)} s; evidence pack: ${resolve(values.out)} (${files.length} files)\n`);
+    process.stdout.write(
+      `\n${run.pack.review.requests} requests in ${(run.pack.review.durationMs / 1000).toFixed(1)} s; evidence pack: ${resolve(values.out)} (${files.length} files)\n`,
+    );
   }
   process.exitCode = run.pack.checks.some((c) => c.status === 'fail') ? 1 : 0;
 }
 
 async function diffCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean', default: false } });
-  if (positionals.length !== 2) throw usage('review diff needs two evidence packs: OLD NEW (folders or evidence.json files)');
+  if (positionals.length !== 2)
+    throw usage('review diff needs two evidence packs: OLD NEW (folders or evidence.json files)');
   const d = diffPacks(await readPack(positionals[0]!), await readPack(positionals[1]!));
   process.stdout.write(values.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDiff(d)}\n`);
   // A due re-assessment is what a scheduler acts on: it exits 1, like a failed check.

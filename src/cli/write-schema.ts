@@ -3,6 +3,7 @@ import { gatewayJsonSchema } from '../config/schema.js';
 import { evidenceJsonSchema } from '../review/evidence/schema.js';
 
 /** `npm run schema`: refreshes the shipped JSON Schemas from the config and evidence-pack definitions. */
-const write = (name: string, schema: unknown) => writeFileSync(new URL(`../../../schema/${name}`, import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
+const write = (name: string, schema: unknown) =>
+  writeFileSync(new URL(`../../../schema/${name}`, import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
 write('gateway.schema.json', gatewayJsonSchema());
 write('evidence.v1.schema.json', evidenceJsonSchema());

@@ -47,19 +47,32 @@ export interface LiteralSecret {
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
 
-export interface Format { why: string; re: RegExp; check?: (match: string) => boolean }
+export interface Format {
+  why: string;
+  re: RegExp;
+  check?: (match: string) => boolean;
+}
 
 /** A run of 16+ alphanumerics with letters and digits: what random keys have and names do not. */
-const hasRandomRun = (s: string) => s.split(/[^A-Za-z0-9]/).some((r) => r.length >= 16 && /\d/.test(r) && /[A-Za-z]/.test(r));
+const hasRandomRun = (s: string) =>
+  s.split(/[^A-Za-z0-9]/).some((r) => r.length >= 16 && /\d/.test(r) && /[A-Za-z]/.test(r));
 
 /** Also the repo scan's known formats (review BND-10, src/review/static/repo-scan.ts). */
 export const KNOWN_FORMATS: Format[] = [
   { why: 'a PEM private key', re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/ },
   { why: 'a JSON Web Token', re: /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/ },
-  { why: 'an Authorization header credential', re: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/-]{16,}=*/i, check: (m) => hasRandomRun(m.replace(/^\S+\s+/, '')) },
+  {
+    why: 'an Authorization header credential',
+    re: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/-]{16,}=*/i,
+    check: (m) => hasRandomRun(m.replace(/^\S+\s+/, '')),
+  },
   { why: 'a URL with an embedded password', re: /\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:[^\s/@]+@/i },
   { why: 'a behalf API key (bhk_…)', re: /\bbhk_[A-Za-z0-9_-]{32,}/ },
-  { why: 'an API key of the sk- form (OpenAI, Anthropic…)', re: /(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}/, check: hasRandomRun },
+  {
+    why: 'an API key of the sk- form (OpenAI, Anthropic…)',
+    re: /(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}/,
+    check: hasRandomRun,
+  },
   { why: 'a Stripe key', re: /\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}/ },
   { why: 'a GitHub token', re: /\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})/ },
   { why: 'a GitLab token', re: /\bglpat-[A-Za-z0-9_-]{20,}/ },
@@ -71,12 +84,17 @@ export const KNOWN_FORMATS: Format[] = [
 ];
 
 /** Names (lower-cased, without - _ . and spaces) of things that hold secrets… */
-const SECRET_NAME = /passw(?:or)?d|passphrase|secret|token|credential|authorization|bearer|cookie|(?:^|api|access|private|signing|client|master|encryption|license|auth|hmac|service|account|admin|session)keys?$/;
+const SECRET_NAME =
+  /passw(?:or)?d|passphrase|secret|token|credential|authorization|bearer|cookie|(?:^|api|access|private|signing|client|master|encryption|license|auth|hmac|service|account|admin|session)keys?$/;
 /** …unless the name is about a secret rather than one: where it is, what it is called, how long it lasts. */
-const METADATA_NAME = /(?:header|headers|id|ids|url|uri|urls|path|paths|file|files|dir|name|names|type|types|endpoint|seconds|ms|days|ttl|lifetime|hint|format|source|ref|length|size|count|claim|claims|audience|issuer|scope|scopes|algorithm|algorithms|kid|env|version|mode|method|methods)$/;
+const METADATA_NAME =
+  /(?:header|headers|id|ids|url|uri|urls|path|paths|file|files|dir|name|names|type|types|endpoint|seconds|ms|days|ttl|lifetime|hint|format|source|ref|length|size|count|claim|claims|audience|issuer|scope|scopes|algorithm|algorithms|kid|env|version|mode|method|methods)$/;
 
 export function nameSuggestsSecret(name: string): boolean {
-  const n = name.toLowerCase().replace(/^-+/, '').replace(/[-_.\s]/g, '');
+  const n = name
+    .toLowerCase()
+    .replace(/^-+/, '')
+    .replace(/[-_.\s]/g, '');
   return SECRET_NAME.test(n) && !METADATA_NAME.test(n);
 }
 
@@ -114,7 +132,10 @@ export function findLiteralSecrets(raw: unknown): LiteralSecret[] {
     const assigned = ASSIGNMENT.exec(value);
     const [n, v] = assigned ? [assigned[1]!, assigned[2]!] : [name, value];
     if (n !== undefined && nameSuggestsSecret(n) && !SECRET_REF.test(v) && literalLooksSecret(v)) {
-      out.push({ path: pathOf(path), why: `a literal value for ${assigned || n.startsWith('-') ? 'an argument' : 'a field'} named like a secret` });
+      out.push({
+        path: pathOf(path),
+        why: `a literal value for ${assigned || n.startsWith('-') ? 'an argument' : 'a field'} named like a secret`,
+      });
     }
   };
 

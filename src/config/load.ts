@@ -21,20 +21,28 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   const result = GatewayConfigSchema.safeParse(raw);
   // A literal secret anywhere refuses the file, even where the schema would accept the string (literal-secrets.ts).
   const named = new Set(result.success ? [] : result.error.issues.map((i) => i.path.join('.')));
-  const literals = findLiteralSecrets(raw).filter((s) => !named.has(s.path)).map((s) => `  ${literalSecretMessage(s)}`);
+  const literals = findLiteralSecrets(raw)
+    .filter((s) => !named.has(s.path))
+    .map((s) => `  ${literalSecretMessage(s)}`);
   if (!result.success || literals.length) {
     const lines = [...(result.success ? [] : [formatIssues(result.error.issues)]), ...literals];
     throw new BehalfError('config_invalid', `invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;
   const problems = consistencyProblems(config);
-  if (problems.length) throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length)
+    throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   let policy: CompiledPolicy;
   try {
     policy = loadPolicy(config, baseDir);
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
-    throw new BehalfError('config_invalid', `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`, {}, { cause: err });
+    throw new BehalfError(
+      'config_invalid',
+      `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`,
+      {},
+      { cause: err },
+    );
   }
   return { config, baseDir, policy };
 }
@@ -54,16 +62,27 @@ export function loadConfigFile(path: string): LoadedConfig {
 function consistencyProblems(c: GatewayConfig): string[] {
   const out: string[] = [];
   const methods = new Set(c.clientAuth.methods);
-  const clientsCanAuthenticate = methods.size > 0 || (c.userAuth.mode === 'oauth' && c.clients.some((x) => x.oauthClientIds.length));
+  const clientsCanAuthenticate =
+    methods.size > 0 || (c.userAuth.mode === 'oauth' && c.clients.some((x) => x.oauthClientIds.length));
   if (!clientsCanAuthenticate && !c.server.allowUnauthenticated) {
-    out.push('clientAuth.methods: no client authentication is configured; set server.allowUnauthenticated: true to run without it (development only)');
+    out.push(
+      'clientAuth.methods: no client authentication is configured; set server.allowUnauthenticated: true to run without it (development only)',
+    );
   }
-  if (methods.has('api-key') && !c.clients.some((x) => x.apiKeys.length) && c.keys.file === undefined) out.push('clients: api-key authentication is enabled but no client has apiKeys (and there is no keys.file)');
-  if (methods.has('mtls') && !c.server.tls?.clientCa) out.push('server.tls.clientCa: mtls authentication needs a client CA');
-  if (methods.has('mtls') && !c.clients.some((x) => x.certificates.length)) out.push('clients: mtls authentication is enabled but no client has certificates');
-  if (methods.has('client-credentials') && !c.clients.some((x) => x.oauthClientIds.length)) out.push('clients: client-credentials authentication is enabled but no client has oauthClientIds');
-  if (c.userAuth.mode === 'dual' && methods.size === 0 && !c.server.allowUnauthenticated) out.push('userAuth.mode: dual needs at least one clientAuth method');
-  if (c.userAuth.mode === 'oauth' && methods.has('client-credentials')) out.push('clientAuth.methods: client-credentials is for dual mode; in oauth mode the bearer token already names the client');
+  if (methods.has('api-key') && !c.clients.some((x) => x.apiKeys.length) && c.keys.file === undefined)
+    out.push('clients: api-key authentication is enabled but no client has apiKeys (and there is no keys.file)');
+  if (methods.has('mtls') && !c.server.tls?.clientCa)
+    out.push('server.tls.clientCa: mtls authentication needs a client CA');
+  if (methods.has('mtls') && !c.clients.some((x) => x.certificates.length))
+    out.push('clients: mtls authentication is enabled but no client has certificates');
+  if (methods.has('client-credentials') && !c.clients.some((x) => x.oauthClientIds.length))
+    out.push('clients: client-credentials authentication is enabled but no client has oauthClientIds');
+  if (c.userAuth.mode === 'dual' && methods.size === 0 && !c.server.allowUnauthenticated)
+    out.push('userAuth.mode: dual needs at least one clientAuth method');
+  if (c.userAuth.mode === 'oauth' && methods.has('client-credentials'))
+    out.push(
+      'clientAuth.methods: client-credentials is for dual mode; in oauth mode the bearer token already names the client',
+    );
   const ids = new Set<string>();
   for (const [i, cl] of c.clients.entries()) {
     if (ids.has(cl.id)) out.push(`clients.${i}.id: duplicate client id ${cl.id}`);
@@ -74,15 +93,25 @@ function consistencyProblems(c: GatewayConfig): string[] {
     for (const [j, k] of cl.apiKeys.entries()) {
       if (keyHashes.has(k.hash)) out.push(`clients.${i}.apiKeys.${j}: the same key is configured twice`);
       keyHashes.add(k.hash);
-      if (k.notBefore && k.notAfter && Date.parse(k.notAfter) <= Date.parse(k.notBefore)) out.push(`clients.${i}.apiKeys.${j}.notAfter: must be after notBefore`);
+      if (k.notBefore && k.notAfter && Date.parse(k.notAfter) <= Date.parse(k.notBefore))
+        out.push(`clients.${i}.apiKeys.${j}.notAfter: must be after notBefore`);
     }
   }
   for (const [name, u] of Object.entries(c.upstreams)) {
     if (u.transport === 'stdio' || !u.inbound.includes('signed-context')) continue;
-    if (!c.userAuth.signedContext) out.push(`upstreams.${name}.inbound: signed-context needs userAuth.signedContext (the agent platform's issuer and keys)`);
-    if (c.userAuth.mode !== 'dual') out.push(`upstreams.${name}.inbound: signed-context needs userAuth.mode: dual (the client proves itself apart from the user)`);
+    if (!c.userAuth.signedContext)
+      out.push(
+        `upstreams.${name}.inbound: signed-context needs userAuth.signedContext (the agent platform's issuer and keys)`,
+      );
+    if (c.userAuth.mode !== 'dual')
+      out.push(
+        `upstreams.${name}.inbound: signed-context needs userAuth.mode: dual (the client proves itself apart from the user)`,
+      );
   }
-  if (c.policy.file !== undefined && (c.policy.rules.length || c.policy.rateLimits.length || Object.keys(c.policy.methods).length)) {
+  if (
+    c.policy.file !== undefined &&
+    (c.policy.rules.length || c.policy.rateLimits.length || Object.keys(c.policy.methods).length)
+  ) {
     out.push('policy: give either policy.file or inline rules, rateLimits and methods, not both');
   }
   return out;

@@ -10,7 +10,8 @@ export function resolveSecret(ref: string, baseDir: string, env: NodeJS.ProcessE
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);
     const value = env[name];
-    if (value === undefined || value === '') throw new BehalfError('config_invalid', `secret ${ref}: environment variable ${name} is not set`);
+    if (value === undefined || value === '')
+      throw new BehalfError('config_invalid', `secret ${ref}: environment variable ${name} is not set`);
     return value;
   }
   if (ref.startsWith('file:')) {

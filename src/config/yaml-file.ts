@@ -16,7 +16,10 @@ export function parseYamlText(text: string, what: string): unknown {
     return parseYaml(text);
   } catch (err) {
     // Not kept as the cause: the parser's message quotes the text, which may hold a secret.
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    const where =
+      err instanceof YAMLParseError && err.linePos
+        ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
+        : '';
     throw new YamlFileError(`${what} is not valid YAML${where}`);
   }
 }

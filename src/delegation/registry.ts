@@ -13,7 +13,10 @@ export interface StrategyContext {
 export type StrategyFactories = Partial<Record<StrategyName, (upstream: string) => DownstreamStrategy>>;
 
 /** Builds each upstream's strategy once, at start (a stdio upstream's credential goes into its child's environment). */
-export function buildStrategies(ctx: StrategyContext, factories: StrategyFactories = {}): Map<string, DownstreamStrategy> {
+export function buildStrategies(
+  ctx: StrategyContext,
+  factories: StrategyFactories = {},
+): Map<string, DownstreamStrategy> {
   const out = new Map<string, DownstreamStrategy>();
   for (const [name, u] of Object.entries(ctx.config.upstreams)) {
     const d = u.downstream;

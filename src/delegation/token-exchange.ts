@@ -44,7 +44,11 @@ function insecureAllowed(url: URL): boolean {
 /** A network failure or a timeout, as opposed to an answer the IdP gave. */
 function unreachable(err: unknown): boolean {
   const name = (err as Error)?.name;
-  return (name === 'TypeError' && (err as Error).message === 'fetch failed') || name === 'TimeoutError' || name === 'AbortError';
+  return (
+    (name === 'TypeError' && (err as Error).message === 'fetch failed') ||
+    name === 'TimeoutError' ||
+    name === 'AbortError'
+  );
 }
 
 function unavailable(reason: string): BehalfError {
@@ -54,7 +58,10 @@ function unavailable(reason: string): BehalfError {
 /** An OAuth error code or a short description from the IdP, stripped of anything that could be a token. */
 function sanitize(text: unknown, max = 120): string {
   if (typeof text !== 'string') return '';
-  return text.replace(/[A-Za-z0-9\-_.~+/=]{24,}/g, '[redacted]').replace(/[^\x20-\x7e]/g, '').slice(0, max);
+  return text
+    .replace(/[A-Za-z0-9\-_.~+/=]{24,}/g, '[redacted]')
+    .replace(/[^\x20-\x7e]/g, '')
+    .slice(0, max);
 }
 
 /**
@@ -84,7 +91,10 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
   private readonly timeoutMs: number;
   private readonly now: () => number;
 
-  constructor(private readonly cfg: TokenExchangeConfig, private readonly ctx: TokenExchangeContext) {
+  constructor(
+    private readonly cfg: TokenExchangeConfig,
+    private readonly ctx: TokenExchangeContext,
+  ) {
     // Resolved at start, so a missing secret stops the gateway instead of failing every call.
     this.auth = oauth.ClientSecretBasic(resolveSecret(cfg.clientSecret, ctx.baseDir, ctx.env));
     this.client = { client_id: cfg.clientId };
@@ -92,7 +102,11 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
     this.trusted = new Set(ctx.issuers);
     this.timeoutMs = ctx.timeoutMs ?? 10_000;
     this.now = ctx.now ?? (() => Date.now() / 1000);
-    this.cache = new CredentialCache({ refreshSkewSeconds: cfg.refreshSkewSeconds, maxEntries: ctx.maxEntries, now: this.now });
+    this.cache = new CredentialCache({
+      refreshSkewSeconds: cfg.refreshSkewSeconds,
+      maxEntries: ctx.maxEntries,
+      now: this.now,
+    });
     for (const u of [cfg.issuer, cfg.tokenEndpoint]) {
       if (u && new URL(u).protocol !== 'https:' && !insecureAllowed(new URL(u))) {
         throw new BehalfError('config_invalid', `token exchange: ${u} must be https (plain http only on loopback)`);
@@ -104,7 +118,7 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
     const user = req.principal.user;
     if (!user) throw unavailable('token exchange needs a user, and the request has none');
     const subjectToken = subjectTokenOf(req.principal);
-    if (!subjectToken) throw unavailable('token exchange needs the user\'s token, and the request has none');
+    if (!subjectToken) throw unavailable("token exchange needs the user's token, and the request has none");
     const scopes = (req.tool !== undefined ? this.cfg.toolScopes[req.tool] : undefined) ?? this.cfg.scopes;
     const scope = [...new Set(scopes)].sort().join(' ');
     // Everything the exchanged token depends on, starting with who the user is: never shared across users.
@@ -118,19 +132,32 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
 
   private async exchange(user: User, subjectToken: string, scope: string): Promise<DownstreamCredential> {
     const as = await this.server(user);
-    const params = new URLSearchParams({ subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, requested_token_type: ACCESS_TOKEN_TYPE });
+    const params = new URLSearchParams({
+      subject_token: subjectToken,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      requested_token_type: ACCESS_TOKEN_TYPE,
+    });
     // A URL names a resource (RFC 8707); anything else is a logical audience (RFC 8693).
     params.set(URL.canParse(this.audience) ? 'resource' : 'audience', this.audience);
     if (scope) params.set('scope', scope);
 
     let response: Response;
     try {
-      response = await oauth.genericTokenEndpointRequest(as, this.client, this.auth, TOKEN_EXCHANGE_GRANT, params, this.requestOptions(as.token_endpoint!));
+      response = await oauth.genericTokenEndpointRequest(
+        as,
+        this.client,
+        this.auth,
+        TOKEN_EXCHANGE_GRANT,
+        params,
+        this.requestOptions(as.token_endpoint!),
+      );
     } catch (err) {
       // The IdP may have moved or restarted: look it up again next time. Reduced to its name, never
       // kept as the cause: the library's errors may carry the request, and the request a token.
       this.servers.delete(as.issuer);
-      throw unavailable(`token exchange at ${as.issuer}: token endpoint ${unreachable(err) ? 'unreachable' : 'request failed'} (${sanitize((err as Error)?.name, 40)})`);
+      throw unavailable(
+        `token exchange at ${as.issuer}: token endpoint ${unreachable(err) ? 'unreachable' : 'request failed'} (${sanitize((err as Error)?.name, 40)})`,
+      );
     }
     let body: oauth.TokenEndpointResponse;
     try {
@@ -139,13 +166,21 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
       // Never the error object itself: oauth4webapi attaches the response body, which may hold a token.
       if (err instanceof oauth.ResponseBodyError) {
         const why = sanitize(err.error_description);
-        throw unavailable(`token exchange refused by ${as.issuer}: ${sanitize(err.error, 60)}${why ? ` (${why})` : ''}`);
+        throw unavailable(
+          `token exchange refused by ${as.issuer}: ${sanitize(err.error, 60)}${why ? ` (${why})` : ''}`,
+        );
       }
-      throw unavailable(`token exchange at ${as.issuer}: unusable token response (${sanitize((err as { code?: string })?.code ?? (err as Error)?.name, 60)})`);
+      throw unavailable(
+        `token exchange at ${as.issuer}: unusable token response (${sanitize((err as { code?: string })?.code ?? (err as Error)?.name, 60)})`,
+      );
     }
-    if (body.token_type !== 'bearer') throw unavailable(`token exchange at ${as.issuer}: token_type ${sanitize(body.token_type, 20)} is not supported`);
+    if (body.token_type !== 'bearer')
+      throw unavailable(`token exchange at ${as.issuer}: token_type ${sanitize(body.token_type, 20)} is not supported`);
     const issued = body.issued_token_type;
-    if (issued !== undefined && issued !== ACCESS_TOKEN_TYPE) throw unavailable(`token exchange at ${as.issuer}: issued_token_type ${sanitize(issued, 80)} is not an access token`);
+    if (issued !== undefined && issued !== ACCESS_TOKEN_TYPE)
+      throw unavailable(
+        `token exchange at ${as.issuer}: issued_token_type ${sanitize(issued, 80)} is not an access token`,
+      );
     return this.credentialOf(body, user);
   }
 
@@ -174,14 +209,16 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
   /** The authorization server: from `tokenEndpoint`, else discovered from the configured issuer or the user's own (cached). */
   private server(user: User): Promise<oauth.AuthorizationServer> {
     const issuer = this.cfg.issuer ?? user.issuer;
-    if (!this.cfg.issuer && !this.trusted.has(issuer)) return Promise.reject(unavailable('the user\'s issuer is not a configured one'));
+    if (!this.cfg.issuer && !this.trusted.has(issuer))
+      return Promise.reject(unavailable("the user's issuer is not a configured one"));
     if (this.cfg.tokenEndpoint) return Promise.resolve({ issuer, token_endpoint: this.cfg.tokenEndpoint });
     return memoPromise(this.servers, issuer, () => this.discover(issuer));
   }
 
   private async discover(issuer: string): Promise<oauth.AuthorizationServer> {
     const url = new URL(issuer);
-    if (url.protocol !== 'https:' && !insecureAllowed(url)) throw unavailable(`token exchange: issuer ${issuer} is not https`);
+    if (url.protocol !== 'https:' && !insecureAllowed(url))
+      throw unavailable(`token exchange: issuer ${issuer} is not https`);
     let lastFailure = 'unreachable';
     // OpenID Connect discovery first, then RFC 8414 (an OAuth-only server).
     for (const algorithm of ['oidc', 'oauth2'] as const) {
@@ -193,7 +230,9 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
         return as;
       } catch (err) {
         if (err instanceof BehalfError) throw err;
-        lastFailure = unreachable(err) ? 'unreachable' : sanitize((err as { code?: string })?.code ?? (err as Error)?.name, 60) || 'error';
+        lastFailure = unreachable(err)
+          ? 'unreachable'
+          : sanitize((err as { code?: string })?.code ?? (err as Error)?.name, 60) || 'error';
       }
     }
     throw unavailable(`token exchange: discovery of ${issuer} failed (${lastFailure})`);
@@ -201,7 +240,10 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
 
   /** A deadline, and plain HTTP only to a loopback endpoint. */
   private requestOptions(endpoint: string): { signal: AbortSignal; [oauth.allowInsecureRequests]?: boolean } {
-    return { signal: AbortSignal.timeout(this.timeoutMs), ...(insecureAllowed(new URL(endpoint)) ? { [oauth.allowInsecureRequests]: true } : {}) };
+    return {
+      signal: AbortSignal.timeout(this.timeoutMs),
+      ...(insecureAllowed(new URL(endpoint)) ? { [oauth.allowInsecureRequests]: true } : {}),
+    };
   }
 }
 

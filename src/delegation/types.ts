@@ -40,7 +40,10 @@ export interface DownstreamStrategy {
  */
 export interface GatewaySigner {
   readonly issuer: string;
-  sign(claims: Record<string, unknown>, opts: { audience: string; lifetimeSeconds: number }): Promise<{ token: string; jti: string; kid: string; expiresAt: number }>;
+  sign(
+    claims: Record<string, unknown>,
+    opts: { audience: string; lifetimeSeconds: number },
+  ): Promise<{ token: string; jti: string; kid: string; expiresAt: number }>;
   /** The public JWKS: every key a verifier may still meet (active, and retired but unexpired). */
   jwks(): { keys: Record<string, unknown>[] };
 }

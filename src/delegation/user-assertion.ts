@@ -48,7 +48,11 @@ export class UserAssertionStrategy implements DownstreamStrategy {
     o: UserAssertionOptions = {},
   ) {
     this.claimNames = cfg.claims.filter((c) => !USER_ASSERTION_RESERVED_CLAIMS.has(c));
-    this.cache = new CredentialCache<DownstreamCredential>({ refreshSkewSeconds: REFRESH_SKEW_SECONDS, maxEntries: o.cacheEntries, now: o.now });
+    this.cache = new CredentialCache<DownstreamCredential>({
+      refreshSkewSeconds: REFRESH_SKEW_SECONDS,
+      maxEntries: o.cacheEntries,
+      now: o.now,
+    });
   }
 
   /** The audience an upstream's assertions name: config, else the upstream's URL (a stdio upstream has none: say it). */
@@ -80,7 +84,11 @@ export class UserAssertionStrategy implements DownstreamStrategy {
 }
 
 /** The `user-assertion` entry of `StrategyFactories`: every upstream that names it signs with `signer`. */
-export function userAssertionFactory(upstreams: Record<string, UpstreamConfig>, signer: GatewaySigner, o: UserAssertionOptions = {}): (upstream: string) => DownstreamStrategy {
+export function userAssertionFactory(
+  upstreams: Record<string, UpstreamConfig>,
+  signer: GatewaySigner,
+  o: UserAssertionOptions = {},
+): (upstream: string) => DownstreamStrategy {
   return (name) => {
     const u = upstreams[name];
     if (u?.downstream.strategy !== 'user-assertion') throw new Error(`upstream ${name}: not a user-assertion upstream`);

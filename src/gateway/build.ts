@@ -57,10 +57,12 @@ function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): S
   const tls = loaded.config.server.tls;
   const server: Server = tls
     ? createHttpsServer({
-      cert: resolveSecret(tls.cert, loaded.baseDir, env),
-      key: resolveSecret(tls.key, loaded.baseDir, env),
-      ...(tls.clientCa ? { ca: resolveSecret(tls.clientCa, loaded.baseDir, env), requestCert: true, rejectUnauthorized: false } : {}),
-    })
+        cert: resolveSecret(tls.cert, loaded.baseDir, env),
+        key: resolveSecret(tls.key, loaded.baseDir, env),
+        ...(tls.clientCa
+          ? { ca: resolveSecret(tls.clientCa, loaded.baseDir, env), requestCert: true, rejectUnauthorized: false }
+          : {}),
+      })
     : createHttpServer();
   // Slowloris and idle sockets: bounded header and request times.
   server.headersTimeout = 15_000;
@@ -73,10 +75,20 @@ function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): S
 function recordReload(audit: AuditLog, log: (line: string) => void, r: ReloadResult): void {
   if (r.ok) {
     if (r.changed) log(`policy reloaded: version ${r.version}`);
-    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)', policyVersion: r.version });
+    audit.tryAppend({
+      ts: Date.now(),
+      kind: 'policy',
+      outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)',
+      policyVersion: r.version,
+    });
   } else {
     log(`policy reload rejected; the previous policy stays in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
-    audit.tryAppend({ ts: Date.now(), kind: 'policy', outcome: 'reload rejected', reason: r.problems.join('; ').slice(0, 2000) });
+    audit.tryAppend({
+      ts: Date.now(),
+      kind: 'policy',
+      outcome: 'reload rejected',
+      reason: r.problems.join('; ').slice(0, 2000),
+    });
   }
 }
 
@@ -92,9 +104,12 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const env = options.env ?? process.env;
   const debug = options.debug ?? (env.BEHALF_DEBUG ? log : () => undefined);
-  if (config.server.allowUnauthenticated) log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
+  if (config.server.allowUnauthenticated)
+    log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
   const server = httpServer(loaded, options.env);
-  const store = options.auditStore ?? new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
+  const store =
+    options.auditStore ??
+    new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
   const audit = new AuditLog(store, (err) => log(`audit write failed: ${describeError(err)}`));
   let baseUrl: string | undefined;
   const issuer = () => baseUrl ?? 'http://gateway.invalid';
@@ -103,52 +118,92 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
       ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
       : await store.secret('args-digest');
     const redactor = new ArgumentRedactor(config.audit.arguments.keep, digestKey);
-    const policy = new PolicyHolder(loaded.policy ?? loadPolicy(config, baseDir), () => loadPolicy(config, baseDir), (r) => recordReload(audit, log, r));
+    const policy = new PolicyHolder(
+      loaded.policy ?? loadPolicy(config, baseDir),
+      () => loadPolicy(config, baseDir),
+      (r) => recordReload(audit, log, r),
+    );
     const strategyContext: StrategyContext = { config, baseDir, env: options.env, log };
     // Client API keys and the gateway's signing keys (config + key store); the key store's signer unless the caller brings one.
     const keys = createGatewayKeys({ config, baseDir, baseUrl: issuer, audit, log });
     const signer = options.signer ?? keys.signer;
     const userAssertion = signer ? { 'user-assertion': userAssertionFactory(config.upstreams, signer) } : {};
     // The caller's makers win over the defaults (tests, embedders).
-    const delegation = buildStrategies(strategyContext, { 'token-exchange': tokenExchangeFactory(strategyContext), ...userAssertion, ...options.strategies });
-    const sc = config.userAuth.signedContext;
-    const userContext = sc && new SignedContextVerifier(sc, {
-      baseDir, env: options.env, clients: config.clients, delegation: config.userAuth.delegation, requiredScopes: config.userAuth.scopes,
-      replay: options.replayCache ?? new MemoryReplayCache({ now: options.verifier?.now }),
-      now: options.verifier?.now, jwksCooldownMs: options.verifier?.jwksCooldownMs, timeoutMs: options.verifier?.timeoutMs,
+    const delegation = buildStrategies(strategyContext, {
+      'token-exchange': tokenExchangeFactory(strategyContext),
+      ...userAssertion,
+      ...options.strategies,
     });
-    const authenticator = new Authenticator(config, new JwtVerifier(config.userAuth.issuers, options.verifier), keys.holder.apiKeys);
+    const sc = config.userAuth.signedContext;
+    const userContext =
+      sc &&
+      new SignedContextVerifier(sc, {
+        baseDir,
+        env: options.env,
+        clients: config.clients,
+        delegation: config.userAuth.delegation,
+        requiredScopes: config.userAuth.scopes,
+        replay: options.replayCache ?? new MemoryReplayCache({ now: options.verifier?.now }),
+        now: options.verifier?.now,
+        jwksCooldownMs: options.verifier?.jwksCooldownMs,
+        timeoutMs: options.verifier?.timeoutMs,
+      });
+    const authenticator = new Authenticator(
+      config,
+      new JwtVerifier(config.userAuth.issuers, options.verifier),
+      keys.holder.apiKeys,
+    );
     const policyFile = policyFilePath(config, baseDir);
     const stopBuilt = () => {
       policy.close();
       keys.close();
       for (const d of delegation.values()) d.close?.();
     };
-    const stdioIdle = Object.values(config.upstreams).map((u) => (u.transport === 'stdio' && u.perUser.idleTimeoutSeconds ? u.perUser.idleTimeoutSeconds * 1000 : Infinity));
+    const stdioIdle = Object.values(config.upstreams).map((u) =>
+      u.transport === 'stdio' && u.perUser.idleTimeoutSeconds ? u.perUser.idleTimeoutSeconds * 1000 : Infinity,
+    );
     return {
       server,
       runtimeAt(url, port) {
         baseUrl = url;
         const publicHost = new URL(url).host.toLowerCase();
         const rt: GatewayRuntime = {
-          config, baseDir, baseUrl: url,
-          allowedHosts: new Set((config.server.allowedHosts ?? [publicHost, ...loopbackHosts(port)]).map((h) => h.toLowerCase())),
+          config,
+          baseDir,
+          baseUrl: url,
+          allowedHosts: new Set(
+            (config.server.allowedHosts ?? [publicHost, ...loopbackHosts(port)]).map((h) => h.toLowerCase()),
+          ),
           allowedOrigins: new Set([new URL(url).origin, ...config.server.allowedOrigins].map((o) => o.toLowerCase())),
           routes: buildRoutes(config.upstreams, url),
-          authenticator, policy, rateLimiter: new MemoryRateLimiter(), redactor, delegation, keys: keys.holder, signer,
+          authenticator,
+          policy,
+          rateLimiter: new MemoryRateLimiter(),
+          redactor,
+          delegation,
+          keys: keys.holder,
+          signer,
           sessions: new SessionStore<GatewaySession>({
             idleTtlMs: config.sessions.idleTtlSeconds * 1000,
             maxSessions: config.sessions.maxSessions,
             onExpire: (s) => endSession(rt, s, 'idle'),
             shortestIdleTtlMs: Math.min(...stdioIdle),
           }),
-          stateless: new Map(), audit, userContext,
+          stateless: new Map(),
+          audit,
+          userContext,
           upstreamContext: { baseDir, env: options.env, log },
-          log, debug,
+          log,
+          debug,
           stop: stopBuilt,
         };
         if (policyFile && config.policy.watch) policy.watchFile(policyFile);
-        audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway started', policyVersion: policy.current.version });
+        audit.tryAppend({
+          ts: Date.now(),
+          kind: 'lifecycle',
+          outcome: 'gateway started',
+          policyVersion: policy.current.version,
+        });
         keys.start();
         return rt;
       },

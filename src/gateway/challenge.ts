@@ -15,18 +15,27 @@ function quote(v: string): string {
  * lists every scope needed. The body is the code's JSON-RPC error from the
  * one table (src/errors.ts): details stay in the audit log.
  */
-export function wwwAuthenticate(err: BehalfError, metadataUrl: string | undefined, scopes: readonly string[]): string | undefined {
+export function wwwAuthenticate(
+  err: BehalfError,
+  metadataUrl: string | undefined,
+  scopes: readonly string[],
+): string | undefined {
   if (err.status !== 401 && err.code !== 'insufficient_scope') return undefined;
   const parts: string[] = [];
   if (err.code === 'insufficient_scope') parts.push('error="insufficient_scope"');
-  else if (INVALID_TOKEN_CODES.has(err.code)) parts.push('error="invalid_token"', `error_description=${quote(err.publicMessage)}`);
+  else if (INVALID_TOKEN_CODES.has(err.code))
+    parts.push('error="invalid_token"', `error_description=${quote(err.publicMessage)}`);
   const scope = err.details.scope ?? scopes.join(' ');
   if (scope) parts.push(`scope=${quote(scope)}`);
   if (metadataUrl) parts.push(`resource_metadata=${quote(metadataUrl)}`);
   return `Bearer ${parts.join(', ')}`;
 }
 
-export function sendError(res: ServerResponse, err: BehalfError, opts: { metadataUrl?: string; scopes?: readonly string[] } = {}): void {
+export function sendError(
+  res: ServerResponse,
+  err: BehalfError,
+  opts: { metadataUrl?: string; scopes?: readonly string[] } = {},
+): void {
   const headers: Record<string, string> = {};
   const challenge = wwwAuthenticate(err, opts.metadataUrl, opts.scopes ?? []);
   if (challenge) headers['www-authenticate'] = challenge;

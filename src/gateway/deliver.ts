@@ -9,8 +9,17 @@ import type { UpstreamConnection } from './upstream/connection.js';
  * effort: if the upstream is gone there is nobody to tell, and its
  * connection closes on its own.
  */
-export function refuseUpstreamRequest(upstream: UpstreamConnection, id: string | number, error: BehalfError, log: (line: string) => void): void {
-  void upstream.send(toJsonRpcError(error, id)).catch((err: unknown) => log(`could not refuse an upstream request: ${error.code} (${String((err as Error)?.name)})`));
+export function refuseUpstreamRequest(
+  upstream: UpstreamConnection,
+  id: string | number,
+  error: BehalfError,
+  log: (line: string) => void,
+): void {
+  void upstream
+    .send(toJsonRpcError(error, id))
+    .catch((err: unknown) =>
+      log(`could not refuse an upstream request: ${error.code} (${String((err as Error)?.name)})`),
+    );
 }
 
 /** Server→client traffic goes to a streaming POST response of this session, else its GET stream. */
@@ -21,6 +30,7 @@ export function deliverToClient(session: GatewaySession, msg: JsonRpcMessage, lo
     sink.message(msg);
     return;
   }
-  if ('id' in msg && 'method' in msg) refuseUpstreamRequest(session.upstream, msg.id, new BehalfError('no_client_stream'), log);
+  if ('id' in msg && 'method' in msg)
+    refuseUpstreamRequest(session.upstream, msg.id, new BehalfError('no_client_stream'), log);
   // A notification with no stream to carry it is dropped: MCP has no way to deliver it later.
 }

@@ -33,11 +33,21 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs = 30_000
       clearTimeout(timer);
       if (!failed) resolve(Buffer.concat(chunks));
     });
-    req.on('error', () => { if (!failed) { failed = true; reject(new BehalfError('invalid_request', 'request body could not be read')); } });
+    req.on('error', () => {
+      if (!failed) {
+        failed = true;
+        reject(new BehalfError('invalid_request', 'request body could not be read'));
+      }
+    });
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.end();
     return;

@@ -13,7 +13,10 @@ export class LazyPostStream {
   private writer?: SseWriter;
   private closed = false;
 
-  constructor(private readonly res: ServerResponse, private readonly headers: Record<string, string>) {}
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly headers: Record<string, string>,
+  ) {}
 
   get isClosed(): boolean {
     return this.closed || (this.writer?.isClosed ?? false);

@@ -1,6 +1,13 @@
 import type { Step } from './context.js';
 import { authenticate, checkScopes } from './steps/authenticate.js';
-import { checkHost, checkOrigin, checkPostHeaders, checkProtocolVersionHeader, parseJsonRpc, readLimitedBody } from './steps/checks.js';
+import {
+  checkHost,
+  checkOrigin,
+  checkPostHeaders,
+  checkProtocolVersionHeader,
+  parseJsonRpc,
+  readLimitedBody,
+} from './steps/checks.js';
 import { handleDelete, handleGetStream, handlePost } from './handlers/streamable.js';
 import { handleLegacyPost, openLegacyStream } from './handlers/legacy-sse.js';
 

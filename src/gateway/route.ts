@@ -65,9 +65,13 @@ export function buildRoutes(upstreams: Record<string, UpstreamConfig>, baseUrl: 
 }
 
 const MCP_PATH = /^\/mcp\/([a-z0-9][a-z0-9_-]{0,62})(\/sse|\/messages)?\/?$/;
-const METADATA_PATH = /^\/\.well-known\/oauth-protected-resource\/mcp\/([a-z0-9][a-z0-9_-]{0,62})(?:\/sse|\/messages)?\/?$/;
+const METADATA_PATH =
+  /^\/\.well-known\/oauth-protected-resource\/mcp\/([a-z0-9][a-z0-9_-]{0,62})(?:\/sse|\/messages)?\/?$/;
 
-export function resolveRoute(pathname: string, routes: Map<string, Route>): { route: Route; endpoint: Endpoint } | undefined {
+export function resolveRoute(
+  pathname: string,
+  routes: Map<string, Route>,
+): { route: Route; endpoint: Endpoint } | undefined {
   const meta = METADATA_PATH.exec(pathname);
   if (meta) {
     const route = routes.get(meta[1]!);

@@ -24,7 +24,14 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const AUTH_FAILURES = new Set(['client_auth_required', 'client_auth_invalid', 'user_token_required', 'user_token_invalid', 'delegation_mismatch', 'insufficient_scope']);
+const AUTH_FAILURES = new Set([
+  'client_auth_required',
+  'client_auth_invalid',
+  'user_token_required',
+  'user_token_invalid',
+  'delegation_mismatch',
+  'insufficient_scope',
+]);
 
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
@@ -42,9 +49,16 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     return sendJson(res, 200, protectedResourceMetadata(rt, route), { 'cache-control': 'max-age=300' });
   }
   const stack = STACKS[`${endpoint} ${req.method}`];
-  if (!stack) return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: ALLOWED_METHODS[endpoint]! }));
+  if (!stack)
+    return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: ALLOWED_METHODS[endpoint]! }));
   const ctx: RequestContext = {
-    rt, req, res, url, route, endpoint, started: performance.now(),
+    rt,
+    req,
+    res,
+    url,
+    route,
+    endpoint,
+    started: performance.now(),
     transport: endpoint === 'mcp' ? 'streamable-http' : 'sse',
   };
   let step = '';
@@ -58,7 +72,15 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     if (e.code === 'internal') rt.log(`internal error in ${step} on ${endpoint} ${req.method}: ${describeError(err)}`);
     else rt.debug(`refused ${endpoint} ${req.method} on ${route.name} by ${step}: ${e.code}`);
     if (AUTH_FAILURES.has(e.code) && !e.details.audited) {
-      rt.audit.tryAppend({ ts: Date.now(), kind: 'auth-failure', route: route.name, transport: ctx.transport, reason: `${e.code}: ${e.message}`, refusedBy: step, ...principalFields(ctx.principal) });
+      rt.audit.tryAppend({
+        ts: Date.now(),
+        kind: 'auth-failure',
+        route: route.name,
+        transport: ctx.transport,
+        reason: `${e.code}: ${e.message}`,
+        refusedBy: step,
+        ...principalFields(ctx.principal),
+      });
     }
     // A refused request whose body is still arriving (too large, too slow) is not read further: the connection closes after the answer.
     if (!req.complete) res.setHeader('connection', 'close');
@@ -83,7 +105,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     // Unreachable by construction (see below); answered rather than crashed on if that ever changes.
     if (!runtime) return sendJson(res, 503, toJsonRpcError(new BehalfError('internal'), null));
     handle(runtime, req, res).catch((err: unknown) => {
-      runtime.log(`unhandled error answering ${req.method} ${new URL(req.url ?? '/', 'http://gateway.invalid').pathname}: ${describeError(err)}`);
+      runtime.log(
+        `unhandled error answering ${req.method} ${new URL(req.url ?? '/', 'http://gateway.invalid').pathname}: ${describeError(err)}`,
+      );
       if (!res.headersSent) sendJson(res, 500, toJsonRpcError(new BehalfError('internal'), null));
       else res.end();
     });

@@ -18,25 +18,48 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
   const opened: { session?: GatewaySession } = {};
   let upstream;
   if (route.upstream.transport === 'stdio') {
-    upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, undefined, await childUser(ctx, strategy));
+    upstream = connectUpstream(
+      route.name,
+      route.upstream,
+      rt.upstreamContext,
+      undefined,
+      await childUser(ctx, strategy),
+    );
   } else {
     // The connection's own traffic (initialize, the GET stream) carries the credential of the session's current principal.
-    const credential = strategy && (() => strategy.credentialFor({ principal: opened.session?.principal ?? ctx.principal!, upstream: route.name }));
+    const credential =
+      strategy &&
+      (() => strategy.credentialFor({ principal: opened.session?.principal ?? ctx.principal!, upstream: route.name }));
     upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
   }
   await upstream.start();
   const id = rt.sessions.newId();
   const now = Date.now();
   const session: GatewaySession = {
-    id, fingerprint: sessionFingerprint(id), routeName: route.name, boundTo: principalKey(ctx.principal!),
-    principal: ctx.principal!, createdAt: now, lastSeen: now, kind, upstream, postStreams: new Set(), tools: new ToolCatalog(upstream),
+    id,
+    fingerprint: sessionFingerprint(id),
+    routeName: route.name,
+    boundTo: principalKey(ctx.principal!),
+    principal: ctx.principal!,
+    createdAt: now,
+    lastSeen: now,
+    kind,
+    upstream,
+    postStreams: new Set(),
+    tools: new ToolCatalog(upstream),
   };
   opened.session = session;
-  if (route.upstream.transport === 'stdio' && route.upstream.perUser.idleTimeoutSeconds) session.idleTtlMs = route.upstream.perUser.idleTimeoutSeconds * 1000;
+  if (route.upstream.transport === 'stdio' && route.upstream.perUser.idleTimeoutSeconds)
+    session.idleTtlMs = route.upstream.perUser.idleTimeoutSeconds * 1000;
   upstream.onServerMessage = (m) => {
     // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
     if ('id' in m && 'method' in m && m.method === 'roots/list' && !route.upstream.forwardClientRoots) {
-      refuseUpstreamRequest(upstream, m.id, new BehalfError('not_available_here', 'roots are not available through this gateway route'), rt.log);
+      refuseUpstreamRequest(
+        upstream,
+        m.id,
+        new BehalfError('not_available_here', 'roots are not available through this gateway route'),
+        rt.log,
+      );
       return;
     }
     if ('method' in m && m.method === 'notifications/tools/list_changed') session.tools.invalidate();
@@ -51,7 +74,16 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
       throw err;
     }
   }
-  rt.audit.tryAppend({ ts: now, kind: 'session', route: route.name, upstream: route.name, transport: ctx.transport, sessionFingerprint: session.fingerprint, outcome: 'created', ...principalFields(ctx.principal) });
+  rt.audit.tryAppend({
+    ts: now,
+    kind: 'session',
+    route: route.name,
+    upstream: route.name,
+    transport: ctx.transport,
+    sessionFingerprint: session.fingerprint,
+    outcome: 'created',
+    ...principalFields(ctx.principal),
+  });
   return session;
 }
 
@@ -60,11 +92,20 @@ export function requireBoundSession(ctx: RequestContext, id: string | undefined)
   if (!id) throw new BehalfError('session_required');
   const { session, mismatch } = ctx.rt.sessions.lookup(id, ctx.route.name, ctx.principal!);
   if (mismatch) {
-    ctx.rt.audit.tryAppend({ ts: Date.now(), kind: 'session-mismatch', route: ctx.route.name, transport: ctx.transport, sessionFingerprint: sessionFingerprint(id), reason: 'session id presented by another principal', ...principalFields(ctx.principal) });
+    ctx.rt.audit.tryAppend({
+      ts: Date.now(),
+      kind: 'session-mismatch',
+      route: ctx.route.name,
+      transport: ctx.transport,
+      sessionFingerprint: sessionFingerprint(id),
+      reason: 'session id presented by another principal',
+      ...principalFields(ctx.principal),
+    });
   }
   if (!session) throw new BehalfError('session_unknown');
   // A session also belongs to the transport that opened it: a legacy SSE id is unknown on the Streamable endpoint.
-  if (session.kind !== (ctx.endpoint === 'messages' ? 'legacy-sse' : 'streamable')) throw new BehalfError('session_unknown');
+  if (session.kind !== (ctx.endpoint === 'messages' ? 'legacy-sse' : 'streamable'))
+    throw new BehalfError('session_unknown');
   return session;
 }
 
@@ -83,7 +124,14 @@ export function endSession(rt: RequestContext['rt'], session: GatewaySession, re
   for (const s of session.postStreams) s.close();
   void session.upstream.close();
   closeUserUpstreams(session);
-  rt.audit.tryAppend({ ts: Date.now(), kind: 'session', route: session.routeName, sessionFingerprint: session.fingerprint, outcome: `ended: ${reason}`, ...principalFields(session.principal) });
+  rt.audit.tryAppend({
+    ts: Date.now(),
+    kind: 'session',
+    route: session.routeName,
+    sessionFingerprint: session.fingerprint,
+    outcome: `ended: ${reason}`,
+    ...principalFields(session.principal),
+  });
 }
 
 /**
@@ -91,17 +139,22 @@ export function endSession(rt: RequestContext['rt'], session: GatewaySession, re
  * per upstream), with `{user}` resolved and that user's credential, if the
  * upstream declares a strategy. No credential to be had: no child.
  */
-async function childUser(ctx: RequestContext, strategy: DownstreamStrategy | undefined): Promise<ChildUser | undefined> {
+async function childUser(
+  ctx: RequestContext,
+  strategy: DownstreamStrategy | undefined,
+): Promise<ChildUser | undefined> {
   const { rt, route } = ctx;
   const cfg = route.upstream;
   if (cfg.transport !== 'stdio') return undefined;
   const principal = ctx.principal!;
   const mine = principalKey(principal);
   const live = [...rt.sessions.all(), ...rt.stateless.values()].filter((s) => s.routeName === route.name);
-  if (live.length >= cfg.perUser.maxTotal) throw new BehalfError('too_many_processes', `upstream ${route.name} already runs ${cfg.perUser.maxTotal} children`);
+  if (live.length >= cfg.perUser.maxTotal)
+    throw new BehalfError('too_many_processes', `upstream ${route.name} already runs ${cfg.perUser.maxTotal} children`);
   // At her own cap, the user's least recently used child goes (clients often never DELETE their sessions); nobody else's is touched.
   const hers = live.filter((s) => s.boundTo === mine).sort((a, b) => a.lastSeen - b.lastSeen);
-  for (const s of hers.slice(0, Math.max(0, hers.length - cfg.perUser.maxPerUser + 1))) endSession(rt, s, 'per-user process cap');
+  for (const s of hers.slice(0, Math.max(0, hers.length - cfg.perUser.maxPerUser + 1)))
+    endSession(rt, s, 'per-user process cap');
   if (!principal.user) return undefined;
   let credential: string | undefined;
   if (strategy && cfg.perUser.credentialEnv) {

@@ -7,7 +7,10 @@ export class SseWriter {
   private readonly keepAlive: NodeJS.Timeout;
   onClose?: () => void;
 
-  constructor(private readonly res: ServerResponse, headers: Record<string, string> = {}) {
+  constructor(
+    private readonly res: ServerResponse,
+    headers: Record<string, string> = {},
+  ) {
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache, no-transform',

@@ -1,6 +1,8 @@
 import type { UpstreamConnection } from './upstream/connection.js';
 
-interface ToolInfo { annotations: Record<string, unknown> }
+interface ToolInfo {
+  annotations: Record<string, unknown>;
+}
 
 const MAX_PAGES = 50;
 
@@ -36,11 +38,19 @@ export class ToolCatalog {
     const tools = new Map<string, ToolInfo>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const r = await this.upstream.request({ jsonrpc: '2.0', id: `behalf-catalog-${page}`, method: 'tools/list', params: cursor ? { cursor } : {} });
+      const r = await this.upstream.request({
+        jsonrpc: '2.0',
+        id: `behalf-catalog-${page}`,
+        method: 'tools/list',
+        params: cursor ? { cursor } : {},
+      });
       if (!('result' in r) || !Array.isArray(r.result.tools)) throw new Error('upstream did not list its tools');
       for (const t of r.result.tools as Record<string, unknown>[]) {
         const a = t.annotations;
-        if (typeof t.name === 'string') tools.set(t.name, { annotations: typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Record<string, unknown>) : {} });
+        if (typeof t.name === 'string')
+          tools.set(t.name, {
+            annotations: typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Record<string, unknown>) : {},
+          });
       }
       cursor = typeof r.result.nextCursor === 'string' ? r.result.nextCursor : undefined;
       if (!cursor) break;

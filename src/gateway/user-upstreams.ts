@@ -1,6 +1,11 @@
 import { principalKey, type Principal } from '../identity/principal.js';
 import type { JsonRpcRequest, JsonRpcResponse } from '../jsonrpc.js';
-import { LATEST_INIT_RESULT_VERSION, STATELESS_VERSION, SUPPORTED_VERSIONS, UPSTREAM_INIT_VERSION } from './protocol.js';
+import {
+  LATEST_INIT_RESULT_VERSION,
+  STATELESS_VERSION,
+  SUPPORTED_VERSIONS,
+  UPSTREAM_INIT_VERSION,
+} from './protocol.js';
 import type { RequestContext } from './context.js';
 import { inboundOf, type Route } from './route.js';
 import { BehalfError } from '../errors.js';
@@ -21,8 +26,13 @@ export function takesMessageUsers(route: Route): boolean {
 }
 
 /** The connection a message goes to: the session's own, or, for a user who arrived in the message, hers. */
-export async function upstreamFor(ctx: RequestContext, session: GatewaySession, principal: Principal): Promise<UpstreamConnection> {
-  if (!takesMessageUsers(ctx.route) || !principal.user || principalKey(principal) === session.boundTo) return session.upstream;
+export async function upstreamFor(
+  ctx: RequestContext,
+  session: GatewaySession,
+  principal: Principal,
+): Promise<UpstreamConnection> {
+  if (!takesMessageUsers(ctx.route) || !principal.user || principalKey(principal) === session.boundTo)
+    return session.upstream;
   const key = principalKey(principal);
   session.userUpstreams ??= new Map();
   const entry = session.userUpstreams.get(key);
@@ -46,10 +56,12 @@ async function openFor(ctx: RequestContext, session: GatewaySession, key: string
   const strategy = rt.delegation.get(route.name);
   // Its own traffic (initialize, notifications) carries this user's credential, from her latest message.
   const current = () => session.userUpstreams?.get(key)?.principal;
-  const credential = strategy && (async () => {
-    const p = current();
-    return p ? strategy.credentialFor({ principal: p, upstream: route.name }) : undefined;
-  });
+  const credential =
+    strategy &&
+    (async () => {
+      const p = current();
+      return p ? strategy.credentialFor({ principal: p, upstream: route.name }) : undefined;
+    });
   const upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
   upstream.onServerMessage = (m) => {
     // The agent's answers come back on the session, not per user: an upstream request here is refused, notifications pass.
@@ -77,7 +89,11 @@ function initVersion(asked: unknown, fallback: string): string {
 
 export function closeUserUpstreams(session: GatewaySession): void {
   // A connection that never opened has nothing to close; its failure was already the answer to the call that opened it.
-  for (const { connection } of session.userUpstreams?.values() ?? []) void connection.then((c) => c.close(), () => undefined);
+  for (const { connection } of session.userUpstreams?.values() ?? [])
+    void connection.then(
+      (c) => c.close(),
+      () => undefined,
+    );
   session.userUpstreams?.clear();
 }
 
@@ -88,9 +104,13 @@ export function closeUserUpstreams(session: GatewaySession): void {
  */
 export function localAnswer(req: JsonRpcRequest): JsonRpcResponse {
   if (req.method !== 'initialize') return { jsonrpc: '2.0', id: req.id, result: {} };
-  const protocolVersion = initVersion((req.params as { protocolVersion?: unknown } | undefined)?.protocolVersion, LATEST_INIT_RESULT_VERSION);
+  const protocolVersion = initVersion(
+    (req.params as { protocolVersion?: unknown } | undefined)?.protocolVersion,
+    LATEST_INIT_RESULT_VERSION,
+  );
   return {
-    jsonrpc: '2.0', id: req.id,
+    jsonrpc: '2.0',
+    id: req.id,
     result: {
       protocolVersion,
       capabilities: { tools: { listChanged: false }, resources: {}, prompts: {}, completions: {} },

@@ -20,7 +20,12 @@ export function generateApiKey(): string {
   return `bhk_${randomBytes(32).toString('base64url')}`;
 }
 
-export function apiKeyEntry(clientId: string, keyId: string, hash: string, validity: Pick<ApiKeyEntry, 'notBefore' | 'notAfter' | 'revoked'> = {}): ApiKeyEntry {
+export function apiKeyEntry(
+  clientId: string,
+  keyId: string,
+  hash: string,
+  validity: Pick<ApiKeyEntry, 'notBefore' | 'notAfter' | 'revoked'> = {},
+): ApiKeyEntry {
   return { clientId, keyId, digest: Buffer.from(hash.slice('sha256:'.length), 'hex'), ...validity };
 }
 

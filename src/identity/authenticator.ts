@@ -89,12 +89,20 @@ export class Authenticator {
   private readonly methods: Set<string>;
 
   /** `apiKeys`: the keys in force at each call (the gateway's key ring, re-read when the key store changes); default: the config's keys. */
-  constructor(private readonly config: GatewayConfig, private readonly verifier: JwtVerifier, apiKeys?: () => readonly ApiKeyEntry[]) {
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly verifier: JwtVerifier,
+    apiKeys?: () => readonly ApiKeyEntry[],
+  ) {
     this.methods = new Set(config.clientAuth.methods);
-    const fromConfig = config.clients.flatMap((c) => c.apiKeys.map((k) => apiKeyEntry(c.id, k.id, k.hash, {
-      notBefore: k.notBefore === undefined ? undefined : Date.parse(k.notBefore),
-      notAfter: k.notAfter === undefined ? undefined : Date.parse(k.notAfter),
-    })));
+    const fromConfig = config.clients.flatMap((c) =>
+      c.apiKeys.map((k) =>
+        apiKeyEntry(c.id, k.id, k.hash, {
+          notBefore: k.notBefore === undefined ? undefined : Date.parse(k.notBefore),
+          notAfter: k.notAfter === undefined ? undefined : Date.parse(k.notAfter),
+        }),
+      ),
+    );
     this.apiKeys = apiKeys ?? (() => fromConfig);
     for (const c of config.clients) {
       for (const cert of c.certificates) this.byFingerprint.set(cert.fingerprint256, c.id);
@@ -114,7 +122,8 @@ export class Authenticator {
     }
     const client = presented ?? this.anonymousClient();
     const source = req.userSource ?? 'token';
-    if (userToken && source === 'message') throw new BehalfError('user_token_invalid', 'this route takes the user from signed context, not a token');
+    if (userToken && source === 'message')
+      throw new BehalfError('user_token_invalid', 'this route takes the user from signed context, not a token');
     const user = userToken ? await this.verifyUser(userToken, req.resource, client) : undefined;
     if (!user && this.config.userAuth.required && source === 'token') throw new BehalfError('user_token_required');
     const principal = { client, user };
@@ -128,14 +137,24 @@ export class Authenticator {
     throw new BehalfError('client_auth_required');
   }
 
-  private async oauthPrincipal(req: AuthRequest, presented: Client | undefined, token: string | undefined): Promise<Principal> {
-    if (!token) throw new BehalfError(presented || this.config.server.allowUnauthenticated ? 'user_token_required' : 'client_auth_required');
+  private async oauthPrincipal(
+    req: AuthRequest,
+    presented: Client | undefined,
+    token: string | undefined,
+  ): Promise<Principal> {
+    if (!token)
+      throw new BehalfError(
+        presented || this.config.server.allowUnauthenticated ? 'user_token_required' : 'client_auth_required',
+      );
     const verified = await this.verifier.verify(token, req.resource);
     const oid = tokenClientId(verified.payload);
     const clientId = oid ? this.byOauthClientId.get(oid) : undefined;
     if (!clientId) throw new BehalfError('client_auth_invalid', 'token was issued to an unknown client');
     if (presented && presented.id !== clientId) throw new BehalfError('delegation_mismatch');
-    if (this.config.userAuth.delegation === 'require-match' && !delegatedTo(verified.payload, this.oauthIdsOf.get(clientId)!)) {
+    if (
+      this.config.userAuth.delegation === 'require-match' &&
+      !delegatedTo(verified.payload, this.oauthIdsOf.get(clientId)!)
+    ) {
       throw new BehalfError('delegation_mismatch');
     }
     const client: Client = presented ?? { id: clientId, method: 'oauth-token', credentialId: oid! };
@@ -159,15 +178,25 @@ export class Authenticator {
     if (this.methods.has('mtls') && req.peerFingerprint256) {
       const id = this.byFingerprint.get(req.peerFingerprint256);
       if (!id) throw new BehalfError('client_auth_invalid', 'client certificate not mapped to a client');
-      found.push({ id, method: 'mtls', credentialId: req.peerFingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase() });
+      found.push({
+        id,
+        method: 'mtls',
+        credentialId: req.peerFingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase(),
+      });
     }
     if (this.methods.has('client-credentials')) {
       const raw = single(req.headers[this.config.clientAuth.clientTokenHeader]);
       if (raw !== undefined) found.push(await this.verifyClientToken(raw.replace(/^Bearer\s+/i, ''), req.resource));
     }
     // Two credentials for two different clients is an attempt to borrow one; refuse it.
-    if (found.length > 1 && found.some((c) => c.id !== found[0]!.id)) throw new BehalfError('client_auth_invalid', 'credentials name different clients');
-    if (found.length === 0 && this.methods.size > 0 && this.config.userAuth.mode === 'dual' && !this.config.server.allowUnauthenticated) {
+    if (found.length > 1 && found.some((c) => c.id !== found[0]!.id))
+      throw new BehalfError('client_auth_invalid', 'credentials name different clients');
+    if (
+      found.length === 0 &&
+      this.methods.size > 0 &&
+      this.config.userAuth.mode === 'dual' &&
+      !this.config.server.allowUnauthenticated
+    ) {
       throw new BehalfError('client_auth_required');
     }
     return found[0];
@@ -194,7 +223,8 @@ export class Authenticator {
     const verified = await this.verifier.verify(token, resource);
     const user = this.toUser(verified);
     if (this.config.userAuth.delegation === 'require-match' && client.method !== 'none') {
-      if (!delegatedTo(verified.payload, this.oauthIdsOf.get(client.id) ?? new Set<string>())) throw new BehalfError('delegation_mismatch');
+      if (!delegatedTo(verified.payload, this.oauthIdsOf.get(client.id) ?? new Set<string>()))
+        throw new BehalfError('delegation_mismatch');
     }
     return user;
   }
@@ -205,7 +235,8 @@ export class Authenticator {
     const claims: Record<string, unknown> = {};
     for (const name of v.issuer.userClaims) if (p[name] !== undefined) claims[name] = p[name];
     // A client-credentials token names the client as its own subject: it proves no user.
-    if (p.sub === tokenClientId(p)) throw new BehalfError('user_token_invalid', 'token identifies a client, not a user');
+    if (p.sub === tokenClientId(p))
+      throw new BehalfError('user_token_invalid', 'token identifies a client, not a user');
     const act = p.act as { sub?: unknown } | undefined;
     return {
       issuer: v.issuer.issuer,

@@ -19,7 +19,9 @@ export class IssuerKeys {
   async get(): Promise<JWTVerifyGetKey> {
     if (this.keySet) return this.keySet;
     // One discovery in flight per issuer; a failure is not cached, so the next call retries.
-    this.pending ??= this.load().finally(() => { this.pending = undefined; });
+    this.pending ??= this.load().finally(() => {
+      this.pending = undefined;
+    });
     return this.pending;
   }
 

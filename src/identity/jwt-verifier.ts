@@ -52,11 +52,14 @@ export class JwtVerifier {
     this.now = options.now ?? (() => Date.now() / 1000);
     for (const iss of issuers) {
       this.byIssuer.set(iss.issuer, iss);
-      this.keys.set(iss.issuer, new IssuerKeys(iss, {
-        cooldownMs: options.jwksCooldownMs ?? 30_000,
-        cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
-        timeoutMs: options.timeoutMs ?? 5_000,
-      }));
+      this.keys.set(
+        iss.issuer,
+        new IssuerKeys(iss, {
+          cooldownMs: options.jwksCooldownMs ?? 30_000,
+          cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
+          timeoutMs: options.timeoutMs ?? 5_000,
+        }),
+      );
     }
   }
 
@@ -83,9 +86,12 @@ export class JwtVerifier {
     }
     const issuer = typeof unverifiedIss === 'string' ? this.byIssuer.get(unverifiedIss) : undefined;
     if (!issuer) throw new BehalfError('user_token_invalid', 'untrusted issuer');
-    const keySet = await this.keys.get(issuer.issuer)!.get().catch((err: unknown) => {
-      throw new BehalfError('user_token_invalid', 'issuer keys unavailable', {}, { cause: err });
-    });
+    const keySet = await this.keys
+      .get(issuer.issuer)!
+      .get()
+      .catch((err: unknown) => {
+        throw new BehalfError('user_token_invalid', 'issuer keys unavailable', {}, { cause: err });
+      });
     const { payload, protectedHeader } = await jwtVerify(token, keySet, {
       issuer: issuer.issuer,
       audience,

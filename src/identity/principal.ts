@@ -25,7 +25,10 @@ export interface User {
   tokenFingerprint: string;
 }
 
-export interface Principal { client: Client; user?: User }
+export interface Principal {
+  client: Client;
+  user?: User;
+}
 
 /** Session binding key: a session belongs to exactly this (client, issuer, subject). */
 export function principalKey(p: Principal): string {

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { ClientConfig, SignedContextConfig } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { BehalfError } from '../errors.js';
@@ -79,7 +89,9 @@ export function callFacts(msg: { method: string; params?: Record<string, unknown
  * `{"arguments":{"customer_id":"c-100"},"method":"tools/call","name":"get_customer"}`.
  */
 export function callBinding(msg: { method: string; params?: Record<string, unknown> }): string {
-  return createHash('sha256').update(canonicalJson(callFacts(msg))).digest('base64url');
+  return createHash('sha256')
+    .update(canonicalJson(callFacts(msg)))
+    .digest('base64url');
 }
 
 /** The message without its assertion (what may be forwarded), and the assertion it carried in `params._meta[metaKey]`. */
@@ -121,7 +133,8 @@ function readJwks(ref: string, baseDir: string, env?: NodeJS.ProcessEnv): JSONWe
     // Not kept as the cause: the parser's message quotes the text, which came through a secret reference.
     throw new BehalfError('config_invalid', `userAuth.signedContext.jwks: ${ref} is not JSON`);
   }
-  if (!Array.isArray((set as { keys?: unknown } | undefined)?.keys)) throw new BehalfError('config_invalid', `userAuth.signedContext.jwks: ${ref} is not a JWKS ({"keys": [...]})`);
+  if (!Array.isArray((set as { keys?: unknown } | undefined)?.keys))
+    throw new BehalfError('config_invalid', `userAuth.signedContext.jwks: ${ref} is not a JWKS ({"keys": [...]})`);
   return set as JSONWebKeySet;
 }
 
@@ -133,13 +146,19 @@ export class SignedContextVerifier {
   private readonly idsOf = new Map<string, Set<string>>();
   private readonly now: () => number;
 
-  constructor(private readonly cfg: SignedContextConfig, private readonly o: SignedContextOptions) {
+  constructor(
+    private readonly cfg: SignedContextConfig,
+    private readonly o: SignedContextOptions,
+  ) {
     this.metaKey = cfg.metaKey;
     this.header = cfg.header;
     this.now = o.now ?? (() => Date.now() / 1000);
     this.keys = cfg.jwks
       ? createLocalJWKSet(readJwks(cfg.jwks, o.baseDir, o.env))
-      : createRemoteJWKSet(new URL(cfg.jwksUri!), { cooldownDuration: o.jwksCooldownMs ?? 30_000, timeoutDuration: o.timeoutMs ?? 5_000 });
+      : createRemoteJWKSet(new URL(cfg.jwksUri!), {
+          cooldownDuration: o.jwksCooldownMs ?? 30_000,
+          timeoutDuration: o.timeoutMs ?? 5_000,
+        });
     for (const c of o.clients) this.idsOf.set(c.id, new Set([c.id, ...c.oauthClientIds]));
   }
 
@@ -162,7 +181,12 @@ export class SignedContextVerifier {
       currentDate: new Date(this.now() * 1000),
     }).catch((err: unknown) => {
       // jose reports an `iat` older than maxTokenAge as expired; say which.
-      throw invalid(err instanceof joseErrors.JWTExpired && err.claim === 'iat' ? 'older than maxAgeSeconds' : tokenFailureReason(err), err);
+      throw invalid(
+        err instanceof joseErrors.JWTExpired && err.claim === 'iat'
+          ? 'older than maxAgeSeconds'
+          : tokenFailureReason(err),
+        err,
+      );
     });
     const exp = payload.exp!;
     const iat = payload.iat!;
@@ -172,12 +196,14 @@ export class SignedContextVerifier {
     if (payload.call !== expect.call) throw invalid('not bound to this call');
     const tokenClient = clientIdOf(payload);
     if (this.o.delegation === 'require-match' && expect.client.method !== 'none') {
-      if (!tokenClient || !this.idsOf.get(expect.client.id)?.has(tokenClient)) throw invalid('issued for another client');
+      if (!tokenClient || !this.idsOf.get(expect.client.id)?.has(tokenClient))
+        throw invalid('issued for another client');
     }
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     if (this.o.requiredScopes?.some((s) => !scopes.includes(s))) throw invalid('missing required scopes');
     // Last, so an assertion refused for any other reason does not use up its jti.
-    if (!(await this.o.replay.firstUse(JSON.stringify([this.cfg.issuer, payload.jti]), exp + skew))) throw invalid('replayed');
+    if (!(await this.o.replay.firstUse(JSON.stringify([this.cfg.issuer, payload.jti]), exp + skew)))
+      throw invalid('replayed');
     const claims: Record<string, unknown> = {};
     for (const name of this.cfg.userClaims) if (payload[name] !== undefined) claims[name] = payload[name];
     return {
@@ -225,14 +251,17 @@ export interface MessageUserInput {
  * refused, as is an assertion on a route that does not accept them.
  */
 export async function userForMessage(i: MessageUserInput): Promise<User | undefined> {
-  if (i.metaAssertion !== undefined && i.headerAssertion !== undefined) throw invalid('assertion in both _meta and header');
+  if (i.metaAssertion !== undefined && i.headerAssertion !== undefined)
+    throw invalid('assertion in both _meta and header');
   const assertion = i.metaAssertion ?? i.headerAssertion;
   if (assertion === undefined) {
     if (i.principal.user) return i.principal.user;
-    if (i.needsUser && i.userRequired && i.inbound.includes('signed-context')) throw new BehalfError('user_context_required');
+    if (i.needsUser && i.userRequired && i.inbound.includes('signed-context'))
+      throw new BehalfError('user_context_required');
     return undefined;
   }
-  if (!i.inbound.includes('signed-context') || !i.verifier) throw invalid('signed user context not accepted on this route');
+  if (!i.inbound.includes('signed-context') || !i.verifier)
+    throw invalid('signed user context not accepted on this route');
   if (i.principal.user) throw invalid('both a user token and a signed user context');
   if (typeof assertion !== 'string') throw invalid('malformed');
   return i.verifier.verify(assertion, { audience: i.resource, call: callBinding(i.msg), client: i.principal.client });

@@ -10,7 +10,12 @@ export function openChangeTrail(path: string): SqliteAuditStore {
   try {
     return new SqliteAuditStore(path);
   } catch (err) {
-    throw new BehalfError('store_unavailable', `cannot open the audit trail ${path}: nothing was changed`, {}, { cause: err });
+    throw new BehalfError(
+      'store_unavailable',
+      `cannot open the audit trail ${path}: nothing was changed`,
+      {},
+      { cause: err },
+    );
   }
 }
 
@@ -19,12 +24,22 @@ export async function recordChanges(trail: SqliteAuditStore | undefined, events:
   try {
     for (const e of events) await trail.append(e);
   } catch (err) {
-    throw new BehalfError('store_unavailable', 'the key store was changed, but its audit record could not be written', {}, { cause: err });
+    throw new BehalfError(
+      'store_unavailable',
+      'the key store was changed, but its audit record could not be written',
+      {},
+      { cause: err },
+    );
   }
 }
 
 /** One audit record per key change, naming the operator and the command. */
-export function commandKeyEvent(outcome: 'created' | 'rotated' | 'revoked', k: StoredKey, command: string, why?: string): AuditEvent {
+export function commandKeyEvent(
+  outcome: 'created' | 'rotated' | 'revoked',
+  k: StoredKey,
+  command: string,
+  why?: string,
+): AuditEvent {
   return keyChangeEvent(outcome, k, `${operator()} with ${command}`, why);
 }
 

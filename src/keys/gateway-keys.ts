@@ -22,15 +22,28 @@ export interface GatewayKeys {
  * own signing keys. Throws when the key store cannot be read, so the gateway
  * does not start with keys it cannot check.
  */
-export function createGatewayKeys(o: { config: GatewayConfig; baseDir: string; baseUrl: string | (() => string); audit: AuditLog; log: (line: string) => void }): GatewayKeys {
+export function createGatewayKeys(o: {
+  config: GatewayConfig;
+  baseDir: string;
+  baseUrl: string | (() => string);
+  audit: AuditLog;
+  log: (line: string) => void;
+}): GatewayKeys {
   const reporter = new KeyReporter(o.config.keys, (e) => o.audit.tryAppend(e), o.log);
   const onReload = (r: KeyReloadResult) => {
     if (r.ok) {
       if (r.changed) o.log(`key store reloaded: version ${r.ring.version}`);
       reporter.report(r.ring, 'key store reloaded');
     } else {
-      o.log(`key store reload rejected; the previous keys stay in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
-      o.audit.tryAppend({ ts: Date.now(), kind: 'key', outcome: 'key store rejected', reason: r.problems.join('; ').slice(0, 2000) });
+      o.log(
+        `key store reload rejected; the previous keys stay in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`,
+      );
+      o.audit.tryAppend({
+        ts: Date.now(),
+        kind: 'key',
+        outcome: 'key store rejected',
+        reason: r.problems.join('; ').slice(0, 2000),
+      });
     }
   };
   const holder = new KeyStoreHolder(o.config, o.baseDir, onReload);

@@ -5,8 +5,7 @@ import type { ApiKeyEntry } from '../identity/api-keys.js';
 import { keyStorePath, loadKeyRing, type KeyRing } from './ring.js';
 
 export type KeyReloadResult =
-  | { ok: true; ring: KeyRing; previous: KeyRing; changed: boolean }
-  | { ok: false; problems: string[] };
+  { ok: true; ring: KeyRing; previous: KeyRing; changed: boolean } | { ok: false; problems: string[] };
 
 /**
  * Holds the gateway's keys in force and keeps them in step with the key
@@ -62,7 +61,13 @@ export class KeyStoreHolder {
       this.ring = next;
       result = { ok: true, ring: next, previous, changed: next.version !== previous.version };
     } catch (err) {
-      result = { ok: false, problems: (err as Error).message.split('\n').map((l) => l.trim()).filter(Boolean) };
+      result = {
+        ok: false,
+        problems: (err as Error).message
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean),
+      };
     }
     this.onReload(result);
     return result;
@@ -76,7 +81,9 @@ export class KeyStoreHolder {
       this.watcher = watch(dirname(this.path), (_event, file) => {
         if (file !== null && file !== name) return;
         clearTimeout(this.timer);
-        this.timer = setTimeout(() => { if (this.statSignature() !== this.signature) this.reload(); }, settleMs);
+        this.timer = setTimeout(() => {
+          if (this.statSignature() !== this.signature) this.reload();
+        }, settleMs);
       });
       this.watcher.on('error', () => {});
     } catch {

@@ -7,7 +7,20 @@ import { storedLifecycle, type StoredKey } from './store.js';
  * write it: ids, client and dates, who made the change and why — never the
  * key, its hash or a private key.
  */
-export function keyChangeEvent(outcome: 'created' | 'rotated' | 'revoked', k: StoredKey, by: string, why?: string, ts = Date.now()): AuditEvent {
+export function keyChangeEvent(
+  outcome: 'created' | 'rotated' | 'revoked',
+  k: StoredKey,
+  by: string,
+  why?: string,
+  ts = Date.now(),
+): AuditEvent {
   const details = [describeKey(storedLifecycle(k)), ...(why ? [`reason: ${why.slice(0, 200)}`] : []), `by ${by}`];
-  return { ts, kind: 'key', outcome, credentialId: k.id, clientId: k.kind === 'api-key' ? k.client : undefined, reason: details.join('; ').slice(0, 2000) };
+  return {
+    ts,
+    kind: 'key',
+    outcome,
+    credentialId: k.id,
+    clientId: k.kind === 'api-key' ? k.client : undefined,
+    reason: details.join('; ').slice(0, 2000),
+  };
 }

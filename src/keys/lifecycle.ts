@@ -69,9 +69,16 @@ export function keyWarnings(k: KeyLifecycle, policy: KeyAgePolicy, now: number):
   if (k.createdAt !== undefined) {
     const age = now - k.createdAt;
     const max = policy.maxAgeDays * DAY_MS;
-    if (age > max) out.push({ code: 'over-max-age', message: `older than the maximum age of ${policy.maxAgeDays} days (${duration(age)})` });
+    if (age > max)
+      out.push({
+        code: 'over-max-age',
+        message: `older than the maximum age of ${policy.maxAgeDays} days (${duration(age)})`,
+      });
     else if (max - age <= warnMs && (k.notAfter === undefined || k.notAfter > k.createdAt + max)) {
-      out.push({ code: 'max-age-soon', message: `reaches the maximum age of ${policy.maxAgeDays} days in ${duration(max - age)}` });
+      out.push({
+        code: 'max-age-soon',
+        message: `reaches the maximum age of ${policy.maxAgeDays} days in ${duration(max - age)}`,
+      });
     }
   }
   return out;
@@ -101,9 +108,14 @@ export function parseTime(s: string | undefined): number | undefined {
 
 /** One line for audit records and logs: who the key is for and when it is valid — never the key. */
 export function describeKey(k: KeyLifecycle): string {
-  const parts = [k.kind === 'signing' ? 'signing key' : `api-key of client ${k.client ?? '?'}`, `from the ${k.source === 'config' ? 'gateway config' : 'key store'}`];
+  const parts = [
+    k.kind === 'signing' ? 'signing key' : `api-key of client ${k.client ?? '?'}`,
+    `from the ${k.source === 'config' ? 'gateway config' : 'key store'}`,
+  ];
   if (k.createdAt !== undefined) parts.push(`created ${isoTime(k.createdAt)}`);
-  parts.push(`valid ${k.notBefore !== undefined ? isoTime(k.notBefore) : '-'} → ${k.notAfter !== undefined ? isoTime(k.notAfter) : 'no expiry'}`);
+  parts.push(
+    `valid ${k.notBefore !== undefined ? isoTime(k.notBefore) : '-'} → ${k.notAfter !== undefined ? isoTime(k.notAfter) : 'no expiry'}`,
+  );
   if (k.revokedAt !== undefined) parts.push(`revoked ${isoTime(k.revokedAt)}`);
   if (k.replaces) parts.push(`replaces ${k.replaces}`);
   if (k.replacedBy) parts.push(`replaced by ${k.replacedBy}`);

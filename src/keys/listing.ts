@@ -9,7 +9,10 @@ export function listKeys(target: Pick<KeyStoreTarget, 'storePath' | 'policy' | '
   return [...target.configKeys, ...doc.keys.map(storedLifecycle)].map((k) => {
     const stored = doc.keys.find((s) => s.id === k.id && k.source === 'store');
     return {
-      id: k.id, kind: k.kind, client: k.client, source: k.source,
+      id: k.id,
+      kind: k.kind,
+      client: k.client,
+      source: k.source,
       ...(stored?.kind === 'signing' ? { kid: stored.kid, alg: stored.alg } : {}),
       createdAt: k.createdAt === undefined ? undefined : isoTime(k.createdAt),
       notBefore: k.notBefore === undefined ? undefined : isoTime(k.notBefore),

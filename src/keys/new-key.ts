@@ -28,7 +28,11 @@ export interface NewKey {
 /** A fresh key and its store entry; a signing key's private half is written next to the store at once. */
 export async function newKey(storePath: string, k: NewKeyRequest): Promise<NewKey> {
   const lifecycle = {
-    id: k.id, createdAt: isoTime(k.now), notBefore: isoTime(k.notBefore), notAfter: isoTime(k.notAfter), status: 'active' as const,
+    id: k.id,
+    createdAt: isoTime(k.now),
+    notBefore: isoTime(k.notBefore),
+    notAfter: isoTime(k.notAfter),
+    status: 'active' as const,
     ...(k.replaces ? { replaces: k.replaces } : {}),
   };
   if (k.kind === 'api-key') {
@@ -50,7 +54,11 @@ export async function newKey(storePath: string, k: NewKeyRequest): Promise<NewKe
 /** Removes what newKey wrote, for a key the store never came to name. */
 export function discardNewKey(k: NewKey): void {
   if (!k.privateFile) return;
-  try { unlinkSync(k.privateFile); } catch { /* not written */ }
+  try {
+    unlinkSync(k.privateFile);
+  } catch {
+    /* not written */
+  }
 }
 
 /** An id that sorts by date and names the client (or `sig` for a signing key). */

@@ -34,12 +34,24 @@ export class KeyReporter {
       if (before === mark) continue;
       // At start, history (revoked, expired) is not news; from then on every change is.
       if (before === undefined && trigger === 'gateway start' && (state === 'revoked' || state === 'expired')) continue;
-      this.record(k, state, warnings.map((w) => w.message), trigger, now);
+      this.record(
+        k,
+        state,
+        warnings.map((w) => w.message),
+        trigger,
+        now,
+      );
     }
     for (const id of [...this.seen.keys()]) {
       if (current.has(id)) continue;
       this.seen.delete(id);
-      this.append({ ts: now, kind: 'key', outcome: 'key removed', credentialId: id, reason: `${trigger}: no longer in the gateway config or key store` });
+      this.append({
+        ts: now,
+        kind: 'key',
+        outcome: 'key removed',
+        credentialId: id,
+        reason: `${trigger}: no longer in the gateway config or key store`,
+      });
     }
     if (trigger !== 'periodic check') for (const note of ring.notes) this.log(`WARNING: ${note}`);
   }
@@ -47,9 +59,20 @@ export class KeyReporter {
   private record(k: KeyLifecycle, state: string, warnings: string[], trigger: KeyReportTrigger, now: number): void {
     const outcome = warnings.length ? 'key warning' : `key ${state}`;
     const reason = [`${trigger}: ${state}`, describeKey(k), ...warnings].join('; ');
-    this.append({ ts: now, kind: 'key', outcome, credentialId: k.id, clientId: k.client, reason: reason.slice(0, 2000) });
+    this.append({
+      ts: now,
+      kind: 'key',
+      outcome,
+      credentialId: k.id,
+      clientId: k.client,
+      reason: reason.slice(0, 2000),
+    });
     const who = `key ${k.id} (${k.kind === 'signing' ? 'signing key' : `client ${k.client}`})`;
-    if (warnings.length) this.log(`WARNING: ${who} ${warnings.join('; ')}: rotate it (behalf keys rotate --id ${k.id}${k.source === 'config' ? ', or replace it in the config' : ''})`);
-    else if (trigger !== 'gateway start' && (state === 'revoked' || state === 'expired')) this.log(`${who} is ${state}: refused from now on`);
+    if (warnings.length)
+      this.log(
+        `WARNING: ${who} ${warnings.join('; ')}: rotate it (behalf keys rotate --id ${k.id}${k.source === 'config' ? ', or replace it in the config' : ''})`,
+      );
+    else if (trigger !== 'gateway start' && (state === 'revoked' || state === 'expired'))
+      this.log(`${who} is ${state}: refused from now on`);
   }
 }

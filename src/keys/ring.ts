@@ -35,13 +35,21 @@ export function keyStorePath(config: GatewayConfig, baseDir: string): string | u
 
 /** The static form: keys written in `clients[].apiKeys`, with the lifecycle the config gives them. */
 export function configKeyLifecycles(config: GatewayConfig): { lifecycle: KeyLifecycle; hash: string }[] {
-  return config.clients.flatMap((c) => c.apiKeys.map((k) => ({
-    hash: k.hash,
-    lifecycle: {
-      id: k.id, kind: 'api-key' as const, client: c.id, source: 'config' as const, status: 'active' as const,
-      createdAt: parseTime(k.createdAt), notBefore: parseTime(k.notBefore), notAfter: parseTime(k.notAfter),
-    },
-  })));
+  return config.clients.flatMap((c) =>
+    c.apiKeys.map((k) => ({
+      hash: k.hash,
+      lifecycle: {
+        id: k.id,
+        kind: 'api-key' as const,
+        client: c.id,
+        source: 'config' as const,
+        status: 'active' as const,
+        createdAt: parseTime(k.createdAt),
+        notBefore: parseTime(k.notBefore),
+        notAfter: parseTime(k.notAfter),
+      },
+    })),
+  );
 }
 
 /**
@@ -53,7 +61,9 @@ export function configKeyLifecycles(config: GatewayConfig): { lifecycle: KeyLife
 export function loadKeyRing(config: GatewayConfig, baseDir: string, now = Date.now()): KeyRing {
   const notes: string[] = [];
   const fromConfig = configKeyLifecycles(config);
-  const apiKeys = fromConfig.map(({ lifecycle: l, hash }) => apiKeyEntry(l.client!, l.id, hash, { notBefore: l.notBefore, notAfter: l.notAfter }));
+  const apiKeys = fromConfig.map(({ lifecycle: l, hash }) =>
+    apiKeyEntry(l.client!, l.id, hash, { notBefore: l.notBefore, notAfter: l.notAfter }),
+  );
   const lifecycles = fromConfig.map((c) => c.lifecycle);
   const signing: SigningKeyMaterial[] = [];
   const path = keyStorePath(config, baseDir);
@@ -64,22 +74,36 @@ export function loadKeyRing(config: GatewayConfig, baseDir: string, now = Date.n
   const hashes = new Set(fromConfig.map((c) => c.hash));
   const clients = new Set(config.clients.map((c) => c.id));
   for (const k of doc.keys) {
-    if (ids.has(k.id)) throw new BehalfError('config_invalid', `key store ${path}: key id ${k.id} is also used in the gateway config`);
+    if (ids.has(k.id))
+      throw new BehalfError('config_invalid', `key store ${path}: key id ${k.id} is also used in the gateway config`);
     ids.add(k.id);
     const l = storedLifecycle(k);
     lifecycles.push(l);
     if (k.kind === 'api-key') {
-      if (hashes.has(k.hash)) throw new BehalfError('config_invalid', `key store ${path}: key ${k.id} is also configured in the gateway config`);
+      if (hashes.has(k.hash))
+        throw new BehalfError(
+          'config_invalid',
+          `key store ${path}: key ${k.id} is also configured in the gateway config`,
+        );
       if (!clients.has(k.client)) {
         notes.push(`key ${k.id} is for client ${k.client}, which the gateway config does not declare: ignored`);
         continue;
       }
-      apiKeys.push(apiKeyEntry(k.client, k.id, k.hash, { notBefore: l.notBefore, notAfter: l.notAfter, revoked: k.status === 'revoked' }));
+      apiKeys.push(
+        apiKeyEntry(k.client, k.id, k.hash, {
+          notBefore: l.notBefore,
+          notAfter: l.notAfter,
+          revoked: k.status === 'revoked',
+        }),
+      );
     } else {
       const state = keyState(l, now);
       const mayStillSign = state === 'active' || state === 'not-yet-valid';
       signing.push({
-        lifecycle: l, kid: k.kid, alg: k.alg, publicJwk: k.publicJwk,
+        lifecycle: l,
+        kid: k.kid,
+        alg: k.alg,
+        publicJwk: k.publicJwk,
         privateKey: mayStillSign ? loadPrivateKey(path, k, notes) : undefined,
       });
     }
@@ -96,18 +120,33 @@ function loadPrivateKey(storePath: string, k: StoredSigningKey, notes: string[])
     // Not kept as the cause: a parse error quotes the file, and the file is a private key.
     throw new BehalfError('config_invalid', `signing key ${k.id}: private key ${k.privateKey} cannot be read`);
   }
-  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || jwk.x !== k.publicJwk.x || jwk.y !== k.publicJwk.y || typeof jwk.d !== 'string') {
-    throw new BehalfError('config_invalid', `signing key ${k.id}: private key ${k.privateKey} does not match its public key`);
+  if (
+    jwk.kty !== 'EC' ||
+    jwk.crv !== 'P-256' ||
+    jwk.x !== k.publicJwk.x ||
+    jwk.y !== k.publicJwk.y ||
+    typeof jwk.d !== 'string'
+  ) {
+    throw new BehalfError(
+      'config_invalid',
+      `signing key ${k.id}: private key ${k.privateKey} does not match its public key`,
+    );
   }
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' });
   } catch (err) {
-    throw new BehalfError('config_invalid', `signing key ${k.id}: private key ${k.privateKey} is not a valid EC private JWK`, {}, { cause: err });
+    throw new BehalfError(
+      'config_invalid',
+      `signing key ${k.id}: private key ${k.privateKey} is not a valid EC private JWK`,
+      {},
+      { cause: err },
+    );
   }
   try {
     const mode = statSync(file).mode & 0o777;
-    if (mode & 0o077) notes.push(`signing key ${k.id}: private key file ${k.privateKey} has mode ${mode.toString(8)}; make it 600`);
+    if (mode & 0o077)
+      notes.push(`signing key ${k.id}: private key file ${k.privateKey} has mode ${mode.toString(8)}; make it 600`);
   } catch {
     // read above; a race is not worth a refusal
   }

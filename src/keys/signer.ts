@@ -28,10 +28,14 @@ export class KeyStoreSigner implements GatewaySigner {
     return typeof this.issuerOf === 'string' ? this.issuerOf : this.issuerOf();
   }
 
-  async sign(claims: Record<string, unknown>, opts: { audience: string; lifetimeSeconds: number }): Promise<{ token: string; jti: string; kid: string; expiresAt: number }> {
+  async sign(
+    claims: Record<string, unknown>,
+    opts: { audience: string; lifetimeSeconds: number },
+  ): Promise<{ token: string; jti: string; kid: string; expiresAt: number }> {
     const now = this.clock();
     const key = pickSigningKey(this.keys(), now, opts.lifetimeSeconds * 1000);
-    if (!key?.privateKey) throw new BehalfError('downstream_credential_unavailable', 'the gateway has no usable signing key');
+    if (!key?.privateKey)
+      throw new BehalfError('downstream_credential_unavailable', 'the gateway has no usable signing key');
     const iat = Math.floor(now / 1000);
     const exp = Math.min(iat + opts.lifetimeSeconds, Math.floor(key.lifecycle.notAfter! / 1000));
     const jti = randomBytes(16).toString('base64url');
@@ -50,10 +54,12 @@ export class KeyStoreSigner implements GatewaySigner {
   jwks(): { keys: Record<string, unknown>[] } {
     const now = this.clock();
     return {
-      keys: newestFirst(this.keys().filter((k) => {
-        const s = keyState(k.lifecycle, now);
-        return s === 'active' || s === 'not-yet-valid';
-      })).map((k) => {
+      keys: newestFirst(
+        this.keys().filter((k) => {
+          const s = keyState(k.lifecycle, now);
+          return s === 'active' || s === 'not-yet-valid';
+        }),
+      ).map((k) => {
         // Only the public members, named one by one: nothing private can slip through.
         const { kty, crv, x, y } = k.publicJwk;
         return { kty, crv, x, y, kid: k.kid, alg: k.alg, use: 'sig' };
@@ -65,10 +71,19 @@ export class KeyStoreSigner implements GatewaySigner {
 /** Latest createdAt first; the store's times are whole seconds, so among equals the later entry (appended later) wins. */
 function newestFirst(keys: readonly SigningKeyMaterial[]): SigningKeyMaterial[] {
   const at = (k: SigningKeyMaterial) => k.lifecycle.createdAt ?? k.lifecycle.notBefore ?? 0;
-  return keys.map((k, i) => ({ k, i })).sort((a, b) => at(b.k) - at(a.k) || b.i - a.i).map((x) => x.k);
+  return keys
+    .map((k, i) => ({ k, i }))
+    .sort((a, b) => at(b.k) - at(a.k) || b.i - a.i)
+    .map((x) => x.k);
 }
 
-export function pickSigningKey(keys: readonly SigningKeyMaterial[], now: number, lifetimeMs: number): SigningKeyMaterial | undefined {
-  const usable = newestFirst(keys.filter((k) => k.privateKey && k.lifecycle.notAfter !== undefined && keyState(k.lifecycle, now) === 'active'));
+export function pickSigningKey(
+  keys: readonly SigningKeyMaterial[],
+  now: number,
+  lifetimeMs: number,
+): SigningKeyMaterial | undefined {
+  const usable = newestFirst(
+    keys.filter((k) => k.privateKey && k.lifecycle.notAfter !== undefined && keyState(k.lifecycle, now) === 'active'),
+  );
   return usable.find((k) => k.lifecycle.notAfter! >= now + lifetimeMs) ?? usable[0];
 }

@@ -25,7 +25,9 @@ import { parseTime, type KeyLifecycle } from './lifecycle.js';
  */
 
 const Iso = z.iso.datetime({ offset: true }).describe('ISO 8601 date-time');
-export const KeyId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'letters, digits, _ . : - only (at most 64)');
+export const KeyId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'letters, digits, _ . : - only (at most 64)');
 
 const Lifecycle = {
   id: KeyId,
@@ -39,34 +41,42 @@ const Lifecycle = {
   replacedBy: KeyId.optional().describe('The key that succeeded this one (rotation)'),
 };
 
-export const StoredApiKeySchema = z.object({
-  ...Lifecycle,
-  kind: z.literal('api-key'),
-  client: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a client id'),
-  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex digits>'),
-}).strict();
+export const StoredApiKeySchema = z
+  .object({
+    ...Lifecycle,
+    kind: z.literal('api-key'),
+    client: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a client id'),
+    hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex digits>'),
+  })
+  .strict();
 
 /** Strict: a private member (d, p, q, …) in the public JWK is refused, not ignored. */
-const PublicEcJwk = z.object({
-  kty: z.literal('EC'),
-  crv: z.literal('P-256'),
-  x: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
-  y: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
-}).strict();
+const PublicEcJwk = z
+  .object({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+    y: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  })
+  .strict();
 
-export const StoredSigningKeySchema = z.object({
-  ...Lifecycle,
-  kind: z.literal('signing'),
-  kid: z.string().min(1),
-  alg: z.literal('ES256'),
-  publicJwk: PublicEcJwk,
-  privateKey: z.string().regex(/^file:.+$/, 'must be a file: reference (the private JWK lives in its own 0600 file)'),
-}).strict();
+export const StoredSigningKeySchema = z
+  .object({
+    ...Lifecycle,
+    kind: z.literal('signing'),
+    kid: z.string().min(1),
+    alg: z.literal('ES256'),
+    publicJwk: PublicEcJwk,
+    privateKey: z.string().regex(/^file:.+$/, 'must be a file: reference (the private JWK lives in its own 0600 file)'),
+  })
+  .strict();
 
-export const KeyStoreSchema = z.object({
-  version: z.literal(1),
-  keys: z.array(z.discriminatedUnion('kind', [StoredApiKeySchema, StoredSigningKeySchema])),
-}).strict();
+export const KeyStoreSchema = z
+  .object({
+    version: z.literal(1),
+    keys: z.array(z.discriminatedUnion('kind', [StoredApiKeySchema, StoredSigningKeySchema])),
+  })
+  .strict();
 
 export type StoredApiKey = z.infer<typeof StoredApiKeySchema>;
 export type StoredSigningKey = z.infer<typeof StoredSigningKeySchema>;
@@ -96,9 +106,14 @@ export function readKeyStore(path: string): KeyStoreSnapshot {
     throw new BehalfError('config_invalid', `key store ${path} is not valid JSON`);
   }
   const parsed = KeyStoreSchema.safeParse(raw);
-  if (!parsed.success) throw new BehalfError('config_invalid', `key store ${path} is invalid:\n${formatIssues(parsed.error.issues)}`);
+  if (!parsed.success)
+    throw new BehalfError('config_invalid', `key store ${path} is invalid:\n${formatIssues(parsed.error.issues)}`);
   const problems = storeProblems(parsed.data);
-  if (problems.length) throw new BehalfError('config_invalid', `key store ${path} is invalid:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length)
+    throw new BehalfError(
+      'config_invalid',
+      `key store ${path} is invalid:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
   return { doc: parsed.data, version: sha256Hex(text).slice(0, 16) };
 }
 
@@ -162,7 +177,11 @@ export function writeKeyStore(path: string, doc: KeyStoreDoc): void {
   try {
     renameSync(tmp, path);
   } catch (err) {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
     throw err;
   }
 }
@@ -183,13 +202,15 @@ export async function updateKeyStore<T>(path: string, change: (doc: KeyStoreDoc)
       closeSync(openSync(lock, 'wx', 0o600));
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new BehalfError('store_unavailable', `cannot lock the key store ${path}`, {}, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new BehalfError('store_unavailable', `cannot lock the key store ${path}`, {}, { cause: err });
       try {
         if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
       } catch {
         // released meanwhile
       }
-      if (Date.now() > deadline) throw new BehalfError('store_locked', `the key store ${path} is locked by another command (${lock})`);
+      if (Date.now() > deadline)
+        throw new BehalfError('store_locked', `the key store ${path} is locked by another command (${lock})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -199,6 +220,10 @@ export async function updateKeyStore<T>(path: string, change: (doc: KeyStoreDoc)
     writeKeyStore(path, doc);
     return result;
   } finally {
-    try { unlinkSync(lock); } catch { /* gone */ }
+    try {
+      unlinkSync(lock);
+    } catch {
+      /* gone */
+    }
   }
 }

@@ -45,41 +45,82 @@ export interface AuthorizeOptions {
 }
 
 /** Maps one client→server message to a decision, through the method table (unknown methods are denied). */
-export function authorizeMessage(policy: CompiledPolicy, p: Principal, upstream: string, transport: string, msg: JsonRpcMessage, opts: AuthorizeOptions = {}): Authorization {
-  if (!('method' in msg)) return { effect: 'allow', ruleIds: ['method-table:response'], reason: 'answer to an upstream request of this session' };
+export function authorizeMessage(
+  policy: CompiledPolicy,
+  p: Principal,
+  upstream: string,
+  transport: string,
+  msg: JsonRpcMessage,
+  opts: AuthorizeOptions = {},
+): Authorization {
+  if (!('method' in msg))
+    return {
+      effect: 'allow',
+      ruleIds: ['method-table:response'],
+      reason: 'answer to an upstream request of this session',
+    };
   const method = msg.method;
   const cls = classifyMethod(method, policy.methods);
   if (!cls) return { effect: 'deny', ruleIds: ['method-table:unknown'], reason: 'method not in the method table' };
   const params = obj(msg.params);
   const input = principalInput(p, upstream, method, transport);
-  const decideFor = (target: Target | undefined, extra: Partial<PolicyInput>, args?: Record<string, unknown>): Authorization => {
+  const decideFor = (
+    target: Target | undefined,
+    extra: Partial<PolicyInput>,
+    args?: Record<string, unknown>,
+  ): Authorization => {
     // principalInput made a fresh object for this message: adding the call's variables to it saves a copy per decision.
     const full = Object.assign(input, extra);
     const d = decide(policy, method, upstream, target, full, opts.trace);
-    return { effect: d.effect, ruleIds: d.ruleIds, reason: d.reason, ...(d.stepUpScopes ? { stepUpScopes: d.stepUpScopes } : {}), target, args, input: full };
+    return {
+      effect: d.effect,
+      ruleIds: d.ruleIds,
+      reason: d.reason,
+      ...(d.stepUpScopes ? { stepUpScopes: d.stepUpScopes } : {}),
+      target,
+      args,
+      input: full,
+    };
   };
   switch (cls.kind) {
     case 'housekeeping':
       return { effect: 'allow', ruleIds: [`method-table:${method}`], reason: cls.why };
     case 'client-roots':
       return opts.forwardRoots
-        ? { effect: 'allow', ruleIds: ['route:forwardClientRoots'], reason: 'this route forwards the agent\'s roots' }
-        : { effect: 'deny', ruleIds: ['route:forwardClientRoots'], reason: 'the agent\'s roots are not forwarded to this upstream' };
+        ? { effect: 'allow', ruleIds: ['route:forwardClientRoots'], reason: "this route forwards the agent's roots" }
+        : {
+            effect: 'deny',
+            ruleIds: ['route:forwardClientRoots'],
+            reason: "the agent's roots are not forwarded to this upstream",
+          };
     case 'custom':
       return cls.decide === 'allow'
         ? { effect: 'allow', ruleIds: [`policy-methods:${method}`], reason: cls.why }
         : decideFor(undefined, {});
     case 'list':
-      return { effect: 'allow', ruleIds: [`method-table:${method}`], reason: 'list filtered by call-time rules', listFeature: cls.feature };
+      return {
+        effect: 'allow',
+        ruleIds: [`method-table:${method}`],
+        reason: 'list filtered by call-time rules',
+        listFeature: cls.feature,
+      };
     case 'tool-call': {
       const name = str(params.name);
-      if (!name) return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'tools/call without a tool name' };
+      if (!name)
+        return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'tools/call without a tool name' };
       const args = obj(params.arguments);
       let annotations: Record<string, unknown> = {};
       if (opts.tools) {
         const info = opts.tools(name);
         // A tool the upstream does not list cannot be judged by its annotations: not listed, not callable.
-        if (!info) return { effect: 'deny', ruleIds: ['catalog:unlisted-tool'], reason: 'tool not in the upstream\'s tool list', target: { feature: 'tool', name }, args };
+        if (!info)
+          return {
+            effect: 'deny',
+            ruleIds: ['catalog:unlisted-tool'],
+            reason: "tool not in the upstream's tool list",
+            target: { feature: 'tool', name },
+            args,
+          };
         annotations = info.annotations;
       }
       return decideFor({ feature: 'tool', name }, { tool: { name, annotations }, args }, args);
@@ -87,7 +128,13 @@ export function authorizeMessage(policy: CompiledPolicy, p: Principal, upstream:
     case 'resource-read': {
       const uri = str(params.uri);
       if (!uri) return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: `${method} without a uri` };
-      if (DOT_SEGMENT.test(uri)) return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'resource URI with dot segments', target: { feature: 'resource', name: uri } };
+      if (DOT_SEGMENT.test(uri))
+        return {
+          effect: 'deny',
+          ruleIds: ['method-table:malformed'],
+          reason: 'resource URI with dot segments',
+          target: { feature: 'resource', name: uri },
+        };
       return decideFor({ feature: 'resource', name: uri }, { resource: { uri } });
     }
     case 'prompt-get': {
@@ -101,9 +148,16 @@ export function authorizeMessage(policy: CompiledPolicy, p: Principal, upstream:
       const ref = obj(params.ref);
       const name = str(ref.name);
       const uri = str(ref.uri);
-      if (ref.type === 'ref/prompt' && name) return decideFor({ feature: 'prompt', name }, { prompt: { name, arguments: {} } });
+      if (ref.type === 'ref/prompt' && name)
+        return decideFor({ feature: 'prompt', name }, { prompt: { name, arguments: {} } });
       if (ref.type === 'ref/resource' && uri) {
-        if (DOT_SEGMENT.test(uri)) return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'resource URI with dot segments', target: { feature: 'resource', name: uri } };
+        if (DOT_SEGMENT.test(uri))
+          return {
+            effect: 'deny',
+            ruleIds: ['method-table:malformed'],
+            reason: 'resource URI with dot segments',
+            target: { feature: 'resource', name: uri },
+          };
         return decideFor({ feature: 'resource', name: uri }, { resource: { uri } });
       }
       return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'completion/complete without a known ref' };
@@ -111,17 +165,33 @@ export function authorizeMessage(policy: CompiledPolicy, p: Principal, upstream:
   }
 }
 
-const LIST_KEYS = { tool: 'tools', prompt: 'prompts', resource: 'resources', 'resource-template': 'resourceTemplates' } as const;
+const LIST_KEYS = {
+  tool: 'tools',
+  prompt: 'prompts',
+  resource: 'resources',
+  'resource-template': 'resourceTemplates',
+} as const;
 
 /** The method whose rules decide whether a listed item is callable. */
-const CALL_METHOD = { tool: 'tools/call', prompt: 'prompts/get', resource: 'resources/read', 'resource-template': 'resources/read' } as const;
+const CALL_METHOD = {
+  tool: 'tools/call',
+  prompt: 'prompts/get',
+  resource: 'resources/read',
+  'resource-template': 'resources/read',
+} as const;
 
 /**
  * Filters a list result with the rules used at call time, so what a user sees
  * is what the user may call (ToolHive #6217, Kong 3.13.0.1).
  */
-export function filterListResult(policy: CompiledPolicy, p: Principal, upstream: string, transport: string,
-  feature: NonNullable<Authorization['listFeature']>, result: Record<string, unknown>): Record<string, unknown> {
+export function filterListResult(
+  policy: CompiledPolicy,
+  p: Principal,
+  upstream: string,
+  transport: string,
+  feature: NonNullable<Authorization['listFeature']>,
+  result: Record<string, unknown>,
+): Record<string, unknown> {
   const key = LIST_KEYS[feature];
   const items = result[key];
   if (!Array.isArray(items)) return result;
@@ -132,20 +202,48 @@ export function filterListResult(policy: CompiledPolicy, p: Principal, upstream:
     switch (feature) {
       case 'tool': {
         const name = str(item.name);
-        return name !== undefined && visible(policy, method, upstream, { feature: 'tool', name }, { ...input, tool: { name, annotations: obj(item.annotations) } }, ['args']);
+        return (
+          name !== undefined &&
+          visible(
+            policy,
+            method,
+            upstream,
+            { feature: 'tool', name },
+            { ...input, tool: { name, annotations: obj(item.annotations) } },
+            ['args'],
+          )
+        );
       }
       case 'prompt': {
         const name = str(item.name);
-        return name !== undefined && visible(policy, method, upstream, { feature: 'prompt', name }, { ...input, prompt: { name } as NonNullable<PolicyInput['prompt']> }, ['args', 'prompt.arguments']);
+        return (
+          name !== undefined &&
+          visible(
+            policy,
+            method,
+            upstream,
+            { feature: 'prompt', name },
+            { ...input, prompt: { name } as NonNullable<PolicyInput['prompt']> },
+            ['args', 'prompt.arguments'],
+          )
+        );
       }
       case 'resource': {
         const uri = str(item.uri);
-        return uri !== undefined && visible(policy, method, upstream, { feature: 'resource', name: uri }, { ...input, resource: { uri } }, ['args']);
+        return (
+          uri !== undefined &&
+          visible(policy, method, upstream, { feature: 'resource', name: uri }, { ...input, resource: { uri } }, [
+            'args',
+          ])
+        );
       }
       case 'resource-template': {
         // The template's text stands for every URI it expands to: rules match it by glob, and rules reading resource.uri are settled per read.
         const uri = str(item.uriTemplate);
-        return uri !== undefined && visible(policy, method, upstream, { feature: 'resource', name: uri }, input, ['args', 'resource']);
+        return (
+          uri !== undefined &&
+          visible(policy, method, upstream, { feature: 'resource', name: uri }, input, ['args', 'resource'])
+        );
       }
     }
   });

@@ -30,7 +30,14 @@ export interface RuleTrace {
  * allow whose step-up scopes are missing does not allow: if nothing else
  * allows, the decision names the scopes to ask for.
  */
-export function decide(policy: CompiledPolicy, method: string, upstream: string, target: Target | undefined, input: PolicyInput, trace?: RuleTrace[]): Decision {
+export function decide(
+  policy: CompiledPolicy,
+  method: string,
+  upstream: string,
+  target: Target | undefined,
+  input: PolicyInput,
+  trace?: RuleTrace[],
+): Decision {
   const allows: string[] = [];
   const denies: string[] = [];
   const errors: string[] = [];
@@ -56,7 +63,13 @@ export function decide(policy: CompiledPolicy, method: string, upstream: string,
       }
     }
     const missing = matched && rule.effect === 'allow' ? rule.scopes.filter((s) => !scopes.includes(s)) : [];
-    trace?.push({ id: rule.id, effect: rule.effect, applies: true, ...(rule.when ? { matched } : {}), ...(missing.length ? { missingScopes: missing } : {}) });
+    trace?.push({
+      id: rule.id,
+      effect: rule.effect,
+      applies: true,
+      ...(rule.when ? { matched } : {}),
+      ...(missing.length ? { missingScopes: missing } : {}),
+    });
     if (!matched) continue;
     if (rule.effect === 'deny') denies.push(rule.id);
     else if (missing.length) stepUp.push({ id: rule.id, missing });

@@ -12,7 +12,10 @@ export interface ExpressionFacts {
   claims: Set<string>;
 }
 
-interface Node { op: string; args: unknown }
+interface Node {
+  op: string;
+  args: unknown;
+}
 
 const ACCESS = new Set(['.', '.?', '[]', '[?]']);
 
@@ -51,11 +54,13 @@ export function expressionFacts(ast: unknown): ExpressionFacts {
     if (n.op === 'id' && typeof n.args === 'string') {
       facts.variables.add(n.args);
       // `tool` alone (passed whole to a function) or `tool.<anything but name>` reads what the upstream declared.
-      if (n.args === 'tool' && !(parent && ACCESS.has(parent.op) && fieldOf(parent) === 'name')) facts.readsToolInfo = true;
+      if (n.args === 'tool' && !(parent && ACCESS.has(parent.op) && fieldOf(parent) === 'name'))
+        facts.readsToolInfo = true;
     }
     if (ACCESS.has(n.op)) {
       const path = accessPath(n);
-      if (path?.[0] === 'user' && path[1] === 'claims' && path.length >= 3 && typeof path[2] === 'string') facts.claims.add(path[2]);
+      if (path?.[0] === 'user' && path[1] === 'claims' && path.length >= 3 && typeof path[2] === 'string')
+        facts.claims.add(path[2]);
     }
     const args = n.args;
     if (Array.isArray(args)) for (const a of args) visit(a, n);

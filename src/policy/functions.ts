@@ -12,10 +12,12 @@ import { pathWithin } from './path-within.js';
  *   which the decision also treats as a deny.
  */
 export function registerPolicyFunctions(env: Environment): Environment {
-  env.registerFunction('path_within(string, string): bool', (path: unknown, base: unknown) => (
-    typeof path === 'string' && typeof base === 'string' && pathWithin(path, base)
-  ), {
-    description: 'True only if path is absolute and lies inside base, lexically and after resolving symlinks',
-  });
+  env.registerFunction(
+    'path_within(string, string): bool',
+    (path: unknown, base: unknown) => typeof path === 'string' && typeof base === 'string' && pathWithin(path, base),
+    {
+      description: 'True only if path is absolute and lies inside base, lexically and after resolving symlinks',
+    },
+  );
   return env;
 }

@@ -7,7 +7,13 @@ const NO_USER = { authenticated: false, issuer: '', sub: '', claims: {}, scopes:
 export function principalInput(p: Principal, upstream: string, method: string, transport: string): PolicyInput {
   return {
     user: p.user
-      ? { authenticated: true, issuer: p.user.issuer, sub: p.user.subject, claims: p.user.claims, scopes: p.user.scopes }
+      ? {
+          authenticated: true,
+          issuer: p.user.issuer,
+          sub: p.user.subject,
+          claims: p.user.claims,
+          scopes: p.user.scopes,
+        }
       : NO_USER,
     client: { id: p.client.id, method: p.client.method },
     upstream,

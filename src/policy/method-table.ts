@@ -23,8 +23,8 @@ export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
   'server/discover': { kind: 'housekeeping', why: 'stateless-era capability discovery; carries no user data' },
   'logging/setLevel': { kind: 'housekeeping', why: 'affects only log messages sent to this session' },
   'notifications/initialized': { kind: 'housekeeping', why: 'session lifecycle' },
-  'notifications/cancelled': { kind: 'housekeeping', why: 'cancels the caller\'s own in-flight request' },
-  'notifications/progress': { kind: 'housekeeping', why: 'progress of the caller\'s own request' },
+  'notifications/cancelled': { kind: 'housekeeping', why: "cancels the caller's own in-flight request" },
+  'notifications/progress': { kind: 'housekeeping', why: "progress of the caller's own request" },
   'notifications/roots/list_changed': { kind: 'client-roots' },
   'tools/list': { kind: 'list', feature: 'tool' },
   'prompts/list': { kind: 'list', feature: 'prompt' },
@@ -48,8 +48,12 @@ export const DECIDED_METHODS: Readonly<Record<string, readonly Feature[]>> = {
   'completion/complete': ['prompt', 'resource'],
 };
 
-export function classifyMethod(method: string, custom: Readonly<Record<string, { decide: 'allow' | 'rules'; reason: string }>> = {}): MethodClass | undefined {
+export function classifyMethod(
+  method: string,
+  custom: Readonly<Record<string, { decide: 'allow' | 'rules'; reason: string }>> = {},
+): MethodClass | undefined {
   if (Object.hasOwn(METHOD_TABLE, method)) return METHOD_TABLE[method];
-  if (Object.hasOwn(custom, method)) return { kind: 'custom', decide: custom[method]!.decide, why: custom[method]!.reason };
+  if (Object.hasOwn(custom, method))
+    return { kind: 'custom', decide: custom[method]!.decide, why: custom[method]!.reason };
   return undefined;
 }

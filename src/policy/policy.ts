@@ -18,7 +18,10 @@ export interface CompiledPolicy {
 }
 
 export class PolicyError extends BehalfError {
-  constructor(readonly problems: string[], options?: { cause?: unknown }) {
+  constructor(
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
     super('policy_invalid', `invalid policy:\n${problems.map((p) => `  ${p}`).join('\n')}`, {}, options);
     this.name = 'PolicyError';
   }
@@ -37,18 +40,24 @@ export interface CompileOptions {
   claims?: readonly string[];
 }
 
-export function compilePolicy(doc: PolicyDocument, upstreams: readonly string[], opts: CompileOptions = {}): CompiledPolicy {
+export function compilePolicy(
+  doc: PolicyDocument,
+  upstreams: readonly string[],
+  opts: CompileOptions = {},
+): CompiledPolicy {
   const problems: string[] = [];
   const rules: CompiledRule[] = [];
   const ids = new Set<string>();
   const decided = new Map<string, readonly Feature[]>(Object.entries(DECIDED_METHODS));
   for (const [name, m] of Object.entries(doc.methods)) {
-    if (Object.hasOwn(METHOD_TABLE, name)) problems.push(`methods.${name}: already a built-in method; only methods outside the table can be declared`);
+    if (Object.hasOwn(METHOD_TABLE, name))
+      problems.push(`methods.${name}: already a built-in method; only methods outside the table can be declared`);
     else if (m.decide === 'rules') decided.set(name, []);
   }
   const upstreamProblem = (where: string, list: readonly string[] | undefined) => {
     for (const u of list ?? []) {
-      if (!upstreams.some(globMatcher([u]))) problems.push(`${where}.upstreams: ${u} matches no upstream (known: ${upstreams.join(', ')})`);
+      if (!upstreams.some(globMatcher([u])))
+        problems.push(`${where}.upstreams: ${u} matches no upstream (known: ${upstreams.join(', ')})`);
     }
   };
   for (const [i, r] of doc.rules.entries()) {
@@ -57,21 +66,30 @@ export function compilePolicy(doc: PolicyDocument, upstreams: readonly string[],
     ids.add(r.id);
     upstreamProblem(where, r.upstreams);
     const features = (['tool', 'resource', 'prompt'] as const).filter((f) => r[`${f}s`] !== undefined);
-    if (!r.methods && features.length === 0) problems.push(`${where}: matches nothing: name methods, tools, resources or prompts`);
+    if (!r.methods && features.length === 0)
+      problems.push(`${where}: matches nothing: name methods, tools, resources or prompts`);
     if (r.methods) {
       const hits = [...decided.keys()].filter(globMatcher(r.methods));
-      if (hits.length === 0) problems.push(`${where}.methods: matches no method that rules decide (${[...decided.keys()].join(', ')}); list methods are filtered by the call rules and housekeeping always passes`);
+      if (hits.length === 0)
+        problems.push(
+          `${where}.methods: matches no method that rules decide (${[...decided.keys()].join(', ')}); list methods are filtered by the call rules and housekeeping always passes`,
+        );
       else if (features.length && !hits.some((m) => decided.get(m)!.some((f) => features.includes(f)))) {
-        problems.push(`${where}: matches nothing: none of its methods (${hits.join(', ')}) reaches ${features.map((f) => `${f}s`).join(' or ')}`);
+        problems.push(
+          `${where}: matches nothing: none of its methods (${hits.join(', ')}) reaches ${features.map((f) => `${f}s`).join(' or ')}`,
+        );
       }
     }
-    if (r.effect === 'deny' && r.scopes?.length) problems.push(`${where}.scopes: scopes are a condition for allow rules; a deny rule cannot require them`);
+    if (r.effect === 'deny' && r.scopes?.length)
+      problems.push(`${where}.scopes: scopes are a condition for allow rules; a deny rule cannot require them`);
     try {
       const rule = compileRule(r);
       rules.push(rule);
       const unknownClaims = opts.claims ? [...rule.facts.claims].filter((c) => !opts.claims!.includes(c)) : [];
       if (unknownClaims.length) {
-        problems.push(`${where}.when: reads user.claims.${unknownClaims.join(', user.claims.')}, which no issuer exposes (userClaims: ${opts.claims!.join(', ') || 'none'})`);
+        problems.push(
+          `${where}.when: reads user.claims.${unknownClaims.join(', user.claims.')}, which no issuer exposes (userClaims: ${opts.claims!.join(', ') || 'none'})`,
+        );
       }
     } catch (err) {
       problems.push(err instanceof RuleError ? err.message : `${where}: ${(err as Error).message}`);

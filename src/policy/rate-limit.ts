@@ -14,7 +14,10 @@ export function compileRateLimit(l: RateLimitConfig): CompiledRateLimit {
   const upstreamOk = l.upstreams ? globMatcher(l.upstreams) : () => true;
   const toolOk = l.tools ? globMatcher(l.tools) : undefined;
   return {
-    id: l.id, per: l.per, capacity: l.capacity, refillPerSecond: l.refillPerSecond,
+    id: l.id,
+    per: l.per,
+    capacity: l.capacity,
+    refillPerSecond: l.refillPerSecond,
     appliesTo(upstream, target) {
       if (!upstreamOk(upstream)) return false;
       return toolOk === undefined || (target?.feature === 'tool' && toolOk(target.name));
@@ -26,10 +29,14 @@ export function compileRateLimit(l: RateLimitConfig): CompiledRateLimit {
 export function bucketKey(limit: CompiledRateLimit, input: PolicyInput, target: Target | undefined): string {
   const parts = limit.per.map((d) => {
     switch (d) {
-      case 'user': return `u:${input.user.issuer}\u0000${input.user.sub}`;
-      case 'client': return `c:${input.client.id}`;
-      case 'tool': return `t:${target ? `${target.feature}:${target.name}` : input.request.method}`;
-      case 'upstream': return `s:${input.upstream}`;
+      case 'user':
+        return `u:${input.user.issuer}\u0000${input.user.sub}`;
+      case 'client':
+        return `c:${input.client.id}`;
+      case 'tool':
+        return `t:${target ? `${target.feature}:${target.name}` : input.request.method}`;
+      case 'upstream':
+        return `s:${input.upstream}`;
     }
   });
   return `${limit.id}\u0001${parts.join('\u0001')}`;
@@ -42,7 +49,10 @@ export interface RateLimiter {
   take(limits: readonly { limit: CompiledRateLimit; key: string }[], now?: number): RateVerdict;
 }
 
-interface Bucket { tokens: number; updated: number }
+interface Bucket {
+  tokens: number;
+  updated: number;
+}
 
 /**
  * Token buckets in memory. A call draws one token from every bucket that
@@ -59,13 +69,21 @@ export class MemoryRateLimiter implements RateLimiter {
     if (limits.length === 0) return { ok: true };
     const current = limits.map(({ limit, key }) => {
       const b = this.buckets.get(key);
-      const tokens = b ? Math.min(limit.capacity, b.tokens + ((now - b.updated) / 1000) * limit.refillPerSecond) : limit.capacity;
+      const tokens = b
+        ? Math.min(limit.capacity, b.tokens + ((now - b.updated) / 1000) * limit.refillPerSecond)
+        : limit.capacity;
       return { limit, key, tokens };
     });
     const short = current.filter((c) => c.tokens < 1);
     if (short.length) {
-      const worst = short.reduce((a, c) => ((1 - c.tokens) / c.limit.refillPerSecond > (1 - a.tokens) / a.limit.refillPerSecond ? c : a));
-      return { ok: false, limitId: worst.limit.id, retryAfterMs: Math.ceil(((1 - worst.tokens) / worst.limit.refillPerSecond) * 1000) };
+      const worst = short.reduce((a, c) =>
+        (1 - c.tokens) / c.limit.refillPerSecond > (1 - a.tokens) / a.limit.refillPerSecond ? c : a,
+      );
+      return {
+        ok: false,
+        limitId: worst.limit.id,
+        retryAfterMs: Math.ceil(((1 - worst.tokens) / worst.limit.refillPerSecond) * 1000),
+      };
     }
     for (const c of current) {
       this.buckets.delete(c.key);

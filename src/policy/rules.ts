@@ -6,7 +6,13 @@ import { expressionFacts, type ExpressionFacts } from './expression-facts.js';
 
 /** What a rule's `when` expression can see (docs/architecture.md §3 step 3). */
 export interface PolicyInput {
-  user: { authenticated: boolean; issuer: string; sub: string; claims: Record<string, unknown>; scopes: readonly string[] };
+  user: {
+    authenticated: boolean;
+    issuer: string;
+    sub: string;
+    claims: Record<string, unknown>;
+    scopes: readonly string[];
+  };
   client: { id: string; method: string };
   upstream: string;
   request: { method: string; transport: string };
@@ -19,7 +25,10 @@ export interface PolicyInput {
 
 export type Feature = 'tool' | 'resource' | 'prompt';
 /** What a call reaches; absent for configured custom methods, which name no tool, resource or prompt. */
-export interface Target { feature: Feature; name: string }
+export interface Target {
+  feature: Feature;
+  name: string;
+}
 
 export interface CompiledRule {
   id: string;
@@ -61,7 +70,8 @@ export function compileRule(r: PolicyRuleConfig): CompiledRule {
       const program = policyEnvironment().parse(r.when);
       const checked = program.check();
       if (!checked.valid) throw checked.error ?? new Error('type check failed');
-      if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`the expression must yield bool, but yields ${checked.type}`);
+      if (checked.type !== 'bool' && checked.type !== 'dyn')
+        throw new Error(`the expression must yield bool, but yields ${checked.type}`);
       facts = expressionFacts(program.ast);
     } catch (err) {
       throw new RuleError(`rule ${r.id}: invalid when expression: ${(err as Error).message}`, { cause: err });

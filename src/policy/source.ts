@@ -16,7 +16,12 @@ export function readPolicyFile(path: string): PolicyDocument {
   const secrets = findLiteralSecrets(raw);
   if (secrets.length) throw new PolicyError(secrets.map((s) => `policy file ${path}: ${literalSecretMessage(s)}`));
   const parsed = PolicyDocumentSchema.safeParse(raw ?? {});
-  if (!parsed.success) throw new PolicyError(formatIssues(parsed.error.issues).split('\n').map((l) => l.trim()));
+  if (!parsed.success)
+    throw new PolicyError(
+      formatIssues(parsed.error.issues)
+        .split('\n')
+        .map((l) => l.trim()),
+    );
   return parsed.data;
 }
 
@@ -28,6 +33,11 @@ export function policyFilePath(config: GatewayConfig, baseDir: string): string |
 export function loadPolicy(config: GatewayConfig, baseDir: string): CompiledPolicy {
   const file = policyFilePath(config, baseDir);
   const { rules, rateLimits, methods } = file ? readPolicyFile(file) : config.policy;
-  const claims = [...new Set([...config.userAuth.issuers.flatMap((i) => i.userClaims), ...(config.userAuth.signedContext?.userClaims ?? [])])];
+  const claims = [
+    ...new Set([
+      ...config.userAuth.issuers.flatMap((i) => i.userClaims),
+      ...(config.userAuth.signedContext?.userClaims ?? []),
+    ]),
+  ];
   return compilePolicy({ rules, rateLimits, methods }, Object.keys(config.upstreams), { claims });
 }

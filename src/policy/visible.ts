@@ -13,7 +13,9 @@ function isAbout(err: unknown, unknowns: readonly Unknown[]): boolean {
   const node = (err as { node?: unknown } | null)?.node;
   const path = accessPath(node);
   if (!path) return false;
-  return unknowns.some((u) => (u === 'prompt.arguments' ? path[0] === 'prompt' && path[1] === 'arguments' : path[0] === u));
+  return unknowns.some((u) =>
+    u === 'prompt.arguments' ? path[0] === 'prompt' && path[1] === 'arguments' : path[0] === u,
+  );
 }
 
 /**
@@ -28,7 +30,14 @@ function isAbout(err: unknown, unknowns: readonly Unknown[]): boolean {
  * Step-up scopes do not hide an item: it stays visible so the client learns,
  * at call time, which scopes to ask for (MCP authorization, step-up flow).
  */
-export function visible(policy: CompiledPolicy, method: string, upstream: string, target: Target, input: PolicyInput, unknowns: readonly Unknown[]): boolean {
+export function visible(
+  policy: CompiledPolicy,
+  method: string,
+  upstream: string,
+  target: Target,
+  input: PolicyInput,
+  unknowns: readonly Unknown[],
+): boolean {
   let mayAllow = false;
   for (const rule of policy.rules) {
     if (!rule.appliesTo(method, upstream, target)) continue;

@@ -24,7 +24,9 @@ export function canonicalJson(root: unknown): string {
       }
       out.push('[');
     } else if (v !== null && typeof v === 'object') {
-      const keys = Object.keys(v).filter((k) => isJsonValue((v as Record<string, unknown>)[k])).sort();
+      const keys = Object.keys(v)
+        .filter((k) => isJsonValue((v as Record<string, unknown>)[k]))
+        .sort();
       stack.push({ text: '}' });
       for (let i = keys.length - 1; i >= 0; i--) {
         stack.push({ value: (v as Record<string, unknown>)[keys[i]!] });

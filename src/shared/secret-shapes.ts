@@ -6,7 +6,8 @@
  */
 
 /** Names (lower-cased, without - _ and spaces) that hold credentials. */
-const SECRET_NAME = /passw(or)?d|passphrase|pwd|secret|token|apikey|accesskey|authorization|cookie|credential|privatekey|session|jwt|bearer/;
+const SECRET_NAME =
+  /passw(or)?d|passphrase|pwd|secret|token|apikey|accesskey|authorization|cookie|credential|privatekey|session|jwt|bearer/;
 
 export function nameLooksSecret(name: string): boolean {
   return SECRET_NAME.test(name.toLowerCase().replace(/[-_\s]/g, ''));

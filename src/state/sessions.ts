@@ -27,8 +27,18 @@ export class SessionStore<S extends SessionBase> {
   private readonly sessions = new Map<string, S>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly options: { idleTtlMs: number; maxSessions: number; onExpire: (s: S) => void; shortestIdleTtlMs?: number }) {
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, options.idleTtlMs, options.shortestIdleTtlMs ?? Infinity));
+  constructor(
+    private readonly options: {
+      idleTtlMs: number;
+      maxSessions: number;
+      onExpire: (s: S) => void;
+      shortestIdleTtlMs?: number;
+    },
+  ) {
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      Math.min(60_000, options.idleTtlMs, options.shortestIdleTtlMs ?? Infinity),
+    );
     this.sweeper.unref();
   }
 
@@ -37,7 +47,8 @@ export class SessionStore<S extends SessionBase> {
   }
 
   add(session: S): void {
-    if (this.sessions.size >= this.options.maxSessions) throw new BehalfError('upstream_unavailable', 'Too many sessions');
+    if (this.sessions.size >= this.options.maxSessions)
+      throw new BehalfError('upstream_unavailable', 'Too many sessions');
     this.sessions.set(session.id, session);
   }
 

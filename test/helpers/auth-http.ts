@@ -7,11 +7,16 @@ import { jsonOrUndefined, readResponseBody } from './raw-http.js';
 
 /** A fresh 2025-11-25 initialize request, as the SDK 1.x client sends it. */
 export const INIT_BODY = JSON.stringify({
-  jsonrpc: '2.0', id: 1, method: 'initialize',
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
   params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '0' } },
 });
 
-export const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } as const;
+export const JSON_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+} as const;
 
 export interface RawResponse {
   status: number;
@@ -32,7 +37,10 @@ export function toHeaders(raw: NodeJS.Dict<string | string[]>): Headers {
 }
 
 /** One raw HTTP request with fetch; the body is read completely (401s are small JSON bodies). */
-export async function rawRequest(url: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+export async function rawRequest(
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
   const res = await fetch(url, { method: o.method ?? 'GET', headers: o.headers, body: o.body });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: jsonOrUndefined(text) };
@@ -93,7 +101,12 @@ export function assertChallenge(res: RawResponse, e: ChallengeExpectation): void
   assert.equal(params.scope, e.scope);
   // The description is the same fixed text as the body: why a credential failed stays in the audit log.
   if (e.error === 'invalid_token' && typeof e.message === 'string') assert.equal(params.error_description, e.message);
-  const body = res.json as { jsonrpc?: string; id?: unknown; error?: { code?: number; message?: string }; result?: unknown };
+  const body = res.json as {
+    jsonrpc?: string;
+    id?: unknown;
+    error?: { code?: number; message?: string };
+    result?: unknown;
+  };
   assert.equal(body?.jsonrpc, '2.0');
   assert.equal(body.id, null);
   assert.equal(typeof body.error?.code, 'number');
@@ -139,10 +152,16 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * A raw node:http request whose header values may be arrays: each value is
  * sent as its own header line (fetch would merge them into one).
  */
-export function httpRequestLines(url: string, o: { method?: string; headers: Record<string, string | string[]>; body?: string }): Promise<RawResponse> {
+export function httpRequestLines(
+  url: string,
+  o: { method?: string; headers: Record<string, string | string[]>; body?: string },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: o.method ?? 'GET' }, (res) => {
-      readResponseBody(res).then(({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json }), reject);
+      readResponseBody(res).then(
+        ({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json }),
+        reject,
+      );
     });
     for (const [k, v] of Object.entries(o.headers)) req.setHeader(k, v);
     req.setHeader('connection', 'close');

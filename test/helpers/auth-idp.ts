@@ -9,7 +9,9 @@ export const STRANGER = { clientId: 'stranger', clientSecret: 'stranger-secret-f
 const SCOPE = 'mcp:tools crm:read crm:write';
 
 /** The users and clients `startFixture` gives its IdP, plus `extra` clients. */
-export function fixtureIdpOptions(o: { extraClients?: DevClient[]; agentScope?: string } = {}): Pick<DevIdpOptions, 'users' | 'clients'> {
+export function fixtureIdpOptions(
+  o: { extraClients?: DevClient[]; agentScope?: string } = {},
+): Pick<DevIdpOptions, 'users' | 'clients'> {
   return {
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: PASSWORD, claims: userClaims(u) })),
     clients: [

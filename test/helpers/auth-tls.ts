@@ -26,32 +26,77 @@ export interface CertFiles {
   fingerprint256: string;
 }
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
 function files(dir: string, name: string): CertFiles {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
   const cert = readFileSync(certPath, 'utf8');
-  return { certPath, keyPath, cert, key: readFileSync(keyPath, 'utf8'), fingerprint256: new X509Certificate(cert).fingerprint256 };
+  return {
+    certPath,
+    keyPath,
+    cert,
+    key: readFileSync(keyPath, 'utf8'),
+    fingerprint256: new X509Certificate(cert).fingerprint256,
+  };
 }
 
 /** A self-signed CA valid for a day. */
 export function makeCa(dir: string, name: string): CertFiles {
-  openssl(['req', '-x509', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '1', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   return files(dir, name);
 }
 
 /** A leaf certificate signed by `ca`: a server cert for 127.0.0.1 or a client cert. */
 export function makeLeaf(dir: string, ca: CertFiles, name: string, kind: 'server' | 'client'): CertFiles {
-  const ext = kind === 'server'
-    ? 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n'
-    : 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
+  const ext =
+    kind === 'server'
+      ? 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n'
+      : 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', ca.certPath, '-CAkey', ca.keyPath, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-    '-days', '1', '-out', `${name}.crt`, '-extfile', `${name}.ext`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      ca.certPath,
+      '-CAkey',
+      ca.keyPath,
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '1',
+      '-out',
+      `${name}.crt`,
+      '-extfile',
+      `${name}.ext`,
+    ],
+    dir,
+  );
   return files(dir, name);
 }
 
@@ -68,10 +113,16 @@ function agentFor(o: TlsClientOptions): Agent {
 }
 
 /** One raw HTTPS request with (or without) a client certificate; the body is read completely. */
-export function httpsRequest(url: string, o: TlsClientOptions & { method?: string; headers?: Record<string, string>; body?: string }): Promise<RawResponse> {
+export function httpsRequest(
+  url: string,
+  o: TlsClientOptions & { method?: string; headers?: Record<string, string>; body?: string },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: o.method ?? 'GET', headers: o.headers, agent: agentFor(o) }, (res) => {
-      readResponseBody(res).then(({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json }), reject);
+      readResponseBody(res).then(
+        ({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), text, json }),
+        reject,
+      );
     });
     req.on('error', reject);
     req.end(o.body);
@@ -87,23 +138,27 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
  */
 export function tlsFetch(o: TlsClientOptions): (input: string | URL, init?: RequestInit) => Promise<Response> {
   const agent = agentFor(o);
-  return (input, init = {}) => new Promise<Response>((resolve, reject) => {
-    const method = init.method ?? 'GET';
-    const headers = Object.fromEntries(new Headers(init.headers).entries());
-    const req = request(new URL(String(input)), { method, headers, agent }, (res) => {
-      const status = res.statusCode ?? 0;
-      const body = NULL_BODY_STATUS.has(status) || method === 'HEAD' ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-      if (!body) res.resume();
-      resolve(new Response(body, { status, headers: toHeaders(res.headers) }));
+  return (input, init = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const method = init.method ?? 'GET';
+      const headers = Object.fromEntries(new Headers(init.headers).entries());
+      const req = request(new URL(String(input)), { method, headers, agent }, (res) => {
+        const status = res.statusCode ?? 0;
+        const body =
+          NULL_BODY_STATUS.has(status) || method === 'HEAD'
+            ? null
+            : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+        if (!body) res.resume();
+        resolve(new Response(body, { status, headers: toHeaders(res.headers) }));
+      });
+      req.on('error', reject);
+      const signal = init.signal;
+      if (signal) {
+        if (signal.aborted) req.destroy(new Error('aborted'));
+        else signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+      }
+      if (init.body === undefined || init.body === null) req.end();
+      else if (typeof init.body === 'string') req.end(init.body);
+      else reject(new Error('tlsFetch: only string bodies are supported'));
     });
-    req.on('error', reject);
-    const signal = init.signal;
-    if (signal) {
-      if (signal.aborted) req.destroy(new Error('aborted'));
-      else signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
-    }
-    if (init.body === undefined || init.body === null) req.end();
-    else if (typeof init.body === 'string') req.end(init.body);
-    else reject(new Error('tlsFetch: only string bodies are supported'));
-  });
 }

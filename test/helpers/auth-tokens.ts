@@ -8,7 +8,8 @@ import { CompactSign, decodeJwt, decodeProtectedHeader, importJWK, type JWK, typ
  * about the forged part and not about self-signed tokens in general.
  */
 
-const b64url = (v: object | Buffer): string => Buffer.from(Buffer.isBuffer(v) ? v : JSON.stringify(v)).toString('base64url');
+const b64url = (v: object | Buffer): string =>
+  Buffer.from(Buffer.isBuffer(v) ? v : JSON.stringify(v)).toString('base64url');
 
 export type Header = Record<string, unknown>;
 
@@ -40,7 +41,9 @@ export function flipSignatureByte(token: string): string {
 
 /** PEM (SPKI) of a public JWK: the bytes a key-confusion attacker would use as an HMAC secret. */
 export function publicPem(jwk: object): string {
-  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
+  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
+    .export({ format: 'pem', type: 'spki' })
+    .toString();
 }
 
 export function claimsOf(token: string): JWTPayload {

@@ -15,8 +15,18 @@ import { z } from 'zod';
 
 export type Headers = Record<string, string | string[] | undefined>;
 
-export interface CanaryRequest { method: string; path: string; headers: Headers; body: string }
-export interface CanaryCall { tool: string; args: Record<string, unknown>; headers: Headers; meta: Record<string, unknown> | undefined }
+export interface CanaryRequest {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: string;
+}
+export interface CanaryCall {
+  tool: string;
+  args: Record<string, unknown>;
+  headers: Headers;
+  meta: Record<string, unknown> | undefined;
+}
 
 export interface CanaryUpstream {
   /** Streamable HTTP endpoint, http://127.0.0.1:PORT/mcp. */
@@ -44,22 +54,37 @@ export async function startCanaryUpstream(): Promise<CanaryUpstream> {
 
   function server(): McpServer {
     const s = new McpServer({ name: 'behalf-canary', version: '0.0.0' });
-    const record = (tool: string, args: Record<string, unknown>, extra: { requestInfo?: { headers: Headers }; _meta?: Record<string, unknown> }) => {
+    const record = (
+      tool: string,
+      args: Record<string, unknown>,
+      extra: { requestInfo?: { headers: Headers }; _meta?: Record<string, unknown> },
+    ) => {
       calls.push({ tool, args, headers: { ...extra.requestInfo?.headers }, meta: extra._meta });
     };
-    s.registerTool('get_customer', { description: 'A customer record', inputSchema: { customer_id: z.string() } }, (args, extra) => {
-      record('get_customer', args, extra);
-      return { content: [{ type: 'text', text: `customer ${args.customer_id}` }] };
-    });
+    s.registerTool(
+      'get_customer',
+      { description: 'A customer record', inputSchema: { customer_id: z.string() } },
+      (args, extra) => {
+        record('get_customer', args, extra);
+        return { content: [{ type: 'text', text: `customer ${args.customer_id}` }] };
+      },
+    );
     s.registerTool('echo', { description: 'Returns its text', inputSchema: { text: z.string() } }, (args, extra) => {
       record('echo', args, extra);
       return { content: [{ type: 'text', text: args.text }] };
     });
-    s.registerTool('slow_echo', { description: 'Returns its text after ms milliseconds', inputSchema: { text: z.string(), ms: z.number().int().min(0).max(2000) } }, async (args, extra) => {
-      record('slow_echo', args, extra);
-      await new Promise((r) => setTimeout(r, args.ms));
-      return { content: [{ type: 'text', text: args.text }] };
-    });
+    s.registerTool(
+      'slow_echo',
+      {
+        description: 'Returns its text after ms milliseconds',
+        inputSchema: { text: z.string(), ms: z.number().int().min(0).max(2000) },
+      },
+      async (args, extra) => {
+        record('slow_echo', args, extra);
+        await new Promise((r) => setTimeout(r, args.ms));
+        return { content: [{ type: 'text', text: args.text }] };
+      },
+    );
     return s;
   }
 
@@ -76,7 +101,9 @@ export async function startCanaryUpstream(): Promise<CanaryUpstream> {
     if (typeof sid === 'string') {
       const t = transports.get(sid);
       if (!t) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
         return;
       }
       await t.handleRequest(req, res, parsed);
@@ -84,9 +111,13 @@ export async function startCanaryUpstream(): Promise<CanaryUpstream> {
     }
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => { transports.set(id, transport); },
+      onsessioninitialized: (id) => {
+        transports.set(id, transport);
+      },
     });
-    transport.onclose = () => { if (transport.sessionId) transports.delete(transport.sessionId); };
+    transport.onclose = () => {
+      if (transport.sessionId) transports.delete(transport.sessionId);
+    };
     await server().connect(transport);
     await transport.handleRequest(req, res, parsed);
   }

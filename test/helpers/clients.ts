@@ -13,7 +13,9 @@ export async function connectSse(url: string, headers: Record<string, string>): 
   const client = new Client({ name: 'behalf-test', version: '0.0.0' });
   const transport = new SSEClientTransport(new URL(url), {
     requestInit: { headers },
-    eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+    eventSourceInit: {
+      fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+    },
   });
   await client.connect(transport);
   return client;

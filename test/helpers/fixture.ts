@@ -2,14 +2,24 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
 import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
-import { startDevIdp, TOKEN_EXCHANGE_GRANT, type DevClient, type DevIdp, type DevIdpOptions } from '../../demo/idp/index.js';
+import {
+  startDevIdp,
+  TOKEN_EXCHANGE_GRANT,
+  type DevClient,
+  type DevIdp,
+  type DevIdpOptions,
+} from '../../demo/idp/index.js';
 import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../../demo/quickstart/users.js';
 import { tempDir } from './tmp.js';
 
 export const AGENT = { clientId: 'agent', clientSecret: 'agent-secret-for-tests-only' };
 /** The gateway's own client at the IdP, for RFC 8693 token exchange (its secret reaches the gateway by env reference). */
-export const EXCHANGER = { clientId: 'gateway-exchanger', clientSecret: 'gateway-exchanger-secret-for-tests', secretEnv: 'BEHALF_TEST_EXCHANGER_SECRET' };
+export const EXCHANGER = {
+  clientId: 'gateway-exchanger',
+  clientSecret: 'gateway-exchanger-secret-for-tests',
+  secretEnv: 'BEHALF_TEST_EXCHANGER_SECRET',
+};
 export const OTHER_AGENT = { clientId: 'other-agent', clientSecret: 'other-agent-secret-for-tests' };
 export const PASSWORD = 'test-password';
 
@@ -47,7 +57,10 @@ export interface Fixture {
   apiKey: string;
   otherApiKey: string;
   /** A fresh user token for `user` (alice, bob, carol), issued to `agent` for the resource of `upstream`. */
-  userToken(user: string, o?: { upstream?: string; resource?: string; client?: typeof AGENT; scope?: string }): Promise<string>;
+  userToken(
+    user: string,
+    o?: { upstream?: string; resource?: string; client?: typeof AGENT; scope?: string },
+  ): Promise<string>;
   /** Headers the demo agent sends for `user`: its API key plus the user's token. */
   headersFor(user: string, o?: { upstream?: string }): Promise<Record<string, string>>;
   close(): Promise<void>;
@@ -64,10 +77,29 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: PASSWORD, claims: userClaims(u) })),
     clients: [
       ...(idpClients ?? [
-        { clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
-        { clientId: OTHER_AGENT.clientId, clientSecret: OTHER_AGENT.clientSecret, grantTypes: ['password', 'client_credentials'], scope: 'mcp:tools crm:read crm:write' },
+        {
+          clientId: AGENT.clientId,
+          clientSecret: AGENT.clientSecret,
+          grantTypes: ['password', 'client_credentials'],
+          scope: 'mcp:tools crm:read crm:write',
+        },
+        {
+          clientId: OTHER_AGENT.clientId,
+          clientSecret: OTHER_AGENT.clientSecret,
+          grantTypes: ['password', 'client_credentials'],
+          scope: 'mcp:tools crm:read crm:write',
+        },
       ]),
-      ...(o.exchanger ? [{ clientId: EXCHANGER.clientId, clientSecret: EXCHANGER.clientSecret, grantTypes: o.exchanger.grantTypes ?? [TOKEN_EXCHANGE_GRANT], scope: o.exchanger.scope ?? 'crm:read crm:write' }] : []),
+      ...(o.exchanger
+        ? [
+            {
+              clientId: EXCHANGER.clientId,
+              clientSecret: EXCHANGER.clientSecret,
+              grantTypes: o.exchanger.grantTypes ?? [TOKEN_EXCHANGE_GRANT],
+              scope: o.exchanger.scope ?? 'crm:read crm:write',
+            },
+          ]
+        : []),
     ],
     ...idpRest,
   });
@@ -79,25 +111,39 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     clientAuth: { methods: ['api-key'], ...o.clientAuth },
     clients: o.clients ?? [
       { id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(apiKey) }], oauthClientIds: [AGENT.clientId] },
-      { id: 'other-agent', apiKeys: [{ id: 'k2', hash: hashApiKey(otherApiKey) }], oauthClientIds: [OTHER_AGENT.clientId] },
+      {
+        id: 'other-agent',
+        apiKeys: [{ id: 'k2', hash: hashApiKey(otherApiKey) }],
+        oauthClientIds: [OTHER_AGENT.clientId],
+      },
     ],
     userAuth: {
       mode: 'dual',
       issuers: [{ issuer: idp.issuer, algorithms: ['ES256', 'RS256'], userClaims: ['role', 'customers'] }],
       ...o.userAuth,
     },
-    upstreams: typeof o.upstreams === 'function' ? await o.upstreams(idp).catch(async (err: unknown) => {
-      await idp.close();
-      throw err;
-    }) : (o.upstreams ?? { crm: CRM_STDIO }),
+    upstreams:
+      typeof o.upstreams === 'function'
+        ? await o.upstreams(idp).catch(async (err: unknown) => {
+            await idp.close();
+            throw err;
+          })
+        : (o.upstreams ?? { crm: CRM_STDIO }),
     policy: Array.isArray(o.policy) ? { rules: o.policy } : (o.policy ?? { rules: DEMO_POLICY }),
     audit: { sqlitePath: ':memory:' },
   };
   let gateway: Gateway | undefined;
   if (!o.noGateway) {
     try {
-      const env = o.exchanger ? { env: { ...process.env, ...o.gateway?.env, [EXCHANGER.secretEnv]: EXCHANGER.clientSecret } } : {};
-      gateway = await startGateway(parseConfig(raw, dir), { log: () => {}, verifier: { jwksCooldownMs: 0 }, ...o.gateway, ...env });
+      const env = o.exchanger
+        ? { env: { ...process.env, ...o.gateway?.env, [EXCHANGER.secretEnv]: EXCHANGER.clientSecret } }
+        : {};
+      gateway = await startGateway(parseConfig(raw, dir), {
+        log: () => {},
+        verifier: { jwksCooldownMs: 0 },
+        ...o.gateway,
+        ...env,
+      });
     } catch (err) {
       await idp.close();
       throw err;
@@ -112,8 +158,12 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     async userToken(user, t = {}) {
       const client = t.client ?? AGENT;
       const r = await idp.passwordToken({
-        clientId: client.clientId, clientSecret: client.clientSecret, username: user, password: PASSWORD,
-        resource: t.resource ?? resourceOf(t.upstream), ...(t.scope ? { scope: t.scope } : {}),
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        username: user,
+        password: PASSWORD,
+        resource: t.resource ?? resourceOf(t.upstream),
+        ...(t.scope ? { scope: t.scope } : {}),
       });
       return r.accessToken;
     },

@@ -56,11 +56,27 @@ export function rawRequest(url: string, o: RawRequestOptions = {}): Promise<RawR
   if (body && o.chunked) headers['transfer-encoding'] = 'chunked';
   else if (body) headers['content-length'] = String(body.length);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: o.method ?? 'GET', headers, agent: false }, (res) => {
-      readResponseBody(res).then(({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json }), reject);
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: `${u.pathname}${u.search}`,
+        method: o.method ?? 'GET',
+        headers,
+        agent: false,
+      },
+      (res) => {
+        readResponseBody(res).then(
+          ({ text, json }) => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json }),
+          reject,
+        );
+      },
+    );
     // A response that never ends (say, a stream opened where a refusal was expected) fails the test instead of hanging it.
-    const timer = setTimeout(() => req.destroy(new Error(`no complete response from ${o.method ?? 'GET'} ${u.pathname} in time`)), o.timeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no complete response from ${o.method ?? 'GET'} ${u.pathname} in time`)),
+      o.timeoutMs ?? 20_000,
+    );
     req.on('close', () => clearTimeout(timer));
     // The server may answer (413) and stop reading before the body is sent: that is not a client failure.
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -77,17 +93,33 @@ export function rawRequest(url: string, o: RawRequestOptions = {}): Promise<RawR
 }
 
 /** POSTs one JSON-RPC body (object, array, or raw text) as JSON. */
-export function postJson(url: string, headers: Record<string, string>, body: unknown, sessionId?: string): Promise<RawResponse> {
+export function postJson(
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  sessionId?: string,
+): Promise<RawResponse> {
   return rawRequest(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', ...headers, ...(sessionId ? { 'mcp-session-id': sessionId } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...headers,
+      ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
 
 export const INITIALIZE = {
-  jsonrpc: '2.0', id: 0, method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'behalf-raw-test', version: '0.0.0' } },
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'behalf-raw-test', version: '0.0.0' },
+  },
 } as const;
 
 /** Opens a Streamable HTTP session the raw way; returns its id after `notifications/initialized` is accepted. */
@@ -104,7 +136,12 @@ export async function openSession(url: string, headers: Record<string, string>):
 let nextId = 1;
 /** A `tools/call` request body with a fresh id. */
 export function toolCall(name: string | undefined, args: Record<string, unknown> = {}): Record<string, unknown> {
-  return { jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { ...(name === undefined ? {} : { name }), arguments: args } };
+  return {
+    jsonrpc: '2.0',
+    id: nextId++,
+    method: 'tools/call',
+    params: { ...(name === undefined ? {} : { name }), arguments: args },
+  };
 }
 
 export function rpc(method: string, params?: Record<string, unknown>): Record<string, unknown> {
@@ -129,10 +166,17 @@ export function rpcResult(r: RawResponse): Record<string, unknown> {
 /** No secret and nothing internal in what a caller sees. */
 export function assertNoLeak(text: string, secrets: readonly string[]): void {
   for (const s of secrets) assert.ok(!text.includes(s), 'a secret appears in the response');
-  assert.doesNotMatch(text, /\n\s+at [^\n]+:\d+:\d+|node:internal|\/dist\/|\.ts:\d+|Error: /, 'the response carries internals');
+  assert.doesNotMatch(
+    text,
+    /\n\s+at [^\n]+:\d+:\d+|node:internal|\/dist\/|\.ts:\d+|Error: /,
+    'the response carries internals',
+  );
 }
 
-export interface SseEvent { event: string; data: string }
+export interface SseEvent {
+  event: string;
+  data: string;
+}
 
 export interface RawStream {
   status: number;
@@ -152,7 +196,14 @@ export interface RawStream {
 export function rawStream(url: string, headers: Record<string, string>): Promise<RawStream> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: 'GET', headers: { accept: 'text/event-stream', ...headers }, agent: false });
+    const req = request({
+      host: u.hostname,
+      port: u.port,
+      path: `${u.pathname}${u.search}`,
+      method: 'GET',
+      headers: { accept: 'text/event-stream', ...headers },
+      agent: false,
+    });
     req.on('error', reject);
     req.on('response', (res: IncomingMessage) => {
       const events: SseEvent[] = [];
@@ -162,7 +213,9 @@ export function rawStream(url: string, headers: Record<string, string>): Promise
       let isEnded = false;
       let consumed = 0;
       let endedResolve!: (t: number) => void;
-      const ended = new Promise<number>((r) => { endedResolve = r; });
+      const ended = new Promise<number>((r) => {
+        endedResolve = r;
+      });
       const finish = () => {
         if (isEnded) return;
         isEnded = true;
@@ -201,13 +254,24 @@ export function rawStream(url: string, headers: Record<string, string>): Promise
         headers: res.headers,
         events,
         ended,
-        get isEnded() { return isEnded; },
+        get isEnded() {
+          return isEnded;
+        },
         text: () => raw,
         nextEvent(timeoutMs = 10_000) {
           if (consumed < events.length) return Promise.resolve(events[consumed++]!);
           if (isEnded) return Promise.reject(new Error('stream ended'));
           return new Promise<SseEvent>((res2, rej) => {
-            const waiter = { resolve: (e: SseEvent) => { clearTimeout(timer); res2(e); }, reject: (e: Error) => { clearTimeout(timer); rej(e); } };
+            const waiter = {
+              resolve: (e: SseEvent) => {
+                clearTimeout(timer);
+                res2(e);
+              },
+              reject: (e: Error) => {
+                clearTimeout(timer);
+                rej(e);
+              },
+            };
             const timer = setTimeout(() => {
               waiters.splice(waiters.indexOf(waiter), 1);
               rej(new Error('no event in time'));
@@ -223,15 +287,30 @@ export function rawStream(url: string, headers: Record<string, string>): Promise
 }
 
 /** Announces a body of `declaredLength` bytes, sends only `partial`, and waits for the server to give up on the rest. */
-export function slowBodyRequest(url: string, headers: Record<string, string>, partial: string, declaredLength: number): Promise<RawResponse> {
+export function slowBodyRequest(
+  url: string,
+  headers: Record<string, string>,
+  partial: string,
+  declaredLength: number,
+): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...headers, 'content-length': String(declaredLength) }, agent: false }, (res) => {
-      readResponseBody(res).then(({ text, json }) => {
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        req.destroy();
-      }, reject);
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(declaredLength) },
+        agent: false,
+      },
+      (res) => {
+        readResponseBody(res).then(({ text, json }) => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          req.destroy();
+        }, reject);
+      },
+    );
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
     });

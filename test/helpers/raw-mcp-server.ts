@@ -27,15 +27,20 @@ export const RAW_TOOLS = ['echo', 'crash', 'sleep'] as const;
 
 async function main(): Promise<void> {
   const server = new McpServer({ name: 'behalf-raw-test-server', version: '0.0.0' });
-  server.registerTool('echo', { description: 'Returns its text', inputSchema: { text: z.string() } },
-    ({ text }) => ({ content: [{ type: 'text', text }] }));
-  server.registerTool('crash', { description: 'Exits the process without answering', inputSchema: {} },
-    () => process.exit(1));
-  server.registerTool('sleep', { description: 'Answers after ms milliseconds', inputSchema: { ms: z.number().int().min(0) } },
+  server.registerTool('echo', { description: 'Returns its text', inputSchema: { text: z.string() } }, ({ text }) => ({
+    content: [{ type: 'text', text }],
+  }));
+  server.registerTool('crash', { description: 'Exits the process without answering', inputSchema: {} }, () =>
+    process.exit(1),
+  );
+  server.registerTool(
+    'sleep',
+    { description: 'Answers after ms milliseconds', inputSchema: { ms: z.number().int().min(0) } },
     async ({ ms }) => {
       await new Promise((r) => setTimeout(r, ms));
       return { content: [{ type: 'text', text: `slept ${ms}` }] };
-    });
+    },
+  );
   // The gateway ends a session by closing stdin: leave then, even with a sleep pending.
   process.stdin.on('end', () => process.exit(0));
   await server.connect(new StdioServerTransport());

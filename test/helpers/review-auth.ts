@@ -2,7 +2,14 @@
  * The review servers' own bearer-token check (jose, against the dev IdP's
  * JWKS) — what a careful MCP server does, with a switch per flaw.
  */
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, UnsecuredJWT, type JWTClaimVerificationOptions, type JWTPayload } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  UnsecuredJWT,
+  type JWTClaimVerificationOptions,
+  type JWTPayload,
+} from 'jose';
 import { DIRECTORY, type Caller } from './review-crm.js';
 
 export interface TokenRules {
@@ -28,7 +35,12 @@ function algOf(token: string): unknown {
   }
 }
 
-export function tokenVerifier(o: { issuer: string; jwksUri: string; resource: string; rules: TokenRules }): (token: string) => Promise<Caller> {
+export function tokenVerifier(o: {
+  issuer: string;
+  jwksUri: string;
+  resource: string;
+  rules: TokenRules;
+}): (token: string) => Promise<Caller> {
   const keys = createRemoteJWKSet(new URL(o.jwksUri));
   const claims: JWTClaimVerificationOptions = {
     issuer: o.issuer,
@@ -38,9 +50,10 @@ export function tokenVerifier(o: { issuer: string; jwksUri: string; resource: st
   return async (token) => {
     let payload: JWTPayload;
     try {
-      payload = o.rules.algNone && algOf(token) === 'none'
-        ? UnsecuredJWT.decode(token, claims).payload
-        : (await jwtVerify(token, keys, { ...claims, algorithms: ALGORITHMS })).payload;
+      payload =
+        o.rules.algNone && algOf(token) === 'none'
+          ? UnsecuredJWT.decode(token, claims).payload
+          : (await jwtVerify(token, keys, { ...claims, algorithms: ALGORITHMS })).payload;
     } catch {
       throw new InvalidToken('the token is invalid or expired');
     }

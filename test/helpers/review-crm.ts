@@ -38,7 +38,11 @@ const OWNER = new Map(DEMO_USERS.flatMap((u) => (u.owns ?? []).map((id) => [id, 
 
 const NO_ARGS = { type: 'object' as const, properties: {} };
 const TOOL_LIST: Record<ReviewTool, Tool> = {
-  get_customer: { name: 'get_customer', description: 'One customer record', inputSchema: { type: 'object', properties: { customer_id: { type: 'string' } }, required: ['customer_id'] } },
+  get_customer: {
+    name: 'get_customer',
+    description: 'One customer record',
+    inputSchema: { type: 'object', properties: { customer_id: { type: 'string' } }, required: ['customer_id'] },
+  },
   list_customers: { name: 'list_customers', description: "The caller's customers", inputSchema: NO_ARGS },
   whoami: { name: 'whoami', description: 'The caller as the CRM knows them', inputSchema: NO_ARGS },
   team_stats: { name: 'team_stats', description: 'Customer counts per rep', inputSchema: NO_ARGS },
@@ -89,30 +93,55 @@ function callerOf(extra: { authInfo?: { extra?: Record<string, unknown> } }): Ca
 export function crmServer(rules: CrmRules, downstream: Downstream): McpServer {
   const server = new McpServer({ name: 'review-crm', version: '0.0.0' });
   // One wrapper decides every call before any tool runs, so no tool can forget the rule.
-  const tool = <A>(name: ReviewTool, run: (caller: Caller, args: A) => Promise<CallToolResult>) =>
+  const tool =
+    <A>(name: ReviewTool, run: (caller: Caller, args: A) => Promise<CallToolResult>) =>
     async (args: A, extra: { authInfo?: { extra?: Record<string, unknown> } }): Promise<CallToolResult> => {
       const caller = callerOf(extra);
       if (!mayCall(caller, name, rules)) return refuse(`forbidden: ${caller.sub} may not call ${name}`);
       return run(caller, args);
     };
 
-  server.registerTool('get_customer', { inputSchema: { customer_id: z.string() } }, tool('get_customer', async (caller, { customer_id }: { customer_id: string }) => {
-    if (!mayRead(caller, customer_id, rules)) return refuse(`forbidden: customer ${customer_id} is not ${caller.sub}'s`);
-    if (!OWNER.has(customer_id)) return refuse(`not found: customer ${customer_id}`);
-    await downstream(caller, `customers/${customer_id}`);
-    return ok(record(customer_id));
-  }));
-  server.registerTool('list_customers', { inputSchema: {} }, tool('list_customers', async (caller) => {
-    await downstream(caller, 'customers');
-    return ok({ customers: customersOf(caller, rules).map(record) });
-  }));
-  server.registerTool('whoami', { inputSchema: {} }, tool('whoami', async (caller) => {
-    await downstream(caller, 'me');
-    return ok({ sub: caller.sub, role: caller.user?.role ?? null, customers: customersOf(caller, rules) });
-  }));
-  server.registerTool('team_stats', { inputSchema: {} }, tool('team_stats', async () =>
-    ok({ reps: DEMO_USERS.filter((u) => u.role === 'rep').map((u) => ({ rep: u.name, customers: u.owns?.length ?? 0 })) })));
-  server.registerTool('export_customers', { inputSchema: {} }, tool('export_customers', async () => ok({ customers: [...OWNER.keys()].map(record) })));
+  server.registerTool(
+    'get_customer',
+    { inputSchema: { customer_id: z.string() } },
+    tool('get_customer', async (caller, { customer_id }: { customer_id: string }) => {
+      if (!mayRead(caller, customer_id, rules))
+        return refuse(`forbidden: customer ${customer_id} is not ${caller.sub}'s`);
+      if (!OWNER.has(customer_id)) return refuse(`not found: customer ${customer_id}`);
+      await downstream(caller, `customers/${customer_id}`);
+      return ok(record(customer_id));
+    }),
+  );
+  server.registerTool(
+    'list_customers',
+    { inputSchema: {} },
+    tool('list_customers', async (caller) => {
+      await downstream(caller, 'customers');
+      return ok({ customers: customersOf(caller, rules).map(record) });
+    }),
+  );
+  server.registerTool(
+    'whoami',
+    { inputSchema: {} },
+    tool('whoami', async (caller) => {
+      await downstream(caller, 'me');
+      return ok({ sub: caller.sub, role: caller.user?.role ?? null, customers: customersOf(caller, rules) });
+    }),
+  );
+  server.registerTool(
+    'team_stats',
+    { inputSchema: {} },
+    tool('team_stats', async () =>
+      ok({
+        reps: DEMO_USERS.filter((u) => u.role === 'rep').map((u) => ({ rep: u.name, customers: u.owns?.length ?? 0 })),
+      }),
+    ),
+  );
+  server.registerTool(
+    'export_customers',
+    { inputSchema: {} },
+    tool('export_customers', async () => ok({ customers: [...OWNER.keys()].map(record) })),
+  );
 
   // Replaces McpServer's own tools/list (which lists every registered tool) with the caller's view, as a gateway filters a list by policy.
   server.server.setRequestHandler(ListToolsRequestSchema, (_req, extra) => ({

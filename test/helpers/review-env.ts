@@ -45,7 +45,11 @@ export async function startReviewEnv(): Promise<ReviewEnv> {
   const idp = await startDevIdp({
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: REVIEW_PASSWORD, claims: userClaims(u) })),
     clients: [
-      { ...REVIEW_AGENT, grantTypes: ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT], scope: 'mcp:tools crm:read' },
+      {
+        ...REVIEW_AGENT,
+        grantTypes: ['password', 'client_credentials', TOKEN_EXCHANGE_GRANT],
+        scope: 'mcp:tools crm:read',
+      },
       { ...CRM_SERVER_CLIENT, grantTypes: ['client_credentials', TOKEN_EXCHANGE_GRANT], scope: 'mcp:tools crm:read' },
     ],
     jwks: { keys: [signingJwk] },

@@ -10,8 +10,16 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { credentialFingerprint } from '../../src/shared/credential-fingerprint.js';
 
-export interface SeenClaims { sub?: unknown; aud?: unknown; iss?: unknown; act?: unknown }
-export interface SeenEntry { fingerprint: string; claims?: SeenClaims }
+export interface SeenClaims {
+  sub?: unknown;
+  aud?: unknown;
+  iss?: unknown;
+  act?: unknown;
+}
+export interface SeenEntry {
+  fingerprint: string;
+  claims?: SeenClaims;
+}
 
 export interface Observer {
   /** GET → `{ seen: SeenEntry[] }` (the profile's downstream.observer.url). */
@@ -60,9 +68,10 @@ export async function startObserver(): Promise<Observer> {
     url: `${origin}/seen`,
     audience: `${origin}/crm`,
     seen: () => seen.map((e) => ({ ...e })),
-    close: () => new Promise<void>((resolve) => {
-      http.close(() => resolve());
-      http.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      }),
   };
 }

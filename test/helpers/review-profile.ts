@@ -29,9 +29,10 @@ export async function reviewProfileFor(
     // Same issuer, same user, another resource: aud is all that is wrong with it.
     env.userToken('alice', `${server.origin}/other/mcp`),
   ]);
-  const shortLived = o.shortLived === 'headers'
-    ? bearer(await env.shortLivedToken('alice', server.url))
-    : { command: env.shortLivedCommand('alice', server.url) };
+  const shortLived =
+    o.shortLived === 'headers'
+      ? bearer(await env.shortLivedToken('alice', server.url))
+      : { command: env.shortLivedCommand('alice', server.url) };
   return {
     identities: { alice: bearer(alice), bob: bearer(bob), service: bearer(client) },
     clientOnly: 'service',
@@ -58,7 +59,11 @@ export async function reviewProfileFor(
 async function expiredCopy(token: string, env: ReviewEnv): Promise<string> {
   const kid = env.signingJwk.kid as string;
   const iat = nowSeconds() - 3600;
-  return signWith(env.signingJwk, { alg: 'RS256', kid, typ: 'at+jwt' }, { ...claimsOf(token), iat, nbf: iat, exp: iat + 600 });
+  return signWith(
+    env.signingJwk,
+    { alg: 'RS256', kid, typ: 'at+jwt' },
+    { ...claimsOf(token), iat, nbf: iat, exp: iat + 600 },
+  );
 }
 
 /** Writes a profile where `behalf review --profile` can read it (JSON is YAML); returns the path. */

@@ -28,7 +28,14 @@ export { reviewProfileFor, writeReviewProfile, type ReviewProfileInput } from '.
 export { REVIEW_TOOLS, type ReviewTool } from './review-crm.js';
 
 export const FLAWS = [
-  'secure', 'service-account-only', 'alg-none', 'any-audience', 'unbound-sessions', 'list-mismatch', 'token-passthrough', 'stream-outlives-token',
+  'secure',
+  'service-account-only',
+  'alg-none',
+  'any-audience',
+  'unbound-sessions',
+  'list-mismatch',
+  'token-passthrough',
+  'stream-outlives-token',
 ] as const;
 export type Flaw = (typeof FLAWS)[number];
 
@@ -55,7 +62,12 @@ const SECURE: Behaviour = {
 const BEHAVIOURS: Record<Flaw, Behaviour> = {
   secure: SECURE,
   // One flaw with three faces, as in the field: the server trusts "a valid token" and acts as itself.
-  'service-account-only': { ...SECURE, token: { ...SECURE.token, userRequired: false }, crm: { perUserAuthz: false }, downstream: 'service' },
+  'service-account-only': {
+    ...SECURE,
+    token: { ...SECURE.token, userRequired: false },
+    crm: { perUserAuthz: false },
+    downstream: 'service',
+  },
   'alg-none': { ...SECURE, token: { ...SECURE.token, algNone: true } },
   'any-audience': { ...SECURE, token: { ...SECURE.token, audience: false } },
   'unbound-sessions': { ...SECURE, boundSessions: false },
@@ -118,14 +130,19 @@ function downstreamFor(mode: Behaviour['downstream'], env: ReviewEnv): Downstrea
       case 'passthrough':
         return caller.token;
       case 'service':
-        service ??= env.idp.clientCredentialsToken({ ...CRM_SERVER_CLIENT, resource: audience }).then((r) => r.accessToken);
+        service ??= env.idp
+          .clientCredentialsToken({ ...CRM_SERVER_CLIENT, resource: audience })
+          .then((r) => r.accessToken);
         return service;
       case 'exchange':
-        return (await env.idp.exchangeToken({ ...CRM_SERVER_CLIENT, subjectToken: caller.token, audience })).accessToken;
+        return (await env.idp.exchangeToken({ ...CRM_SERVER_CLIENT, subjectToken: caller.token, audience }))
+          .accessToken;
     }
   };
   return async (caller, path) => {
-    const res = await fetch(`${audience}/${path}`, { headers: { authorization: `Bearer ${await credential(caller)}` } });
+    const res = await fetch(`${audience}/${path}`, {
+      headers: { authorization: `Bearer ${await credential(caller)}` },
+    });
     await res.text();
     if (!res.ok) throw new Error(`the downstream answered ${res.status}`);
   };
@@ -140,7 +157,12 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
   const url = `${origin}/mcp`;
   const metadataPath = '/.well-known/oauth-protected-resource/mcp';
   const metadataUrl = `${origin}${metadataPath}`;
-  const metadata = { resource: url, authorization_servers: [env.idp.issuer], bearer_methods_supported: ['header'], scopes_supported: ['mcp:tools'] };
+  const metadata = {
+    resource: url,
+    authorization_servers: [env.idp.issuer],
+    bearer_methods_supported: ['header'],
+    scopes_supported: ['mcp:tools'],
+  };
   const allowedOrigins = new Set([origin, `http://localhost:${port}`]);
   const verify = tokenVerifier({ issuer: env.idp.issuer, jwksUri: env.idp.jwksUri, resource: url, rules: b.token });
   const downstream = downstreamFor(b.downstream, env);
@@ -148,8 +170,16 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
 
   /** RFC 6750 §3.1: no error code when no token came; invalid_token when one did and failed. */
   const challenge = (res: ServerResponse, invalid?: string): void => {
-    const params = [`resource_metadata="${metadataUrl}"`, ...(invalid ? ['error="invalid_token"', `error_description="${invalid}"`] : [])];
-    json(res, 401, { error: invalid ? 'invalid_token' : 'unauthorized', ...(invalid ? { error_description: invalid } : {}) }, { 'www-authenticate': `Bearer ${params.join(', ')}` });
+    const params = [
+      `resource_metadata="${metadataUrl}"`,
+      ...(invalid ? ['error="invalid_token"', `error_description="${invalid}"`] : []),
+    ];
+    json(
+      res,
+      401,
+      { error: invalid ? 'invalid_token' : 'unauthorized', ...(invalid ? { error_description: invalid } : {}) },
+      { 'www-authenticate': `Bearer ${params.join(', ')}` },
+    );
   };
 
   /** The standing stream lives no longer than the token that opened it. */
@@ -161,11 +191,13 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
 
   async function handle(req: AuthedRequest, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', origin).pathname;
-    if (req.method === 'GET' && (path === metadataPath || path === '/.well-known/oauth-protected-resource')) return json(res, 200, metadata);
+    if (req.method === 'GET' && (path === metadataPath || path === '/.well-known/oauth-protected-resource'))
+      return json(res, 200, metadata);
     if (path !== '/mcp') return json(res, 404, { error: 'not found' });
     // A page of another origin must not drive this server through a user's browser, whatever it holds.
     const requestOrigin = req.headers.origin;
-    if (requestOrigin !== undefined && !allowedOrigins.has(requestOrigin)) return json(res, 403, { error: 'origin not allowed' });
+    if (requestOrigin !== undefined && !allowedOrigins.has(requestOrigin))
+      return json(res, 403, { error: 'origin not allowed' });
 
     let body: unknown;
     try {
@@ -190,11 +222,13 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
     if (typeof sid === 'string') {
       const session = sessions.get(sid);
       if (!session) return rpcError(res, 404, -32001, 'Session not found');
-      if (b.boundSessions && session.sub !== caller.sub) return rpcError(res, 403, -32003, 'forbidden: this session belongs to another user');
+      if (b.boundSessions && session.sub !== caller.sub)
+        return rpcError(res, 403, -32003, 'forbidden: this session belongs to another user');
       if (req.method === 'GET' && b.streamEndsAtExpiry) endAtExpiry(session.transport, res, caller.exp);
       return session.transport.handleRequest(req, res, body);
     }
-    if (req.method !== 'POST' || !isInitializeRequest(body)) return rpcError(res, 400, -32000, 'Bad Request: no session; send initialize first');
+    if (req.method !== 'POST' || !isInitializeRequest(body))
+      return rpcError(res, 400, -32000, 'Bad Request: no session; send initialize first');
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: true,

@@ -23,9 +23,17 @@ const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const RUN_ENV = 'BEHALF_REVIEW_TOKEN';
 
 export async function mintShortLived(tokenEndpoint: string, user: string, resource: string): Promise<string> {
-  const long = await requestToken(tokenEndpoint, REVIEW_AGENT, { grant_type: 'password', username: user, password: REVIEW_PASSWORD, resource });
+  const long = await requestToken(tokenEndpoint, REVIEW_AGENT, {
+    grant_type: 'password',
+    username: user,
+    password: REVIEW_PASSWORD,
+    resource,
+  });
   const short = await requestToken(tokenEndpoint, REVIEW_AGENT, {
-    grant_type: EXCHANGE, subject_token: long.accessToken, subject_token_type: ACCESS_TOKEN, resource,
+    grant_type: EXCHANGE,
+    subject_token: long.accessToken,
+    subject_token_type: ACCESS_TOKEN,
+    resource,
   });
   return short.accessToken;
 }

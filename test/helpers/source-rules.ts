@@ -35,7 +35,8 @@ function bracketed(text: string, open: number): string {
 }
 
 /** What a handler must do with what it caught: rethrow, map to a typed error with its cause, reject, or log or report it (`onerror` is the MCP SDK transports' spelling). */
-const HANDLES = /\bthrow\b|\breject\(|\bcause\b|\blog\(|\.log\b|\breport\(|\bon[eE]rror\b|\bfail\(|\bwarn\(|process\.exitCode|stderr\.write/;
+const HANDLES =
+  /\bthrow\b|\breject\(|\bcause\b|\blog\(|\.log\b|\breport\(|\bon[eE]rror\b|\bfail\(|\bwarn\(|process\.exitCode|stderr\.write/;
 const COMMENT = /\/\/|\/\*/;
 
 /** The name a handler gives what it caught, and the code that may use it: `catch (err) {…}`, `.catch((err) => …)`, `.catch(err => …)`. */
@@ -55,7 +56,11 @@ function carriesCaught({ name, code }: { name?: string; code: string }): boolean
   return new RegExp(`\\b${name}\\b(?:\\s+as\\s+[\\w.]+\\))?\\??\\.message\\b|[(,]\\s*${name}\\s*[,)]`).test(code);
 }
 
-export interface LossyCatch { file: string; line: number; text: string }
+export interface LossyCatch {
+  file: string;
+  line: number;
+  text: string;
+}
 
 /**
  * Catches that neither rethrow, map with the cause, log, nor carry what they

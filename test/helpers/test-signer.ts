@@ -5,12 +5,25 @@ import type { GatewaySigner } from '../../src/delegation/types.js';
 /** A small jose signer implementing the gateway's GatewaySigner contract (ES256, one key). */
 export class TestSigner implements GatewaySigner {
   signed = 0;
-  private constructor(readonly issuer: string, private readonly key: CryptoKey, private readonly pub: Record<string, unknown>, private readonly clock: () => number) {}
+  private constructor(
+    readonly issuer: string,
+    private readonly key: CryptoKey,
+    private readonly pub: Record<string, unknown>,
+    private readonly clock: () => number,
+  ) {}
 
-  static async create(issuer = 'https://gateway.test', clock: () => number = () => Date.now() / 1000): Promise<TestSigner> {
+  static async create(
+    issuer = 'https://gateway.test',
+    clock: () => number = () => Date.now() / 1000,
+  ): Promise<TestSigner> {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const kid = randomBytes(6).toString('hex');
-    return new TestSigner(issuer, privateKey, { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }, clock);
+    return new TestSigner(
+      issuer,
+      privateKey,
+      { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' },
+      clock,
+    );
   }
 
   async sign(claims: Record<string, unknown>, opts: { audience: string; lifetimeSeconds: number }) {
@@ -18,8 +31,14 @@ export class TestSigner implements GatewaySigner {
     const iat = Math.floor(this.clock());
     const exp = iat + opts.lifetimeSeconds;
     const jti = randomBytes(12).toString('base64url');
-    const token = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', kid: this.pub.kid as string, typ: 'JWT' })
-      .setIssuer(this.issuer).setAudience(opts.audience).setIssuedAt(iat).setExpirationTime(exp).setJti(jti).sign(this.key);
+    const token = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'ES256', kid: this.pub.kid as string, typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setAudience(opts.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setJti(jti)
+      .sign(this.key);
     return { token, jti, kid: this.pub.kid as string, expiresAt: exp };
   }
 
@@ -27,4 +46,3 @@ export class TestSigner implements GatewaySigner {
     return { keys: [this.pub] };
   }
 }
-

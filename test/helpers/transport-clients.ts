@@ -19,7 +19,14 @@ export const CRM_ROUTES = { stdio: 'crm-stdio', 'streamable-http': 'crm-http', s
 
 export const BOBS = seedCustomers().find((c) => c.id === 'c-200')!;
 /** What a denial shown to alice must never contain: the rules that decided it, or bob's data. */
-export const NOT_IN_DENIALS = [...DEMO_POLICY.map((r) => r.id), BOBS.id, BOBS.owner, BOBS.name, BOBS.company, BOBS.email];
+export const NOT_IN_DENIALS = [
+  ...DEMO_POLICY.map((r) => r.id),
+  BOBS.id,
+  BOBS.owner,
+  BOBS.name,
+  BOBS.company,
+  BOBS.email,
+];
 
 /** A gateway in front of the CRM over stdio, Streamable HTTP and SSE; every HTTP request the CRM receives lands in `seen`. */
 export async function startCrmMatrix(seen: CrmRequestInfo[]): Promise<{ fx: Fixture; crm: CrmHttpServer }> {
@@ -57,7 +64,9 @@ function downstreamTransport(kind: Downstream, url: string, headers: Record<stri
   return new SSEClientTransport(new URL(url), {
     requestInit: { headers },
     // The GET that opens the stream must carry the credentials too.
-    eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+    eventSourceInit: {
+      fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+    },
   });
 }
 
@@ -66,8 +75,12 @@ function downstreamTransport(kind: Downstream, url: string, headers: Record<stri
  * `kind`; `setup` may register capabilities' handlers before connecting.
  */
 export async function connectVia(
-  fx: Fixture, kind: Downstream, route: string, headers: Record<string, string>,
-  options?: ClientOptions, setup?: (client: Client) => void,
+  fx: Fixture,
+  kind: Downstream,
+  route: string,
+  headers: Record<string, string>,
+  options?: ClientOptions,
+  setup?: (client: Client) => void,
 ): Promise<Client> {
   const client = new Client({ name: 'behalf-transport-test', version: '0.0.0' }, options);
   setup?.(client);
@@ -83,7 +96,8 @@ export async function assertDenied(call: Promise<unknown>, mustNotMention: reado
   await assert.rejects(call, (err: unknown) => {
     assert.ok(err instanceof McpError, `expected an McpError, got ${String(err)}`);
     assert.equal(err.code, FORBIDDEN);
-    for (const word of mustNotMention) assert.ok(!err.message.includes(word), `denial message mentions ${word}: ${err.message}`);
+    for (const word of mustNotMention)
+      assert.ok(!err.message.includes(word), `denial message mentions ${word}: ${err.message}`);
     return true;
   });
 }
@@ -113,10 +127,20 @@ export interface RawReply {
 export const SESSION_PROTOCOL_VERSION = '2025-11-25';
 
 /** POSTs one JSON-RPC message to a Streamable HTTP endpoint and reads a JSON answer (or none). */
-export async function postRpc(url: string, headers: Record<string, string>, message: unknown, extra: Record<string, string> = {}): Promise<RawReply> {
+export async function postRpc(
+  url: string,
+  headers: Record<string, string>,
+  message: unknown,
+  extra: Record<string, string> = {},
+): Promise<RawReply> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers, ...extra },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+      ...extra,
+    },
     body: JSON.stringify(message),
   });
   const text = await res.text();
@@ -127,10 +151,21 @@ export async function postRpc(url: string, headers: Record<string, string>, mess
 
 /** Opens a 2025-era session the way a client does (initialize, then notifications/initialized); returns its id. */
 export async function openSession(url: string, headers: Record<string, string>): Promise<string> {
-  const init = await postRpc(url, headers, {
-    jsonrpc: '2.0', id: 1, method: 'initialize',
-    params: { protocolVersion: SESSION_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
-  }, { accept: 'application/json' });
+  const init = await postRpc(
+    url,
+    headers,
+    {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: SESSION_PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '0' },
+      },
+    },
+    { accept: 'application/json' },
+  );
   assert.equal(init.status, 200);
   const id = init.headers.get('mcp-session-id');
   assert.ok(id, 'initialize answered without mcp-session-id');

@@ -22,7 +22,8 @@ if (process.argv[2] === 'serve') {
   server.registerTool(
     'describe_process',
     {
-      description: 'Reports the environment variable names, selected values, working directory and pid of this server process.',
+      description:
+        'Reports the environment variable names, selected values, working directory and pid of this server process.',
       inputSchema: { names: z.array(z.string()).default([]) },
     },
     ({ names }) => {

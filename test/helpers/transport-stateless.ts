@@ -9,11 +9,18 @@ import { postRpc, type RawReply } from './transport-clients.js';
 export const STATELESS_VERSION = '2026-07-28';
 
 /** Which body field `Mcp-Name` mirrors, per method (SEP-2243). */
-const NAME_FIELD: Readonly<Record<string, string>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+const NAME_FIELD: Readonly<Record<string, string>> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+};
 
 let nextId = 1;
 
-export function statelessMessage(method: string, params: Record<string, unknown> = {}): { jsonrpc: '2.0'; id: number; method: string; params: Record<string, unknown> } {
+export function statelessMessage(
+  method: string,
+  params: Record<string, unknown> = {},
+): { jsonrpc: '2.0'; id: number; method: string; params: Record<string, unknown> } {
   return {
     jsonrpc: '2.0',
     id: nextId++,
@@ -30,7 +37,11 @@ export function statelessMessage(method: string, params: Record<string, unknown>
 }
 
 /** The standard request headers for one stateless request; `override` replaces any of them. */
-export function statelessHeaders(method: string, params: Record<string, unknown>, override: Record<string, string> = {}): Record<string, string> {
+export function statelessHeaders(
+  method: string,
+  params: Record<string, unknown>,
+  override: Record<string, string> = {},
+): Record<string, string> {
   const field = NAME_FIELD[method];
   const name = field ? params[field] : undefined;
   return {
@@ -42,8 +53,13 @@ export function statelessHeaders(method: string, params: Record<string, unknown>
 }
 
 /** Sends one stateless request with the caller's credentials. */
-export function statelessPost(url: string, credentials: Record<string, string>, method: string, params: Record<string, unknown> = {},
-  override: Record<string, string> = {}): Promise<RawReply> {
+export function statelessPost(
+  url: string,
+  credentials: Record<string, string>,
+  method: string,
+  params: Record<string, unknown> = {},
+  override: Record<string, string> = {},
+): Promise<RawReply> {
   return postRpc(url, credentials, statelessMessage(method, params), statelessHeaders(method, params, override));
 }
 

@@ -20,7 +20,11 @@ export function packageBin(pkg: string): string {
 }
 
 /** A stdio upstream (raw config) that runs `entry` with Node. */
-export function nodeStdio(entry: string, args: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function nodeStdio(
+  entry: string,
+  args: string[] = [],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { transport: 'stdio', command: process.execPath, args: [entry, ...args], ...extra };
 }
 

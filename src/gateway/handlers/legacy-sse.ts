@@ -33,9 +33,10 @@ export const handleLegacyPost: Step = {
     const stream = session.stream;
     const msgs = ctx.messages!;
     // A single call is decided before the POST is acknowledged, so a step-up refusal can still be a 403 with its challenge.
-    const first = msgs.length === 1 && !ctx.isBatch && !(isRequest(msgs[0]!) && msgs[0].method === 'initialize')
-      ? await decideMessage(ctx, session, msgs[0]!)
-      : undefined;
+    const first =
+      msgs.length === 1 && !ctx.isBatch && !(isRequest(msgs[0]!) && msgs[0].method === 'initialize')
+        ? await decideMessage(ctx, session, msgs[0]!)
+        : undefined;
     ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
     if (first) {
       const response = await deliverMessage(first);
@@ -43,9 +44,10 @@ export const handleLegacyPost: Step = {
       return;
     }
     for (const msg of msgs) {
-      const response = isRequest(msg) && msg.method === 'initialize'
-        ? await dispatchInitialize(ctx, session, msg)
-        : await dispatchMessage(ctx, session, msg);
+      const response =
+        isRequest(msg) && msg.method === 'initialize'
+          ? await dispatchInitialize(ctx, session, msg)
+          : await dispatchMessage(ctx, session, msg);
       if (response) stream.message(response);
     }
   },

@@ -49,7 +49,13 @@ export function discoverResponse(session: GatewaySession, req: JsonRpcRequest): 
 }
 
 /** Results of these methods carry cache fields on 2026-07-28 (`CacheableResult`). */
-const CACHEABLE_METHODS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
+const CACHEABLE_METHODS = new Set([
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+]);
 
 /**
  * Turns a 2025-era upstream result into its 2026-07-28 wire form: every

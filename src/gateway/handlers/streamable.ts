@@ -25,8 +25,10 @@ async function resolveSession(ctx: RequestContext): Promise<GatewaySession> {
 
 async function initialize(ctx: RequestContext): Promise<void> {
   const msgs = ctx.messages!;
-  if (msgs.length !== 1 || ctx.isBatch) throw new BehalfError('invalid_request', 'Invalid JSON-RPC request: initialize must be sent alone');
-  if (sessionIdHeader(ctx) !== undefined) throw new BehalfError('invalid_request', 'Invalid JSON-RPC request: initialize must not carry a session id');
+  if (msgs.length !== 1 || ctx.isBatch)
+    throw new BehalfError('invalid_request', 'Invalid JSON-RPC request: initialize must be sent alone');
+  if (sessionIdHeader(ctx) !== undefined)
+    throw new BehalfError('invalid_request', 'Invalid JSON-RPC request: initialize must not carry a session id');
   const session = await createSession(ctx, 'streamable');
   let response: JsonRpcResponse;
   try {
@@ -81,11 +83,12 @@ export const handlePost: Step = {
 /** GET: the session's standalone stream for server-initiated messages. */
 export const handleGetStream: Step = {
   name: 'open_stream',
-  why: 'the stream belongs to the session\'s principal and ends when that principal\'s token expires',
+  why: "the stream belongs to the session's principal and ends when that principal's token expires",
   run(ctx) {
     if (!wantsEventStream(ctx)) throw new BehalfError('not_acceptable', 'Accept must include text/event-stream');
     const session = requireBoundSession(ctx, sessionIdHeader(ctx));
-    if (session.stream && !session.stream.isClosed) throw new BehalfError('invalid_request', 'A stream is already open for this session');
+    if (session.stream && !session.stream.isClosed)
+      throw new BehalfError('invalid_request', 'A stream is already open for this session');
     const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id });
     session.stream = writer;
     writer.onClose = () => {

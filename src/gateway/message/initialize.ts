@@ -17,8 +17,16 @@ function withoutRootsCapability(msg: JsonRpcMessage): JsonRpcMessage {
 }
 
 /** Forwards `initialize` through the message pipeline and remembers what was negotiated, so the upstream transport speaks the same version. */
-export async function dispatchInitialize(ctx: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<JsonRpcResponse> {
-  const response = await dispatchMessage(ctx, session, ctx.route.upstream.forwardClientRoots ? msg : withoutRootsCapability(msg));
+export async function dispatchInitialize(
+  ctx: RequestContext,
+  session: GatewaySession,
+  msg: JsonRpcMessage,
+): Promise<JsonRpcResponse> {
+  const response = await dispatchMessage(
+    ctx,
+    session,
+    ctx.route.upstream.forwardClientRoots ? msg : withoutRootsCapability(msg),
+  );
   if (!response) throw new BehalfError('invalid_request', 'initialize must be a request');
   if ('result' in response) {
     const v = response.result.protocolVersion;

@@ -20,16 +20,30 @@ import { stripUserContext } from './steps/strip-user-context.js';
  * step-up refusal can still be an HTTP 403. Adding a concern to the message
  * path means adding a step here.
  */
-export const DECIDE_STEPS: readonly MessageStep[] = [stripUserContext, resolveUser, authorize, rateLimit, recordDecision];
+export const DECIDE_STEPS: readonly MessageStep[] = [
+  stripUserContext,
+  resolveUser,
+  authorize,
+  rateLimit,
+  recordDecision,
+];
 export const DELIVER_STEPS: readonly MessageStep[] = [obtainCredential, forward, filterList, recordOutcome];
 export const MESSAGE_STEPS: readonly MessageStep[] = [...DECIDE_STEPS, ...DELIVER_STEPS];
 
 /** A message's context before its first step: the request's principal, nothing decided. */
 function newMessage(http: RequestContext, session: GatewaySession, received: JsonRpcMessage): MessageContext {
   return {
-    http, session, received, policy: http.rt.policy.current, started: performance.now(),
-    msg: received, method: 'method' in received ? received.method : 'response', principal: http.principal!,
-    recordKind: 'decision', allowed: false, answeredLocally: false,
+    http,
+    session,
+    received,
+    policy: http.rt.policy.current,
+    started: performance.now(),
+    msg: received,
+    method: 'method' in received ? received.method : 'response',
+    principal: http.principal!,
+    recordKind: 'decision',
+    allowed: false,
+    answeredLocally: false,
   };
 }
 
@@ -47,11 +61,13 @@ async function runSteps(m: MessageContext, steps: readonly MessageStep[]): Promi
     } catch (err) {
       if (err instanceof BehalfError && err.details.audited) throw err;
       const error = toBehalfError(err);
-      if (error.code === 'internal') m.http.rt.log(`message step ${step.name} failed on ${m.http.route.name} ${m.method}: ${describeError(err)}`);
+      if (error.code === 'internal')
+        m.http.rt.log(`message step ${step.name} failed on ${m.http.route.name} ${m.method}: ${describeError(err)}`);
       m.refusal = { by: step.name, error };
     }
   }
-  if (m.refusal) m.http.rt.debug(`refused ${m.method} on ${m.http.route.name} by ${m.refusal.by}: ${m.refusal.error.code}`);
+  if (m.refusal)
+    m.http.rt.debug(`refused ${m.method} on ${m.http.route.name} by ${m.refusal.by}: ${m.refusal.error.code}`);
 }
 
 /** What the client gets: the refusal as this call's JSON-RPC error, else the (filtered) upstream answer; nothing for notifications. */
@@ -62,7 +78,11 @@ function answerOf(m: MessageContext): JsonRpcResponse | undefined {
 }
 
 /** Phase one: decide the message and put the decision on the record. */
-export async function decideMessage(http: RequestContext, session: GatewaySession, received: JsonRpcMessage): Promise<MessageContext> {
+export async function decideMessage(
+  http: RequestContext,
+  session: GatewaySession,
+  received: JsonRpcMessage,
+): Promise<MessageContext> {
   const m = newMessage(http, session, received);
   await runSteps(m, DECIDE_STEPS);
   return m;
@@ -75,6 +95,10 @@ export async function deliverMessage(m: MessageContext): Promise<JsonRpcResponse
 }
 
 /** Decides, records and forwards one client→server message. */
-export async function dispatchMessage(http: RequestContext, session: GatewaySession, msg: JsonRpcMessage): Promise<JsonRpcResponse | undefined> {
+export async function dispatchMessage(
+  http: RequestContext,
+  session: GatewaySession,
+  msg: JsonRpcMessage,
+): Promise<JsonRpcResponse | undefined> {
   return deliverMessage(await decideMessage(http, session, msg));
 }

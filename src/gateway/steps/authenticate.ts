@@ -25,7 +25,9 @@ function credentialHeaders(req: IncomingMessage): IncomingHttpHeaders {
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') (values ??= []).push(raw[i + 1]!);
   }
-  return values && values.length > 1 ? ({ ...req.headers, authorization: values } as unknown as IncomingHttpHeaders) : req.headers;
+  return values && values.length > 1
+    ? ({ ...req.headers, authorization: values } as unknown as IncomingHttpHeaders)
+    : req.headers;
 }
 
 /** A route that accepts signed user context gets its user per message (dispatch), so a token is optional or refused here. */
@@ -46,7 +48,12 @@ function checkTokenKind(route: Route, principal: Principal): void {
   const inbound = inboundOf(route);
   const kind = user.actor !== undefined ? 'token-exchange' : 'token';
   if (!inbound.includes(kind)) {
-    throw new BehalfError('user_token_invalid', kind === 'token-exchange' ? 'exchanged (act) tokens are not accepted on this route' : 'this route accepts only exchanged tokens');
+    throw new BehalfError(
+      'user_token_invalid',
+      kind === 'token-exchange'
+        ? 'exchanged (act) tokens are not accepted on this route'
+        : 'this route accepts only exchanged tokens',
+    );
   }
 }
 
@@ -71,6 +78,7 @@ export const checkScopes: Step = {
     const required = ctx.rt.config.userAuth.scopes;
     if (!required.length || !ctx.principal?.user) return;
     const have = new Set(ctx.principal.user.scopes);
-    if (required.some((s) => !have.has(s))) throw new BehalfError('insufficient_scope', undefined, { scope: required.join(' ') });
+    if (required.some((s) => !have.has(s)))
+      throw new BehalfError('insufficient_scope', undefined, { scope: required.join(' ') });
   },
 };

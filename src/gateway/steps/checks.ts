@@ -15,10 +15,11 @@ export const checkHost: Step = {
 
 export const checkOrigin: Step = {
   name: 'check_origin',
-  why: 'browsers send Origin; a foreign page must not drive the gateway with the user\'s ambient reachability',
+  why: "browsers send Origin; a foreign page must not drive the gateway with the user's ambient reachability",
   run(ctx) {
     const origin = headerValue(ctx.req, 'origin');
-    if (origin !== undefined && !ctx.rt.allowedOrigins.has(origin.toLowerCase())) throw new BehalfError('origin_not_allowed');
+    if (origin !== undefined && !ctx.rt.allowedOrigins.has(origin.toLowerCase()))
+      throw new BehalfError('origin_not_allowed');
   },
 };
 
@@ -39,7 +40,8 @@ export const checkPostHeaders: Step = {
     const type = headerValue(ctx.req, 'content-type') ?? '';
     if (!/^application\/json\s*(;|$)/i.test(type)) throw new BehalfError('unsupported_media_type');
     const accept = headerValue(ctx.req, 'accept');
-    if (ctx.endpoint === 'mcp' && accept && !/application\/json|text\/event-stream|\*\/\*/i.test(accept)) throw new BehalfError('not_acceptable');
+    if (ctx.endpoint === 'mcp' && accept && !/application\/json|text\/event-stream|\*\/\*/i.test(accept))
+      throw new BehalfError('not_acceptable');
   },
 };
 

@@ -3,9 +3,21 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { callCredential } from '../../delegation/call-credential.js';
 import type { DownstreamCredential } from '../../delegation/types.js';
 import { BehalfError } from '../../errors.js';
-import { isRequest, isResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc.js';
+import {
+  isRequest,
+  isResponse,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../../jsonrpc.js';
 
-interface Pending { resolve: (r: JsonRpcResponse) => void; reject: (e: Error) => void; originalId: JsonRpcId; timer: NodeJS.Timeout }
+interface Pending {
+  resolve: (r: JsonRpcResponse) => void;
+  reject: (e: Error) => void;
+  originalId: JsonRpcId;
+  timer: NodeJS.Timeout;
+}
 
 /**
  * One MCP connection to an upstream, for one principal. Requests the gateway
@@ -21,10 +33,15 @@ export class UpstreamConnection {
   private readonly pending = new Map<string, Pending>();
   private closed = false;
 
-  constructor(private readonly transport: Transport, private readonly timeoutMs: number) {
+  constructor(
+    private readonly transport: Transport,
+    private readonly timeoutMs: number,
+  ) {
     transport.onmessage = (m) => this.receive(m as JsonRpcMessage);
     transport.onclose = () => this.handleClosed();
-    transport.onerror = () => { /* per-message problems are surfaced through timeouts or close */ };
+    transport.onerror = () => {
+      /* per-message problems are surfaced through timeouts or close */
+    };
   }
 
   get isClosed(): boolean {
@@ -65,7 +82,13 @@ export class UpstreamConnection {
         this.pending.delete(id);
         // Tell the upstream to stop: its late answer would be dropped anyway, and its work should not go on.
         // Best effort: the caller already has its timeout error, and a dead transport closes the connection on its own.
-        void this.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } }).catch(() => undefined);
+        void this.transport
+          .send({
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId: id, reason: 'gateway timeout' },
+          })
+          .catch(() => undefined);
         reject(new BehalfError('upstream_timeout'));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, originalId: req.id, timer });
@@ -83,7 +106,9 @@ export class UpstreamConnection {
    */
   async initializeAsGateway(protocolVersion: string): Promise<Record<string, unknown>> {
     const init = await this.request({
-      jsonrpc: '2.0', id: 'gateway-init', method: 'initialize',
+      jsonrpc: '2.0',
+      id: 'gateway-init',
+      method: 'initialize',
       params: { protocolVersion, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
     });
     if (!('result' in init)) throw new BehalfError('upstream_unavailable', 'upstream refused initialize');

@@ -19,7 +19,10 @@ export interface UpstreamFactoryContext {
 }
 
 /** The child's whole environment: the allow-list copied from ours, plus declared values. */
-export function childEnvironment(cfg: Extract<UpstreamConfig, { transport: 'stdio' }>, ctx: UpstreamFactoryContext): Record<string, string> {
+export function childEnvironment(
+  cfg: Extract<UpstreamConfig, { transport: 'stdio' }>,
+  ctx: UpstreamFactoryContext,
+): Record<string, string> {
   const source = ctx.env ?? process.env;
   const env: Record<string, string> = {};
   for (const name of cfg.envAllow) {
@@ -40,7 +43,10 @@ export type ConnectionCredential = () => Promise<DownstreamCredential | undefine
  * downstream credential: the one obtained for the call in flight, else the
  * connection's. A credential that cannot be had fails the request (closed).
  */
-function credentialFetch(staticHeaders: Record<string, string>, connection: ConnectionCredential | undefined): typeof fetch {
+function credentialFetch(
+  staticHeaders: Record<string, string>,
+  connection: ConnectionCredential | undefined,
+): typeof fetch {
   return async (url, init) => {
     const headers = new Headers(init?.headers);
     for (const [h, v] of Object.entries(staticHeaders)) headers.set(h, v);
@@ -63,12 +69,21 @@ const SAFE_SUBJECT = /^[A-Za-z0-9_-][A-Za-z0-9._@-]{0,127}$/;
 function forUser(template: string, user: ChildUser | undefined): string {
   if (!template.includes('{user}')) return template;
   if (!user || !SAFE_SUBJECT.test(user.subject) || user.subject === '..') {
-    throw new BehalfError('forbidden', 'this upstream runs per user, and the user\'s subject cannot name a folder or argument');
+    throw new BehalfError(
+      'forbidden',
+      "this upstream runs per user, and the user's subject cannot name a folder or argument",
+    );
   }
   return template.replaceAll('{user}', user.subject);
 }
 
-export function createTransport(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential, user?: ChildUser): Transport {
+export function createTransport(
+  name: string,
+  cfg: UpstreamConfig,
+  ctx: UpstreamFactoryContext,
+  credential?: ConnectionCredential,
+  user?: ChildUser,
+): Transport {
   if (cfg.transport === 'stdio') {
     // Without a declared cwd the child gets a private empty folder, never the gateway's own.
     const cwd = cfg.cwd ? resolve(ctx.baseDir, forUser(cfg.cwd, user)) : mkdtempSync(join(tmpdir(), `behalf-${name}-`));
@@ -94,6 +109,12 @@ export function createTransport(name: string, cfg: UpstreamConfig, ctx: Upstream
     : new StreamableHTTPClientTransport(url, { fetch: withCredential });
 }
 
-export function connectUpstream(name: string, cfg: UpstreamConfig, ctx: UpstreamFactoryContext, credential?: ConnectionCredential, user?: ChildUser): UpstreamConnection {
+export function connectUpstream(
+  name: string,
+  cfg: UpstreamConfig,
+  ctx: UpstreamFactoryContext,
+  credential?: ConnectionCredential,
+  user?: ChildUser,
+): UpstreamConnection {
   return new UpstreamConnection(createTransport(name, cfg, ctx, credential, user), cfg.requestTimeoutMs);
 }

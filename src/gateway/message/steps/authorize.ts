@@ -9,14 +9,17 @@ async function toolLookup(m: MessageContext): Promise<ToolLookup | Authorization
     return await m.session.tools.lookup();
   } catch (err) {
     m.http.rt.log(`tool list of ${m.http.route.name} could not be read; the call is denied: ${describeError(err)}`);
-    return { effect: 'deny', ruleIds: ['catalog:unavailable'], reason: 'the upstream\'s tool list could not be read' };
+    return { effect: 'deny', ruleIds: ['catalog:unavailable'], reason: "the upstream's tool list could not be read" };
   }
 }
 
 function decideOrDeny(m: MessageContext, tools: ToolLookup | undefined): Authorization {
   const { route, transport } = m.http;
   try {
-    return authorizeMessage(m.policy, m.principal, route.name, transport, m.msg, { forwardRoots: route.upstream.forwardClientRoots, tools });
+    return authorizeMessage(m.policy, m.principal, route.name, transport, m.msg, {
+      forwardRoots: route.upstream.forwardClientRoots,
+      tools,
+    });
   } catch (err) {
     // Rule errors are already denies inside the policy engine; reaching here is a defect, and it must not allow.
     m.http.rt.log(`policy evaluation failed on ${route.name} ${m.method}; the call is denied: ${describeError(err)}`);
@@ -37,6 +40,10 @@ export const authorize: MessageStep = {
       return;
     }
     const scope = [...new Set([...m.http.rt.config.userAuth.scopes, ...stepUp])].join(' ');
-    m.refusal = { by: this.name, error: new BehalfError('step_up_required', undefined, { scope }), data: { error: 'insufficient_scope', scope } };
+    m.refusal = {
+      by: this.name,
+      error: new BehalfError('step_up_required', undefined, { scope }),
+      data: { error: 'insufficient_scope', scope },
+    };
   },
 };

@@ -9,6 +9,9 @@ export const filterList: MessageStep = {
     const response = m.response;
     if (!feature || !response || !('result' in response)) return;
     const { route, transport } = m.http;
-    m.response = { ...response, result: filterListResult(m.policy, m.principal, route.name, transport, feature, response.result) };
+    m.response = {
+      ...response,
+      result: filterListResult(m.policy, m.principal, route.name, transport, feature, response.result),
+    };
   },
 };

@@ -4,7 +4,7 @@ import type { MessageStep } from '../context.js';
 
 export const forward: MessageStep = {
   name: 'forward',
-  why: 'only an allowed, recorded call with its credential reaches the upstream, on this session\'s own connection',
+  why: "only an allowed, recorded call with its credential reaches the upstream, on this session's own connection",
   async run(m) {
     const { http, session, principal } = m;
     // A signed-context route's session has no user of its own: its housekeeping stays with the gateway (user-upstreams.ts).

@@ -4,7 +4,7 @@ import type { MessageStep } from '../context.js';
 
 export const obtainCredential: MessageStep = {
   name: 'obtain_credential',
-  why: 'after the decision is on the record and before forwarding: this user\'s credential (narrowed per tool) or no call — never a broader one',
+  why: "after the decision is on the record and before forwarding: this user's credential (narrowed per tool) or no call — never a broader one",
   async run(m) {
     const { rt, route } = m.http;
     // A stdio child got its user's credential when it started (per-user process); notifications travel on the connection's own.

@@ -4,17 +4,28 @@ import type { MessageStep } from '../context.js';
 
 export const rateLimit: MessageStep = {
   name: 'rate_limit',
-  why: 'after authorization: only calls that would be allowed spend a token, so a denied flood cannot drain a user\'s bucket',
+  why: "after authorization: only calls that would be allowed spend a token, so a denied flood cannot drain a user's bucket",
   run(m) {
     const authz = m.authz;
     if (!authz || authz.effect !== 'allow' || !authz.input || !m.policy.rateLimits.length) return;
     const { input, target } = authz;
     const route = m.http.route.name;
-    const limits = m.policy.rateLimits.filter((l) => l.appliesTo(route, target)).map((limit) => ({ limit, key: bucketKey(limit, input, target) }));
+    const limits = m.policy.rateLimits
+      .filter((l) => l.appliesTo(route, target))
+      .map((limit) => ({ limit, key: bucketKey(limit, input, target) }));
     const verdict = m.http.rt.rateLimiter.take(limits);
     if (verdict.ok) return;
     const retryAfterMs = verdict.retryAfterMs;
-    m.authz = { ...authz, effect: 'deny', ruleIds: [`rate-limit:${verdict.limitId}`], reason: `rate limited; retry after ${retryAfterMs} ms` };
-    m.refusal = { by: this.name, error: new BehalfError('rate_limited'), data: { retryAfterMs, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) } };
+    m.authz = {
+      ...authz,
+      effect: 'deny',
+      ruleIds: [`rate-limit:${verdict.limitId}`],
+      reason: `rate limited; retry after ${retryAfterMs} ms`,
+    };
+    m.refusal = {
+      by: this.name,
+      error: new BehalfError('rate_limited'),
+      data: { retryAfterMs, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
+    };
   },
 };

@@ -9,8 +9,15 @@ function auditBase(m: MessageContext): Partial<AuditEvent> {
   const { rt, route, transport } = m.http;
   const target = m.authz?.target;
   return {
-    callId: randomUUID(), route: route.name, upstream: route.name, transport, sessionFingerprint: m.session.fingerprint,
-    method: m.method, target: target?.name ?? m.targetName, downstreamStrategy: route.downstreamStrategy, policyVersion: m.policy.version,
+    callId: randomUUID(),
+    route: route.name,
+    upstream: route.name,
+    transport,
+    sessionFingerprint: m.session.fingerprint,
+    method: m.method,
+    target: target?.name ?? m.targetName,
+    downstreamStrategy: route.downstreamStrategy,
+    policyVersion: m.policy.version,
     ...principalFields(m.principal),
     ...(target && m.authz?.args ? rt.redactor.summarize(route.name, target.name, m.authz.args) : {}),
   };
@@ -21,17 +28,29 @@ export const recordDecision: MessageStep = {
   why: 'before anything is forwarded, refusals included: a decision that cannot be written refuses the call (fail closed)',
   afterRefusal: true,
   async run(m) {
-    const authz = m.authz ?? { effect: 'deny' as const, ruleIds: ['pipeline:undecided'], reason: 'no step decided this message' };
+    const authz = m.authz ?? {
+      effect: 'deny' as const,
+      ruleIds: ['pipeline:undecided'],
+      reason: 'no step decided this message',
+    };
     m.audit = auditBase(m);
     const refusedBy = m.refusal?.by ?? (authz.effect === 'deny' ? this.name : undefined);
     try {
       await m.http.rt.audit.mustAppend({
-        ts: Date.now(), kind: m.recordKind, ...m.audit, decision: authz.effect, ruleIds: authz.ruleIds, reason: authz.reason,
+        ts: Date.now(),
+        kind: m.recordKind,
+        ...m.audit,
+        decision: authz.effect,
+        ruleIds: authz.ruleIds,
+        reason: authz.reason,
         ...(refusedBy ? { refusedBy } : {}),
       });
     } catch (err) {
       // The store's failure and its cause are logged by the audit log; the client learns only that the log is unavailable.
-      m.refusal = { by: this.name, error: err instanceof BehalfError ? err : new BehalfError('audit_unavailable', undefined, {}, { cause: err }) };
+      m.refusal = {
+        by: this.name,
+        error: err instanceof BehalfError ? err : new BehalfError('audit_unavailable', undefined, {}, { cause: err }),
+      };
       return;
     }
     if (authz.effect === 'allow' && !m.refusal) {

@@ -8,12 +8,22 @@ export const recordOutcome: MessageStep = {
     if (!m.allowed || !m.request || m.answeredLocally) return;
     const refused = m.refusal;
     const response = m.response;
-    const outcome = refused ? refused.error.code : response && 'error' in response ? `error ${response.error.code}` : 'ok';
+    const outcome = refused
+      ? refused.error.code
+      : response && 'error' in response
+        ? `error ${response.error.code}`
+        : 'ok';
     const reason = refused?.error.code === 'downstream_credential_unavailable' ? refused.error.message : undefined;
     // The call has already been decided and answered: a failed outcome write is logged by the audit log, not turned into a refusal.
     m.http.rt.audit.tryAppend({
-      ts: Date.now(), kind: 'outcome', ...m.audit, outcome, latencyMs: performance.now() - m.started, downstreamCredentialId: m.credential?.id,
-      ...(reason ? { reason } : {}), ...(refused ? { refusedBy: refused.by } : {}),
+      ts: Date.now(),
+      kind: 'outcome',
+      ...m.audit,
+      outcome,
+      latencyMs: performance.now() - m.started,
+      downstreamCredentialId: m.credential?.id,
+      ...(reason ? { reason } : {}),
+      ...(refused ? { refusedBy: refused.by } : {}),
     });
   },
 };

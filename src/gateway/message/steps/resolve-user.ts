@@ -20,10 +20,19 @@ async function messagePrincipal(m: MessageContext): Promise<Principal> {
   const headerAssertion = verifier ? headerValue(req, verifier.header) : undefined;
   if (m.assertion === undefined && headerAssertion === undefined && (principal.user || !verifier)) return principal;
   const cls = classifyMethod(m.msg.method, m.policy.methods);
-  const needsUser = cls !== undefined && !(cls.kind === 'housekeeping' || cls.kind === 'client-roots' || (cls.kind === 'custom' && cls.decide === 'allow'));
+  const needsUser =
+    cls !== undefined &&
+    !(cls.kind === 'housekeeping' || cls.kind === 'client-roots' || (cls.kind === 'custom' && cls.decide === 'allow'));
   const user = await userForMessage({
-    inbound, principal, msg: m.msg, metaAssertion: m.assertion, headerAssertion, verifier, resource: route.resource,
-    needsUser, userRequired: rt.config.userAuth.required,
+    inbound,
+    principal,
+    msg: m.msg,
+    metaAssertion: m.assertion,
+    headerAssertion,
+    verifier,
+    resource: route.resource,
+    needsUser,
+    userRequired: rt.config.userAuth.required,
   });
   return user === principal.user ? principal : { client: principal.client, user };
 }
