@@ -501,8 +501,8 @@ describe('managed keys: the CLI and a running gateway', () => {
 
 describe('literal secrets in configuration files are refused', () => {
   const HASH = `sha256:${'ab'.repeat(32)}`;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   function base(): Record<string, any> {
-    // eslint-disable-line @typescript-eslint/no-explicit-any
     return {
       server: { host: '127.0.0.1', port: 0 },
       clientAuth: { methods: ['api-key'] },
@@ -526,11 +526,11 @@ describe('literal secrets in configuration files are refused', () => {
   const cases: {
     name: string;
     value: string;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     mutate: (r: Record<string, any>, v: string) => void;
     path: RegExp;
     why: RegExp;
   }[] = [
-    // eslint-disable-line @typescript-eslint/no-explicit-any
     {
       name: "an inline sk- key in a stdio child's args",
       value: SK,
