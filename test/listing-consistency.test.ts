@@ -461,14 +461,12 @@ function callsArb(subject: Subject): fc.Arbitrary<JsonRpcMessage[]> {
     .tuple(fc.constantFrom('resources/read', 'resources/subscribe'), uri)
     .map(([method, u]) => request(method, { uri: u }));
   const complete = fc.oneof(
-    fc
-      .constantFrom(...subject.promptNames)
-      .map((name) =>
-        request('completion/complete', {
-          ref: { type: 'ref/prompt', name },
-          argument: { name: 'customer_id', value: 'c' },
-        }),
-      ),
+    fc.constantFrom(...subject.promptNames).map((name) =>
+      request('completion/complete', {
+        ref: { type: 'ref/prompt', name },
+        argument: { name: 'customer_id', value: 'c' },
+      }),
+    ),
     uri.map((u) =>
       request('completion/complete', {
         ref: { type: 'ref/resource', uri: u },
