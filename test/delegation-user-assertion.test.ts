@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { parseConfig } from '../src/config/load.js';
-import { UserAssertionDownstreamSchema } from '../src/config/schema.js';
+import { UserAssertionDownstreamSchema } from '../src/config/schema-upstreams.js';
 import type { CredentialRequest } from '../src/delegation/types.js';
 import { UserAssertionStrategy } from '../src/delegation/user-assertion.js';
 import type { Principal } from '../src/identity/principal.js';

@@ -27,7 +27,8 @@ import {
   type JWTPayload,
 } from 'jose';
 import { parseConfig } from '../src/config/load.js';
-import { GatewayConfigSchema, SignedContextSchema } from '../src/config/schema.js';
+import { SignedContextSchema } from '../src/config/schema-clients.js';
+import { GatewayConfigSchema } from '../src/config/schema.js';
 import { BehalfError } from '../src/errors.js';
 import { callBinding, SignedContextVerifier, takeUserAssertion } from '../src/identity/user-context.js';
 import type { JsonRpcMessage } from '../src/jsonrpc.js';

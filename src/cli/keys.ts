@@ -4,10 +4,11 @@ import { generateApiKey, hashApiKey } from '../identity/api-keys.js';
 import { createKey, DEFAULT_OVERLAP_DAYS, revokeKey, rotateKey, type ChangeOptions } from '../keys/changes.js';
 import { DAY_MS, DEFAULT_AGE_POLICY, type KeyAgePolicy } from '../keys/lifecycle.js';
 import { listKeys } from '../keys/listing.js';
-import { defaultKeyId, type NewKey } from '../keys/new-key.js';
+import { defaultKeyId } from '../keys/new-key.js';
 import { KeyId } from '../keys/store.js';
 import { configKeyStore, type KeyStoreTarget } from '../keys/target.js';
 import { parse } from './args.js';
+import { createdOutput, keyTable } from './keys-output.js';
 
 const USAGE = `usage: behalf keys COMMAND
   generate                          a new API key and its hash, for clients[].apiKeys in the config (static form)
@@ -156,32 +157,6 @@ async function create(argv: string[]): Promise<void> {
   out(createdOutput(made));
 }
 
-function createdOutput(m: NewKey): Record<string, unknown> {
-  const r = m.record;
-  const common = {
-    id: r.id,
-    kind: r.kind,
-    notBefore: r.notBefore,
-    notAfter: r.notAfter,
-    ...(r.replaces ? { replaces: r.replaces } : {}),
-  };
-  if (r.kind === 'api-key') {
-    return {
-      ...common,
-      client: r.client,
-      key: m.secret,
-      note: 'shown once: give the key to the client through its secret store; the key store keeps only its hash',
-    };
-  }
-  return {
-    ...common,
-    kid: r.kid,
-    alg: r.alg,
-    privateKey: r.privateKey,
-    note: 'the public key is served at /.well-known/jwks.json; the private JWK file is mode 0600',
-  };
-}
-
 // ---- list -----------------------------------------------------------------
 
 function list(argv: string[]): void {
@@ -189,36 +164,7 @@ function list(argv: string[]): void {
   const ctx = context(values);
   const rows = listKeys(ctx);
   if (values.json) return out(rows);
-  const table = [['ID', 'KIND', 'CLIENT', 'SOURCE', 'CREATED', 'NOT-BEFORE', 'NOT-AFTER', 'STATUS', 'AGE', 'NOTE']];
-  for (const r of rows) {
-    const note = [
-      ...(r.warnings.length ? [`WARN ${r.warnings.join('; ')}`] : []),
-      ...(r.replacedBy ? [`replaced by ${r.replacedBy}`] : []),
-    ].join('; ');
-    table.push([
-      r.id,
-      r.kind,
-      r.client ?? '-',
-      r.source,
-      short(r.createdAt),
-      short(r.notBefore),
-      short(r.notAfter),
-      r.status,
-      r.age ?? '-',
-      note,
-    ]);
-  }
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  process.stdout.write(
-    `${table
-      .map((row) =>
-        row
-          .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n')}\n`,
-  );
+  process.stdout.write(keyTable(rows));
   if (!rows.length) process.stdout.write(`(no keys in ${ctx.storePath})\n`);
 }
 
@@ -306,10 +252,6 @@ function time(s: string | undefined, flag: string): number | undefined {
   const t = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) ? Date.parse(s) : NaN;
   if (Number.isNaN(t)) throw usage(`${flag} must be an ISO 8601 date or date-time`);
   return t;
-}
-
-function short(s: string | undefined): string {
-  return s === undefined ? '-' : s.replace(/:\d{2}Z$/, 'Z');
 }
 
 function out(value: unknown): void {

@@ -9,16 +9,18 @@ import {
   loadPolicySource,
   parseWith,
   readTestFile,
-  StandaloneRequestSchema,
-  TestPrincipalSchema,
   toMessage,
   toPrincipal,
-  ToolCatalogSchema,
   type LoadedTestFile,
   type PolicySource,
+} from '../policy/test-file.js';
+import {
+  StandaloneRequestSchema,
+  TestPrincipalSchema,
+  ToolCatalogSchema,
   type PolicyTestCase,
   type ToolCatalog,
-} from '../policy/test-file.js';
+} from '../policy/test-schema.js';
 import { parse } from './args.js';
 import { explain, formatExplanation, type CaseRun } from './policy-explain.js';
 

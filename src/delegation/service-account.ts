@@ -1,4 +1,4 @@
-import type { ServiceAccountDownstreamSchema } from '../config/schema.js';
+import type { ServiceAccountDownstreamSchema } from '../config/schema-upstreams.js';
 import { resolveSecret } from '../config/secrets.js';
 import type { z } from 'zod';
 import { fingerprint } from '../shared/hash.js';

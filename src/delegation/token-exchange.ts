@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import * as oauth from 'oauth4webapi';
 import type { z } from 'zod';
-import type { TokenExchangeDownstreamSchema } from '../config/schema.js';
+import type { TokenExchangeDownstreamSchema } from '../config/schema-upstreams.js';
 import { resolveSecret } from '../config/secrets.js';
 import { BehalfError } from '../errors.js';
 import { memoPromise } from '../promise-memo.js';

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
-import type { UpstreamConfig, UserAssertionDownstreamSchema } from '../config/schema.js';
-import { USER_ASSERTION_RESERVED_CLAIMS } from '../config/schema.js';
+import type { UpstreamConfig } from '../config/schema.js';
+import type { UserAssertionDownstreamSchema } from '../config/schema-upstreams.js';
+import { USER_ASSERTION_RESERVED_CLAIMS } from '../config/schema-upstreams.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { CredentialCache, credentialKey } from './credential-cache.js';
 import type { CredentialRequest, DownstreamCredential, DownstreamStrategy, GatewaySigner } from './types.js';

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { formatIssues } from '../config/issues.js';
 import { findLiteralSecrets, literalSecretMessage } from '../config/literal-secrets.js';
 import { readYamlFile } from '../config/yaml-file.js';
-import { PolicyDocumentSchema, type GatewayConfig, type PolicyDocument } from '../config/schema.js';
+import { type GatewayConfig, type PolicyDocument } from '../config/schema.js';
+import { PolicyDocumentSchema } from '../config/schema-policy.js';
 import { compilePolicy, PolicyError, type CompiledPolicy } from './policy.js';
 
 /** Reads and validates a policy file (rules, rateLimits, methods). */

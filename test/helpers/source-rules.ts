@@ -67,6 +67,22 @@ export interface LossyCatch {
  * caught on — and carry no comment saying why (on the line before, the catch
  * line, or inside).
  */
+/**
+ * Where the statement holding a chained `.catch(` begins: a formatter puts
+ * `.catch` on its own line under a multi-line call, and the comment that
+ * explains it stays above the call.
+ */
+function statementStart(text: string, lineStart: number): number {
+  let start = lineStart;
+  for (let i = 0; i < 12 && start > 0; i++) {
+    const region = text.slice(start, lineStart);
+    const depth = (region.match(/[({[]/g)?.length ?? 0) - (region.match(/[)}\]]/g)?.length ?? 0);
+    if (depth === 0 && !text.slice(start).trimStart().startsWith('.')) break;
+    start = text.lastIndexOf('\n', start - 2) + 1;
+  }
+  return start;
+}
+
 export function lossyCatches(file: string, text: string): LossyCatch[] {
   const found: LossyCatch[] = [];
   const re = /\bcatch\s*(\([^)]*\))?\s*\{|\.catch\(/g;
@@ -74,7 +90,7 @@ export function lossyCatches(file: string, text: string): LossyCatch[] {
     const open = m.index + m[0].length - 1;
     const body = bracketed(text, open);
     const lineStart = text.lastIndexOf('\n', m.index) + 1;
-    const prevStart = text.lastIndexOf('\n', lineStart - 2) + 1;
+    const prevStart = text.lastIndexOf('\n', statementStart(text, lineStart) - 2) + 1;
     const lineEnd = text.indexOf('\n', m.index);
     const around = text.slice(prevStart, lineEnd === -1 ? undefined : lineEnd);
     if (HANDLES.test(body) || COMMENT.test(body) || COMMENT.test(around)) continue;
