@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -739,5 +739,34 @@ describe('key store file safety', () => {
       assert.ok(!(err as Error).message.includes(priv.d));
       return true;
     });
+  });
+});
+
+describe('a key change that cannot be recorded leaves nothing behind', () => {
+  it('create --signing with an audit trail that cannot be opened: exit 3, no private key file; the same id works once the trail can be opened', async () => {
+    const folder = tempDir('behalf-trail-');
+    const cfgFile = join(folder, 'gateway.yaml');
+    const config = (sqlitePath: string) =>
+      stringify({
+        server: { host: '127.0.0.1', port: 0 },
+        clientAuth: { methods: ['api-key'] },
+        clients: [{ id: 'agent', oauthClientIds: ['agent'] }],
+        userAuth: { issuers: [{ issuer: 'http://127.0.0.1:9000', algorithms: ['ES256'] }] },
+        upstreams: { crm: { transport: 'stdio', command: 'node', args: ['crm.js'] } },
+        audit: { sqlitePath },
+        keys: { file: 'keys.json' },
+      });
+    // A regular file where the trail's folder should be: the trail cannot be created.
+    writeFileSync(join(folder, 'blocker'), 'not a folder');
+    writeFileSync(cfgFile, config('blocker/audit.db'));
+    const refused = await behalf('keys', 'create', '--config', cfgFile, '--signing', '--id', 'sig-a');
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, /nothing was changed/);
+    assert.equal(existsSync(join(folder, 'sig-a.private.jwk')), false, 'no private key file left behind');
+    // Positive control: with a trail that opens, the same id is created.
+    writeFileSync(cfgFile, config('audit.db'));
+    const made = await keysOk('create', '--config', cfgFile, '--signing', '--id', 'sig-a');
+    assert.equal(made.id, 'sig-a');
+    assert.equal(existsSync(join(folder, 'sig-a.private.jwk')), true);
   });
 });

@@ -144,7 +144,14 @@ async function changeAndRecord(
   change: (doc: KeyStoreDoc) => void,
   events: () => AuditEvent[],
 ): Promise<void> {
-  const trail = openTrail(target, options);
+  let trail: ReturnType<typeof openTrail>;
+  try {
+    trail = openTrail(target, options);
+  } catch (err) {
+    // Nothing was changed: a private key file already written for this change must not stay behind and block its id.
+    if (made) discardNewKey(made);
+    throw err;
+  }
   try {
     try {
       await updateKeyStore(target.storePath, change);
