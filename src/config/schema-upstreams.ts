@@ -3,6 +3,15 @@ import { SecretRef } from './schema-common.js';
 
 /** Upstream MCP servers: stdio children (per user) and HTTP servers, with how each is reached as the user. */
 
+const RequestTimeoutMs = z.number().int().positive().default(60_000);
+
+const ForwardClientRoots = z
+  .boolean()
+  .default(false)
+  .describe(
+    "Let the agent's MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers",
+  );
+
 const EnvValue = z.union([SecretRef, z.object({ value: z.string() }).strict()]);
 
 /**
@@ -52,13 +61,8 @@ export const StdioUpstreamSchema = z
       .default(['PATH'])
       .describe('Names copied from the gateway environment; nothing else is inherited'),
     env: z.record(z.string(), EnvValue).default({}).describe('Extra variables: secret references or {value: literal}'),
-    requestTimeoutMs: z.number().int().positive().default(60_000),
-    forwardClientRoots: z
-      .boolean()
-      .default(false)
-      .describe(
-        "Let the agent's MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers",
-      ),
+    requestTimeoutMs: RequestTimeoutMs,
+    forwardClientRoots: ForwardClientRoots,
     perUser: PerUserProcessSchema.default({ maxPerUser: 4, maxTotal: 64 }).describe(
       "Children per user: caps, the user's credential in the environment, OS user; `{user}` in args/cwd is the user's subject",
     ),
@@ -168,13 +172,8 @@ export const HttpUpstreamSchema = z
       .describe(
         "How callers prove the user on this route: token (the user's own bearer token), token-exchange (a token the agent obtained by RFC 8693, carrying act = the agent), signed-context (a signed assertion per message, userAuth.signedContext). HTTP upstreams only: a stdio child must never serve two users",
       ),
-    requestTimeoutMs: z.number().int().positive().default(60_000),
-    forwardClientRoots: z
-      .boolean()
-      .default(false)
-      .describe(
-        "Let the agent's MCP roots reach this upstream. Off by default: some servers (server-filesystem) widen their sandbox to whatever roots the client offers",
-      ),
+    requestTimeoutMs: RequestTimeoutMs,
+    forwardClientRoots: ForwardClientRoots,
   })
   .strict();
 

@@ -32,6 +32,16 @@ function str(v: unknown): string | undefined {
  */
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$|[?#])/i;
 
+/** The one refusal of a URI with dot segments, for reads and completions alike. */
+function dotSegments(uri: string): Authorization {
+  return {
+    effect: 'deny',
+    ruleIds: ['method-table:malformed'],
+    reason: 'resource URI with dot segments',
+    target: { feature: 'resource', name: uri },
+  };
+}
+
 function obj(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
@@ -128,13 +138,7 @@ export function authorizeMessage(
     case 'resource-read': {
       const uri = str(params.uri);
       if (!uri) return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: `${method} without a uri` };
-      if (DOT_SEGMENT.test(uri))
-        return {
-          effect: 'deny',
-          ruleIds: ['method-table:malformed'],
-          reason: 'resource URI with dot segments',
-          target: { feature: 'resource', name: uri },
-        };
+      if (DOT_SEGMENT.test(uri)) return dotSegments(uri);
       return decideFor({ feature: 'resource', name: uri }, { resource: { uri } });
     }
     case 'prompt-get': {
@@ -151,13 +155,7 @@ export function authorizeMessage(
       if (ref.type === 'ref/prompt' && name)
         return decideFor({ feature: 'prompt', name }, { prompt: { name, arguments: {} } });
       if (ref.type === 'ref/resource' && uri) {
-        if (DOT_SEGMENT.test(uri))
-          return {
-            effect: 'deny',
-            ruleIds: ['method-table:malformed'],
-            reason: 'resource URI with dot segments',
-            target: { feature: 'resource', name: uri },
-          };
+        if (DOT_SEGMENT.test(uri)) return dotSegments(uri);
         return decideFor({ feature: 'resource', name: uri }, { resource: { uri } });
       }
       return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'completion/complete without a known ref' };
