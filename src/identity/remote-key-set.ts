@@ -47,7 +47,7 @@ const MAX_UNKNOWN_KIDS = 1024;
  * accepted by the first lookup after the cool-down.
  */
 export class RemoteKeySet {
-  private local?: { getKey: JWTVerifyGetKey; kids: Set<string>; fetchedAt: number };
+  private local?: { getKey: JWTVerifyGetKey; fetchedAt: number };
   private lastAttempt = -Infinity;
   private lastFailure?: unknown;
   private pending?: Promise<void>;
@@ -112,7 +112,7 @@ export class RemoteKeySet {
     try {
       const jwks = await this.load();
       const kids = new Set(jwks.keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string'));
-      this.local = { getKey: createLocalJWKSet(jwks), kids, fetchedAt: this.now() };
+      this.local = { getKey: createLocalJWKSet(jwks), fetchedAt: this.now() };
       this.lastFailure = undefined;
       for (const kid of kids) this.unknownKids.delete(kid);
     } catch (err) {
