@@ -66,6 +66,9 @@ export type WireCode =
   | 'upstream_timeout'
   | 'downstream_credential_unavailable'
   | 'too_many_processes'
+  | 'session_quota_exceeded'
+  | 'stream_quota_exceeded'
+  | 'too_many_sessions'
   | 'internal';
 
 export type OperatorCode =
@@ -132,6 +135,11 @@ const WIRE: Record<WireCode, WireSpec> = {
   // Why (IdP down, exchange refused) goes to the audit trail; the caller learns only that no credential could be had.
   downstream_credential_unavailable: { status: 502, rpc: RPC.UpstreamError, expose: false, publicMessage: 'No downstream credential could be obtained for this user' },
   too_many_processes: { status: 503, rpc: RPC.ServerError, expose: true, publicMessage: 'Too many upstream processes; close a session and retry' },
+  // Per user (or per client without a user): her own limit, not the gateway's; Retry-After says when one of hers may be evicted.
+  session_quota_exceeded: { status: 429, rpc: RPC.ServerError, expose: true, publicMessage: 'Session quota exceeded: end a session (DELETE) or retry later' },
+  stream_quota_exceeded: { status: 429, rpc: RPC.ServerError, expose: true, publicMessage: 'Stream quota exceeded: close a stream or retry later' },
+  // The gateway-wide cap: nobody's fault in particular, so 503 with Retry-After, never 502 (the upstream is fine).
+  too_many_sessions: { status: 503, rpc: RPC.ServerError, expose: true, publicMessage: 'Gateway at its session limit; retry later' },
   internal: { status: 500, rpc: RPC.InternalError, expose: false, publicMessage: 'Internal error' },
 };
 

@@ -248,6 +248,28 @@ describe('config: errors name the path and the reason', () => {
       expect: [/policy: rules\.0 \([^)]+\)\.upstreams: nope matches no upstream/],
     },
     {
+      name: "a stdio upstream's per-user process cap above the per-user session quota",
+      mutate: (r) => {
+        r.upstreams.crm.perUser = { maxPerUser: 8 };
+        r.sessions = { maxPerUser: 4 };
+      },
+      expect: [/upstreams\.crm\.perUser\.maxPerUser: 8 exceeds sessions\.maxPerUser \(4\)/],
+    },
+    {
+      name: 'a session quota of zero',
+      mutate: (r) => {
+        r.sessions = { maxPerUser: 0 };
+      },
+      expect: [/sessions\.maxPerUser: /],
+    },
+    {
+      name: 'an issuer key fetch timeout above 30 s',
+      mutate: (r) => {
+        r.userAuth.issuers[0].keyFetch = { timeoutMs: 60_000 };
+      },
+      expect: [/userAuth\.issuers\.0\.keyFetch\.timeoutMs: /],
+    },
+    {
       name: 'two problems at once: both are listed',
       mutate: (r) => {
         delete r.upstreams.crm.command;

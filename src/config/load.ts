@@ -98,6 +98,11 @@ function consistencyProblems(c: GatewayConfig): string[] {
     }
   }
   for (const [name, u] of Object.entries(c.upstreams)) {
+    // Both caps count one user's sessions; the per-upstream one ends her least recently used child, so it must bind first.
+    if (u.transport === 'stdio' && u.perUser.maxPerUser > c.sessions.maxPerUser)
+      out.push(
+        `upstreams.${name}.perUser.maxPerUser: ${u.perUser.maxPerUser} exceeds sessions.maxPerUser (${c.sessions.maxPerUser}); a user would reach her session quota first`,
+      );
     if (u.transport === 'stdio' || !u.inbound.includes('signed-context')) continue;
     if (!c.userAuth.signedContext)
       out.push(

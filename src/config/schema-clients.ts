@@ -62,6 +62,48 @@ export const ClientSchema = z
   })
   .strict();
 
+export const KEY_FETCH_DEFAULTS = { timeoutMs: 3000, minRefetchSeconds: 5, unknownKidSeconds: 10, maxAgeSeconds: 600 };
+
+/**
+ * How a remote key set (JWKS) is fetched. A token with an unknown kid
+ * triggers a refetch — that is how key rotation works without a restart —
+ * so the refetches are bounded: one at a time, at most one per interval,
+ * failed or not, and a kid found missing is refused without a fetch for a while.
+ */
+export const KeyFetchSchema = z
+  .object({
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(30_000)
+      .default(KEY_FETCH_DEFAULTS.timeoutMs)
+      .describe('A discovery or key set fetch that takes longer fails'),
+    minRefetchSeconds: z
+      .number()
+      .min(0)
+      .max(3600)
+      .default(KEY_FETCH_DEFAULTS.minRefetchSeconds)
+      .describe(
+        'At most one fetch per interval, whether it succeeded or failed; in between, an unknown kid or keys that cannot be had are refused at once (a newly published key is picked up at most this late)',
+      ),
+    unknownKidSeconds: z
+      .number()
+      .min(0)
+      .max(3600)
+      .default(KEY_FETCH_DEFAULTS.unknownKidSeconds)
+      .describe('A kid that a fetch did not contain is refused without another fetch for this long'),
+    maxAgeSeconds: z
+      .number()
+      .int()
+      .positive()
+      .default(KEY_FETCH_DEFAULTS.maxAgeSeconds)
+      .describe('Keys older than this are fetched again before use; if that fails, tokens are refused (fail closed)'),
+  })
+  .strict();
+
+export type KeyFetchConfig = z.infer<typeof KeyFetchSchema>;
+
 export const IssuerSchema = z
   .object({
     issuer: z.url().describe('Exact `iss` value; discovery is fetched from it unless jwksUri is set'),
@@ -75,6 +117,7 @@ export const IssuerSchema = z
     clockSkewSeconds: z.number().int().min(0).max(300).default(30),
     requiredClaims: z.array(z.string()).default(['sub', 'exp', 'iat']),
     userClaims: z.array(z.string()).default([]).describe('Claims exposed to policy as user.claims'),
+    keyFetch: KeyFetchSchema.default(KEY_FETCH_DEFAULTS),
   })
   .strict();
 
@@ -116,6 +159,7 @@ export const SignedContextSchema = z
       .default('behalf/user')
       .describe('Key in params._meta carrying the assertion; removed before forwarding'),
     userClaims: z.array(z.string()).default([]).describe('Claims exposed to policy as user.claims'),
+    keyFetch: KeyFetchSchema.default(KEY_FETCH_DEFAULTS).describe('How jwksUri is fetched (not used with jwks)'),
   })
   .strict()
   .refine((s) => (s.jwksUri === undefined) !== (s.jwks === undefined), 'give exactly one of jwksUri and jwks');

@@ -54,6 +54,67 @@ export const AuditSchema = z
   })
   .strict();
 
+/**
+ * Session limits (docs/architecture.md §2 step 5). Every session, legacy SSE stream and stateless
+ * connection is charged to its user (issuer, subject) across clients and routes, or — when it has no
+ * user — to its client, so one user at her quota cannot lock out anyone else.
+ */
+export const SESSION_DEFAULTS = {
+  idleTtlSeconds: 3600,
+  maxSessions: 10_000,
+  maxPerUser: 16,
+  maxPerClient: 256,
+  maxStreamsPerUser: 16,
+  maxStreamsPerClient: 256,
+  evictIdleAfterSeconds: 60,
+};
+
+export const SessionsSchema = z
+  .object({
+    idleTtlSeconds: z.number().int().positive().default(SESSION_DEFAULTS.idleTtlSeconds),
+    maxSessions: z
+      .number()
+      .int()
+      .positive()
+      .default(SESSION_DEFAULTS.maxSessions)
+      .describe('Sessions and stateless connections on the whole gateway; past it: 503 with Retry-After'),
+    maxPerUser: z
+      .number()
+      .int()
+      .positive()
+      .default(SESSION_DEFAULTS.maxPerUser)
+      .describe(
+        "Sessions of one user (issuer, subject) across clients and routes; at it her oldest idle one is evicted, else 429 with Retry-After. Keep it at least a stdio upstream's perUser.maxPerUser",
+      ),
+    maxPerClient: z
+      .number()
+      .int()
+      .positive()
+      .default(SESSION_DEFAULTS.maxPerClient)
+      .describe('Sessions of one client that carry no user (client-only principals, signed-context agent sessions)'),
+    maxStreamsPerUser: z
+      .number()
+      .int()
+      .positive()
+      .default(SESSION_DEFAULTS.maxStreamsPerUser)
+      .describe('Open GET and legacy SSE streams of one user; past it: 429 with Retry-After'),
+    maxStreamsPerClient: z
+      .number()
+      .int()
+      .positive()
+      .default(SESSION_DEFAULTS.maxStreamsPerClient)
+      .describe('Open streams of one client that carry no user'),
+    evictIdleAfterSeconds: z
+      .number()
+      .int()
+      .positive()
+      .default(SESSION_DEFAULTS.evictIdleAfterSeconds)
+      .describe(
+        'At a quota, a session unused this long, with no open stream and no request in flight, may be evicted for its owner',
+      ),
+  })
+  .strict();
+
 export const GatewayConfigSchema = z
   .object({
     server: z
@@ -141,13 +202,7 @@ export const GatewayConfigSchema = z
     policy: PolicySchema.default({ rules: [], rateLimits: [], methods: {}, watch: true }),
     audit: AuditSchema.default({ sqlitePath: '.behalf/audit.db', durability: 'normal', arguments: { keep: [] } }),
     keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
-    sessions: z
-      .object({
-        idleTtlSeconds: z.number().int().positive().default(3600),
-        maxSessions: z.number().int().positive().default(10_000),
-      })
-      .strict()
-      .default({ idleTtlSeconds: 3600, maxSessions: 10_000 }),
+    sessions: SessionsSchema.default(SESSION_DEFAULTS),
   })
   .strict();
 

@@ -20,11 +20,12 @@ import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
 import { MemoryRateLimiter } from '../policy/rate-limit.js';
 import { loadPolicy, policyFilePath } from '../policy/source.js';
 import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
+import { sessionLimits } from '../state/session-quota.js';
 import { SessionStore } from '../state/sessions.js';
 import { buildRoutes } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
-import type { GatewaySession } from './session.js';
+import { hasOpenStream, type GatewaySession } from './session.js';
 
 export interface GatewayOptions {
   log?: (line: string) => void;
@@ -47,6 +48,17 @@ export interface BuiltGateway {
   runtimeAt(baseUrl: string, port: number): GatewayRuntime;
   /** Undoes the build when listening fails. */
   discard(): Promise<void>;
+}
+
+/** Runs `f` at most once per `ms`: a condition that holds for a while is logged once per interval, not per request. */
+function oncePer(ms: number, f: () => void): () => void {
+  let last = -Infinity;
+  return () => {
+    const now = Date.now();
+    if (now - last < ms) return;
+    last = now;
+    f();
+  };
 }
 
 function loopbackHosts(port: number): string[] {
@@ -185,8 +197,16 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           signer,
           sessions: new SessionStore<GatewaySession>({
             idleTtlMs: config.sessions.idleTtlSeconds * 1000,
-            maxSessions: config.sessions.maxSessions,
+            limits: sessionLimits(config.sessions),
             onExpire: (s) => endSession(rt, s, 'idle'),
+            onEvict: (s, reason) => endSession(rt, s, reason),
+            inUse: (s) => s.inFlight > 0 || s.postStreams.size > 0 || hasOpenStream(s),
+            hasStream: hasOpenStream,
+            onFull: oncePer(60_000, () =>
+              log(
+                `sessions: at the gateway-wide cap (sessions.maxSessions = ${config.sessions.maxSessions}); new sessions get 503`,
+              ),
+            ),
             shortestIdleTtlMs: Math.min(...stdioIdle),
           }),
           stateless: new Map(),

@@ -40,5 +40,7 @@ export function sendError(
   const challenge = wwwAuthenticate(err, opts.metadataUrl, opts.scopes ?? []);
   if (challenge) headers['www-authenticate'] = challenge;
   if (err.code === 'method_not_allowed') headers.allow = err.details.allow ?? 'GET, POST, DELETE';
+  // Quotas and caps say when to come back (RFC 9110 §10.2.3: seconds).
+  if (err.details.retryAfter) headers['retry-after'] = err.details.retryAfter;
   sendJson(res, err.status, toJsonRpcError(err, null), headers);
 }

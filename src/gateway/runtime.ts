@@ -33,7 +33,7 @@ export interface GatewayRuntime {
   /** The gateway's signing identity (user assertions): the key store's, unless options.signer; JWKS at /.well-known/jwks.json. */
   signer?: GatewaySigner;
   sessions: SessionStore<GatewaySession>;
-  /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal. */
+  /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal: an index into `sessions`, which holds and counts them. */
   stateless: Map<string, GatewaySession>;
   audit: AuditLog;
   /** The agent platform's signed user context, when userAuth.signedContext is configured (routes opt in with `inbound`). */

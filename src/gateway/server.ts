@@ -33,6 +33,14 @@ const AUTH_FAILURES = new Set([
   'insufficient_scope',
 ]);
 
+/** Refusals of a new session or stream for its owner's quota or the gateway's cap: audited as `session` records. */
+const SESSION_REFUSALS = new Set([
+  'session_quota_exceeded',
+  'stream_quota_exceeded',
+  'too_many_sessions',
+  'too_many_processes',
+]);
+
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
@@ -78,6 +86,17 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
         route: route.name,
         transport: ctx.transport,
         reason: `${e.code}: ${e.message}`,
+        refusedBy: step,
+        ...principalFields(ctx.principal),
+      });
+    } else if (SESSION_REFUSALS.has(e.code)) {
+      rt.audit.tryAppend({
+        ts: Date.now(),
+        kind: 'session',
+        route: route.name,
+        transport: ctx.transport,
+        outcome: `refused: ${e.code}`,
+        reason: e.message,
         refusedBy: step,
         ...principalFields(ctx.principal),
       });
@@ -135,8 +154,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       return r.resource;
     },
     async close() {
+      // Stateless connections are in the session store too.
       for (const s of runtime.sessions.all()) endSession(runtime, s, 'gateway stopping');
-      for (const s of [...runtime.stateless.values()]) endSession(runtime, s, 'gateway stopping');
       runtime.sessions.close();
       runtime.stop();
       server.closeAllConnections?.();

@@ -1,7 +1,7 @@
 import { principalFields } from '../audit/audit-log.js';
 import { BehalfError, describeError } from '../errors.js';
 import { principalKey } from '../identity/principal.js';
-import { sessionFingerprint } from '../state/sessions.js';
+import { sessionFingerprint, type SessionSlot } from '../state/sessions.js';
 import type { RequestContext } from './context.js';
 import { headerValue } from './http-io.js';
 import type { GatewaySession } from './session.js';
@@ -11,8 +11,24 @@ import { deliverToClient, refuseUpstreamRequest } from './deliver.js';
 import type { DownstreamStrategy } from '../delegation/types.js';
 import { connectUpstream, type ChildUser } from './upstream/factory.js';
 
-/** Opens a session bound to the current principal, with its own upstream connection (nothing is shared across users). */
+/**
+ * Opens a session bound to the current principal, with its own upstream
+ * connection (nothing is shared across users). It is charged to her quota
+ * before anything is started, so a refused session costs no upstream.
+ */
 export async function createSession(ctx: RequestContext, kind: GatewaySession['kind']): Promise<GatewaySession> {
+  const { rt, route } = ctx;
+  // A stdio route's process caps come first: at her cap there, her least recently used child goes, freeing a slot too.
+  if (route.upstream.transport === 'stdio') enforceProcessCaps(ctx);
+  const slot = rt.sessions.reserve(ctx.principal!, { stream: kind === 'legacy-sse' });
+  try {
+    return await openSession(ctx, kind, slot);
+  } finally {
+    rt.sessions.release(slot);
+  }
+}
+
+async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], slot: SessionSlot) {
   const { rt, route } = ctx;
   const strategy = rt.delegation.get(route.name);
   const opened: { session?: GatewaySession } = {};
@@ -46,6 +62,7 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
     kind,
     upstream,
     postStreams: new Set(),
+    inFlight: 0,
     tools: new ToolCatalog(upstream),
   };
   opened.session = session;
@@ -66,14 +83,8 @@ export async function createSession(ctx: RequestContext, kind: GatewaySession['k
     deliverToClient(session, m, rt.log);
   };
   upstream.onClose = () => endSession(ctx.rt, session, 'upstream closed');
-  if (kind !== 'stateless') {
-    try {
-      rt.sessions.add(session);
-    } catch (err) {
-      await upstream.close();
-      throw err;
-    }
-  }
+  // Stateless connections are in the store too: they count against the same quotas and are swept when idle.
+  rt.sessions.add(session, slot);
   rt.audit.tryAppend({
     ts: now,
     kind: 'session',
@@ -116,9 +127,8 @@ export function sessionIdHeader(ctx: RequestContext): string | undefined {
 export function endSession(rt: RequestContext['rt'], session: GatewaySession, reason: string): void {
   if (session.kind === 'stateless') {
     for (const [k, s] of rt.stateless) if (s === session) rt.stateless.delete(k);
-  } else if (rt.sessions.delete(session.id) === undefined) {
-    return;
   }
+  if (rt.sessions.delete(session.id) === undefined) return;
   if (session.streamExpiry) clearTimeout(session.streamExpiry);
   session.stream?.close();
   for (const s of session.postStreams) s.close();
@@ -135,9 +145,27 @@ export function endSession(rt: RequestContext['rt'], session: GatewaySession, re
 }
 
 /**
- * A stdio upstream's child runs for one user: within the caps (per user and
- * per upstream), with `{user}` resolved and that user's credential, if the
- * upstream declares a strategy. No credential to be had: no child.
+ * A stdio upstream's children: within the caps per upstream (503 past it)
+ * and per user, where at her own cap the user's least recently used child
+ * goes (clients often never DELETE their sessions); nobody else's is touched.
+ */
+function enforceProcessCaps(ctx: RequestContext): void {
+  const { rt, route } = ctx;
+  const cfg = route.upstream;
+  if (cfg.transport !== 'stdio') return;
+  const mine = principalKey(ctx.principal!);
+  const live = rt.sessions.all().filter((s) => s.routeName === route.name);
+  if (live.length >= cfg.perUser.maxTotal)
+    throw new BehalfError('too_many_processes', `upstream ${route.name} already runs ${cfg.perUser.maxTotal} children`);
+  const hers = live.filter((s) => s.boundTo === mine).sort((a, b) => a.lastSeen - b.lastSeen);
+  for (const s of hers.slice(0, Math.max(0, hers.length - cfg.perUser.maxPerUser + 1)))
+    endSession(rt, s, 'per-user process cap');
+}
+
+/**
+ * A stdio upstream's child runs for one user: with `{user}` resolved and that
+ * user's credential, if the upstream declares a strategy. No credential to be
+ * had: no child.
  */
 async function childUser(
   ctx: RequestContext,
@@ -147,14 +175,6 @@ async function childUser(
   const cfg = route.upstream;
   if (cfg.transport !== 'stdio') return undefined;
   const principal = ctx.principal!;
-  const mine = principalKey(principal);
-  const live = [...rt.sessions.all(), ...rt.stateless.values()].filter((s) => s.routeName === route.name);
-  if (live.length >= cfg.perUser.maxTotal)
-    throw new BehalfError('too_many_processes', `upstream ${route.name} already runs ${cfg.perUser.maxTotal} children`);
-  // At her own cap, the user's least recently used child goes (clients often never DELETE their sessions); nobody else's is touched.
-  const hers = live.filter((s) => s.boundTo === mine).sort((a, b) => a.lastSeen - b.lastSeen);
-  for (const s of hers.slice(0, Math.max(0, hers.length - cfg.perUser.maxPerUser + 1)))
-    endSession(rt, s, 'per-user process cap');
   if (!principal.user) return undefined;
   let credential: string | undefined;
   if (strategy && cfg.perUser.credentialEnv) {

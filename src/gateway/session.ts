@@ -19,5 +19,12 @@ export interface GatewaySession extends SessionBase {
   stream?: SseWriter;
   /** POST responses currently streaming, where messages related to an in-flight call can go. */
   postStreams: Set<LazyPostStream>;
+  /** Requests being answered on this session now: while any is, the session is in use and never evicted as idle. */
+  inFlight: number;
   streamExpiry?: NodeJS.Timeout;
+}
+
+/** The session's GET stream (Streamable HTTP) or its legacy SSE stream is open. */
+export function hasOpenStream(s: GatewaySession): boolean {
+  return s.stream !== undefined && !s.stream.isClosed;
 }

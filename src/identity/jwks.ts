@@ -1,48 +1,54 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
+import type { KeyFetchConfig } from '../config/schema-clients.js';
+import { fetchJwks, KeySetUnavailable, noAnswerReason, RemoteKeySet, type KeyFetchPolicy } from './remote-key-set.js';
+
+/** Programmatic overrides of the configured key fetching (tests and embedders). */
+export interface KeyFetchOverrides {
+  /** The cool-down of an unknown kid: both the refetch interval and how long a kid is remembered as unknown. */
+  jwksCooldownMs?: number;
+  jwksCacheMaxAgeMs?: number;
+  timeoutMs?: number;
+}
+
+export function keyFetchPolicy(cfg: KeyFetchConfig, o: KeyFetchOverrides = {}): KeyFetchPolicy {
+  return {
+    timeoutMs: o.timeoutMs ?? cfg.timeoutMs,
+    minRefetchMs: o.jwksCooldownMs ?? cfg.minRefetchSeconds * 1000,
+    unknownKidMs: o.jwksCooldownMs ?? cfg.unknownKidSeconds * 1000,
+    maxAgeMs: o.jwksCacheMaxAgeMs ?? cfg.maxAgeSeconds * 1000,
+  };
+}
 
 /**
- * Key sets per issuer, found through OIDC/OAuth discovery unless a jwksUri is
- * configured. jose's remote set caches keys and refetches on an unknown kid
- * (rate-limited by the cooldown), which is what makes key rotation work
- * without restarts.
+ * An issuer's key set, found through OIDC/OAuth discovery unless a jwksUri is
+ * configured. Discovery is part of the first fetch, so it is bounded and
+ * rate-limited like every fetch (remote-key-set.ts); the URI it finds is kept.
  */
 export class IssuerKeys {
-  private keySet?: JWTVerifyGetKey;
-  private pending?: Promise<JWTVerifyGetKey>;
+  readonly keySet: RemoteKeySet;
+  private jwksUri?: string;
 
   constructor(
     private readonly issuer: IssuerConfig,
-    private readonly options: { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number },
-  ) {}
-
-  async get(): Promise<JWTVerifyGetKey> {
-    if (this.keySet) return this.keySet;
-    // One discovery in flight per issuer; a failure is not cached, so the next call retries.
-    this.pending ??= this.load().finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
-  }
-
-  private async load(): Promise<JWTVerifyGetKey> {
-    const uri = this.issuer.jwksUri ?? (await this.discoverJwksUri());
-    this.keySet = createRemoteJWKSet(new URL(uri), {
-      cooldownDuration: this.options.cooldownMs,
-      cacheMaxAge: this.options.cacheMaxAgeMs,
-      timeoutDuration: this.options.timeoutMs,
-    });
-    return this.keySet;
+    private readonly policy: KeyFetchPolicy,
+  ) {
+    this.jwksUri = issuer.jwksUri;
+    this.keySet = new RemoteKeySet(async () => {
+      this.jwksUri ??= await this.discoverJwksUri();
+      return fetchJwks(this.jwksUri, policy.timeoutMs);
+    }, policy);
   }
 
   private async discoverJwksUri(): Promise<string> {
     const base = this.issuer.issuer.replace(/\/$/, '');
     const candidates = [`${base}/.well-known/openid-configuration`, `${base}/.well-known/oauth-authorization-server`];
+    // One deadline for the whole discovery, so a hung IdP costs one timeout, not one per candidate.
+    const signal = AbortSignal.timeout(this.policy.timeoutMs);
     // Why each candidate failed, so the operator can tell an issuer that is down from one misconfigured.
     const failures: string[] = [];
     let cause: unknown;
     for (const url of candidates) {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs) }).catch((err: unknown) => {
+      const res = await fetch(url, { signal }).catch((err: unknown) => {
         cause = err;
         failures.push(`${url}: no answer (${noAnswerReason(err)})`);
         return undefined;
@@ -63,12 +69,6 @@ export class IssuerKeys {
       else if (typeof doc.jwks_uri === 'string') return doc.jwks_uri;
       else failures.push(`${url}: no jwks_uri`);
     }
-    throw new Error(`issuer discovery failed: ${failures.join('; ')}`, { cause });
+    throw new KeySetUnavailable(`discovery failed: ${failures.join('; ')}`, { cause });
   }
-}
-
-/** fetch fails with a TypeError whose cause names the socket error (ECONNREFUSED, ENOTFOUND…); a timeout by its name. */
-function noAnswerReason(err: unknown): string {
-  const code = (err as { cause?: { code?: unknown } }).cause?.code;
-  return typeof code === 'string' ? code : err instanceof Error ? err.name : 'error';
 }

@@ -2,7 +2,8 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import type { IssuerConfig } from '../config/schema.js';
 import { BehalfError } from '../errors.js';
 import { sha256Hex } from '../shared/hash.js';
-import { IssuerKeys } from './jwks.js';
+import { IssuerKeys, keyFetchPolicy, type KeyFetchOverrides } from './jwks.js';
+import { KeySetUnavailable } from './remote-key-set.js';
 
 export interface VerifiedToken {
   issuer: IssuerConfig;
@@ -10,10 +11,8 @@ export interface VerifiedToken {
   fingerprint: string;
 }
 
-export interface VerifierOptions {
-  jwksCooldownMs?: number;
-  jwksCacheMaxAgeMs?: number;
-  timeoutMs?: number;
+/** Overrides of each issuer's `keyFetch` (tests set `jwksCooldownMs: 0` to see a rotated key at once), and the token cache. */
+export interface VerifierOptions extends KeyFetchOverrides {
   cacheEntries?: number;
   now?: () => number;
 }
@@ -26,6 +25,7 @@ export function tokenFailureReason(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'unknown key';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed';
   if (err instanceof joseErrors.JWKSTimeout) return 'key set timeout';
+  if (err instanceof KeySetUnavailable) return err.message;
   if (err instanceof joseErrors.JOSEError) return err.code;
   if (err instanceof BehalfError) return err.message;
   return 'verification failed';
@@ -52,14 +52,7 @@ export class JwtVerifier {
     this.now = options.now ?? (() => Date.now() / 1000);
     for (const iss of issuers) {
       this.byIssuer.set(iss.issuer, iss);
-      this.keys.set(
-        iss.issuer,
-        new IssuerKeys(iss, {
-          cooldownMs: options.jwksCooldownMs ?? 30_000,
-          cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
-          timeoutMs: options.timeoutMs ?? 5_000,
-        }),
-      );
+      this.keys.set(iss.issuer, new IssuerKeys(iss, keyFetchPolicy(iss.keyFetch, options)));
     }
   }
 
@@ -86,13 +79,8 @@ export class JwtVerifier {
     }
     const issuer = typeof unverifiedIss === 'string' ? this.byIssuer.get(unverifiedIss) : undefined;
     if (!issuer) throw new BehalfError('user_token_invalid', 'untrusted issuer');
-    const keySet = await this.keys
-      .get(issuer.issuer)!
-      .get()
-      .catch((err: unknown) => {
-        throw new BehalfError('user_token_invalid', 'issuer keys unavailable', {}, { cause: err });
-      });
-    const { payload, protectedHeader } = await jwtVerify(token, keySet, {
+    // Keys are fetched (or refused at once, when fetching is cooling down) inside jwtVerify, by kid.
+    const { payload, protectedHeader } = await jwtVerify(token, this.keys.get(issuer.issuer)!.keySet.getKey, {
       issuer: issuer.issuer,
       audience,
       algorithms: issuer.algorithms,

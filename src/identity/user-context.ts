@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
   createLocalJWKSet,
-  createRemoteJWKSet,
   decodeJwt,
   decodeProtectedHeader,
   errors as joseErrors,
@@ -17,7 +16,9 @@ import type { JsonRpcMessage } from '../jsonrpc.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { fingerprint } from '../shared/hash.js';
 import type { ReplayCache } from '../state/replay-cache.js';
+import { keyFetchPolicy, type KeyFetchOverrides } from './jwks.js';
 import { tokenFailureReason } from './jwt-verifier.js';
+import { fetchJwks, RemoteKeySet } from './remote-key-set.js';
 import type { Client, Principal, User } from './principal.js';
 
 /**
@@ -116,8 +117,8 @@ export interface SignedContextOptions {
   requiredScopes?: readonly string[];
   /** Epoch seconds. */
   now?: () => number;
-  jwksCooldownMs?: number;
-  timeoutMs?: number;
+  jwksCooldownMs?: KeyFetchOverrides['jwksCooldownMs'];
+  timeoutMs?: KeyFetchOverrides['timeoutMs'];
 }
 
 function invalid(reason: string, cause?: unknown): BehalfError {
@@ -153,12 +154,10 @@ export class SignedContextVerifier {
     this.metaKey = cfg.metaKey;
     this.header = cfg.header;
     this.now = o.now ?? (() => Date.now() / 1000);
+    const policy = keyFetchPolicy(cfg.keyFetch, o);
     this.keys = cfg.jwks
       ? createLocalJWKSet(readJwks(cfg.jwks, o.baseDir, o.env))
-      : createRemoteJWKSet(new URL(cfg.jwksUri!), {
-          cooldownDuration: o.jwksCooldownMs ?? 30_000,
-          timeoutDuration: o.timeoutMs ?? 5_000,
-        });
+      : new RemoteKeySet(() => fetchJwks(cfg.jwksUri!, policy.timeoutMs), policy).getKey;
     for (const c of o.clients) this.idsOf.set(c.id, new Set([c.id, ...c.oauthClientIds]));
   }
 

@@ -44,6 +44,8 @@ export interface FixtureOptions {
   clientAuth?: Record<string, unknown>;
   userAuth?: Record<string, unknown>;
   server?: Record<string, unknown>;
+  /** The `sessions` section (limits and quotas). */
+  sessions?: Record<string, unknown>;
   clients?: unknown[];
   idp?: Partial<DevIdpOptions>;
   gateway?: GatewayOptions;
@@ -131,6 +133,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
         : (o.upstreams ?? { crm: CRM_STDIO }),
     policy: Array.isArray(o.policy) ? { rules: o.policy } : (o.policy ?? { rules: DEMO_POLICY }),
     audit: { sqlitePath: ':memory:' },
+    ...(o.sessions ? { sessions: o.sessions } : {}),
   };
   let gateway: Gateway | undefined;
   if (!o.noGateway) {

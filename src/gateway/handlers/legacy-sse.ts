@@ -1,5 +1,6 @@
 import { BehalfError } from '../../errors.js';
-import type { Step } from '../context.js';
+import type { RequestContext, Step } from '../context.js';
+import type { GatewaySession } from '../session.js';
 import { dispatchInitialize } from '../message/initialize.js';
 import { decideMessage, deliverMessage, dispatchMessage } from '../message/pipeline.js';
 import { createSession, endSession, requireBoundSession } from '../session-binding.js';
@@ -30,25 +31,35 @@ export const handleLegacyPost: Step = {
     // requireBoundSession already refused sessions of the other transport; a legacy session without its stream is over.
     if (!session.stream) throw new BehalfError('session_unknown');
     ctx.session = session;
-    const stream = session.stream;
-    const msgs = ctx.messages!;
-    // A single call is decided before the POST is acknowledged, so a step-up refusal can still be a 403 with its challenge.
-    const first =
-      msgs.length === 1 && !ctx.isBatch && !(isRequest(msgs[0]!) && msgs[0].method === 'initialize')
-        ? await decideMessage(ctx, session, msgs[0]!)
-        : undefined;
-    ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
-    if (first) {
-      const response = await deliverMessage(first);
-      if (response) stream.message(response);
-      return;
-    }
-    for (const msg of msgs) {
-      const response =
-        isRequest(msg) && msg.method === 'initialize'
-          ? await dispatchInitialize(ctx, session, msg)
-          : await dispatchMessage(ctx, session, msg);
-      if (response) stream.message(response);
+    session.inFlight++;
+    try {
+      await answerLegacyPost(ctx, session, session.stream);
+    } finally {
+      session.inFlight--;
+      session.lastSeen = Date.now();
     }
   },
 };
+
+/** Acknowledges the POST and answers its messages on the session's stream. */
+async function answerLegacyPost(ctx: RequestContext, session: GatewaySession, stream: SseWriter): Promise<void> {
+  const msgs = ctx.messages!;
+  // A single call is decided before the POST is acknowledged, so a step-up refusal can still be a 403 with its challenge.
+  const first =
+    msgs.length === 1 && !ctx.isBatch && !(isRequest(msgs[0]!) && msgs[0].method === 'initialize')
+      ? await decideMessage(ctx, session, msgs[0]!)
+      : undefined;
+  ctx.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
+  if (first) {
+    const response = await deliverMessage(first);
+    if (response) stream.message(response);
+    return;
+  }
+  for (const msg of msgs) {
+    const response =
+      isRequest(msg) && msg.method === 'initialize'
+        ? await dispatchInitialize(ctx, session, msg)
+        : await dispatchMessage(ctx, session, msg);
+    if (response) stream.message(response);
+  }
+}

@@ -54,31 +54,43 @@ export const handlePost: Step = {
     if (msgs.some((m) => isRequest(m) && m.method === 'initialize')) return initialize(ctx);
     const session = await resolveSession(ctx);
     ctx.session = session;
-    const requests = msgs.filter(isRequest);
-    const answer = async (m: (typeof msgs)[number]) => {
-      if (session.kind !== 'stateless' || !isRequest(m)) return dispatchMessage(ctx, session, m);
-      if (m.method === 'server/discover') return discoverResponse(session, m);
-      const r = await dispatchMessage(ctx, session, m);
-      return r && toStatelessResponse(m.method, r);
-    };
-    if (requests.length === 0) {
-      await Promise.all(msgs.map(answer));
-      ctx.res.writeHead(202).end();
-      return;
-    }
-    // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
-    const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
-    const sink = new LazyPostStream(ctx.res, headers);
-    const canStream = wantsEventStream(ctx) && session.kind !== 'stateless';
-    if (canStream) session.postStreams.add(sink);
+    session.inFlight++;
     try {
-      const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
-      sink.finish(responses, ctx.isBatch ?? false);
+      await answerPost(ctx, session);
     } finally {
-      session.postStreams.delete(sink);
+      session.inFlight--;
+      session.lastSeen = Date.now();
     }
   },
 };
+
+/** One message or a batch on a bound (or stateless) session. */
+async function answerPost(ctx: RequestContext, session: GatewaySession): Promise<void> {
+  const msgs = ctx.messages!;
+  const requests = msgs.filter(isRequest);
+  const answer = async (m: (typeof msgs)[number]) => {
+    if (session.kind !== 'stateless' || !isRequest(m)) return dispatchMessage(ctx, session, m);
+    if (m.method === 'server/discover') return discoverResponse(session, m);
+    const r = await dispatchMessage(ctx, session, m);
+    return r && toStatelessResponse(m.method, r);
+  };
+  if (requests.length === 0) {
+    await Promise.all(msgs.map(answer));
+    ctx.res.writeHead(202).end();
+    return;
+  }
+  // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
+  const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
+  const sink = new LazyPostStream(ctx.res, headers);
+  const canStream = wantsEventStream(ctx) && session.kind !== 'stateless';
+  if (canStream) session.postStreams.add(sink);
+  try {
+    const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
+    sink.finish(responses, ctx.isBatch ?? false);
+  } finally {
+    session.postStreams.delete(sink);
+  }
+}
 
 /** GET: the session's standalone stream for server-initiated messages. */
 export const handleGetStream: Step = {
@@ -89,10 +101,13 @@ export const handleGetStream: Step = {
     const session = requireBoundSession(ctx, sessionIdHeader(ctx));
     if (session.stream && !session.stream.isClosed)
       throw new BehalfError('invalid_request', 'A stream is already open for this session');
+    ctx.rt.sessions.checkStreamQuota(ctx.principal!);
     const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id });
     session.stream = writer;
     writer.onClose = () => {
       if (session.stream === writer) session.stream = undefined;
+      // Idle from now, not from the last POST: a client reconnecting its stream is not evicted in the gap.
+      session.lastSeen = Date.now();
     };
     closeStreamAtExpiry(session, () => writer.close());
   },
