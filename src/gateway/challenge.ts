@@ -40,5 +40,6 @@ export function sendError(
   const challenge = wwwAuthenticate(err, opts.metadataUrl, opts.scopes ?? []);
   if (challenge) headers['www-authenticate'] = challenge;
   if (err.code === 'method_not_allowed') headers.allow = err.details.allow ?? 'GET, POST, DELETE';
+  if (err.details.retryAfter) headers['retry-after'] = err.details.retryAfter;
   sendJson(res, err.status, toJsonRpcError(err, null), headers);
 }

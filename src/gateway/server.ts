@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { principalFields } from '../audit/audit-log.js';
+import type { AuditEvent } from '../audit/event.js';
 import type { LoadedConfig } from '../config/load.js';
 import { BehalfError, describeError, toBehalfError, toJsonRpcError } from '../errors.js';
 import { buildGateway, type GatewayOptions } from './build.js';
@@ -33,9 +34,34 @@ const AUTH_FAILURES = new Set([
   'insufficient_scope',
 ]);
 
+/**
+ * Every authentication failure is on the record. One that proved no one is
+ * written through the recorder, which bounds how many writes a flood of them
+ * costs (src/gateway/limits/auth-failures.ts); one of a known principal
+ * (missing scopes) is written as it happens.
+ */
+function recordAuthFailure(ctx: RequestContext, e: BehalfError, step: string): void {
+  const event: AuditEvent = {
+    ts: Date.now(),
+    kind: 'auth-failure',
+    route: ctx.route.name,
+    transport: ctx.transport,
+    reason: `${e.code}: ${e.message}`,
+    refusedBy: step,
+    ...principalFields(ctx.principal),
+  };
+  if (ctx.principal) ctx.rt.audit.tryAppend(event);
+  else ctx.rt.limits.authFailures.record(event, ctx.req.socket.remoteAddress ?? 'unknown');
+}
+
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+  if (rt.limits.connections.overCapacity(req)) {
+    rt.limits.connections.noteRefused();
+    res.setHeader('connection', 'close');
+    return sendError(res, new BehalfError('over_capacity', undefined, { retryAfter: '1' }));
+  }
   if (url.pathname === JWKS_PATH && rt.signer) {
     if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
     // Short cache: a revoked signing key leaves verifiers' caches within a minute; new keys are published before they sign.
@@ -71,18 +97,9 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     const e = toBehalfError(err);
     if (e.code === 'internal') rt.log(`internal error in ${step} on ${endpoint} ${req.method}: ${describeError(err)}`);
     else rt.debug(`refused ${endpoint} ${req.method} on ${route.name} by ${step}: ${e.code}`);
-    if (AUTH_FAILURES.has(e.code) && !e.details.audited) {
-      rt.audit.tryAppend({
-        ts: Date.now(),
-        kind: 'auth-failure',
-        route: route.name,
-        transport: ctx.transport,
-        reason: `${e.code}: ${e.message}`,
-        refusedBy: step,
-        ...principalFields(ctx.principal),
-      });
-    }
-    // A refused request whose body is still arriving (too large, too slow) is not read further: the connection closes after the answer.
+    if (AUTH_FAILURES.has(e.code) && !e.details.audited) recordAuthFailure(ctx, e, step);
+    // A refused request whose body is still arriving (unauthenticated, too large, too slow, over a limit) is not
+    // read further: the connection closes after the answer.
     if (!req.complete) res.setHeader('connection', 'close');
     sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
   }
@@ -141,6 +158,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       runtime.stop();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
+      runtime.limits.flush();
       runtime.audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
       await runtime.audit.close();
     },
