@@ -10,6 +10,7 @@ import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
+import { addressOf } from './limits/connections.js';
 import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
@@ -51,7 +52,7 @@ function recordAuthFailure(ctx: RequestContext, e: BehalfError, step: string): v
     ...principalFields(ctx.principal),
   };
   if (ctx.principal) ctx.rt.audit.tryAppend(event);
-  else ctx.rt.limits.authFailures.record(event, ctx.req.socket.remoteAddress ?? 'unknown');
+  else ctx.rt.limits.authFailures.record(event, addressOf(ctx.req.socket) ?? 'unknown');
 }
 
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {

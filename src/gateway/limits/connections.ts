@@ -20,7 +20,8 @@ export function overflowOf(maxConnections: number): number {
   return Math.max(16, Math.ceil(maxConnections / 16));
 }
 
-function addressOf(socket: Socket): string | undefined {
+/** The peer's address (what per-address limits and records count by). */
+export function addressOf(socket: Socket): string | undefined {
   const a = socket.remoteAddress;
   // An IPv4 client of a dual-stack listener is one address, however it is written.
   return a?.startsWith('::ffff:') ? a.slice(7) : a;
