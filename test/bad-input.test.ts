@@ -1,5 +1,5 @@
 /**
- * Bad input (docs/architecture.md §2 steps 1–2 and §3 step 3): every malformed, oversized, foreign
+ * Bad input (docs/architecture.md §2 steps 1, 2 and 4, and §3 step 3): every malformed, oversized, foreign
  * or unknown request gets a specific, non-leaky refusal, nothing of it
  * reaches the upstream (an HTTP CRM whose canary sees every request), and the
  * gateway keeps serving: each refusal is followed by a call that succeeds.
