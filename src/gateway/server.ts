@@ -14,6 +14,7 @@ import { addressOf } from './limits/connections.js';
 import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
+import { answerUnread, closeAfterUnreadBody } from './unread-body.js';
 
 export type { GatewayOptions } from './build.js';
 
@@ -69,15 +70,16 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     return sendJson(res, 200, rt.signer.jwks(), { 'cache-control': 'max-age=60' });
   }
   const resolved = resolveRoute(url.pathname, rt.routes);
-  if (!resolved) return sendError(res, new BehalfError('unknown_route'));
+  if (!resolved) return answerUnread(req, res, () => sendError(res, new BehalfError('unknown_route')));
   const { route, endpoint } = resolved;
+  const notAllowed = (allow: string) =>
+    answerUnread(req, res, () => sendError(res, new BehalfError('method_not_allowed', undefined, { allow })));
   if (endpoint === 'metadata') {
-    if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
+    if (req.method !== 'GET') return notAllowed('GET');
     return sendJson(res, 200, protectedResourceMetadata(rt, route), { 'cache-control': 'max-age=300' });
   }
   const stack = STACKS[`${endpoint} ${req.method}`];
-  if (!stack)
-    return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: ALLOWED_METHODS[endpoint]! }));
+  if (!stack) return notAllowed(ALLOWED_METHODS[endpoint]!);
   const ctx: RequestContext = {
     rt,
     req,
@@ -99,10 +101,12 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     if (e.code === 'internal') rt.log(`internal error in ${step} on ${endpoint} ${req.method}: ${describeError(err)}`);
     else rt.debug(`refused ${endpoint} ${req.method} on ${route.name} by ${step}: ${e.code}`);
     if (AUTH_FAILURES.has(e.code) && !e.details.audited) recordAuthFailure(ctx, e, step);
-    // A refused request whose body is still arriving (unauthenticated, too large, too slow, over a limit) is not
-    // read further: the connection closes after the answer.
+    const answer = () => sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
+    // Refused before its body was read (headers, authentication): a small rest is drained so the answer arrives.
+    if (!ctx.bodyStarted) return answerUnread(req, res, answer);
+    // Refused while reading it (too large, too slow, over the budget): not read further, closed after the answer.
     if (!req.complete) res.setHeader('connection', 'close');
-    sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
+    answer();
   }
 }
 
@@ -122,6 +126,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     const runtime = live.runtime;
     // Unreachable by construction (see below); answered rather than crashed on if that ever changes.
     if (!runtime) return sendJson(res, 503, toJsonRpcError(new BehalfError('internal'), null));
+    closeAfterUnreadBody(req, res);
     handle(runtime, req, res).catch((err: unknown) => {
       runtime.log(
         `unhandled error answering ${req.method} ${new URL(req.url ?? '/', 'http://gateway.invalid').pathname}: ${describeError(err)}`,

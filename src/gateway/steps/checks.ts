@@ -51,6 +51,7 @@ export const readLimitedBody: Step = {
   why: "after authentication, so a caller who proved no one costs no body bytes; under the client's size cap, the body deadline and the gateway's buffered-body budget",
   async run(ctx) {
     const { limits, config } = ctx.rt;
+    ctx.bodyStarted = true;
     const hold = limits.bodies.hold();
     // Given back when the request is over: what the parsed body became is held until then too.
     ctx.res.once('close', hold.release);
