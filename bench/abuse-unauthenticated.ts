@@ -2,9 +2,10 @@
  * What unauthenticated clients cost an authenticated one, measured on a
  * gateway running as its own process (docs/limits-front.md):
  *
- * 1. CPU: alice's sequential get_customer calls, first alone, then while 16
- *    senders without credentials POST ~0.8 MB key-dense JSON bodies in a loop
- *    (from their own process): her median under load against her median alone.
+ * 1. CPU: alice's sequential get_customer calls, alone and while 16 senders
+ *    without credentials POST ~0.8 MB key-dense JSON bodies in a loop (from
+ *    their own process), paced at 20/s each as the test does, then unpaced:
+ *    her median under load against her median alone (measured around both).
  * 2. Memory: 1,000 connections without credentials, each announcing a 1 MiB
  *    body and sending 700 kB of it, held open: the gateway's RSS growth (from
  *    /proc), and whether alice is served meanwhile.
@@ -14,11 +15,13 @@
  *
  * BENCH_LOAD_SECONDS (default 10), BENCH_SENDERS (16), BENCH_HOLD (1000).
  */
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   aliceCaller,
   median,
   OWN_ROOT,
+  rssPeak,
   startLoad,
   startSpawnedGateway,
   type SpawnedGateway,
@@ -28,6 +31,8 @@ const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 16);
 const HOLD = Number(process.env.BENCH_HOLD ?? 1000);
 const BODY_BYTES = 800_000;
+/** What test/abuse-unauthenticated.test.ts offers: 20 requests a second per sender. */
+const PACED_RATE = 20;
 
 /** Sequential calls until `until` (or `max`); each call's latency in ms, and how many failed. */
 async function callsUntil(
@@ -47,34 +52,75 @@ async function callsUntil(
   return { ms, failed };
 }
 
-async function cpu(root: string): Promise<Record<string, string | number>> {
+/** utime + stime of a process, in ms (/proc; USER_HZ 100). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+interface Flood {
+  requests: number;
+  statuses: Record<string, number>;
+  closedUnanswered: number;
+}
+
+/** One flood while alice calls: her latencies under it, what the senders got, and the gateway's CPU per request. */
+async function underFlood(
+  gw: SpawnedGateway,
+  alice: { call(): Promise<number> },
+  ratePerSender: number | undefined,
+  cpuMsPerAliceCall: number,
+): Promise<{ ms: number[]; failed: number; flood: Flood; cpuMsPerRequest: number }> {
+  const load = startLoad({
+    mode: 'flood',
+    url: gw.url,
+    senders: SENDERS,
+    seconds: LOAD_SECONDS,
+    bodyBytes: BODY_BYTES,
+    ratePerSender,
+  });
+  await load.ready;
+  const cpu0 = cpuMsOf(gw.pid);
+  await sleep(500);
+  const { ms, failed } = await callsUntil(alice, Date.now() + (LOAD_SECONDS - 1) * 1000);
+  const flood = (await load.done) as Flood;
+  // The gateway's CPU in the window less what alice's calls cost it alone: an estimate, per flood request.
+  const cpu = cpuMsOf(gw.pid) - cpu0 - ms.length * cpuMsPerAliceCall;
+  return { ms, failed, flood, cpuMsPerRequest: cpu / Math.max(1, flood.requests) };
+}
+
+function floodRow(label: string, alone: number[], r: Awaited<ReturnType<typeof underFlood>>): Record<string, string> {
+  const p50 = r.ms.length ? median(r.ms) : NaN;
+  return {
+    load: label,
+    'alice p50 alone, ms': median(alone).toFixed(2),
+    'alice p50 under load, ms': r.ms.length ? p50.toFixed(2) : 'none',
+    ratio: r.ms.length ? (p50 / median(alone)).toFixed(2) : '-',
+    [`alice calls in ${LOAD_SECONDS - 1} s (failed)`]: `${r.ms.length} (${r.failed})`,
+    'unauth requests/s': (r.flood.requests / LOAD_SECONDS).toFixed(0),
+    'unauth answers':
+      JSON.stringify(r.flood.statuses) + (r.flood.closedUnanswered ? ` +${r.flood.closedUnanswered} reset` : ''),
+    'gateway CPU ms per unauth request (est.)': r.cpuMsPerRequest.toFixed(2),
+  };
+}
+
+async function cpu(root: string): Promise<Array<Record<string, string>>> {
   const gw = await startSpawnedGateway({ root });
   try {
     const alice = await aliceCaller(gw);
     await callsUntil(alice, Infinity, 100);
-    const alone = await callsUntil(alice, Infinity, 200);
-    const load = startLoad({
-      mode: 'flood',
-      url: gw.url,
-      senders: SENDERS,
-      seconds: LOAD_SECONDS,
-      bodyBytes: BODY_BYTES,
-    });
-    const body = (await load.ready) as { bodyBytes: number; keys: number };
-    await sleep(500);
-    const loaded = await callsUntil(alice, Date.now() + (LOAD_SECONDS - 1) * 1000);
-    const tally = (await load.done) as { requests: number; statuses: Record<string, number>; closedUnanswered: number };
+    const cpu0 = cpuMsOf(gw.pid);
+    const alone = (await callsUntil(alice, Infinity, 500)).ms;
+    const perCall = (cpuMsOf(gw.pid) - cpu0) / alone.length;
+    const paced = await underFlood(gw, alice, PACED_RATE, perCall);
+    alone.push(...(await callsUntil(alice, Infinity, 200)).ms);
+    const unpaced = await underFlood(gw, alice, undefined, perCall);
+    alone.push(...(await callsUntil(alice, Infinity, 200)).ms);
     alice.close();
-    return {
-      'body (bytes, keys)': `${body.bodyBytes}, ${body.keys}`,
-      'alice p50 alone, ms': median(alone.ms).toFixed(2),
-      'alice p50 under load, ms': loaded.ms.length ? median(loaded.ms).toFixed(2) : 'none',
-      ratio: loaded.ms.length ? (median(loaded.ms) / median(alone.ms)).toFixed(2) : '-',
-      [`alice calls in ${LOAD_SECONDS - 1} s (failed)`]: `${loaded.ms.length} (${loaded.failed})`,
-      'unauth requests/s': (tally.requests / LOAD_SECONDS).toFixed(0),
-      'unauth answers':
-        JSON.stringify(tally.statuses) + (tally.closedUnanswered ? ` +${tally.closedUnanswered} closed` : ''),
-    };
+    return [
+      floodRow(`paced, ${PACED_RATE}/s per sender (the test's)`, alone, paced),
+      floodRow('unpaced (each sender as fast as answered)', alone, unpaced),
+    ];
   } finally {
     await gw.close();
   }
@@ -87,6 +133,7 @@ async function memory(root: string): Promise<Record<string, string | number>> {
     await callsUntil(alice, Infinity, 100);
     await sleep(500);
     const before = gw.rss();
+    const sampler = rssPeak(gw.pid);
     const load = startLoad({
       mode: 'hold',
       url: gw.url,
@@ -96,12 +143,9 @@ async function memory(root: string): Promise<Record<string, string | number>> {
       localAddress: '127.0.0.2',
     });
     const held = (await load.ready) as { open: number };
-    let peak = gw.rss();
     const served = await callsUntil(alice, Date.now() + 3000, 20);
-    for (let i = 0; i < 10; i++) {
-      await sleep(200);
-      peak = Math.max(peak, gw.rss());
-    }
+    await sleep(2000);
+    const peak = sampler.stop();
     load.stop();
     const tally = (await load.done) as { statuses: Record<string, number>; closedUnanswered: number };
     alice.close();
@@ -127,10 +171,11 @@ const roots: Array<[string, string]> = [
 console.log(
   `unauthenticated abuse, ${new Date().toISOString()}, Node ${process.version}; CPU: ${SENDERS} senders x ${BODY_BYTES} B for ${LOAD_SECONDS} s; memory: ${HOLD} held bodies`,
 );
-const cpuRows: Record<string, Record<string, string | number>> = {};
+const cpuRows: Array<Record<string, string>> = [];
 const memRows: Record<string, Record<string, string | number>> = {};
-for (const [label, root] of roots) cpuRows[`${label} (${root})`] = await cpu(root);
-console.log('\nCPU: 16 unauthenticated key-dense senders while alice calls');
+for (const [label, root] of roots)
+  for (const row of await cpu(root)) cpuRows.push({ tree: `${label} (${root})`, ...row });
+console.log(`\nCPU: ${SENDERS} unauthenticated senders of ${BODY_BYTES} B key-dense bodies while alice calls`);
 console.table(cpuRows);
 for (const [label, root] of roots) memRows[`${label} (${root})`] = await memory(root);
 console.log(`\nmemory: ${HOLD} unauthenticated connections holding unfinished bodies`);

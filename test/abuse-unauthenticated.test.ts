@@ -8,7 +8,14 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { aliceCaller, median, startLoad, startSpawnedGateway, type SpawnedGateway } from './helpers/spawned-gateway.js';
+import {
+  aliceCaller,
+  median,
+  rssPeak,
+  startLoad,
+  startSpawnedGateway,
+  type SpawnedGateway,
+} from './helpers/spawned-gateway.js';
 
 const MB = 2 ** 20;
 
@@ -58,11 +65,14 @@ describe('unauthenticated abuse: CPU and memory stay with the callers who proved
       const report = `alone p50 ${median(alone).toFixed(2)} ms, loaded p50 ${median(loaded).toFixed(2)} ms (${loaded.length} calls), senders: ${JSON.stringify(tally)}`;
       t.diagnostic(`ratio ${ratio.toFixed(2)}: ${report}`);
       assert.ok(ratio <= 2, `alice's median under load within 2x of alone: ${report}`);
-      assert.ok(tally.requests >= 16 * 5 * 10, `the senders kept sending: ${report}`);
+      // At least twice the rate the same senders got through a gateway that parsed every body (about 25/s).
+      assert.ok(tally.requests >= 5 * 50, `the senders kept sending: ${report}`);
       assert.equal(Object.keys(tally.statuses).join(), '401', `every answer to a sender was a 401: ${report}`);
-      assert.ok(
-        tally.statuses['401']! >= tally.requests * 0.95,
-        `nearly all got their 401 (the rest a reset): ${report}`,
+      // The rest saw the connection closed under a body they were still sending (a reset can overtake the 401).
+      assert.equal(
+        tally.statuses['401']! + tally.closedUnanswered,
+        tally.requests,
+        `each sender's request was refused: ${report}`,
       );
       assert.equal(await healthz(gw), 200);
     } finally {
@@ -71,11 +81,14 @@ describe('unauthenticated abuse: CPU and memory stay with the callers who proved
   });
 
   it('1,000 connections holding unfinished bodies without credentials: RSS grows < 100 MB and alice is served', async (t) => {
+    // A fresh gateway: memory the first test's load left behind must not hide (or inflate) what this one costs.
+    const gw = await startSpawnedGateway();
     const alice = await aliceCaller(gw);
     try {
       for (let i = 0; i < 20; i++) await alice.call();
       await sleep(300);
       const baseline = gw.rss();
+      const sampler = rssPeak(gw.pid); // from before the first hostile byte to after the last
       // Another loopback address than alice's: a per-address cap must not be what keeps memory down here.
       const load = startLoad({
         mode: 'hold',
@@ -86,25 +99,31 @@ describe('unauthenticated abuse: CPU and memory stay with the callers who proved
         localAddress: '127.0.0.2',
       });
       await load.ready;
-      let peak = gw.rss();
       const served: number[] = [];
       for (let i = 0; i < 10; i++) {
         served.push(await alice.call()); // the positive control: alice is served meanwhile
-        peak = Math.max(peak, gw.rss());
         await sleep(100);
       }
       assert.equal(await healthz(gw), 200);
       load.stop();
-      const tally = (await load.done) as { requests: number; statuses: Record<string, number>; connectFailed: number };
+      const tally = (await load.done) as {
+        requests: number;
+        statuses: Record<string, number>;
+        closedUnanswered: number;
+      };
+      const peak = sampler.stop();
       const growth = (peak - baseline) / MB;
       const report = `RSS ${(baseline / MB).toFixed(0)} → peak ${(peak / MB).toFixed(0)} MB; connections: ${JSON.stringify(tally)}`;
       t.diagnostic(report);
       assert.ok(growth < 100, `RSS growth ${growth.toFixed(0)} MB < 100 MB: ${report}`);
       assert.equal(tally.requests, 1000, `all 1,000 connections were made: ${report}`);
-      assert.equal(tally.statuses['401'], 1000, `each was refused before its body was read: ${report}`);
+      // Refused before its body was read: a 401, or a reset that overtook it under the body still being sent.
+      assert.deepEqual(Object.keys(tally.statuses), ['401'], `nothing but 401s: ${report}`);
+      assert.equal(tally.statuses['401']! + tally.closedUnanswered, 1000, `each was refused: ${report}`);
       assert.equal(served.length, 10);
     } finally {
       alice.close();
+      await gw.close();
     }
   });
 });

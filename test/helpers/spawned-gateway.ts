@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,20 @@ export function lineOf(child: ChildProcess, match: RegExp, into?: string[]): Pro
     // 'close', not 'exit': a child's last lines can arrive after it exited.
     child.once('close', (code) => reject(new Error(`child ended (${code}) before printing ${match}`)));
   });
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; `stop` returns the peak seen. */
+export function rssPeak(pid: number, everyMs = 25): { stop(): number } {
+  let peak = rssOf(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssOf(pid));
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssOf(pid));
+    },
+  };
 }
 
 export function rssOf(pid: number): number {
@@ -226,14 +241,17 @@ export function median(xs: readonly number[]): number {
 /** Runs the load generator (./abuse-load.js) as its own process; `ready` resolves when its load is in place. */
 export function startLoad(args: Record<string, unknown>): {
   ready: Promise<unknown>;
-  done: Promise<Record<string, unknown>>;
+  done: Promise<unknown>;
   stop(): void;
 } {
   const child = spawn(process.execPath, [join(OWN_ROOT, 'test/helpers/abuse-load.js'), JSON.stringify(args)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // The senders stand for machines elsewhere: at the lowest priority, what they cost this (shared) machine to
+  // generate does not count against the gateway; what the gateway spends on their requests still does.
+  setPriority(child.pid!, 19);
   const lines: string[] = [];
   const ready = lineOf(child, /^\{"ready"/, lines).then((l) => (JSON.parse(l) as { ready: unknown }).ready);
-  const done = lineOf(child, /^\{"done"/, lines).then((l) => (JSON.parse(l) as { done: Record<string, unknown> }).done);
+  const done = lineOf(child, /^\{"done"/, lines).then((l) => (JSON.parse(l) as { done: unknown }).done);
   return { ready, done, stop: () => child.kill('SIGTERM') };
 }
