@@ -1,6 +1,6 @@
 /**
  * What unauthenticated clients cost an authenticated one, measured on a
- * gateway running as its own process (docs/limits-front.md):
+ * gateway running as its own process (README, Limits and abuse):
  *
  * 1. CPU: alice's sequential get_customer calls, alone and while 16 senders
  *    without credentials POST ~0.8 MB key-dense JSON bodies in a loop (from
@@ -11,7 +11,7 @@
  *    /proc), and whether alice is served meanwhile.
  *
  *   node dist/bench/abuse-unauthenticated.js
- *   BENCH_BEFORE=/work/wt-base/dist node dist/bench/abuse-unauthenticated.js   # the older tree first, same run
+ *   BENCH_BEFORE=../old-checkout/dist node dist/bench/abuse-unauthenticated.js   # an older built tree first, same run
  *
  * BENCH_LOAD_SECONDS (default 10), BENCH_SENDERS (16), BENCH_HOLD (1000).
  */
@@ -69,8 +69,7 @@ async function underFlood(
   gw: SpawnedGateway,
   alice: { call(): Promise<number> },
   ratePerSender: number | undefined,
-  cpuMsPerAliceCall: number,
-): Promise<{ ms: number[]; failed: number; flood: Flood; cpuMsPerRequest: number }> {
+): Promise<{ ms: number[]; failed: number; flood: Flood }> {
   const load = startLoad({
     mode: 'flood',
     url: gw.url,
@@ -80,16 +79,26 @@ async function underFlood(
     ratePerSender,
   });
   await load.ready;
-  const cpu0 = cpuMsOf(gw.pid);
   await sleep(500);
   const { ms, failed } = await callsUntil(alice, Date.now() + (LOAD_SECONDS - 1) * 1000);
-  const flood = (await load.done) as Flood;
-  // The gateway's CPU in the window less what alice's calls cost it alone: an estimate, per flood request.
-  const cpu = cpuMsOf(gw.pid) - cpu0 - ms.length * cpuMsPerAliceCall;
-  return { ms, failed, flood, cpuMsPerRequest: cpu / Math.max(1, flood.requests) };
+  return { ms, failed, flood: (await load.done) as Flood };
 }
 
-function floodRow(label: string, alone: number[], r: Awaited<ReturnType<typeof underFlood>>): Record<string, string> {
+/** The gateway's CPU per unauthenticated request: an unpaced flood with nobody else calling, 3 s. */
+async function cpuPerRequest(gw: SpawnedGateway): Promise<number> {
+  const load = startLoad({ mode: 'flood', url: gw.url, senders: SENDERS, seconds: 3, bodyBytes: BODY_BYTES });
+  await load.ready;
+  const cpu0 = cpuMsOf(gw.pid);
+  const flood = (await load.done) as Flood;
+  return (cpuMsOf(gw.pid) - cpu0) / Math.max(1, flood.requests);
+}
+
+function floodRow(
+  label: string,
+  alone: number[],
+  r: Awaited<ReturnType<typeof underFlood>>,
+  cpuMs: number,
+): Record<string, string> {
   const p50 = r.ms.length ? median(r.ms) : NaN;
   return {
     load: label,
@@ -100,7 +109,7 @@ function floodRow(label: string, alone: number[], r: Awaited<ReturnType<typeof u
     'unauth requests/s': (r.flood.requests / LOAD_SECONDS).toFixed(0),
     'unauth answers':
       JSON.stringify(r.flood.statuses) + (r.flood.closedUnanswered ? ` +${r.flood.closedUnanswered} reset` : ''),
-    'gateway CPU ms per unauth request (est.)': r.cpuMsPerRequest.toFixed(2),
+    'gateway CPU ms per unauth request (flood alone)': cpuMs.toFixed(2),
   };
 }
 
@@ -109,17 +118,16 @@ async function cpu(root: string): Promise<Array<Record<string, string>>> {
   try {
     const alice = await aliceCaller(gw);
     await callsUntil(alice, Infinity, 100);
-    const cpu0 = cpuMsOf(gw.pid);
-    const alone = (await callsUntil(alice, Infinity, 500)).ms;
-    const perCall = (cpuMsOf(gw.pid) - cpu0) / alone.length;
-    const paced = await underFlood(gw, alice, PACED_RATE, perCall);
+    const alone = (await callsUntil(alice, Infinity, 200)).ms;
+    const paced = await underFlood(gw, alice, PACED_RATE);
     alone.push(...(await callsUntil(alice, Infinity, 200)).ms);
-    const unpaced = await underFlood(gw, alice, undefined, perCall);
+    const unpaced = await underFlood(gw, alice, undefined);
     alone.push(...(await callsUntil(alice, Infinity, 200)).ms);
     alice.close();
+    const cpuMs = await cpuPerRequest(gw);
     return [
-      floodRow(`paced, ${PACED_RATE}/s per sender (the test's)`, alone, paced),
-      floodRow('unpaced (each sender as fast as answered)', alone, unpaced),
+      floodRow(`paced, ${PACED_RATE}/s per sender (the test's)`, alone, paced, cpuMs),
+      floodRow('unpaced (each sender as fast as answered)', alone, unpaced, cpuMs),
     ];
   } finally {
     await gw.close();

@@ -1,5 +1,5 @@
 /**
- * Bounded resources (docs/limits-front.md): connections per remote address and
+ * Bounded resources (README, Limits and abuse): connections per remote address and
  * in total (with /healthz still answered at the cap), request bodies buffered
  * at once, the header deadline, and the cost of failed authentications on the
  * audit trail; each refusal logged once per interval, not once per connection.

@@ -1,7 +1,7 @@
 /**
  * Bounded JSON, per-client body caps, authentication before the body, and
  * batches only where the protocol revision has them (docs/architecture.md §2,
- * docs/limits-front.md), against a gateway running as its own process. Each
+ * README, Limits and abuse), against a gateway running as its own process. Each
  * refusal comes with its positive control: the same request within the bound
  * is served.
  */

@@ -5,7 +5,7 @@ import { SecretRef } from './schema-common.js';
  * Where the gateway listens and what one request, one connection and all of
  * them together may cost. The limits are what keeps a client that cannot
  * authenticate from stalling or bloating the gateway (docs/architecture.md §2);
- * docs/limits-front.md lists each one with what a client sees at it.
+ * the README (Limits and abuse) lists each one with what a client sees at it.
  */
 
 const positiveInt = () => z.number().int().positive();
