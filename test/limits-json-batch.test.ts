@@ -6,6 +6,7 @@
  * is served.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   openSession,
@@ -113,26 +114,58 @@ describe('limits: bounded JSON, per-client body caps, batches by protocol versio
       }
     });
 
-    it('an unauthenticated body still arriving is not waited for: 401 at once, and the connection is closed', async () => {
-      const { connect } = await import('node:net');
+    /** Sends the head and `first`, then `rest` after `gapMs` (if any); resolves with all the server said before closing or going quiet. */
+    function trickle(
+      contentLength: number,
+      first: string,
+      rest?: string,
+      gapMs = 100,
+    ): Promise<{ text: string; closed: boolean }> {
       const u = new URL(gw.url);
-      const started = Date.now();
-      const answer = await new Promise<string>((resolve, reject) => {
+      return new Promise((resolve, reject) => {
+        let text = '';
         const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
           socket.write(
-            `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\ncontent-type: application/json\r\naccept: application/json\r\ncontent-length: 500000\r\n\r\n{"jsonrpc":`,
+            `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\ncontent-type: application/json\r\naccept: application/json\r\n` +
+              `content-length: ${contentLength}\r\n\r\n${first}`,
           );
+          if (rest !== undefined) setTimeout(() => socket.write(rest), gapMs);
         });
-        let text = '';
+        // An answer kept alive never closes: 500 ms of quiet after it ends the wait.
+        let quiet: NodeJS.Timeout | undefined;
         socket.setEncoding('utf8');
-        socket.on('data', (d: string) => (text += d));
+        socket.on('data', (d: string) => {
+          text += d;
+          clearTimeout(quiet);
+          quiet = setTimeout(() => {
+            socket.destroy();
+            resolve({ text, closed: false });
+          }, 500);
+        });
         socket.on('error', reject);
-        socket.on('close', () => resolve(text));
+        socket.on('close', () => {
+          clearTimeout(quiet);
+          resolve({ text, closed: true });
+        });
       });
-      assert.match(answer, /^HTTP\/1\.1 401 /);
-      assert.match(answer, /\r\nconnection: close\r\n/i);
-      assert.ok(Date.now() - started < 2000, 'answered and closed without waiting for the body');
+    }
+
+    it('an unauthenticated body that stops arriving is waited for at most a second: 401, then the connection closes', async () => {
+      const started = Date.now();
+      const r = await trickle(500_000, '{"jsonrpc":');
+      assert.match(r.text, /^HTTP\/1\.1 401 /);
+      assert.match(r.text, /\r\nconnection: close\r\n/i);
+      assert.ok(r.closed);
+      assert.ok(Date.now() - started < 2500, 'answered and closed without waiting for the body');
       assertAlicesCustomer(await postJson(gw.url, gw.alice, callWith('0'), sid));
+    });
+
+    it('a small unauthenticated body still arriving is drained: its client gets a clean 401 on a connection kept alive', async () => {
+      const body = callWith('0');
+      const r = await trickle(body.length, body.slice(0, 10), body.slice(10));
+      assert.match(r.text, /^HTTP\/1\.1 401 /);
+      assert.doesNotMatch(r.text, /\r\nconnection: close\r\n/i);
+      assert.equal(r.closed, false, 'the connection stays usable');
     });
   });
 

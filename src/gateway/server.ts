@@ -64,16 +64,16 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     res.setHeader('connection', 'close');
     return sendError(res, new BehalfError('over_capacity', undefined, { retryAfter: '1' }));
   }
+  const notAllowed = (allow: string) =>
+    answerUnread(req, res, () => sendError(res, new BehalfError('method_not_allowed', undefined, { allow })));
   if (url.pathname === JWKS_PATH && rt.signer) {
-    if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
+    if (req.method !== 'GET') return notAllowed('GET');
     // Short cache: a revoked signing key leaves verifiers' caches within a minute; new keys are published before they sign.
     return sendJson(res, 200, rt.signer.jwks(), { 'cache-control': 'max-age=60' });
   }
   const resolved = resolveRoute(url.pathname, rt.routes);
   if (!resolved) return answerUnread(req, res, () => sendError(res, new BehalfError('unknown_route')));
   const { route, endpoint } = resolved;
-  const notAllowed = (allow: string) =>
-    answerUnread(req, res, () => sendError(res, new BehalfError('method_not_allowed', undefined, { allow })));
   if (endpoint === 'metadata') {
     if (req.method !== 'GET') return notAllowed('GET');
     return sendJson(res, 200, protectedResourceMetadata(rt, route), { 'cache-control': 'max-age=300' });
