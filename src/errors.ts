@@ -37,6 +37,10 @@ export const RPC = {
 export type WireCode =
   | 'body_too_large'
   | 'body_timeout'
+  | 'json_too_deep'
+  | 'json_too_many_keys'
+  | 'batch_not_supported'
+  | 'over_capacity'
   | 'parse_error'
   | 'invalid_request'
   | 'unsupported_media_type'
@@ -100,6 +104,13 @@ interface WireSpec {
 const WIRE: Record<WireCode, WireSpec> = {
   body_too_large: { status: 413, rpc: RPC.InvalidRequest, expose: true, publicMessage: 'Request body too large' },
   body_timeout: { status: 408, rpc: RPC.ServerError, expose: true, publicMessage: 'Request body not received in time' },
+  // Bounds checked by a pre-scan before JSON.parse (src/gateway/json-bounds.ts); the detail names the configured bound.
+  json_too_deep: { status: 400, rpc: RPC.InvalidParams, expose: true, publicMessage: 'Invalid params: nesting too deep' },
+  json_too_many_keys: { status: 413, rpc: RPC.InvalidRequest, expose: true, publicMessage: 'Request too large: too many keys and array elements' },
+  // Batches exist in 2024-11-05 and 2025-03-26 only; the detail names the request's version.
+  batch_not_supported: { status: 400, rpc: RPC.InvalidRequest, expose: true, publicMessage: 'Invalid JSON-RPC request: batches are not supported in this protocol version' },
+  // A resource cap (connections, buffered body bytes): answered with Retry-After, logged once per interval.
+  over_capacity: { status: 503, rpc: RPC.ServerError, expose: true, publicMessage: 'Server busy: try again later' },
   parse_error: { status: 400, rpc: RPC.ParseError, expose: true, publicMessage: 'Parse error: body is not valid JSON' },
   invalid_request: { status: 400, rpc: RPC.InvalidRequest, expose: true, publicMessage: 'Invalid JSON-RPC request' },
   unsupported_media_type: { status: 415, rpc: RPC.ServerError, expose: true, publicMessage: 'Content-Type must be application/json' },

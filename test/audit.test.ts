@@ -331,6 +331,8 @@ describe('an audit store that cannot write makes every call fail closed', () => 
 
   it('on an open session every message is refused while the store fails, then served again when it recovers', async () => {
     const sid = await openSession(url, alice);
+    // Batches exist in 2025-03-26, not in 2025-06-18 and later: the batch goes on a session of that version.
+    const batchSid = await openSession(url, alice, '2025-03-26');
     const MESSAGES = [
       toolCall('get_customer', { customer_id: 'c-100' }),
       toolCall('get_customer', { customer_id: 'c-200' }),
@@ -347,7 +349,7 @@ describe('an audit store that cannot write makes every call fail closed', () => 
         assert.deepEqual(r.json, { jsonrpc: '2.0', id: m.id, error: AUDIT_REFUSED }, String(m.method));
         assertNoLeak(r.text, secrets());
       }
-      const batch = await postJson(url, alice, MESSAGES.slice(0, 2), sid);
+      const batch = await postJson(url, alice, MESSAGES.slice(0, 2), batchSid);
       assert.deepEqual(
         batch.json,
         MESSAGES.slice(0, 2).map((m) => ({ jsonrpc: '2.0', id: m.id, error: AUDIT_REFUSED })),

@@ -1,5 +1,5 @@
 /**
- * Bad input (docs/architecture.md §2 steps 1–2 and §3 step 3): every malformed, oversized, foreign
+ * Bad input (docs/architecture.md §2 steps 1, 2 and 4, and §3 step 3): every malformed, oversized, foreign
  * or unknown request gets a specific, non-leaky refusal, nothing of it
  * reaches the upstream (an HTTP CRM whose canary sees every request), and the
  * gateway keeps serving: each refusal is followed by a call that succeeds.
@@ -427,11 +427,12 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       assert.equal(r.status, 200, `${name}: ${r.text}`);
       assert.ok((r.json as { result?: unknown }).result, `${name}: ${r.text}`);
     }
+    // Batches exist in 2025-03-26 (not in 2025-06-18 and later): a session of that version may send one.
     const batch = await postJson(
       url,
       alice,
       Array.from({ length: 100 }, (_, i) => ({ ...ping, id: `p${i}` })),
-      sessionId,
+      await openSession(url, alice, '2025-03-26'),
     );
     assert.equal(batch.status, 200, batch.text);
     const answers = batch.json as Array<{ id: string; result?: unknown }>;

@@ -201,7 +201,8 @@ describe('step-up scopes', () => {
       'x-api-key': fx.apiKey,
       authorization: `Bearer ${await fx.userToken('alice', { scope: 'mcp:tools crm:read' })}`,
     };
-    const sid = await openSession(url, readOnly);
+    // A revision with batches (2025-06-18 removed them).
+    const sid = await openSession(url, readOnly, '2025-03-26');
     const r = await postJson(
       url,
       readOnly,

@@ -385,11 +385,16 @@ describe('signed user context: the user is proven per message by the agent platf
     const a = toolCall('get_customer', { customer_id: 'c-100' }) as Msg;
     const b = toolCall('get_customer', { customer_id: 'c-201' }) as Msg;
     const crossed = toolCall('get_customer', { customer_id: 'c-202' }) as Msg;
-    const r = await post([
-      withAssertion(a, await assertion('alice', a)),
-      withAssertion(b, await assertion('bob', b)),
-      withAssertion(crossed, await assertion('alice', crossed)),
-    ]);
+    // On a session of a revision with batches (2025-06-18 removed them).
+    const r = await post(
+      [
+        withAssertion(a, await assertion('alice', a)),
+        withAssertion(b, await assertion('bob', b)),
+        withAssertion(crossed, await assertion('alice', crossed)),
+      ],
+      {},
+      await openSession(url, agent, '2025-03-26'),
+    );
     const answers = new Map(
       (r.json as Array<{ id: number; result?: unknown; error?: { code: number; message: string } }>).map((x) => [
         x.id,

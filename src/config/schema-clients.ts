@@ -59,6 +59,14 @@ export const ClientSchema = z
       .array(z.string().min(1))
       .default([])
       .describe('OAuth client_id / azp values that identify this client in tokens'),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Largest request body this client may send, instead of server.maxBodyBytes (read after it authenticated)',
+      ),
   })
   .strict();
 

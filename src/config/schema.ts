@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Identifier, SecretRef } from './schema-common.js';
+import { ServerSchema } from './schema-server.js';
 import { ClientSchema, IssuerSchema, KeysSchema, SignedContextSchema } from './schema-clients.js';
 import {
   PolicySchema,
@@ -117,48 +118,7 @@ export const SessionsSchema = z
 
 export const GatewayConfigSchema = z
   .object({
-    server: z
-      .object({
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(8080),
-        publicUrl: z.url().optional().describe('Base URL clients use; resource identifiers derive from it'),
-        tls: z
-          .object({
-            cert: SecretRef,
-            key: SecretRef,
-            clientCa: SecretRef.optional().describe('CA bundle for mTLS client certificates'),
-          })
-          .strict()
-          .optional(),
-        allowedOrigins: z
-          .array(z.string())
-          .default([])
-          .describe('Browser origins allowed to call; requests without Origin are allowed'),
-        allowedHosts: z
-          .array(z.string())
-          .optional()
-          .describe('Host header values accepted (DNS-rebinding defence); default derives from publicUrl'),
-        maxBodyBytes: z.number().int().positive().default(1_048_576),
-        bodyTimeoutMs: z
-          .number()
-          .int()
-          .positive()
-          .default(30_000)
-          .describe('A request body must arrive within this time (slow-body defence)'),
-        allowUnauthenticated: z
-          .boolean()
-          .default(false)
-          .describe('Development only: run with no client authentication'),
-      })
-      .strict()
-      .default({
-        host: '127.0.0.1',
-        port: 8080,
-        allowedOrigins: [],
-        maxBodyBytes: 1_048_576,
-        bodyTimeoutMs: 30_000,
-        allowUnauthenticated: false,
-      }),
+    server: ServerSchema,
     clientAuth: z
       .object({
         methods: z.array(z.enum(['api-key', 'mtls', 'client-credentials'])).default([]),

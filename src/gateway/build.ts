@@ -22,6 +22,7 @@ import { loadPolicy, policyFilePath } from '../policy/source.js';
 import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
 import { sessionLimits } from '../state/session-quota.js';
 import { SessionStore } from '../state/sessions.js';
+import { buildLimits } from './limits/runtime-limits.js';
 import { buildRoutes } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
@@ -65,6 +66,9 @@ function loopbackHosts(port: number): string[] {
   return ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`);
 }
 
+/** Deadlines (headers) are enforced when connections are checked: every second, not Node's default 30 s, so headersTimeoutMs holds. */
+const HTTP_OPTIONS = { connectionsCheckingInterval: 1000 };
+
 function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): Server {
   const tls = loaded.config.server.tls;
   const server: Server = tls
@@ -74,10 +78,11 @@ function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): S
         ...(tls.clientCa
           ? { ca: resolveSecret(tls.clientCa, loaded.baseDir, env), requestCert: true, rejectUnauthorized: false }
           : {}),
+        ...HTTP_OPTIONS,
       })
-    : createHttpServer();
+    : createHttpServer(HTTP_OPTIONS);
   // Slowloris and idle sockets: bounded header and request times.
-  server.headersTimeout = 15_000;
+  server.headersTimeout = loaded.config.server.headersTimeoutMs;
   server.requestTimeout = 0;
   server.keepAliveTimeout = 5_000;
   return server;
@@ -123,6 +128,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
     options.auditStore ??
     new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
   const audit = new AuditLog(store, (err) => log(`audit write failed: ${describeError(err)}`));
+  const limits = buildLimits(config, server, audit, log);
   let baseUrl: string | undefined;
   const issuer = () => baseUrl ?? 'http://gateway.invalid';
   try {
@@ -211,6 +217,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           }),
           stateless: new Map(),
           audit,
+          limits,
           userContext,
           upstreamContext: { baseDir, env: options.env, log },
           log,

@@ -15,6 +15,8 @@ export interface RequestContext {
   endpoint: Endpoint;
   transport: 'streamable-http' | 'sse';
   started: number;
+  /** Set once the body is being read: a refusal before that has not read it (src/gateway/unread-body.ts). */
+  bodyStarted?: boolean;
   body?: Buffer;
   messages?: JsonRpcMessage[];
   isBatch?: boolean;

@@ -8,6 +8,7 @@ import type { KeyStoreHolder } from '../keys/holder.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
+import type { RuntimeLimits } from './limits/runtime-limits.js';
 import type { Route } from './route.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamFactoryContext } from './upstream/factory.js';
@@ -36,6 +37,8 @@ export interface GatewayRuntime {
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal: an index into `sessions`, which holds and counts them. */
   stateless: Map<string, GatewaySession>;
   audit: AuditLog;
+  /** Connections, buffered bodies and failed-authentication records, bounded together (docs/architecture.md §2). */
+  limits: RuntimeLimits;
   /** The agent platform's signed user context, when userAuth.signedContext is configured (routes opt in with `inbound`). */
   userContext?: SignedContextVerifier;
   upstreamContext: UpstreamFactoryContext;

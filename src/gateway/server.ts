@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { principalFields } from '../audit/audit-log.js';
+import type { AuditEvent } from '../audit/event.js';
 import type { LoadedConfig } from '../config/load.js';
 import { BehalfError, describeError, toBehalfError, toJsonRpcError } from '../errors.js';
 import { buildGateway, type GatewayOptions } from './build.js';
@@ -9,9 +10,11 @@ import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
+import { addressOf } from './limits/connections.js';
 import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
+import { answerUnread, closeAfterUnreadBody } from './unread-body.js';
 
 export type { GatewayOptions } from './build.js';
 
@@ -41,24 +44,50 @@ const SESSION_REFUSALS = new Set([
   'too_many_processes',
 ]);
 
+/**
+ * Every authentication failure is on the record. One that proved no one is
+ * written through the recorder, which bounds how many writes a flood of them
+ * costs (src/gateway/limits/auth-failures.ts); one of a known principal
+ * (missing scopes) is written as it happens.
+ */
+function recordAuthFailure(ctx: RequestContext, e: BehalfError, step: string): void {
+  const event: AuditEvent = {
+    ts: Date.now(),
+    kind: 'auth-failure',
+    route: ctx.route.name,
+    transport: ctx.transport,
+    reason: `${e.code}: ${e.message}`,
+    refusedBy: step,
+    ...principalFields(ctx.principal),
+  };
+  if (ctx.principal) ctx.rt.audit.tryAppend(event);
+  else ctx.rt.limits.authFailures.record(event, addressOf(ctx.req.socket) ?? 'unknown');
+}
+
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+  if (rt.limits.connections.overCapacity(req)) {
+    rt.limits.connections.noteRefused();
+    res.setHeader('connection', 'close');
+    return sendError(res, new BehalfError('over_capacity', undefined, { retryAfter: '1' }));
+  }
+  const notAllowed = (allow: string) =>
+    answerUnread(req, res, () => sendError(res, new BehalfError('method_not_allowed', undefined, { allow })));
   if (url.pathname === JWKS_PATH && rt.signer) {
-    if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
+    if (req.method !== 'GET') return notAllowed('GET');
     // Short cache: a revoked signing key leaves verifiers' caches within a minute; new keys are published before they sign.
     return sendJson(res, 200, rt.signer.jwks(), { 'cache-control': 'max-age=60' });
   }
   const resolved = resolveRoute(url.pathname, rt.routes);
-  if (!resolved) return sendError(res, new BehalfError('unknown_route'));
+  if (!resolved) return answerUnread(req, res, () => sendError(res, new BehalfError('unknown_route')));
   const { route, endpoint } = resolved;
   if (endpoint === 'metadata') {
-    if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
+    if (req.method !== 'GET') return notAllowed('GET');
     return sendJson(res, 200, protectedResourceMetadata(rt, route), { 'cache-control': 'max-age=300' });
   }
   const stack = STACKS[`${endpoint} ${req.method}`];
-  if (!stack)
-    return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: ALLOWED_METHODS[endpoint]! }));
+  if (!stack) return notAllowed(ALLOWED_METHODS[endpoint]!);
   const ctx: RequestContext = {
     rt,
     req,
@@ -79,17 +108,8 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     const e = toBehalfError(err);
     if (e.code === 'internal') rt.log(`internal error in ${step} on ${endpoint} ${req.method}: ${describeError(err)}`);
     else rt.debug(`refused ${endpoint} ${req.method} on ${route.name} by ${step}: ${e.code}`);
-    if (AUTH_FAILURES.has(e.code) && !e.details.audited) {
-      rt.audit.tryAppend({
-        ts: Date.now(),
-        kind: 'auth-failure',
-        route: route.name,
-        transport: ctx.transport,
-        reason: `${e.code}: ${e.message}`,
-        refusedBy: step,
-        ...principalFields(ctx.principal),
-      });
-    } else if (SESSION_REFUSALS.has(e.code)) {
+    if (AUTH_FAILURES.has(e.code) && !e.details.audited) recordAuthFailure(ctx, e, step);
+    else if (SESSION_REFUSALS.has(e.code)) {
       rt.audit.tryAppend({
         ts: Date.now(),
         kind: 'session',
@@ -101,9 +121,12 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
         ...principalFields(ctx.principal),
       });
     }
-    // A refused request whose body is still arriving (too large, too slow) is not read further: the connection closes after the answer.
+    const answer = () => sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
+    // Refused before its body was read (headers, authentication): a small rest is drained so the answer arrives.
+    if (!ctx.bodyStarted) return answerUnread(req, res, answer);
+    // Refused while reading it (too large, too slow, over the budget): not read further, closed after the answer.
     if (!req.complete) res.setHeader('connection', 'close');
-    sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
+    answer();
   }
 }
 
@@ -123,6 +146,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     const runtime = live.runtime;
     // Unreachable by construction (see below); answered rather than crashed on if that ever changes.
     if (!runtime) return sendJson(res, 503, toJsonRpcError(new BehalfError('internal'), null));
+    closeAfterUnreadBody(req, res);
     handle(runtime, req, res).catch((err: unknown) => {
       runtime.log(
         `unhandled error answering ${req.method} ${new URL(req.url ?? '/', 'http://gateway.invalid').pathname}: ${describeError(err)}`,
@@ -160,6 +184,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       runtime.stop();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
+      runtime.limits.flush();
       runtime.audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
       await runtime.audit.close();
     },

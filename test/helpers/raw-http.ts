@@ -122,9 +122,16 @@ export const INITIALIZE = {
   },
 } as const;
 
-/** Opens a Streamable HTTP session the raw way; returns its id after `notifications/initialized` is accepted. */
-export async function openSession(url: string, headers: Record<string, string>): Promise<string> {
-  const init = await postJson(url, headers, INITIALIZE);
+/**
+ * Opens a Streamable HTTP session the raw way; returns its id after `notifications/initialized` is accepted.
+ * `protocolVersion`: what initialize asks for (2025-03-26 for a session that may send batches).
+ */
+export async function openSession(
+  url: string,
+  headers: Record<string, string>,
+  protocolVersion: string = INITIALIZE.params.protocolVersion,
+): Promise<string> {
+  const init = await postJson(url, headers, { ...INITIALIZE, params: { ...INITIALIZE.params, protocolVersion } });
   assert.equal(init.status, 200, `initialize: ${init.text}`);
   const id = init.headers['mcp-session-id'];
   assert.equal(typeof id, 'string', 'initialize returned no Mcp-Session-Id');

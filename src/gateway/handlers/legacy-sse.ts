@@ -5,6 +5,7 @@ import { dispatchInitialize } from '../message/initialize.js';
 import { decideMessage, deliverMessage, dispatchMessage } from '../message/pipeline.js';
 import { createSession, endSession, requireBoundSession } from '../session-binding.js';
 import { SseWriter } from '../sse-writer.js';
+import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
 import { isRequest } from '../../jsonrpc.js';
 
@@ -31,6 +32,7 @@ export const handleLegacyPost: Step = {
     // requireBoundSession already refused sessions of the other transport; a legacy session without its stream is over.
     if (!session.stream) throw new BehalfError('session_unknown');
     ctx.session = session;
+    refuseUnsupportedBatch(ctx, session);
     session.inFlight++;
     try {
       await answerLegacyPost(ctx, session, session.stream);

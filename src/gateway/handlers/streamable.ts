@@ -9,6 +9,7 @@ import { STATELESS_VERSION } from '../protocol.js';
 import { createSession, endSession, requireBoundSession, sessionIdHeader } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
 import { SseWriter } from '../sse-writer.js';
+import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
 import { discoverResponse, statelessSession, toStatelessResponse } from './stateless.js';
 
@@ -54,6 +55,7 @@ export const handlePost: Step = {
     if (msgs.some((m) => isRequest(m) && m.method === 'initialize')) return initialize(ctx);
     const session = await resolveSession(ctx);
     ctx.session = session;
+    refuseUnsupportedBatch(ctx, session);
     session.inFlight++;
     try {
       await answerPost(ctx, session);

@@ -1,6 +1,7 @@
 import { BehalfError } from '../../errors.js';
 import { invalidMessageReason, type JsonRpcMessage } from '../../jsonrpc.js';
 import { headerValue, readBody } from '../http-io.js';
+import { checkJsonBounds } from '../json-bounds.js';
 import { PROTOCOL_VERSION_META_KEY, SUPPORTED_VERSIONS } from '../protocol.js';
 import type { Step } from '../context.js';
 
@@ -35,7 +36,7 @@ export const checkProtocolVersionHeader: Step = {
 
 export const checkPostHeaders: Step = {
   name: 'check_post_headers',
-  why: 'method/body consistency: only JSON bodies are parsed',
+  why: 'method/body consistency, from headers alone: only JSON bodies are read, and only by an authenticated caller',
   run(ctx) {
     const type = headerValue(ctx.req, 'content-type') ?? '';
     if (!/^application\/json\s*(;|$)/i.test(type)) throw new BehalfError('unsupported_media_type');
@@ -47,16 +48,27 @@ export const checkPostHeaders: Step = {
 
 export const readLimitedBody: Step = {
   name: 'read_body',
-  why: 'the size cap applies before parsing or authenticating anything large',
+  why: "after authentication, so a caller who proved no one costs no body bytes; under the client's size cap, the body deadline and the gateway's buffered-body budget",
   async run(ctx) {
-    ctx.body = await readBody(ctx.req, ctx.rt.config.server.maxBodyBytes, ctx.rt.config.server.bodyTimeoutMs);
+    const { limits, config } = ctx.rt;
+    ctx.bodyStarted = true;
+    const hold = limits.bodies.hold();
+    // Given back when the request is over: what the parsed body became is held until then too.
+    ctx.res.once('close', hold.release);
+    ctx.body = await readBody(ctx.req, {
+      limit: limits.maxBodyBytesOf(ctx.principal?.client.id),
+      timeoutMs: config.server.bodyTimeoutMs,
+      hold,
+    });
   },
 };
 
 export const parseJsonRpc: Step = {
   name: 'parse_jsonrpc',
-  why: 'malformed input is refused as a parse error or an invalid request, and nothing is forwarded',
+  why: 'depth and key count are bounded before JSON.parse builds anything; malformed input is refused as a parse error or an invalid request, and nothing is forwarded',
   run(ctx) {
+    const { maxJsonDepth, maxJsonKeys } = ctx.rt.config.server;
+    checkJsonBounds(ctx.body!, maxJsonDepth, maxJsonKeys);
     let parsed: unknown;
     try {
       parsed = JSON.parse(ctx.body!.toString('utf8'));
