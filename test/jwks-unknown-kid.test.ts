@@ -84,7 +84,10 @@ describe('unknown kids: bounded JWKS fetches, fast failures, rotation intact', (
     const bound = 1 + Math.ceil(elapsedS / KEY_FETCH.minRefetchSeconds);
     assert.ok(jwks.fetches - 1 <= bound, `${jwks.fetches - 1} fetches for 100 unknown kids in ${elapsedS} s`);
     const failures = await fx.gateway.runtime.audit.query({ kind: 'auth-failure', limit: 200 });
-    assert.ok(failures.length >= 100 && failures.every((f) => /unknown key/.test(f.reason ?? '')));
+    // Failures that prove no one are recorded one by one up to a bound per source and interval (20 in 10 s), the rest
+    // counted into one record at the interval's end (src/gateway/limits/auth-failures.ts): every one written says why.
+    assert.ok(failures.length >= 20, `${failures.length} auth-failure records`);
+    assert.ok(failures.every((f) => /unknown key/.test(f.reason ?? '')));
     const fetchesBefore = jwks.fetches;
     assert.equal((await initialize(await token(k1))).status, 200, 'a fresh token with the known kid');
     assert.equal(jwks.fetches, fetchesBefore, 'a known kid needs no fetch');
