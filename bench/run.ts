@@ -218,6 +218,8 @@ async function decisionCosts(): Promise<void> {
       mode: k,
       'median µs': v.medianUs.toFixed(2),
       'p99 µs': v.p99Us.toFixed(2),
+      'mean µs': v.meanUs?.toFixed(2) ?? '-',
+      'main-thread µs/record': v.mainThreadUs?.toFixed(2) ?? '-',
     })),
   );
 }
