@@ -66,6 +66,9 @@ export interface AuditQuery {
   afterSeq?: number;
 }
 
+/** Whether a store can take records now; the reason is a fixed phrase, safe to show without authentication (no path). */
+export type AuditHealth = { ready: true } | { ready: false; reason: string };
+
 /**
  * Where audit records live. SQLite is the embedded default; a PostgreSQL
  * store comes with scale-out. Everything is async so a networked store fits.
@@ -80,4 +83,6 @@ export interface AuditStore {
   /** A named secret kept by the store, created on first use (e.g. the argument-digest key). */
   secret(name: string): Promise<Buffer>;
   close(): Promise<void>;
+  /** Optional: what /readyz reports; a store without it is judged by its last append. */
+  health?(): AuditHealth;
 }
