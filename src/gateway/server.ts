@@ -9,6 +9,7 @@ import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
+import { sendReadiness } from './readiness.js';
 import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
@@ -36,6 +37,7 @@ const AUTH_FAILURES = new Set([
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+  if (url.pathname === '/readyz' && req.method === 'GET') return sendReadiness(res, rt.audit.health());
   if (url.pathname === JWKS_PATH && rt.signer) {
     if (req.method !== 'GET') return sendError(res, new BehalfError('method_not_allowed', undefined, { allow: 'GET' }));
     // Short cache: a revoked signing key leaves verifiers' caches within a minute; new keys are published before they sign.
