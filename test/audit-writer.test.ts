@@ -133,6 +133,18 @@ describe('the audit writer thread', () => {
     await store.close();
   });
 
+  it('a deferrable record (an outcome) rides with the next record something waits on, or is written alone within a few ms', async () => {
+    const { store } = await opened();
+    const started = performance.now();
+    const alone = await store.append(ev(1), { deferrable: true });
+    assert.equal(alone.seq, 1);
+    assert.ok(performance.now() - started < 150, 'a deferrable record waits only briefly');
+    const later = store.append(ev(2), { deferrable: true });
+    const now = await store.append(ev(3));
+    assert.deepEqual([(await later).seq, now.seq], [2, 3], 'queued order is chain order');
+    await store.close();
+  });
+
   it('close() writes everything accepted before it, as one chain', async () => {
     const { path, store } = await opened();
     const pending = Array.from({ length: 300 }, (_, i) => store.append(ev(i)));

@@ -50,7 +50,7 @@ export class AuditLog {
   tryAppend(event: AuditEvent): void {
     let pending: Promise<AuditRecord>;
     try {
-      pending = this.track(this.store.append(event));
+      pending = this.track(this.store.append(event, { deferrable: true }));
     } catch (err) {
       // A store that throws instead of rejecting.
       this.report(err);

@@ -1,11 +1,38 @@
 import type Database from 'better-sqlite3';
-import { GENESIS, recordHash } from './chain.js';
+import { canonicalTail, GENESIS, linkHash } from './chain.js';
 import type { AuditEvent, AuditRecord } from './event.js';
-import { prepareInsert, toRow } from './sqlite-schema.js';
+import { prepareInsert, rowValues } from './sqlite-schema.js';
 
 export interface Head {
   seq: number;
   hash: string;
+}
+
+/**
+ * A normalized record made ready to chain where it was made: its canonical
+ * form after the link (chain.ts, canonicalTail) and its column values. Plain
+ * strings and numbers, so it crosses to the writer thread cheaply, and the
+ * writer only adds seq, prevHash and the hash.
+ */
+export interface Prepared {
+  tail: string;
+  values: Array<string | number | null>;
+}
+
+/** seq, prevHash, hash: what chaining adds to a record. */
+export type Link = [seq: number, prevHash: string, hash: string];
+
+export function prepare(fields: AuditEvent): Prepared {
+  return { tail: canonicalTail(fields), values: rowValues(fields) };
+}
+
+/** The stored record: the fields it was made from, completed in place with its link (they are the store's own copy). */
+export function linked(fields: AuditEvent, [seq, prevHash, hash]: Link): AuditRecord {
+  const rec = fields as AuditRecord;
+  rec.seq = seq;
+  rec.prevHash = prevHash;
+  rec.hash = hash;
+  return rec;
 }
 
 export function readHead(db: Database.Database): Head {
@@ -26,18 +53,20 @@ export function readHead(db: Database.Database): Head {
  */
 export class ChainWriter {
   private head: Head;
-  private readonly tx: Database.Transaction<(take: () => AuditEvent[]) => AuditRecord[]>;
+  private readonly tx: Database.Transaction<(take: () => Prepared[]) => Link[]>;
 
   constructor(private readonly db: Database.Database) {
     const insert = prepareInsert(db);
     this.head = readHead(db);
-    this.tx = db.transaction((take: () => AuditEvent[]) => {
+    this.tx = db.transaction((take: () => Prepared[]) => {
       let head = this.head;
-      return take().map((f) => {
-        const rec = chained(f, head);
-        insert.run(toRow(rec));
-        head = { seq: rec.seq, hash: rec.hash };
-        return rec;
+      return take().map((p) => {
+        const seq = head.seq + 1;
+        const hash = linkHash(seq, head.hash, p.tail);
+        insert.run([seq, ...p.values, head.hash, hash]);
+        const link: Link = [seq, head.hash, hash];
+        head = { seq, hash };
+        return link;
       });
     });
   }
@@ -53,30 +82,24 @@ export class ChainWriter {
    * records `take` returns; `take` runs under the write lock, so a caller
    * can drop what has expired while it waited.
    */
-  write(take: () => AuditEvent[]): AuditRecord[] {
+  write(take: () => Prepared[]): Link[] {
     if (!this.db.open) throw new Error('audit database closed');
-    let records: AuditRecord[];
+    let links: Link[];
     try {
-      records = this.tx.immediate(take);
+      links = this.tx.immediate(take);
     } catch (err) {
       if (!isConflict(err)) throw err;
-      records = this.db
+      links = this.db
         .transaction(() => {
           this.head = readHead(this.db);
           return this.tx(take);
         })
         .immediate();
     }
-    const last = records[records.length - 1];
-    if (last) this.head = { seq: last.seq, hash: last.hash };
-    return records;
+    const last = links[links.length - 1];
+    if (last) this.head = { seq: last[0], hash: last[2] };
+    return links;
   }
-}
-
-function chained(fields: AuditEvent, head: Head): AuditRecord {
-  const rec = { ...fields, seq: head.seq + 1, prevHash: head.hash, hash: '' };
-  rec.hash = recordHash(rec);
-  return rec;
 }
 
 function isConflict(err: unknown): boolean {

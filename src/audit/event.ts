@@ -66,6 +66,15 @@ export interface AuditQuery {
   afterSeq?: number;
 }
 
+export interface AppendOptions {
+  /**
+   * Nothing waits on this record (an outcome, a refusal already answered):
+   * the store may hold it briefly and write it with the next record that
+   * something waits on. A store is free to ignore this.
+   */
+  deferrable?: boolean;
+}
+
 /** Whether a store can take records now; the reason is a fixed phrase, safe to show without authentication (no path). */
 export type AuditHealth = { ready: true } | { ready: false; reason: string };
 
@@ -75,7 +84,7 @@ export type AuditHealth = { ready: true } | { ready: false; reason: string };
  */
 export interface AuditStore {
   /** Rejects when the record cannot be written: the caller must then refuse the call. */
-  append(event: AuditEvent): Promise<AuditRecord>;
+  append(event: AuditEvent, opts?: AppendOptions): Promise<AuditRecord>;
   /** Newest `limit` matching records, returned oldest first. */
   query(filter?: AuditQuery): Promise<AuditRecord[]>;
   /** Every record in seq order, for verify and export. */

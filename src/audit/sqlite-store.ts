@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { BehalfError } from '../errors.js';
-import { ChainWriter } from './chain-writer.js';
-import type { AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
+import { ChainWriter, linked, prepare, type Link, type Prepared } from './chain-writer.js';
+import type { AppendOptions, AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
 import { describeChange, exposedFiles, identityOf, openWritable } from './sqlite-file.js';
 import { columnNames, createSchema, fromRow, normalize, type Row } from './sqlite-schema.js';
 import { WriterThread } from './writer-thread.js';
@@ -62,7 +62,12 @@ export class SqliteAuditStore implements AuditStore {
   private readonly identity?: string;
   /** The database held no record when opened: the chain starts here (the gateway records why). */
   readonly startsNewChain: boolean = false;
-  private queue: { fields: AuditEvent; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
+  private queue: {
+    fields: AuditEvent;
+    prepared: Prepared;
+    resolve: (r: AuditRecord) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
   private flushScheduled = false;
 
   constructor(
@@ -124,20 +129,22 @@ export class SqliteAuditStore implements AuditStore {
         throw new BehalfError('store_unavailable', `audit database ${this.path} ${describeChange(this.identity, now)}`);
     }
     const fields = normalize(event);
-    return this.chain.write(() => [fields])[0]!;
+    return linked(fields, this.chain.write(() => [prepare(fields)])[0]!);
   }
 
-  append(event: AuditEvent): Promise<AuditRecord> {
+  append(event: AuditEvent, opts: AppendOptions = {}): Promise<AuditRecord> {
     if (!this.chain) return Promise.reject(new BehalfError('internal', 'audit store opened read-only'));
     let fields: AuditEvent;
+    let prepared: Prepared;
     try {
       fields = normalize(event);
+      prepared = prepare(fields);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.thread) return this.thread.append(fields);
+    if (this.thread) return this.thread.append(fields, prepared, opts.deferrable === true);
     return new Promise((resolve, reject) => {
-      this.queue.push({ fields, resolve, reject });
+      this.queue.push({ fields, prepared, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -156,14 +163,14 @@ export class SqliteAuditStore implements AuditStore {
     const batch = this.queue;
     this.queue = [];
     if (!batch.length) return;
-    let records: AuditRecord[];
+    let links: Link[];
     try {
-      records = this.chain!.write(() => batch.map((b) => b.fields));
+      links = this.chain!.write(() => batch.map((b) => b.prepared));
     } catch (err) {
       for (const b of batch) b.reject(err);
       return;
     }
-    batch.forEach((b, i) => b.resolve(records[i]!));
+    batch.forEach((b, i) => b.resolve(linked(b.fields, links[i]!)));
   }
 
   /** A reader in this process sees every record already accepted (written, or refused to its caller). */

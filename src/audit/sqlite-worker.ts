@@ -76,12 +76,12 @@ function commit(batches: AppendMessage[]): void {
     return;
   }
   let taken: AppendMessage[] = [];
-  let records;
+  let links;
   try {
-    records = writer.write(() => {
+    links = writer.write(() => {
       const now = Date.now();
       taken = batches.filter((b) => b.deadline > now);
-      return taken.flatMap((b) => b.events);
+      return taken.flatMap((b) => b.records);
     });
   } catch (err) {
     const error = toWire(err);
@@ -92,12 +92,8 @@ function commit(batches: AppendMessage[]): void {
   lastCommit = Date.now();
   let at = 0;
   for (const b of batches) {
-    if (!taken.includes(b)) {
-      post({ t: 'expired', id: b.id });
-      continue;
-    }
-    const mine = records.slice(at, (at += b.events.length));
-    post({ t: 'done', id: b.id, chained: mine.map((r) => [r.seq, r.prevHash, r.hash]) });
+    if (!taken.includes(b)) post({ t: 'expired', id: b.id });
+    else post({ t: 'done', id: b.id, links: links.slice(at, (at += b.records.length)) });
   }
   setState('ok');
 }

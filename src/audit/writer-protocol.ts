@@ -1,10 +1,11 @@
 import { BehalfError } from '../errors.js';
-import type { AuditEvent } from './event.js';
+import type { Link, Prepared } from './chain-writer.js';
 
 /*
  * The messages between the audit store (main thread) and its writer thread
- * (sqlite-worker.ts). Only plain data crosses: records go as normalized
- * events, results come back as [seq, prevHash, hash], and errors as their
+ * (sqlite-worker.ts). Only plain data crosses: records go prepared (their
+ * canonical tail and column values: strings and numbers, cheap to copy and
+ * to read), results come back as [seq, prevHash, hash], and errors as their
  * name, message and SQLite code, because an Error loses its `code` (the
  * SQLITE_BUSY or SQLITE_FULL an operator needs) on the way.
  */
@@ -23,7 +24,7 @@ export interface AppendMessage {
   t: 'append';
   id: number;
   deadline: number;
-  events: AuditEvent[];
+  records: Prepared[];
 }
 
 export type ToWriter = AppendMessage | { t: 'close' };
@@ -40,7 +41,7 @@ export type WriterState = 'ok' | 'busy' | 'failing';
 export type FromWriter =
   | { t: 'ready'; seq: number }
   | { t: 'open-failed'; error: WireError }
-  | { t: 'done'; id: number; chained: Array<[number, string, string]> }
+  | { t: 'done'; id: number; links: Link[] }
   | { t: 'failed'; id: number; error: WireError }
   | { t: 'expired'; id: number }
   | { t: 'state'; state: WriterState; error?: WireError }

@@ -1,13 +1,15 @@
 import { Worker } from 'node:worker_threads';
 import { BehalfError, describeError } from '../errors.js';
-import type { AuditEvent, AuditHealth, AuditRecord } from './event.js';
+import { linked, type Prepared } from './chain-writer.js';
 import { DeadlineClock, type Timed } from './deadline-clock.js';
-import { batchError, fromWire, type FromWriter, type WireError, type WriterOptions } from './writer-protocol.js';
+import type { AuditEvent, AuditHealth, AuditRecord } from './event.js';
+import { WriterHealth } from './writer-health.js';
+import { batchError, fromWire, type FromWriter, type WriterOptions } from './writer-protocol.js';
 
 /** Time a new writer thread has to open the database before every record waiting on it is refused. */
 const STARTUP_MS = 10_000;
-/** The thread reports at least once a second; this long without a word and it is taken as hung. */
-const SILENT_MS = 3_000;
+/** A deferrable record waits at most this long for a record to travel with. */
+const LINGER_MS = 20;
 /** close() waits this long beyond the budget for the queue to drain, then stops the thread. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -19,6 +21,7 @@ export interface WriterThreadOptions extends WriterOptions {
 
 interface Waiting {
   fields: AuditEvent;
+  prepared: Prepared;
   resolve: (r: AuditRecord) => void;
   reject: (e: unknown) => void;
   done: boolean;
@@ -44,20 +47,20 @@ export class WriterThread {
   private ready = false;
   private outbox: Waiting[] = [];
   private scheduled = false;
+  private linger?: NodeJS.Timeout;
   private readonly inflight = new Map<number, Batch>();
   /** Refuses the callers of a batch the thread has not answered within the budget. */
   private readonly clock = new DeadlineClock<Batch>((b) => this.expire(b));
   private pending = 0;
   private nextId = 1;
-  private failure?: { error: BehalfError; reason: string };
-  private busy?: { state: 'busy' | 'failing'; cause?: Error };
-  private lastHeard = 0;
-  private lastTimeout = 0;
-  private lastSuccess = 0;
+  private failure?: BehalfError;
+  private readonly condition: WriterHealth;
   private closing?: Promise<void>;
   private exited = false;
 
-  constructor(private readonly o: WriterThreadOptions) {}
+  constructor(private readonly o: WriterThreadOptions) {
+    this.condition = new WriterHealth(o.path, o.budgetMs, o.log);
+  }
 
   /** Starts the thread (once); resolves when it has opened the database. */
   start(): Promise<void> {
@@ -71,14 +74,14 @@ export class WriterThread {
         } satisfies WriterOptions,
       });
       this.worker = worker;
-      this.lastHeard = Date.now();
+      this.condition.heard();
       const startup = setTimeout(
         () => this.fail('audit writer thread did not start', 'audit writer thread did not start in time'),
         STARTUP_MS,
       );
       startup.unref();
       worker.on('message', (m: FromWriter) => {
-        this.lastHeard = Date.now();
+        this.condition.heard();
         if (m.t === 'ready') {
           clearTimeout(startup);
           this.ready = true;
@@ -104,8 +107,14 @@ export class WriterThread {
     return this.started;
   }
 
-  append(fields: AuditEvent): Promise<AuditRecord> {
-    if (this.failure) return Promise.reject(this.failure.error);
+  /**
+   * Queues a record. One that something waits on is sent at the end of this
+   * tick with everything queued; a deferrable one waits for that, or at most
+   * LINGER_MS: a call's outcome then rides with the next call's decision,
+   * one hop between the threads instead of two.
+   */
+  append(fields: AuditEvent, prepared: Prepared, deferrable = false): Promise<AuditRecord> {
+    if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new BehalfError('store_unavailable', 'audit store closed'));
     if (this.pending >= this.o.maxPending)
       return Promise.reject(
@@ -117,11 +126,16 @@ export class WriterThread {
         this.fail('audit writer thread stopped', 'audit writer failed to start', err),
       );
     return new Promise((resolve, reject) => {
-      this.outbox.push({ fields, resolve, reject, done: false });
+      this.outbox.push({ fields, prepared, resolve, reject, done: false });
       if (this.pending++ === 0) this.worker?.ref();
-      if (!this.scheduled) {
+      if (this.scheduled) return;
+      if (!deferrable) {
         this.scheduled = true;
+        clearTimeout(this.linger);
+        this.linger = undefined;
         queueMicrotask(() => this.post());
+      } else if (!this.linger) {
+        this.linger = setTimeout(() => this.post(), LINGER_MS);
       }
     });
   }
@@ -133,6 +147,8 @@ export class WriterThread {
    */
   private post(): void {
     this.scheduled = false;
+    clearTimeout(this.linger);
+    this.linger = undefined;
     if (!this.outbox.length || !this.worker || !this.ready) return;
     const entries = this.outbox;
     this.outbox = [];
@@ -144,19 +160,12 @@ export class WriterThread {
       t: 'append',
       id,
       deadline: Date.now() + this.o.budgetMs,
-      events: entries.map((e) => e.fields),
+      records: entries.map((e) => e.prepared),
     });
   }
 
   private expire(b: Batch): void {
-    this.lastTimeout = Date.now();
-    const locked = this.busy?.state === 'busy';
-    const err = new BehalfError(
-      locked ? 'store_locked' : 'store_unavailable',
-      `audit write not confirmed within ${this.o.budgetMs} ms: the writer is ${locked ? 'waiting for the database lock' : 'busy or slow'}`,
-      {},
-      this.busy?.cause ? { cause: this.busy.cause } : undefined,
-    );
+    const err = this.condition.timedOut();
     this.settle(b, (e) => settleEntry(e, undefined, err));
   }
 
@@ -182,15 +191,8 @@ export class WriterThread {
   private onMessage(m: FromWriter): void {
     switch (m.t) {
       case 'done':
-        this.lastSuccess = Date.now();
-        // A commit proves the file writable: readiness need not wait for the thread's own state message.
-        if (this.busy) this.onState('ok');
-        this.answered(m.id, (e, i) => {
-          // The fields object is the store's own normalized copy: completed in place, not copied.
-          const rec = e.fields as AuditRecord;
-          [rec.seq, rec.prevHash, rec.hash] = m.chained[i]!;
-          settleEntry(e, rec);
-        });
+        this.condition.committed();
+        this.answered(m.id, (e, i) => settleEntry(e, linked(e.fields, m.links[i]!)));
         return;
       case 'failed': {
         const err = batchError(m.error);
@@ -203,7 +205,7 @@ export class WriterThread {
         return;
       }
       case 'state':
-        return this.onState(m.state, m.error);
+        return this.condition.state(m.state, m.error);
       case 'moved':
         this.fail(
           'audit store moved, deleted or replaced',
@@ -215,25 +217,12 @@ export class WriterThread {
     }
   }
 
-  /** Logged once per change, with the cause: the refusals in between are the same story. */
-  private onState(state: 'ok' | 'busy' | 'failing', error?: WireError): void {
-    if (state === 'ok') {
-      if (this.busy) this.o.log(`audit store ${this.o.path} is writable again`);
-      this.busy = undefined;
-      return;
-    }
-    const cause = error && fromWire(error);
-    this.busy = { state, cause };
-    this.o.log(
-      `audit store ${this.o.path} ${state === 'busy' ? 'is locked by another connection' : 'cannot be written'} (${cause ? describeError(cause) : 'no cause given'}): calls are refused until it is writable`,
-    );
-  }
-
   /** Permanent: every waiting and future record is refused, and the reason logged loudly, once. */
   private fail(reason: string, line: string, cause?: unknown): BehalfError {
-    if (this.failure) return this.failure.error;
+    if (this.failure) return this.failure;
     const error = new BehalfError('store_unavailable', line, {}, cause === undefined ? undefined : { cause });
-    this.failure = { error, reason };
+    this.failure = error;
+    this.condition.stop(reason);
     this.o.log(cause === undefined ? line : `${line}: ${describeError(cause)}`);
     for (const e of this.outbox) settleEntry(e, undefined, error);
     this.outbox = [];
@@ -242,14 +231,7 @@ export class WriterThread {
   }
 
   health(): AuditHealth {
-    if (this.closing) return { ready: false, reason: 'audit store closed' };
-    if (this.failure) return { ready: false, reason: this.failure.reason };
-    if (!this.worker) return { ready: true };
-    if (Date.now() - this.lastHeard > SILENT_MS + this.o.budgetMs)
-      return { ready: false, reason: 'audit store not responding' };
-    if (this.busy) return { ready: false, reason: `audit store ${this.busy.state === 'busy' ? 'locked' : 'failing'}` };
-    if (this.lastTimeout > this.lastSuccess) return { ready: false, reason: 'audit store too slow' };
-    return { ready: true };
+    return this.closing ? { ready: false, reason: 'audit store closed' } : this.condition.report(!!this.worker);
   }
 
   /** Resolves when every record accepted so far is written or refused. */
