@@ -241,6 +241,6 @@ async function reviewCost(): Promise<void> {
 }
 
 const only = process.env.BENCH_ONLY;
-if (!only) await main();
+if (!only || only === 'roundtrip') await main();
 if (!only || only === 'decisions') await decisionCosts();
 if (!only || only === 'review') await reviewCost();
