@@ -218,6 +218,8 @@ async function decisionCosts(): Promise<void> {
       mode: k,
       'median µs': v.medianUs.toFixed(2),
       'p99 µs': v.p99Us.toFixed(2),
+      'mean µs': v.meanUs?.toFixed(2) ?? '-',
+      'main-thread µs/record': v.mainThreadUs?.toFixed(2) ?? '-',
     })),
   );
 }
@@ -239,6 +241,6 @@ async function reviewCost(): Promise<void> {
 }
 
 const only = process.env.BENCH_ONLY;
-if (!only) await main();
+if (!only || only === 'roundtrip') await main();
 if (!only || only === 'decisions') await decisionCosts();
 if (!only || only === 'review') await reviewCost();

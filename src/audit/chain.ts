@@ -47,8 +47,16 @@ const LATER_FIELDS = ['refusedBy'] as const satisfies ReadonlyArray<Exclude<keyo
 type Unhashed = Exclude<keyof AuditRecord, 'hash' | (typeof HASHED_FIELDS)[number] | (typeof LATER_FIELDS)[number]>;
 const _everyFieldIsHashed: [Unhashed] extends [never] ? true : Unhashed = true;
 
+// The link comes first: canonicalTail is everything after it.
+const _linkFirst: typeof HASHED_FIELDS extends readonly ['seq', 'prevHash', ...unknown[]] ? true : never = true;
+
 /** `{"seq":` then `,"prevHash":` …: the constant part of the canonical form, built once. */
 const PREFIXES = HASHED_FIELDS.map((f, i) => `${i ? ',' : '{'}${JSON.stringify(f)}:`);
+
+/** A value in the canonical form: absent as null. */
+function canonicalValue(v: unknown): string {
+  return v === undefined || v === null ? 'null' : (JSON.stringify(v) ?? 'null');
+}
 
 /**
  * The canonical form a record's hash is taken over: a JSON object with every
@@ -58,11 +66,18 @@ const PREFIXES = HASHED_FIELDS.map((f, i) => `${i ? ',' : '{'}${JSON.stringify(f
  * of every call.
  */
 export function canonicalRecord(rec: Omit<AuditRecord, 'hash'>): string {
+  return chainedForm(rec.seq, rec.prevHash, canonicalTail(rec));
+}
+
+/**
+ * The canonical form after seq and prevHash (the first two HASHED_FIELDS):
+ * all a record says, known before it is chained, so it can be built where
+ * the record is made and the link added where the head is known.
+ */
+export function canonicalTail(rec: Omit<AuditRecord, 'hash' | 'seq' | 'prevHash'>): string {
   let out = '';
-  for (let i = 0; i < HASHED_FIELDS.length; i++) {
-    const v = rec[HASHED_FIELDS[i]!];
-    out += PREFIXES[i]! + (v === undefined || v === null ? 'null' : (JSON.stringify(v) ?? 'null'));
-  }
+  for (let i = 2; i < HASHED_FIELDS.length; i++)
+    out += PREFIXES[i]! + canonicalValue((rec as Partial<AuditRecord>)[HASHED_FIELDS[i]!]);
   for (const f of LATER_FIELDS) {
     const v = rec[f];
     if (v !== undefined && v !== null) out += `,${JSON.stringify(f)}:${JSON.stringify(v)}`;
@@ -70,9 +85,19 @@ export function canonicalRecord(rec: Omit<AuditRecord, 'hash'>): string {
   return `${out}}`;
 }
 
+/** The whole canonical form from a record's link (seq, prevHash) and its tail. */
+function chainedForm(seq: unknown, prevHash: unknown, tail: string): string {
+  return PREFIXES[0]! + canonicalValue(seq) + PREFIXES[1]! + canonicalValue(prevHash) + tail;
+}
+
 /** One-shot crypto.hash: several times cheaper than createHash for an input this small. */
 export function recordHash(rec: Omit<AuditRecord, 'hash'>): string {
   return hash('sha256', canonicalRecord(rec), 'hex');
+}
+
+/** The hash of a record given as its link and its canonical tail: the same as recordHash of the whole record. */
+export function linkHash(seq: number, prevHash: string, tail: string): string {
+  return hash('sha256', chainedForm(seq, prevHash, tail), 'hex');
 }
 
 export type ChainProblemKind = 'edited' | 'broken-link' | 'seq-gap' | 'seq-order' | 'head-mismatch';

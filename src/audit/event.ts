@@ -66,13 +66,25 @@ export interface AuditQuery {
   afterSeq?: number;
 }
 
+export interface AppendOptions {
+  /**
+   * Nothing waits on this record (an outcome, a refusal already answered):
+   * the store may hold it briefly and write it with the next record that
+   * something waits on. A store is free to ignore this.
+   */
+  deferrable?: boolean;
+}
+
+/** Whether a store can take records now; the reason is a fixed phrase, safe to show without authentication (no path). */
+export type AuditHealth = { ready: true } | { ready: false; reason: string };
+
 /**
  * Where audit records live. SQLite is the embedded default; a PostgreSQL
  * store comes with scale-out. Everything is async so a networked store fits.
  */
 export interface AuditStore {
   /** Rejects when the record cannot be written: the caller must then refuse the call. */
-  append(event: AuditEvent): Promise<AuditRecord>;
+  append(event: AuditEvent, opts?: AppendOptions): Promise<AuditRecord>;
   /** Newest `limit` matching records, returned oldest first. */
   query(filter?: AuditQuery): Promise<AuditRecord[]>;
   /** Every record in seq order, for verify and export. */
@@ -80,4 +92,6 @@ export interface AuditStore {
   /** A named secret kept by the store, created on first use (e.g. the argument-digest key). */
   secret(name: string): Promise<Buffer>;
   close(): Promise<void>;
+  /** Optional: what /readyz reports; a store without it is judged by its last append. */
+  health?(): AuditHealth;
 }

@@ -112,14 +112,13 @@ function wellFormed(s: string): string {
   return w.isWellFormed() ? s : w.toWellFormed();
 }
 
-/** The INSERT's parameters, in its column order. */
-export function toRow(rec: AuditRecord): Array<string | number | null> {
-  const row: Array<string | number | null> = [rec.seq];
+/** A record's column values, in the INSERT's order between seq and prev_hash, hash. */
+export function rowValues(fields: AuditEvent): Array<string | number | null> {
+  const row: Array<string | number | null> = [];
   for (const [field] of COLUMNS) {
-    const v = rec[field];
+    const v = fields[field];
     row.push(v === undefined ? null : Array.isArray(v) ? JSON.stringify(v) : v);
   }
-  row.push(rec.prevHash, rec.hash);
   return row;
 }
 

@@ -1,51 +1,79 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BehalfError } from '../errors.js';
-import { GENESIS, recordHash } from './chain.js';
-import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from './event.js';
-import { columnNames, createSchema, fromRow, normalize, prepareInsert, toRow, type Row } from './sqlite-schema.js';
+import { ChainWriter, linked, prepare, type Link, type Prepared } from './chain-writer.js';
+import type { AppendOptions, AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
+import { describeChange, exposedFiles, identityOf, openWritable } from './sqlite-file.js';
+import { columnNames, createSchema, fromRow, normalize, type Row } from './sqlite-schema.js';
+import { WriterThread } from './writer-thread.js';
 
 const PAGE = 1000;
 
+/**
+ * The first record a gateway writes to a database that held none: a chain
+ * starts here, and a reader must not take it for the whole trail. Whether an
+ * earlier file existed cannot be known from an empty one; a file moved away
+ * while the gateway ran is named, with its last head, in that gateway's log.
+ */
+export function newChainEvent(): AuditEvent {
+  return {
+    ts: Date.now(),
+    kind: 'lifecycle',
+    outcome: 'new chain',
+    reason:
+      'new chain: the audit database held no records when the gateway opened it (a first start, or the previous file was moved, deleted or replaced; its last head is not known here)',
+  };
+}
+
 export interface SqliteAuditStoreOptions {
-  /** normal: synchronous=NORMAL (survives a process crash); full: synchronous=FULL (fsync per record, survives power loss). */
+  /** normal: synchronous=NORMAL (survives a process crash); full: synchronous=FULL (fsync per commit, survives power loss). */
   durability?: 'normal' | 'full';
   /** For the CLI: opens an existing store without creating or changing anything. */
   readonly?: boolean;
-}
-
-interface Head {
-  seq: number;
-  hash: string;
+  /** How long an append may wait for its write before it is refused, in ms (default 200). */
+  writeBudgetMs?: number;
+  /** Records waiting on the writer thread at most; past it an append is refused at once (default 4096). */
+  maxPendingWrites?: number;
+  /** Where the store reports trouble with its file: moved, locked, failing, readable by others (default stderr). */
+  log?: (line: string) => void;
 }
 
 /**
  * The embedded audit store: one SQLite file in WAL mode, each record chained
- * to the previous one (chain.ts).
+ * to the previous one (chain.ts, chain-writer.ts).
  *
- * The head (last seq and hash) is kept in memory so an append is a single
- * INSERT. seq is the primary key and always head.seq + 1, so two processes
- * appending from the same head collide on it and a fork is impossible; the
- * loser re-reads the head and retries once under the write lock, where it
- * cannot conflict again. Every other failure is thrown, and the gateway
- * refuses the call.
+ * Appends to a file go to a writer thread that owns the write connection
+ * (writer-thread.ts, sqlite-worker.ts), so a lock held by another process,
+ * a slow disk or a full one never blocks the event loop: each append either
+ * resolves with its chained record or is refused within `writeBudgetMs`,
+ * and the caller refuses its call. Records that arrive while a transaction
+ * runs are written together in the next one (group commit).
  *
- * Group commit: `append` queues the record and every record queued in the
- * same turn of the event loop is written in one transaction, whose promise
- * each caller awaits before forwarding. Concurrent calls share one commit
- * (and, with durability full, one fsync); a lone call pays one commit.
+ * This thread keeps its own connection for reads, for `secret`, and for
+ * `appendSync` (tests, benchmarks, tools: it waits on SQLite where it is
+ * called). An in-memory database cannot be shared with another thread, nor
+ * locked or moved by anyone else: its appends are written here, every
+ * record queued in one turn of the event loop in one transaction.
  */
 export class SqliteAuditStore implements AuditStore {
   private readonly db: Database.Database;
-  private readonly insert?: Database.Statement;
-  private head: Head = { seq: 0, hash: GENESIS };
-  private queue: { fields: AuditEvent; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
+  private readonly chain?: ChainWriter;
+  private readonly thread?: WriterThread;
+  private readonly identity?: string;
+  /** The database held no record when opened: the chain starts here (the gateway records why). */
+  readonly startsNewChain: boolean = false;
+  private queue: {
+    fields: AuditEvent;
+    prepared: Prepared;
+    resolve: (r: AuditRecord) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
   private flushScheduled = false;
-  private writeBatch?: (batch: AuditEvent[]) => AuditRecord[];
 
-  constructor(path: string, opts: SqliteAuditStoreOptions = {}) {
+  constructor(
+    private readonly path: string,
+    opts: SqliteAuditStoreOptions = {},
+  ) {
     if (opts.readonly) {
       // fileMustExist: a mistyped path is an error, not a new empty database.
       try {
@@ -65,37 +93,58 @@ export class SqliteAuditStore implements AuditStore {
       }
       return;
     }
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    this.db = openWritable(path, { durability: opts.durability });
     this.db.transaction(() => createSchema(this.db)).immediate();
-    this.insert = prepareInsert(this.db);
-    this.head = this.readHead();
+    this.chain = new ChainWriter(this.db);
+    this.startsNewChain = this.chain.last.seq === 0;
+    if (path === ':memory:') return;
+    this.identity = identityOf(path);
+    const exposed = exposedFiles(path);
+    if (exposed.length)
+      log(
+        `audit database files readable by others: ${exposed.join(', ')}; they hold the argument-digest key: chmod 600`,
+      );
+    this.thread = new WriterThread({
+      path,
+      durability: opts.durability ?? 'normal',
+      budgetMs: opts.writeBudgetMs ?? 200,
+      maxPending: opts.maxPendingWrites ?? 4096,
+      identity: this.identity ?? 'none',
+      log,
+    });
   }
 
-  private readHead(): Head {
-    const row = this.db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as
-      Head | undefined;
-    return row ?? { seq: 0, hash: GENESIS };
+  /** Starts the writer thread and waits until it has opened the file (else it starts with the first append). */
+  async startWriter(): Promise<void> {
+    await this.thread?.start();
   }
 
-  /** Synchronous append of one record (the benchmark's no-event-loop-hop figure). Throws when the record is not stored. */
+  /** Synchronous append on this thread (the benchmark's no-hop figure; tools). Throws when the record is not stored. */
   appendSync(event: AuditEvent): AuditRecord {
-    if (!this.insert) throw new BehalfError('internal', 'audit store opened read-only');
-    return this.writeRecords([normalize(event)])[0]!;
+    if (!this.chain) throw new BehalfError('internal', 'audit store opened read-only');
+    if (this.identity !== undefined) {
+      const now = identityOf(this.path);
+      if (now !== this.identity)
+        throw new BehalfError('store_unavailable', `audit database ${this.path} ${describeChange(this.identity, now)}`);
+    }
+    const fields = normalize(event);
+    return linked(fields, this.chain.write(() => [prepare(fields)])[0]!);
   }
 
-  append(event: AuditEvent): Promise<AuditRecord> {
-    if (!this.insert) return Promise.reject(new BehalfError('internal', 'audit store opened read-only'));
+  append(event: AuditEvent, opts: AppendOptions = {}): Promise<AuditRecord> {
+    if (!this.chain) return Promise.reject(new BehalfError('internal', 'audit store opened read-only'));
     let fields: AuditEvent;
+    let prepared: Prepared;
     try {
       fields = normalize(event);
+      prepared = prepare(fields);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.thread) return this.thread.append(fields, prepared, opts.deferrable === true);
     return new Promise((resolve, reject) => {
-      this.queue.push({ fields, resolve, reject });
+      this.queue.push({ fields, prepared, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -103,59 +152,35 @@ export class SqliteAuditStore implements AuditStore {
     });
   }
 
-  /**
-   * Chains and inserts records in one transaction, then moves the head. If
-   * another writer moved the head, it is re-read under the write lock, where
-   * it cannot move again, and the records are written after it.
-   */
-  private writeRecords(events: AuditEvent[]): AuditRecord[] {
-    if (!this.db.open) throw new BehalfError('internal', 'audit store closed');
-    const insert = this.insert!;
-    this.writeBatch ??= this.db.transaction((batch: AuditEvent[]) => {
-      let head = this.head;
-      return batch.map((f) => {
-        const rec = chained(f, head);
-        insert.run(toRow(rec));
-        head = { seq: rec.seq, hash: rec.hash };
-        return rec;
-      });
-    });
-    let records: AuditRecord[];
-    try {
-      records = this.writeBatch(events);
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      records = this.db
-        .transaction(() => {
-          this.head = this.readHead();
-          return this.writeBatch!(events);
-        })
-        .immediate();
-    }
-    const last = records[records.length - 1]!;
-    this.head = { seq: last.seq, hash: last.hash };
-    return records;
+  health(): AuditHealth {
+    if (this.thread) return this.thread.health();
+    return this.db.open ? { ready: true } : { ready: false, reason: 'audit store closed' };
   }
 
-  /** Writes everything queued in one transaction; all of it is stored, or none and every caller is refused. */
+  /** In-memory store: writes everything queued in one transaction; all of it is stored, or none and every caller is refused. */
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.queue;
     this.queue = [];
     if (!batch.length) return;
-    let records: AuditRecord[];
+    let links: Link[];
     try {
-      records = this.writeRecords(batch.map((b) => b.fields));
+      links = this.chain!.write(() => batch.map((b) => b.prepared));
     } catch (err) {
       for (const b of batch) b.reject(err);
       return;
     }
-    batch.forEach((b, i) => b.resolve(records[i]!));
+    batch.forEach((b, i) => b.resolve(linked(b.fields, links[i]!)));
+  }
+
+  /** A reader in this process sees every record already accepted (written, or refused to its caller). */
+  private async settled(): Promise<void> {
+    if (this.queue.length) this.flush();
+    await this.thread?.drained();
   }
 
   async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
-    // A reader in this process sees every record already accepted.
-    if (this.queue.length) this.flush();
+    await this.settled();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: Math.max(0, Math.trunc(filter.limit ?? 100)) };
     const eq = (column: string, value: unknown) => {
@@ -197,7 +222,7 @@ export class SqliteAuditStore implements AuditStore {
    * or hold a read snapshot that stops WAL checkpoints.
    */
   async *records(fromSeq = 1): AsyncIterable<AuditRecord> {
-    if (this.queue.length) this.flush();
+    await this.settled();
     const page = this.db.prepare('SELECT * FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT ?');
     let next = fromSeq;
     for (;;) {
@@ -210,7 +235,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async secret(name: string): Promise<Buffer> {
-    if (this.insert)
+    if (this.chain)
       this.db.prepare('INSERT OR IGNORE INTO audit_meta (name, value) VALUES (?, ?)').run(name, randomBytes(32));
     const row = this.db.prepare('SELECT value FROM audit_meta WHERE name = ?').get(name) as
       { value: Buffer } | undefined;
@@ -218,20 +243,21 @@ export class SqliteAuditStore implements AuditStore {
     return row.value;
   }
 
-  async close(): Promise<void> {
-    // Records already accepted are written before the file closes.
+  /**
+   * Records already accepted are written (each within its budget) before the
+   * file closes. This thread's connection closes last, so it checkpoints the
+   * WAL into the file; synchronously when no writer thread ever started.
+   */
+  close(): Promise<void> {
     if (this.queue.length) this.flush();
-    if (this.db.open) this.db.close();
+    const closeDb = () => {
+      if (this.db.open) this.db.close();
+    };
+    const thread = this.thread?.close();
+    if (!thread) {
+      closeDb();
+      return Promise.resolve();
+    }
+    return thread.then(closeDb);
   }
-}
-
-function chained(fields: AuditEvent, head: Head): AuditRecord {
-  const rec = { ...fields, seq: head.seq + 1, prevHash: head.hash, hash: '' };
-  rec.hash = recordHash(rec);
-  return rec;
-}
-
-function isConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }

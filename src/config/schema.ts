@@ -38,6 +38,21 @@ export const AuditSchema = z
       .describe(
         'normal: WAL, fsync at checkpoints (survives a process crash); full: fsync every record (survives power loss)',
       ),
+    writeBudgetMs: z
+      .number()
+      .int()
+      .min(10)
+      .max(60_000)
+      .default(200)
+      .describe(
+        'A call whose audit record is not written within this many ms is refused (audit unavailable); a locked or slow store never holds calls longer',
+      ),
+    maxPendingWrites: z
+      .number()
+      .int()
+      .min(1)
+      .default(4096)
+      .describe('Audit records waiting to be written at most; past it calls are refused at once (audit unavailable)'),
     arguments: z
       .object({
         keep: z
@@ -160,7 +175,13 @@ export const GatewayConfigSchema = z
       .record(Identifier, UpstreamSchema)
       .refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
     policy: PolicySchema.default({ rules: [], rateLimits: [], methods: {}, watch: true }),
-    audit: AuditSchema.default({ sqlitePath: '.behalf/audit.db', durability: 'normal', arguments: { keep: [] } }),
+    audit: AuditSchema.default({
+      sqlitePath: '.behalf/audit.db',
+      durability: 'normal',
+      writeBudgetMs: 200,
+      maxPendingWrites: 4096,
+      arguments: { keep: [] },
+    }),
     keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
     sessions: SessionsSchema.default(SESSION_DEFAULTS),
   })

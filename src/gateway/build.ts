@@ -4,7 +4,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import type { AuditStore } from '../audit/event.js';
 import { resolveAuditPath } from '../audit/path.js';
 import { ArgumentRedactor } from '../audit/redact.js';
-import { SqliteAuditStore } from '../audit/sqlite-store.js';
+import { newChainEvent, SqliteAuditStore } from '../audit/sqlite-store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { resolveSecret } from '../config/secrets.js';
 import { buildStrategies, type StrategyContext, type StrategyFactories } from '../delegation/registry.js';
@@ -124,14 +124,27 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
   if (config.server.allowUnauthenticated)
     log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
   const server = httpServer(loaded, options.env);
-  const store =
-    options.auditStore ??
-    new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), { durability: config.audit.durability });
-  const audit = new AuditLog(store, (err) => log(`audit write failed: ${describeError(err)}`));
+  const sqlite = options.auditStore
+    ? undefined
+    : new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), {
+        durability: config.audit.durability,
+        writeBudgetMs: config.audit.writeBudgetMs,
+        maxPendingWrites: config.audit.maxPendingWrites,
+        log,
+      });
+  const store = options.auditStore ?? sqlite!;
+  const audit = new AuditLog(store, (err, more) =>
+    log(
+      `audit write failed: ${describeError(err)}${more ? ` (and ${more} more like it since the last such line)` : ''}`,
+    ),
+  );
   const limits = buildLimits(config, server, audit, log);
   let baseUrl: string | undefined;
   const issuer = () => baseUrl ?? 'http://gateway.invalid';
   try {
+    // The writer thread is up before anything listens; a file that starts a chain says so in its first record.
+    await sqlite?.startWriter();
+    if (sqlite?.startsNewChain && config.audit.sqlitePath !== ':memory:') audit.tryAppend(newChainEvent());
     const digestKey = config.audit.arguments.digestKey
       ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
       : await store.secret('args-digest');

@@ -10,6 +10,7 @@ import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
+import { sendReadiness } from './readiness.js';
 import { addressOf } from './limits/connections.js';
 import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
@@ -67,6 +68,7 @@ function recordAuthFailure(ctx: RequestContext, e: BehalfError, step: string): v
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+  if (url.pathname === '/readyz' && req.method === 'GET') return sendReadiness(res, rt.audit.health());
   if (rt.limits.connections.overCapacity(req)) {
     rt.limits.connections.noteRefused();
     res.setHeader('connection', 'close');
