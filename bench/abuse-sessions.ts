@@ -12,34 +12,15 @@
  * same file; the quotas are the defaults of whichever build runs it. The
  * gateway and the upstream run as their own processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { startDevIdp } from '../demo/idp/index.js';
-import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
-import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
-import { tempDir } from '../test/helpers/tmp.js';
+import { startSpawnedGateway } from '../test/helpers/spawned-gateway.js';
 
 const MAX_SESSIONS = Number(process.env.BENCH_MAX_SESSIONS ?? 100);
 const ATTEMPTS = Number(process.env.BENCH_ATTEMPTS ?? 200);
 const WARMUP = 20;
 const here = fileURLToPath(new URL('..', import.meta.url));
 const gatewayRoot = resolve(process.env.BEHALF_ROOT ?? here);
-
-function firstLine(child: ChildProcess, match: RegExp): Promise<string> {
-  return new Promise((res, reject) => {
-    const onLine = (l: string) => {
-      if (match.test(l)) res(l);
-    };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-  });
-}
 
 interface Answer {
   status: number;
@@ -96,54 +77,11 @@ function tally(answers: Answer[]): string {
 }
 
 async function main(): Promise<void> {
-  const crm = spawn(process.execPath, [join(here, 'demo/crm/http-main.js'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const crmUrl = (JSON.parse(await firstLine(crm, /^\{"url"/)) as { url: string }).url;
-  const idp = await startDevIdp({
-    users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
-    clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
-  });
-  const dir = tempDir('behalf-abuse-sessions-');
-  const apiKey = generateApiKey();
-  const config = {
-    server: { host: '127.0.0.1', port: 0 },
-    clientAuth: { methods: ['api-key'] },
-    clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
-    userAuth: {
-      mode: 'dual',
-      issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role', 'customers'] }],
-    },
-    upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
-    policy: { rules: DEMO_POLICY },
-    audit: { sqlitePath: join(dir, 'audit.db') },
-    sessions: { maxSessions: MAX_SESSIONS },
-  };
-  writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
-  const gw = spawn(
-    process.execPath,
-    [join(gatewayRoot, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const url = (await firstLine(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
+  const gw = await startSpawnedGateway({ root: gatewayRoot, config: { sessions: { maxSessions: MAX_SESSIONS } } });
+  const { url } = gw;
   const sseUrl = `${url}/sse`;
   try {
-    const headersOf = async (username: string) => ({
-      'x-api-key': apiKey,
-      authorization: `Bearer ${
-        (
-          await idp.passwordToken({
-            clientId: 'agent',
-            clientSecret: 'bench-secret',
-            username,
-            password: 'bench',
-            resource: url,
-          })
-        ).accessToken
-      }`,
-    });
+    const headersOf = gw.headersFor;
     const alice = await headersOf('alice');
     const bob = await headersOf('bob');
     const carol = await headersOf('carol');
@@ -200,10 +138,7 @@ async function main(): Promise<void> {
     );
     console.log(`bob, legacy SSE GET: ${bobSse.status}${bobSse.error ? ` ${bobSse.error}` : ''}`);
   } finally {
-    gw.kill('SIGINT');
-    await new Promise((r) => gw.once('exit', r));
-    crm.kill('SIGTERM');
-    await idp.close();
+    await gw.close();
   }
 }
 

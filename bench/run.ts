@@ -4,16 +4,16 @@
  * the gateway each run in a child process, so the gateway's CPU per call is
  * read from its own process (/proc), not mixed with the client's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
 import { startDevIdp } from '../demo/idp/index.js';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
+import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
@@ -22,19 +22,6 @@ import { benchReviewQuickstart } from './review-quickstart.js';
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-function firstLine(child: ChildProcess, match: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    const err = createInterface({ input: child.stderr! });
-    const onLine = (l: string) => {
-      if (match.test(l)) resolve(l);
-    };
-    rl.on('line', onLine);
-    err.on('line', onLine);
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-  });
-}
 
 /** utime + stime of a process in milliseconds, from /proc (Linux). */
 function cpuMs(pid: number): number {
@@ -126,7 +113,7 @@ async function main(): Promise<void> {
   const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const crmUrl = (JSON.parse(await firstLine(crm, /^\{"url"/)) as { url: string }).url;
+  const crmUrl = (JSON.parse(await lineOf(crm, /^\{"url"/)) as { url: string }).url;
   const idp = await startDevIdp({
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
     clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
@@ -157,7 +144,7 @@ async function main(): Promise<void> {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const gwUrl = (await firstLine(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
+  const gwUrl = (await lineOf(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
   try {
     const token = (
       await idp.passwordToken({

@@ -15,15 +15,15 @@
  *
  * The config names only keys every build knows, so each runs its defaults.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
 import { newSigningKey, signToken, startJwksServer } from '../test/helpers/jwks-server.js';
+import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
 const WAIT_S = Number(process.env.BENCH_WAIT_S ?? 31);
@@ -32,17 +32,6 @@ const ISSUER = 'https://idp.bench.test';
 const here = fileURLToPath(new URL('..', import.meta.url));
 const gatewayRoot = resolve(process.env.BEHALF_ROOT ?? here);
 
-function firstLine(child: ChildProcess, match: RegExp): Promise<string> {
-  return new Promise((res, reject) => {
-    const onLine = (l: string) => {
-      if (match.test(l)) res(l);
-    };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-  });
-}
-
 async function main(): Promise<void> {
   const k1 = await newSigningKey('k1');
   const stranger = await newSigningKey();
@@ -50,7 +39,7 @@ async function main(): Promise<void> {
   const crm = spawn(process.execPath, [join(here, 'demo/crm/http-main.js'), '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const crmUrl = (JSON.parse(await firstLine(crm, /^\{"url"/)) as { url: string }).url;
+  const crmUrl = (JSON.parse(await lineOf(crm, /^\{"url"/)) as { url: string }).url;
   const dir = tempDir('behalf-unknown-kid-');
   const apiKey = generateApiKey();
   const config = {
@@ -68,7 +57,7 @@ async function main(): Promise<void> {
     [join(gatewayRoot, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const url = (await firstLine(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
+  const url = (await lineOf(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
   const token = (kid?: string) =>
     signToken(kid ? stranger : k1, { iss: ISSUER, aud: url, sub: 'alice', client_id: 'agent' }, kid);
   const initialize = async (t: string) => {

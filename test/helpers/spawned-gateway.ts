@@ -31,6 +31,8 @@ export interface SpawnedGateway {
   apiKey: string;
   /** What the demo agent sends for alice: its API key and her token. */
   alice: Record<string, string>;
+  /** The same for any demo user: the agent's API key and a fresh token of hers for the CRM route. */
+  headersFor(user: string): Promise<Record<string, string>>;
   /** The gateway's audit database (SQLite). */
   auditPath: string;
   /** Lines the gateway printed (stdout and stderr). */
@@ -83,7 +85,14 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 }
 
 export async function startSpawnedGateway(
-  o: { root?: string; server?: Record<string, unknown>; client?: Record<string, unknown>; nodeArgs?: string[] } = {},
+  o: {
+    root?: string;
+    server?: Record<string, unknown>;
+    client?: Record<string, unknown>;
+    /** Further top-level config sections (e.g. `sessions`); only keys that `root`'s schema knows. */
+    config?: Record<string, unknown>;
+    nodeArgs?: string[];
+  } = {},
 ): Promise<SpawnedGateway> {
   // BEHALF_GATEWAY_ROOT: run a test against another compiled tree (e.g. one from before a change), to see it fail there.
   const root = o.root ?? process.env.BEHALF_GATEWAY_ROOT ?? OWN_ROOT;
@@ -113,6 +122,7 @@ export async function startSpawnedGateway(
       upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
       policy: { rules: DEMO_POLICY },
       audit: { sqlitePath: join(dir, 'audit.db') },
+      ...o.config,
     };
     writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
     const output: string[] = [];
@@ -125,22 +135,24 @@ export async function startSpawnedGateway(
     );
     gw = child;
     const url = (await lineOf(child, /behalf gateway: crm at /, output)).split(' at ')[1]!.trim();
-    const token = (
-      await idp.passwordToken({
+    const started = idp;
+    const headersFor = async (username: string) => {
+      const { accessToken } = await started.passwordToken({
         clientId: 'agent',
         clientSecret: 'abuse-secret',
-        username: 'alice',
+        username,
         password: 'abuse',
         resource: url,
-      })
-    ).accessToken;
-    const started = idp;
+      });
+      return { 'x-api-key': apiKey, authorization: `Bearer ${accessToken}` };
+    };
     return {
       url,
       baseUrl: new URL(url).origin,
       pid: child.pid!,
       apiKey,
-      alice: { 'x-api-key': apiKey, authorization: `Bearer ${token}` },
+      alice: await headersFor('alice'),
+      headersFor,
       output,
       auditPath: join(dir, 'audit.db'),
       rss: () => rssOf(child.pid!),
