@@ -63,18 +63,24 @@ describe('code rules', () => {
   });
 
   it('code and docs cite nothing outside the repository', () => {
+    // The rule and its controls are assembled from parts, so this file holds no citation-shaped text of its own.
+    const notes = 'design';
+    const up = '..' + '/shared/';
     // src/shared/ is the repository's own folder: importing from it cites nothing outside.
-    const outside = /\bdesign\.md\b|\bdesign §|(?<!\bfrom '(?:\.\.\/)*)\.\.\/shared\/|shared\/design/i;
-    assert.ok(outside.test('see design §3 step 6'), 'control');
-    assert.ok(outside.test('as ../shared/notes.md says'), 'control: a path outside the repository');
-    assert.ok(!outside.test("import { sha256Hex } from '../../shared/hash.js';"), 'control: an import of src/shared/');
+    const outside = new RegExp(
+      `\\b${notes}\\.md\\b|\\b${notes} §|(?<!\\bfrom '(?:\\.\\.\\/)*)\\.\\.\\/shared\\/|shared\\/${notes}`,
+      'i',
+    );
+    assert.ok(outside.test(`see ${notes} §3 step 6`), 'control');
+    assert.ok(outside.test(`as ${up}notes.md says`), 'control: a path outside the repository');
+    assert.ok(!outside.test(`import { sha256Hex } from '../${up}hash.js';`), 'control: an import of src/shared/');
     const files = [
       ...sources('src'),
       ...sources('demo'),
       ...sources('test'),
       ...sources('bench'),
       ...sources('docs', '.md'),
-    ].filter(([file]) => file !== 'test/code-rules.test.ts');
+    ];
     assert.deepEqual(
       files.filter(([, text]) => outside.test(text)).map(([file]) => file),
       [],
