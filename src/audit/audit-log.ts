@@ -1,8 +1,9 @@
 import type { Principal } from '../identity/principal.js';
 import { BehalfError, describeError } from '../errors.js';
+import { IntervalTally } from '../shared/interval-tally.js';
 import type { AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
 
-/** The same failure is reported at most once per this interval; the next report says how many it stood for. */
+/** The same failure is reported at most once per this interval; the repeats are reported as a count at its end. */
 const REPORT_INTERVAL_MS = 1000;
 
 /** Fills the who-fields of an event from a principal. */
@@ -27,14 +28,30 @@ export function principalFields(p: Principal | undefined): Partial<AuditEvent> {
  */
 export class AuditLog {
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly quiet = new Map<string, { until: number; suppressed: number }>();
+  private readonly failures: IntervalTally<unknown>;
   private lastFailed = false;
 
-  /** `onError` gets each failure, and how many identical ones were not reported since the last time it was. */
+  /** `onError` gets each failure, and at the end of an interval how many identical ones were not reported one by one. */
   constructor(
     private readonly store: AuditStore,
     private readonly onError: (err: unknown, suppressed: number) => void = () => {},
-  ) {}
+  ) {
+    // The error hook must never turn a handled failure into a crash or an unhandled rejection.
+    const tell = (err: unknown, suppressed: number) => {
+      try {
+        this.onError(err, suppressed);
+      } catch {
+        // nothing left to tell
+      }
+    };
+    this.failures = new IntervalTally<unknown>({
+      intervalMs: REPORT_INTERVAL_MS,
+      perKey: 1,
+      maxKeys: 100,
+      single: (err) => tell(err, 0),
+      repeated: (err, count) => tell(err, count),
+    });
+  }
 
   async mustAppend(event: AuditEvent): Promise<AuditRecord> {
     try {
@@ -72,6 +89,7 @@ export class AuditLog {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
+    this.failures.flush();
     await this.store.close();
   }
 
@@ -84,27 +102,9 @@ export class AuditLog {
     return p;
   }
 
-  /**
-   * Every failure is reported with its cause, but a store that refuses a
-   * thousand calls a second is one line a second, not a thousand. The error
-   * hook must never turn a handled failure into a crash or an unhandled
-   * rejection.
-   */
+  /** Every failure is reported with its cause, but a store that refuses a thousand calls a second is one line a second, not a thousand. */
   private report(err: unknown): void {
     this.lastFailed = true;
-    try {
-      const key = describeError(err);
-      const now = Date.now();
-      const seen = this.quiet.get(key);
-      if (seen && now < seen.until) {
-        seen.suppressed++;
-        return;
-      }
-      if (this.quiet.size >= 100) for (const [k, q] of this.quiet) if (now >= q.until) this.quiet.delete(k);
-      this.quiet.set(key, { until: now + REPORT_INTERVAL_MS, suppressed: 0 });
-      this.onError(err, seen?.suppressed ?? 0);
-    } catch {
-      // nothing left to tell
-    }
+    this.failures.note(describeError(err), err);
   }
 }

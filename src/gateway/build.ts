@@ -52,16 +52,6 @@ export interface BuiltGateway {
 }
 
 /** Runs `f` at most once per `ms`: a condition that holds for a while is logged once per interval, not per request. */
-function oncePer(ms: number, f: () => void): () => void {
-  let last = -Infinity;
-  return () => {
-    const now = Date.now();
-    if (now - last < ms) return;
-    last = now;
-    f();
-  };
-}
-
 function loopbackHosts(port: number): string[] {
   return ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`);
 }
@@ -134,9 +124,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
       });
   const store = options.auditStore ?? sqlite!;
   const audit = new AuditLog(store, (err, more) =>
-    log(
-      `audit write failed: ${describeError(err)}${more ? ` (and ${more} more like it since the last such line)` : ''}`,
-    ),
+    log(`audit write failed: ${describeError(err)}${more ? ` (and ${more} more like it in the last second)` : ''}`),
   );
   const limits = buildLimits(config, server, audit, log);
   let baseUrl: string | undefined;
@@ -221,11 +209,11 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
             onEvict: (s, reason) => endSession(rt, s, reason),
             inUse: (s) => s.inFlight > 0 || s.postStreams.size > 0 || hasOpenStream(s),
             hasStream: hasOpenStream,
-            onFull: oncePer(60_000, () =>
-              log(
+            onFull: () =>
+              limits.logs.note(
+                'sessions',
                 `sessions: at the gateway-wide cap (sessions.maxSessions = ${config.sessions.maxSessions}); new sessions get 503`,
               ),
-            ),
             shortestIdleTtlMs: Math.min(...stdioIdle),
           }),
           stateless: new Map(),

@@ -1,6 +1,6 @@
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { AuditEvent } from '../../audit/event.js';
-import { IntervalTally } from './tally.js';
+import { IntervalTally } from '../../shared/interval-tally.js';
 
 export const AUTH_FAILURE_INTERVAL_MS = 10_000;
 /** Identical failures from one source written one by one per interval, and of all sources together. */
