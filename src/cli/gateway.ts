@@ -7,6 +7,9 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
   if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE');
   const gw = await startGateway(loadConfigFile(values.config));
+  const { host } = gw.runtime.config.server;
+  // With a publicUrl the route lines name the public address; this one says where the process itself listens.
+  process.stderr.write(`behalf gateway: listening on ${host.includes(':') ? `[${host}]` : host}:${gw.port}\n`);
   for (const name of gw.runtime.routes.keys()) process.stderr.write(`behalf gateway: ${name} at ${gw.urlFor(name)}\n`);
   const stop = () => {
     void gw.close().then(() => process.exit(0));
