@@ -4,6 +4,7 @@ import type { JsonRpcMessage } from '../jsonrpc.js';
 import type { Endpoint, Route } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import type { GatewaySession } from './session.js';
+import type { RelatedSink } from './upstream/transport.js';
 
 /** Everything one HTTP request accumulates on its way through the pipeline. */
 export interface RequestContext {
@@ -23,6 +24,8 @@ export interface RequestContext {
   principal?: Principal;
   session?: GatewaySession;
   protocolVersion?: string;
+  /** This request's own response stream, where the upstream's messages about its calls go ahead of their responses. */
+  relatedSink?: RelatedSink;
 }
 
 /** One pipeline step: a verb-named function and why it sits where it does. */

@@ -2,6 +2,7 @@ import { BehalfError, toJsonRpcError } from '../errors.js';
 import type { JsonRpcMessage } from '../jsonrpc.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
+import type { RelatedSink } from './upstream/transport.js';
 
 /**
  * Answers an upstream's request the gateway will not route (roots it was
@@ -22,10 +23,23 @@ export function refuseUpstreamRequest(
     );
 }
 
-/** Server→client traffic goes to a streaming POST response of this session, else its GET stream. */
-export function deliverToClient(session: GatewaySession, msg: JsonRpcMessage, log: (line: string) => void): void {
-  // The GET stream is the client's chosen channel for server-initiated messages; else the newest in-flight POST.
-  const sink = session.stream && !session.stream.isClosed ? session.stream : [...session.postStreams].pop();
+/**
+ * Server→client traffic about a call goes on that call's own stream, so it
+ * arrives before the call's response; anything else to the session's GET
+ * stream, else the newest POST response still streaming.
+ */
+export function deliverToClient(
+  session: GatewaySession,
+  msg: JsonRpcMessage,
+  log: (line: string) => void,
+  related?: RelatedSink,
+): void {
+  const sink =
+    related && !related.isClosed
+      ? related
+      : session.stream && !session.stream.isClosed
+        ? session.stream
+        : [...session.postStreams].pop();
   if (sink && !sink.isClosed) {
     sink.message(msg);
     return;

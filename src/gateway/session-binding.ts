@@ -68,7 +68,7 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
   opened.session = session;
   if (route.upstream.transport === 'stdio' && route.upstream.perUser.idleTimeoutSeconds)
     session.idleTtlMs = route.upstream.perUser.idleTimeoutSeconds * 1000;
-  upstream.onServerMessage = (m) => {
+  upstream.onServerMessage = (m, related) => {
     // A server that asks for roots it was never offered gets none: the agent must not define an upstream's sandbox.
     if ('id' in m && 'method' in m && m.method === 'roots/list' && !route.upstream.forwardClientRoots) {
       refuseUpstreamRequest(
@@ -80,7 +80,7 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
       return;
     }
     if ('method' in m && m.method === 'notifications/tools/list_changed') session.tools.invalidate();
-    deliverToClient(session, m, rt.log);
+    deliverToClient(session, m, rt.log, related);
   };
   upstream.onClose = () => endSession(ctx.rt, session, 'upstream closed');
   // Stateless connections are in the store too: they count against the same quotas and are swept when idle.

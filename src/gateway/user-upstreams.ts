@@ -63,13 +63,13 @@ async function openFor(ctx: RequestContext, session: GatewaySession, key: string
       return p ? strategy.credentialFor({ principal: p, upstream: route.name }) : undefined;
     });
   const upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
-  upstream.onServerMessage = (m) => {
+  upstream.onServerMessage = (m, related) => {
     // The agent's answers come back on the session, not per user: an upstream request here is refused, notifications pass.
     if ('id' in m && 'method' in m) {
       refuseUpstreamRequest(upstream, m.id, new BehalfError('not_available_here'), rt.log);
       return;
     }
-    deliverToClient(session, m, rt.log);
+    deliverToClient(session, m, rt.log, related);
   };
   upstream.onClose = () => session.userUpstreams?.delete(key);
   await upstream.start();

@@ -1,7 +1,10 @@
 /**
- * A tiny stdio MCP server (official SDK) whose tools misbehave on demand:
- * `echo` answers, `crash` kills the process mid-call, `sleep` answers only
- * after `ms` milliseconds. Run as `node dist/test/helpers/raw-mcp-server.js`.
+ * A tiny MCP server (official SDK) whose tools misbehave on demand: `echo`
+ * answers, `crash` kills the process mid-call, `sleep` answers only after
+ * `ms` milliseconds, `burst` sends `count` progress and logging
+ * notifications back to back, then answers. Run over stdio as
+ * `node dist/test/helpers/raw-mcp-server.js`; raw-mcp-http.ts serves the
+ * same tools over HTTP.
  */
 import { fileURLToPath } from 'node:url';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -23,16 +26,18 @@ export const RAW_SERVER_STDIO = {
   env: { [SERVE_ENV]: { value: '1' } },
 };
 
-export const RAW_TOOLS = ['echo', 'crash', 'sleep'] as const;
+export const RAW_TOOLS = ['echo', 'crash', 'sleep', 'burst'] as const;
 
-async function main(): Promise<void> {
-  const server = new McpServer({ name: 'behalf-raw-test-server', version: '0.0.0' });
+/** The server with its tools; `crash` only where exiting ends nothing but this server (its own process). */
+export function buildRawServer(o: { crash: boolean }): McpServer {
+  const server = new McpServer({ name: 'behalf-raw-test-server', version: '0.0.0' }, { capabilities: { logging: {} } });
   server.registerTool('echo', { description: 'Returns its text', inputSchema: { text: z.string() } }, ({ text }) => ({
     content: [{ type: 'text', text }],
   }));
-  server.registerTool('crash', { description: 'Exits the process without answering', inputSchema: {} }, () =>
-    process.exit(1),
-  );
+  if (o.crash)
+    server.registerTool('crash', { description: 'Exits the process without answering', inputSchema: {} }, () =>
+      process.exit(1),
+    );
   server.registerTool(
     'sleep',
     { description: 'Answers after ms milliseconds', inputSchema: { ms: z.number().int().min(0) } },
@@ -41,6 +46,33 @@ async function main(): Promise<void> {
       return { content: [{ type: 'text', text: `slept ${ms}` }] };
     },
   );
+  server.registerTool(
+    'burst',
+    {
+      description: 'Sends count progress notifications and count log messages, interleaved, then answers',
+      inputSchema: { count: z.number().int().min(1).max(1000) },
+    },
+    async ({ count }, extra) => {
+      const token = extra._meta?.progressToken;
+      for (let i = 1; i <= count; i++) {
+        if (token !== undefined)
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, progress: i, total: count },
+          });
+        await extra.sendNotification({
+          method: 'notifications/message',
+          params: { level: 'info', data: `burst ${i}` },
+        });
+      }
+      return { content: [{ type: 'text', text: `burst ${count}` }] };
+    },
+  );
+  return server;
+}
+
+async function main(): Promise<void> {
+  const server = buildRawServer({ crash: true });
   // The gateway ends a session by closing stdin: leave then, even with a sleep pending.
   process.stdin.on('end', () => process.exit(0));
   await server.connect(new StdioServerTransport());

@@ -32,6 +32,7 @@ export const handleLegacyPost: Step = {
     // requireBoundSession already refused sessions of the other transport; a legacy session without its stream is over.
     if (!session.stream) throw new BehalfError('session_unknown');
     ctx.session = session;
+    ctx.relatedSink = session.stream;
     refuseUnsupportedBatch(ctx, session);
     session.inFlight++;
     try {

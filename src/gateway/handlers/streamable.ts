@@ -85,7 +85,10 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
   const sink = new LazyPostStream(ctx.res, headers);
   const canStream = wantsEventStream(ctx) && session.kind !== 'stateless';
-  if (canStream) session.postStreams.add(sink);
+  if (canStream) {
+    session.postStreams.add(sink);
+    ctx.relatedSink = sink;
+  }
   try {
     const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
     sink.finish(responses, ctx.isBatch ?? false);

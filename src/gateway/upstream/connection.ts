@@ -1,5 +1,3 @@
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { callCredential } from '../../delegation/call-credential.js';
 import type { DownstreamCredential } from '../../delegation/types.js';
 import { BehalfError } from '../../errors.js';
@@ -11,12 +9,21 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../jsonrpc.js';
+import type { MessageOrigin, RelatedSink, UpstreamTransport } from './transport.js';
 
 interface Pending {
   resolve: (r: JsonRpcResponse) => void;
   reject: (e: Error) => void;
   originalId: JsonRpcId;
   timer: NodeJS.Timeout;
+  /** The client request's own stream, where the upstream's messages about this call go, ahead of its response. */
+  related?: RelatedSink;
+  progressToken?: unknown;
+}
+
+/** The token a client asked progress under (`_meta.progressToken` of its request). */
+function requestedProgressToken(req: JsonRpcRequest): unknown {
+  return (req.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
 }
 
 /**
@@ -24,20 +31,22 @@ interface Pending {
  * forwards get ids of the gateway's own, so nothing a client chooses can
  * collide with or answer another request; the caller gets the response back
  * under its original id. Messages the upstream starts (notifications, its
- * own requests) go to `onServerMessage`.
+ * own requests) go to `onServerMessage`, with the stream of the client request
+ * they belong to when that can be told: a message about a call must reach the
+ * client before the call's response, so it travels on the same stream.
  */
 export class UpstreamConnection {
-  onServerMessage?: (msg: JsonRpcMessage) => void;
+  onServerMessage?: (msg: JsonRpcMessage, related?: RelatedSink) => void;
   onClose?: () => void;
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
   private closed = false;
 
   constructor(
-    private readonly transport: Transport,
+    private readonly transport: UpstreamTransport,
     private readonly timeoutMs: number,
   ) {
-    transport.onmessage = (m) => this.receive(m as JsonRpcMessage);
+    transport.onmessage = (m, origin) => this.receive(m, origin);
     transport.onclose = () => this.handleClosed();
     transport.onerror = () => {
       /* per-message problems are surfaced through timeouts or close */
@@ -68,13 +77,17 @@ export class UpstreamConnection {
   /**
    * Forwards one request. `credential` is this call's downstream credential:
    * the HTTP transport's fetch reads it from `callCredential` (see there for
-   * why it cannot be an argument of the SDK's send).
+   * why it cannot be an argument of the transport's send). `related` is the
+   * client request's stream, for what the upstream sends about this call.
    */
-  request(req: JsonRpcRequest, opts: { credential?: DownstreamCredential } = {}): Promise<JsonRpcResponse> {
-    return callCredential.run(opts.credential, () => this.forwardRequest(req));
+  request(
+    req: JsonRpcRequest,
+    opts: { credential?: DownstreamCredential; related?: RelatedSink } = {},
+  ): Promise<JsonRpcResponse> {
+    return callCredential.run(opts.credential, () => this.forwardRequest(req, opts.related));
   }
 
-  private forwardRequest(req: JsonRpcRequest): Promise<JsonRpcResponse> {
+  private forwardRequest(req: JsonRpcRequest, related: RelatedSink | undefined): Promise<JsonRpcResponse> {
     if (this.closed) return Promise.reject(new BehalfError('upstream_unavailable'));
     const id = `bh-${this.nextId++}`;
     return new Promise<JsonRpcResponse>((resolve, reject) => {
@@ -91,8 +104,15 @@ export class UpstreamConnection {
           .catch(() => undefined);
         reject(new BehalfError('upstream_timeout'));
       }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, originalId: req.id, timer });
-      this.transport.send({ ...req, id } as JSONRPCMessage).catch((err: unknown) => {
+      this.pending.set(id, {
+        resolve,
+        reject,
+        originalId: req.id,
+        timer,
+        related,
+        progressToken: requestedProgressToken(req),
+      });
+      this.transport.send({ ...req, id }).catch((err: unknown) => {
         clearTimeout(timer);
         this.pending.delete(id);
         reject(new BehalfError('upstream_unavailable', undefined, {}, { cause: err }));
@@ -121,22 +141,21 @@ export class UpstreamConnection {
   /** Notifications, and responses to requests the upstream made of the client. */
   async send(msg: JsonRpcMessage): Promise<void> {
     if (this.closed) throw new BehalfError('upstream_unavailable');
-    await this.transport.send(msg as JSONRPCMessage).catch((err: unknown) => {
+    await this.transport.send(msg).catch((err: unknown) => {
       throw new BehalfError('upstream_unavailable', undefined, {}, { cause: err });
     });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    const t = this.transport as Transport & { terminateSession?: () => Promise<void> };
     // Closing is best effort: an upstream that cannot be told is being left either way, and the connection is marked closed below.
-    await t.terminateSession?.().catch(() => undefined);
+    await this.transport.terminateSession?.().catch(() => undefined);
     // Same: a transport that fails to close is dropped; handleClosed below settles every pending call.
     await this.transport.close().catch(() => undefined);
     this.handleClosed();
   }
 
-  private receive(msg: JsonRpcMessage): void {
+  private receive(msg: JsonRpcMessage, origin?: MessageOrigin): void {
     if (isResponse(msg) && msg.id !== null) {
       const p = this.pending.get(String(msg.id));
       if (p && typeof msg.id === 'string') {
@@ -147,7 +166,24 @@ export class UpstreamConnection {
       }
     }
     if (isResponse(msg)) return; // a response to nothing we asked: drop it
-    if (isRequest(msg) || 'method' in msg) this.onServerMessage?.(msg);
+    if (isRequest(msg) || 'method' in msg) this.onServerMessage?.(msg, this.callOf(msg, origin)?.related);
+  }
+
+  /** The forwarded call an upstream message is about, if it can be told. */
+  private callOf(msg: JsonRpcMessage, origin: MessageOrigin | undefined): Pending | undefined {
+    if (origin?.relatedTo !== undefined) return this.pending.get(origin.relatedTo);
+    if (origin?.standalone) return undefined;
+    const token =
+      'method' in msg && msg.method === 'notifications/progress'
+        ? (msg.params as { progressToken?: unknown } | undefined)?.progressToken
+        : undefined;
+    if (token !== undefined) {
+      for (const p of this.pending.values()) if (p.progressToken === token) return p;
+      return undefined;
+    }
+    // A transport that cannot tell (stdio, legacy SSE): with exactly one call in flight, the message is about that call.
+    if (this.pending.size === 1) return this.pending.values().next().value;
+    return undefined;
   }
 
   private handleClosed(): void {

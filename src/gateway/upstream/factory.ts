@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { BehalfError } from '../../errors.js';
 import { resolveSecret } from '../../config/secrets.js';
@@ -11,6 +10,7 @@ import { callCredential } from '../../delegation/call-credential.js';
 import type { DownstreamCredential } from '../../delegation/types.js';
 import { UpstreamConnection } from './connection.js';
 import { StdioClientTransport } from './stdio-transport.js';
+import type { UpstreamTransport } from './transport.js';
 
 export interface UpstreamFactoryContext {
   baseDir: string;
@@ -83,7 +83,7 @@ export function createTransport(
   ctx: UpstreamFactoryContext,
   credential?: ConnectionCredential,
   user?: ChildUser,
-): Transport {
+): UpstreamTransport {
   if (cfg.transport === 'stdio') {
     // Without a declared cwd the child gets a private empty folder, never the gateway's own.
     const cwd = cfg.cwd ? resolve(ctx.baseDir, forUser(cfg.cwd, user)) : mkdtempSync(join(tmpdir(), `behalf-${name}-`));
@@ -104,9 +104,10 @@ export function createTransport(
   for (const [h, ref] of Object.entries(cfg.headers)) headers[h] = resolveSecret(ref, ctx.baseDir, ctx.env);
   const url = new URL(cfg.url);
   const withCredential = credentialFetch(headers, credential);
-  return cfg.transport === 'sse'
+  // The SDK's transports fit the interface but type messages as their own (zod-derived) type.
+  return (cfg.transport === 'sse'
     ? new SSEClientTransport(url, { fetch: withCredential, eventSourceInit: { fetch: withCredential } })
-    : new StreamableHTTPClientTransport(url, { fetch: withCredential });
+    : new StreamableHTTPClientTransport(url, { fetch: withCredential })) as unknown as UpstreamTransport;
 }
 
 export function connectUpstream(

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { invalidMessageReason } from '../../jsonrpc.js';
+import { invalidMessageReason, type JsonRpcMessage } from '../../jsonrpc.js';
+import type { UpstreamTransport } from './transport.js';
 
 export interface StdioSpawnOptions {
   command: string;
@@ -28,10 +27,10 @@ export interface StdioSpawnOptions {
  * (Node opens every other descriptor close-on-exec), no shell, and its own
  * working directory.
  */
-export class StdioClientTransport implements Transport {
+export class StdioClientTransport implements UpstreamTransport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  onmessage?: (message: JSONRPCMessage) => void;
+  onmessage?: (message: JsonRpcMessage) => void;
   private child?: ChildProcessByStdio<Writable, Readable, Readable>;
   private pending = '';
   private closed = false;
@@ -91,7 +90,7 @@ export class StdioClientTransport implements Transport {
         this.onerror?.(new Error(`upstream wrote an invalid JSON-RPC message: ${bad}`));
         continue;
       }
-      this.onmessage?.(msg as JSONRPCMessage);
+      this.onmessage?.(msg as JsonRpcMessage);
     }
     if (this.pending.length > max) {
       this.onerror?.(new Error('upstream message exceeds the size limit'));
@@ -99,7 +98,7 @@ export class StdioClientTransport implements Transport {
     }
   }
 
-  send(message: JSONRPCMessage): Promise<void> {
+  send(message: JsonRpcMessage): Promise<void> {
     const stdin = this.child?.stdin;
     if (!stdin || this.closed || !stdin.writable) return Promise.reject(new Error('stdio upstream is not running'));
     return new Promise((resolve, reject) => {

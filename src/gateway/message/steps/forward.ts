@@ -26,7 +26,7 @@ export const forward: MessageStep = {
     }
     try {
       const upstream = await upstreamFor(http, session, principal);
-      m.response = await upstream.request(m.request, { credential: m.credential });
+      m.response = await upstream.request(m.request, { credential: m.credential, related: http.relatedSink });
     } catch (err) {
       if (err instanceof BehalfError) throw err;
       // Anything else (an upstream refusing the gateway's own initialize, a transport defect) is the upstream being unavailable.

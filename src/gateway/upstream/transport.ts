@@ -1,0 +1,32 @@
+import type { JsonRpcMessage } from '../../jsonrpc.js';
+
+/**
+ * Where an upstream message came from, when the transport can tell: the
+ * gateway id of the request whose response stream carried it. Streamable
+ * HTTP knows (a message on a POST's SSE stream belongs to that request);
+ * stdio and legacy SSE do not, and `standalone` marks the GET stream, whose
+ * messages are unrelated to any request by definition.
+ */
+export interface MessageOrigin {
+  relatedTo?: string;
+  standalone?: boolean;
+}
+
+/** What the gateway needs of a transport to an upstream (the SDK's client transports fit it). */
+export interface UpstreamTransport {
+  readonly sessionId?: string;
+  onmessage?: (msg: JsonRpcMessage, origin?: MessageOrigin) => void;
+  onclose?: () => void;
+  onerror?: (err: Error) => void;
+  start(): Promise<void>;
+  send(msg: JsonRpcMessage): Promise<void>;
+  close(): Promise<void>;
+  setProtocolVersion?(version: string): void;
+  terminateSession?(): Promise<void>;
+}
+
+/** Where messages related to one client request go: its own response stream (a POST's SSE stream, a legacy SSE stream). */
+export interface RelatedSink {
+  readonly isClosed: boolean;
+  message(msg: JsonRpcMessage): void;
+}
