@@ -83,6 +83,8 @@ export const SESSION_DEFAULTS = {
   maxStreamsPerUser: 16,
   maxStreamsPerClient: 256,
   evictIdleAfterSeconds: 60,
+  resumeEvents: 256,
+  resumeBytes: 256 * 1024,
 };
 
 export const SessionsSchema = z
@@ -128,6 +130,20 @@ export const SessionsSchema = z
       .describe(
         'At a quota, a session unused this long, with no open stream and no request in flight, may be evicted for its owner',
       ),
+    resumeEvents: z
+      .number()
+      .int()
+      .min(0)
+      .default(SESSION_DEFAULTS.resumeEvents)
+      .describe(
+        'Events a session keeps so a client can resume a stream with Last-Event-ID (oldest dropped first); 0 = no resumption',
+      ),
+    resumeBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(SESSION_DEFAULTS.resumeBytes)
+      .describe('Bytes of event data a session keeps for resumption, all its streams together'),
   })
   .strict();
 

@@ -1,3 +1,4 @@
+import { HttpPools } from './upstream/http-pools.js';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { AuditLog } from '../audit/audit-log.js';
@@ -220,7 +221,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           audit,
           limits,
           userContext,
-          upstreamContext: { baseDir, env: options.env, log },
+          upstreamContext: { baseDir, env: options.env, log, pools: new HttpPools() },
           log,
           debug,
           stop: stopBuilt,

@@ -1,49 +1,92 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc.js';
 import { sendJson } from './http-io.js';
-import { SseWriter } from './sse-writer.js';
+import { SseWriter, type StreamRecord } from './sse-writer.js';
 
 /**
  * A POST response that becomes an SSE stream only if the upstream sends the
  * client something while the call is in flight (sampling, elicitation,
  * progress). Otherwise it is one JSON body: on this machine each write is a
  * costly syscall, and an SSE answer takes three where JSON takes one.
+ *
+ * With a record (a session's event log), the stream is resumable: its events
+ * carry ids, and when its response breaks — the client went away, or the
+ * upstream ended its own stream to make the client poll — the stream lives
+ * on in the log until a GET with `Last-Event-ID` attaches a new response.
  */
 export class LazyPostStream {
   private writer?: SseWriter;
-  private closed = false;
+  private done = false;
+  /** The stream goes on without a response attached: its events only go to the log. */
+  private detached = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string>,
+    private readonly record?: StreamRecord,
   ) {}
 
   get isClosed(): boolean {
-    return this.closed || (this.writer?.isClosed ?? false);
+    return this.done || (!this.record && (this.writer?.isClosed ?? false));
   }
 
   message(msg: JsonRpcMessage): void {
-    if (this.closed) return;
-    this.writer ??= new SseWriter(this.res, this.headers);
-    this.writer.message(msg);
+    if (this.done) return;
+    if (this.detached) this.record!.log.append(this.record!.stream, JSON.stringify(msg));
+    else this.open().message(msg);
+  }
+
+  /** The upstream ended its stream for now: so does this one, and the client comes back with Last-Event-ID. */
+  pause(retryMs: number): void {
+    if (this.done || this.detached || !this.record) return;
+    this.open().pause(retryMs);
+  }
+
+  /** A resuming client's GET response carries the stream from here on. */
+  attach(writer: SseWriter): void {
+    if (this.done) return writer.close();
+    // The latest resumption wins: an earlier response still attached is ended, not left to leak.
+    const previous = this.writer;
+    if (previous && previous !== writer) {
+      previous.onClose = undefined;
+      previous.close();
+    }
+    this.writer = writer;
+    this.detached = false;
+    writer.onClose = () => this.detach();
   }
 
   /** Sends the answers: on the stream if one was opened, else as JSON (an array for a batch). */
   finish(responses: JsonRpcResponse[], batch: boolean): void {
-    if (this.closed) return;
-    if (this.writer) {
+    if (this.done) return;
+    this.done = true;
+    if (this.detached) {
+      for (const r of responses) this.record!.log.append(this.record!.stream, JSON.stringify(r));
+    } else if (this.writer) {
       for (const r of responses) this.writer.message(r);
       this.writer.close();
     } else {
       sendJson(this.res, 200, batch ? responses : responses[0], this.headers);
     }
-    this.closed = true;
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.done) return;
+    this.done = true;
     if (this.writer) this.writer.close();
-    else this.res.end();
+    else if (!this.detached) this.res.end();
+  }
+
+  private open(): SseWriter {
+    if (this.writer) return this.writer;
+    const writer = new SseWriter(this.res, this.headers, this.record);
+    writer.prime();
+    writer.onClose = () => this.detach();
+    this.writer = writer;
+    return writer;
+  }
+
+  private detach(): void {
+    if (!this.done && this.record) this.detached = true;
   }
 }

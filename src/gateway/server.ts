@@ -186,6 +186,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       runtime.stop();
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
+      await runtime.upstreamContext.pools.close();
       runtime.limits.flush();
       runtime.audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
       await runtime.audit.close();

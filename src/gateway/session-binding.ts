@@ -1,3 +1,4 @@
+import { SessionEventLog } from './event-log.js';
 import { principalFields } from '../audit/audit-log.js';
 import { BehalfError, describeError } from '../errors.js';
 import { principalKey } from '../identity/principal.js';
@@ -62,6 +63,11 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
     kind,
     upstream,
     postStreams: new Set(),
+    liveStreams: new Map(),
+    standaloneStream: SessionEventLog.newStream(),
+    ...(kind === 'streamable' && rt.config.sessions.resumeEvents > 0
+      ? { events: new SessionEventLog(rt.config.sessions.resumeEvents, rt.config.sessions.resumeBytes) }
+      : {}),
     inFlight: 0,
     tools: new ToolCatalog(upstream),
   };

@@ -1,5 +1,6 @@
 import type { Principal } from '../identity/principal.js';
 import type { SessionBase } from '../state/sessions.js';
+import type { SessionEventLog } from './event-log.js';
 import type { LazyPostStream } from './lazy-post-stream.js';
 import type { SseWriter } from './sse-writer.js';
 import type { ToolCatalog } from './tool-catalog.js';
@@ -19,6 +20,12 @@ export interface GatewaySession extends SessionBase {
   stream?: SseWriter;
   /** POST responses currently streaming, where messages related to an in-flight call can go. */
   postStreams: Set<LazyPostStream>;
+  /** Streamable sessions: events of its SSE streams, kept for resumption with Last-Event-ID (absent when turned off). */
+  events?: SessionEventLog;
+  /** Resumable POST streams whose call is still in flight, by stream key: a resuming GET attaches to one. */
+  liveStreams: Map<string, LazyPostStream>;
+  /** The stream key of the session's standalone GET stream, constant across reconnections. */
+  standaloneStream: string;
   /** Requests being answered on this session now: while any is, the session is in use and never evicted as idle. */
   inFlight: number;
   streamExpiry?: NodeJS.Timeout;

@@ -9,6 +9,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { buildRawServer } from './raw-mcp-server.js';
 
 export interface RawHttpServer {
@@ -17,6 +19,24 @@ export interface RawHttpServer {
   /** 2024-11-05 SSE endpoint. */
   sseUrl: string;
   close(): Promise<void>;
+}
+
+/** What the SDK's transport needs to resume streams (it ships no store of its own outside its examples). */
+function memoryEventStore(): EventStore {
+  const events: Array<{ id: string; stream: string; message: JSONRPCMessage }> = [];
+  return {
+    async storeEvent(stream, message) {
+      const id = `${stream}_${events.length}`;
+      events.push({ id, stream, message });
+      return id;
+    },
+    async replayEventsAfter(lastEventId, { send }) {
+      const at = events.findIndex((e) => e.id === lastEventId);
+      const stream = events[at]?.stream ?? '';
+      for (const e of events.slice(at + 1)) if (e.stream === stream) await send(e.id, e.message);
+      return stream;
+    },
+  };
 }
 
 export async function startRawHttpServer(): Promise<RawHttpServer> {
@@ -33,6 +53,9 @@ export async function startRawHttpServer(): Promise<RawHttpServer> {
     }
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      // Resumable streams, with a short retry, so `poll` can end its stream and the client come back soon.
+      eventStore: memoryEventStore(),
+      retryInterval: 50,
       onsessioninitialized: (sid) => void streamable.set(sid, transport),
     });
     transport.onclose = () => {

@@ -26,7 +26,7 @@ export const RAW_SERVER_STDIO = {
   env: { [SERVE_ENV]: { value: '1' } },
 };
 
-export const RAW_TOOLS = ['echo', 'crash', 'sleep', 'burst'] as const;
+export const RAW_TOOLS = ['echo', 'crash', 'sleep', 'poll', 'burst'] as const;
 
 /** The server with its tools; `crash` only where exiting ends nothing but this server (its own process). */
 export function buildRawServer(o: { crash: boolean }): McpServer {
@@ -40,10 +40,31 @@ export function buildRawServer(o: { crash: boolean }): McpServer {
     );
   server.registerTool(
     'sleep',
-    { description: 'Answers after ms milliseconds', inputSchema: { ms: z.number().int().min(0) } },
-    async ({ ms }) => {
+    {
+      description: 'Reports progress once (when asked for progress), then answers after ms milliseconds',
+      inputSchema: { ms: z.number().int().min(0) },
+    },
+    async ({ ms }, extra) => {
+      const token = extra._meta?.progressToken;
+      if (token !== undefined)
+        await extra.sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken: token, progress: 0 },
+        });
       await new Promise((r) => setTimeout(r, ms));
       return { content: [{ type: 'text', text: `slept ${ms}` }] };
+    },
+  );
+  server.registerTool(
+    'poll',
+    {
+      description: 'Over HTTP: ends its SSE stream at once (SSE polling), answers after ms milliseconds',
+      inputSchema: { ms: z.number().int().min(0) },
+    },
+    async ({ ms }, extra) => {
+      extra.closeSSEStream?.();
+      await new Promise((r) => setTimeout(r, ms));
+      return { content: [{ type: 'text', text: `polled after ${ms}` }] };
     },
   );
   server.registerTool(

@@ -8,6 +8,7 @@ import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';
 import { createSession, endSession, requireBoundSession, sessionIdHeader } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
+import { SessionEventLog, type LoggedEvent } from '../event-log.js';
 import { SseWriter } from '../sse-writer.js';
 import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
@@ -83,17 +84,20 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   }
   // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
   const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
-  const sink = new LazyPostStream(ctx.res, headers);
   const canStream = wantsEventStream(ctx) && session.kind !== 'stateless';
+  const stream = canStream && session.events ? SessionEventLog.newStream() : undefined;
+  const sink = new LazyPostStream(ctx.res, headers, stream ? { log: session.events!, stream } : undefined);
   if (canStream) {
     session.postStreams.add(sink);
     ctx.relatedSink = sink;
   }
+  if (stream) session.liveStreams.set(stream, sink);
   try {
     const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
     sink.finish(responses, ctx.isBatch ?? false);
   } finally {
     session.postStreams.delete(sink);
+    if (stream) session.liveStreams.delete(stream);
   }
 }
 
@@ -104,10 +108,15 @@ export const handleGetStream: Step = {
   run(ctx) {
     if (!wantsEventStream(ctx)) throw new BehalfError('not_acceptable', 'Accept must include text/event-stream');
     const session = requireBoundSession(ctx, sessionIdHeader(ctx));
+    const lastEventId = headerValue(ctx.req, 'last-event-id');
+    const resumed = lastEventId === undefined ? undefined : findResumable(session, lastEventId);
+    if (resumed && resumed.stream !== session.standaloneStream) return resumePostStream(ctx, session, resumed);
     if (session.stream && !session.stream.isClosed)
       throw new BehalfError('invalid_request', 'A stream is already open for this session');
     ctx.rt.sessions.checkStreamQuota(ctx.principal!);
-    const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id });
+    const record = session.events && { log: session.events, stream: session.standaloneStream };
+    const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id }, record);
+    if (resumed) writer.replay(resumed.events);
     session.stream = writer;
     writer.onClose = () => {
       if (session.stream === writer) session.stream = undefined;
@@ -117,6 +126,32 @@ export const handleGetStream: Step = {
     closeStreamAtExpiry(session, () => writer.close());
   },
 };
+
+/** The events after `Last-Event-ID` in this session's own log; an id it does not hold is refused, not guessed at. */
+function findResumable(session: GatewaySession, lastEventId: string): { stream: string; events: LoggedEvent[] } {
+  const found = session.events?.after(lastEventId);
+  if (!found) throw new BehalfError('invalid_request', 'Last-Event-ID names no event this session still holds');
+  return found;
+}
+
+/** GET with the id of a POST stream's event: replays what the client missed, then carries the rest of that call. */
+function resumePostStream(
+  ctx: RequestContext,
+  session: GatewaySession,
+  resumed: { stream: string; events: LoggedEvent[] },
+): void {
+  ctx.rt.sessions.checkStreamQuota(ctx.principal!);
+  const writer = new SseWriter(
+    ctx.res,
+    { 'mcp-session-id': session.id },
+    { log: session.events!, stream: resumed.stream },
+  );
+  writer.replay(resumed.events);
+  const live = session.liveStreams.get(resumed.stream);
+  // A call already answered has nothing more to send: its response was in the replay.
+  if (live) live.attach(writer);
+  else writer.close();
+}
 
 /** DELETE: ends the caller's own session. */
 export const handleDelete: Step = {

@@ -47,6 +47,8 @@ export class UpstreamConnection {
     private readonly timeoutMs: number,
   ) {
     transport.onmessage = (m, origin) => this.receive(m, origin);
+    transport.isPending = (id) => this.pending.has(id);
+    transport.onpause = (relatedTo, retryMs) => this.pending.get(relatedTo)?.related?.pause?.(retryMs);
     transport.onclose = () => this.handleClosed();
     transport.onerror = () => {
       /* per-message problems are surfaced through timeouts or close */

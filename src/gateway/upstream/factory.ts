@@ -2,18 +2,21 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { BehalfError } from '../../errors.js';
 import { resolveSecret } from '../../config/secrets.js';
 import { callCredential } from '../../delegation/call-credential.js';
 import type { DownstreamCredential } from '../../delegation/types.js';
 import { UpstreamConnection } from './connection.js';
+import type { HttpPools } from './http-pools.js';
+import { StreamableHttpTransport } from './http-transport.js';
 import { StdioClientTransport } from './stdio-transport.js';
 import type { UpstreamTransport } from './transport.js';
 
 export interface UpstreamFactoryContext {
   baseDir: string;
+  /** Kept-alive connections to HTTP upstreams, shared by all sessions of this gateway. */
+  pools: HttpPools;
   env?: NodeJS.ProcessEnv;
   log: (line: string) => void;
 }
@@ -43,15 +46,22 @@ export type ConnectionCredential = () => Promise<DownstreamCredential | undefine
  * downstream credential: the one obtained for the call in flight, else the
  * connection's. A credential that cannot be had fails the request (closed).
  */
+async function requestHeaders(
+  staticHeaders: Record<string, string>,
+  connection: ConnectionCredential | undefined,
+): Promise<Record<string, string>> {
+  const cred = callCredential.getStore() ?? (connection ? await connection() : undefined);
+  return { ...staticHeaders, ...cred?.headers };
+}
+
+/** The same headers on the SDK's fetch-based SSE transport (2024-11-05 upstreams). */
 function credentialFetch(
   staticHeaders: Record<string, string>,
   connection: ConnectionCredential | undefined,
 ): typeof fetch {
   return async (url, init) => {
     const headers = new Headers(init?.headers);
-    for (const [h, v] of Object.entries(staticHeaders)) headers.set(h, v);
-    const cred = callCredential.getStore() ?? (connection ? await connection() : undefined);
-    for (const [h, v] of Object.entries(cred?.headers ?? {})) headers.set(h, v);
+    for (const [h, v] of Object.entries(await requestHeaders(staticHeaders, connection))) headers.set(h, v);
     return fetch(url, { ...init, headers });
   };
 }
@@ -103,11 +113,20 @@ export function createTransport(
   const headers: Record<string, string> = {};
   for (const [h, ref] of Object.entries(cfg.headers)) headers[h] = resolveSecret(ref, ctx.baseDir, ctx.env);
   const url = new URL(cfg.url);
+  if (cfg.transport === 'streamable-http')
+    return new StreamableHttpTransport({
+      url,
+      pools: ctx.pools,
+      headers: () => requestHeaders(headers, credential),
+      headersTimeoutMs: cfg.requestTimeoutMs,
+      log: (line) => ctx.log(`[upstream ${name}] ${line}`),
+    });
   const withCredential = credentialFetch(headers, credential);
-  // The SDK's transports fit the interface but type messages as their own (zod-derived) type.
-  return (cfg.transport === 'sse'
-    ? new SSEClientTransport(url, { fetch: withCredential, eventSourceInit: { fetch: withCredential } })
-    : new StreamableHTTPClientTransport(url, { fetch: withCredential })) as unknown as UpstreamTransport;
+  // The SDK's transport fits the interface but types messages as its own (zod-derived) type.
+  return new SSEClientTransport(url, {
+    fetch: withCredential,
+    eventSourceInit: { fetch: withCredential },
+  }) as unknown as UpstreamTransport;
 }
 
 export function connectUpstream(

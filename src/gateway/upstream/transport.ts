@@ -18,6 +18,10 @@ export interface UpstreamTransport {
   onmessage?: (msg: JsonRpcMessage, origin?: MessageOrigin) => void;
   onclose?: () => void;
   onerror?: (err: Error) => void;
+  /** The upstream ended the stream of request `relatedTo` before answering and will be polled after `retryMs`. */
+  onpause?: (relatedTo: string, retryMs: number) => void;
+  /** Set by the connection: whether a call still waits for its answer (a paused stream of a dropped call is not resumed). */
+  isPending?: (requestId: string) => boolean;
   start(): Promise<void>;
   send(msg: JsonRpcMessage): Promise<void>;
   close(): Promise<void>;
@@ -29,4 +33,6 @@ export interface UpstreamTransport {
 export interface RelatedSink {
   readonly isClosed: boolean;
   message(msg: JsonRpcMessage): void;
+  /** The upstream paused the call's stream (SSE polling): the client's stream may pause likewise and be resumed. */
+  pause?(retryMs: number): void;
 }
