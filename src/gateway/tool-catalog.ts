@@ -34,6 +34,8 @@ export class ToolCatalog {
   }
 
   private async load(): Promise<Map<string, ToolInfo>> {
+    // What is loaded now is forgotten on list_changed, which the upstream may send on its standing stream.
+    this.upstream.listen();
     const generation = this.generation;
     const tools = new Map<string, ToolInfo>();
     let cursor: string | undefined;

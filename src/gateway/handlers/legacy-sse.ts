@@ -17,6 +17,7 @@ export const openLegacyStream: Step = {
     const session = await createSession(ctx, 'legacy-sse');
     const writer = new SseWriter(ctx.res);
     session.stream = writer;
+    session.upstream.listen();
     writer.onClose = () => endSession(ctx.rt, session, 'stream closed');
     writer.event('endpoint', `${ctx.route.messagesPath}?sessionId=${encodeURIComponent(session.id)}`);
     closeStreamAtExpiry(session, () => endSession(ctx.rt, session, 'token expired'));

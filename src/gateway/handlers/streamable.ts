@@ -118,6 +118,7 @@ export const handleGetStream: Step = {
     const writer = new SseWriter(ctx.res, { 'mcp-session-id': session.id }, record);
     if (resumed) writer.replay(resumed.events);
     session.stream = writer;
+    session.upstream.listen();
     writer.onClose = () => {
       if (session.stream === writer) session.stream = undefined;
       // Idle from now, not from the last POST: a client reconnecting its stream is not evicted in the gap.

@@ -72,6 +72,16 @@ export class UpstreamConnection {
     }
   }
 
+  /**
+   * Listens for what the upstream starts itself (its standing GET stream).
+   * Only when someone will hear it — a client's GET or legacy SSE stream, or
+   * the tool catalog waiting for list_changed — not for every session: an
+   * idle open stream per session costs the upstream a connection each.
+   */
+  listen(): void {
+    if (!this.closed) this.transport.openStandaloneStream?.();
+  }
+
   setProtocolVersion(version: string): void {
     this.transport.setProtocolVersion?.(version);
   }

@@ -42,6 +42,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
   private closed = false;
   private readonly inFlight = new Set<Readable>();
   private standaloneWanted = false;
+  /** The upstream session is initialized: a standing stream asked for earlier can open now. */
+  private initialized = false;
 
   constructor(private readonly o: HttpTransportOptions) {}
 
@@ -60,8 +62,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
     const type = String(res.headers['content-type'] ?? '');
     if (res.statusCode === 202) {
       await res.body.dump();
-      // As the SDK's client does: once the session is initialized, listen for what the upstream starts itself.
-      if ('method' in msg && msg.method === 'notifications/initialized') this.openStandaloneStream();
+      if ('method' in msg && msg.method === 'notifications/initialized') {
+        this.initialized = true;
+        if (this.standaloneWanted) void this.runStandalone();
+      }
       return;
     }
     if (res.statusCode === 404 && this.sessionId) {
@@ -84,11 +88,11 @@ export class StreamableHttpTransport implements UpstreamTransport {
     throw new Error(`upstream answered HTTP ${res.statusCode}`);
   }
 
-  /** Opens the session's standing GET stream, for messages the upstream starts itself; kept open until close. */
+  /** Opens the session's standing GET stream (once initialized), for messages the upstream starts itself; kept open until close. */
   openStandaloneStream(): void {
     if (this.standaloneWanted || this.closed) return;
     this.standaloneWanted = true;
-    void this.runStandalone();
+    if (this.initialized) void this.runStandalone();
   }
 
   async terminateSession(): Promise<void> {

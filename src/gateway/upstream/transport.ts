@@ -27,6 +27,8 @@ export interface UpstreamTransport {
   close(): Promise<void>;
   setProtocolVersion?(version: string): void;
   terminateSession?(): Promise<void>;
+  /** Opens the upstream's standing stream for messages it starts itself (Streamable HTTP's GET), if it has one. */
+  openStandaloneStream?(): void;
 }
 
 /** Where messages related to one client request go: its own response stream (a POST's SSE stream, a legacy SSE stream). */
