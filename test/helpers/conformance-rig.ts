@@ -83,9 +83,9 @@ export async function startConformanceRig(upstreamUrl: string): Promise<Conforma
     upstreams: { fixture: { transport: 'streamable-http', url: upstreamUrl } },
     policy: { rules: [{ id: 'conformance-allow-all', effect: 'allow', methods: ['*'] }] },
     audit: { sqlitePath: join(dir, 'audit.db') },
-    // The suite opens a session per scenario as one user and mostly leaves it open (close without DELETE): past the
-    // default quota of 16 the rest would be refused (429), which is the quota working, not the protocol.
-    sessions: { maxPerUser: 512 },
+    // The suite opens a session (or stream) per scenario as one user and ends none of them: at the default
+    // per-user quota (16) the later scenarios would measure the quota, which session-quotas.test.ts covers.
+    sessions: { maxPerUser: 1000, maxStreamsPerUser: 1000 },
   };
   writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
   const output: string[] = [];
