@@ -14,8 +14,9 @@ export class HttpPools {
   for(origin: string): Pool {
     let pool = this.pools.get(origin);
     if (!pool || pool.closed || pool.destroyed) {
-      // Long-lived SSE responses hold a connection each: the cap is generous, and requests past it queue.
-      pool = new Pool(origin, { connections: 256, keepAliveTimeout: 4_000 });
+      // No cap: an open SSE response holds its connection for as long as it lasts, and a capped pool full of
+      // streams would queue every call behind them. Idle sockets close after the keep-alive timeout.
+      pool = new Pool(origin, { connections: null, keepAliveTimeout: 4_000 });
       this.pools.set(origin, pool);
     }
     return pool;
