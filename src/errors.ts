@@ -32,6 +32,12 @@ export const RPC = {
   UpstreamError: -32010,
   /** A rate limit refused the call; `data.retryAfterMs` says when to try again. */
   RateLimited: -32029,
+  /** 2026-07-28: the request's mirrored HTTP headers (MCP-Protocol-Version, Mcp-Method, Mcp-Name) are missing or do not match its body. */
+  HeaderMismatch: -32020,
+  /** 2026-07-28: serving the request needs a client capability the request did not declare. */
+  MissingRequiredClientCapability: -32021,
+  /** 2026-07-28: the requested protocol version is not served; `data` lists `supported` and echoes `requested`. */
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 export type WireCode =
@@ -49,6 +55,10 @@ export type WireCode =
   | 'origin_not_allowed'
   | 'host_not_allowed'
   | 'unsupported_protocol_version'
+  | 'header_mismatch'
+  | 'request_meta_invalid'
+  | 'method_not_found'
+  | 'request_state_invalid'
   | 'unknown_route'
   | 'client_auth_required'
   | 'client_auth_invalid'
@@ -118,7 +128,15 @@ const WIRE: Record<WireCode, WireSpec> = {
   method_not_allowed: { status: 405, rpc: RPC.ServerError, expose: true, publicMessage: 'HTTP method not allowed here' },
   origin_not_allowed: { status: 403, rpc: RPC.ServerError, expose: true, publicMessage: 'Origin not allowed' },
   host_not_allowed: { status: 403, rpc: RPC.ServerError, expose: true, publicMessage: 'Host not allowed' },
-  unsupported_protocol_version: { status: 400, rpc: RPC.InvalidRequest, expose: true, publicMessage: 'Unsupported MCP-Protocol-Version' },
+  // The 2026-07-28 UnsupportedProtocolVersionError; the stateless check adds data { supported, requested } (src/gateway/stateless/request-checks.ts).
+  unsupported_protocol_version: { status: 400, rpc: RPC.UnsupportedProtocolVersion, expose: true, publicMessage: 'Unsupported protocol version' },
+  // Stateless requests (2026-07-28): the detail names the header; the gateway enforces these MUSTs itself, whatever its upstream does.
+  header_mismatch: { status: 400, rpc: RPC.HeaderMismatch, expose: true, publicMessage: 'Header mismatch' },
+  request_meta_invalid: { status: 400, rpc: RPC.InvalidParams, expose: true, publicMessage: 'Invalid params: _meta must carry io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities' },
+  // A method the stateless revision removed, or one the gateway does not know (2026-07-28 answers these 404).
+  method_not_found: { status: 404, rpc: RPC.MethodNotFound, expose: true, publicMessage: 'Method not found' },
+  // A continuation's requestState that fails the seal, belongs to another call or principal, expired, or was used before: which one goes to the audit record only.
+  request_state_invalid: { status: 400, rpc: RPC.InvalidParams, expose: false, publicMessage: 'Invalid params: requestState is not valid for this request' },
   unknown_route: { status: 404, rpc: RPC.ServerError, expose: true, publicMessage: 'No MCP server at this path' },
   client_auth_required: { status: 401, rpc: RPC.ServerError, expose: true, publicMessage: 'Client authentication required' },
   // Why a credential failed (unknown key, untrusted issuer, bad signature …) is an oracle: audit log only.
@@ -198,12 +216,20 @@ export class BehalfError extends Error {
   readonly code: ErrorCode;
   /** Extra fields for the challenge header (e.g. scopes) — never secrets. */
   readonly details: Record<string, string>;
+  /** JSON-RPC `data` the client may see with this error (what an UnsupportedProtocolVersionError lists). */
+  readonly data?: unknown;
 
-  constructor(code: ErrorCode, detail?: string, details: Record<string, string> = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    details: Record<string, string> = {},
+    options?: { cause?: unknown; data?: unknown },
+  ) {
     super(detail ?? (isWire(code) ? WIRE[code].publicMessage : OPERATOR[code].summary), options);
     this.name = 'BehalfError';
     this.code = code;
     this.details = details;
+    if (options?.data !== undefined) this.data = options.data;
   }
 
   /** How this error is answered on the wire: an operator error is internal there. */
@@ -241,8 +267,11 @@ export function toJsonRpcError(
   data?: unknown,
 ): { jsonrpc: '2.0'; id: string | number | null; error: { code: number; message: string; data?: unknown } } {
   const e = toBehalfError(err);
+  const shown = data ?? e.data;
   const error =
-    data === undefined ? { code: e.rpc, message: e.publicMessage } : { code: e.rpc, message: e.publicMessage, data };
+    shown === undefined
+      ? { code: e.rpc, message: e.publicMessage }
+      : { code: e.rpc, message: e.publicMessage, data: shown };
   return { jsonrpc: '2.0', id, error };
 }
 

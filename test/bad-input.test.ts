@@ -82,6 +82,9 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
     code: number;
     message: string;
     headers?: Record<string, string>;
+    /** The request id the error answers, once the body was parsed. */
+    id?: number;
+    data?: unknown;
   }
 
   const post =
@@ -306,8 +309,10 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       name: 'an unsupported MCP-Protocol-Version',
       send: post(ping, { 'mcp-protocol-version': '1999-01-01' }),
       status: 400,
-      code: -32600,
-      message: 'Unsupported MCP-Protocol-Version',
+      code: -32022,
+      message: 'Unsupported protocol version',
+      id: 1,
+      data: { supported: ['2026-07-28'], requested: '1999-01-01' },
     },
     {
       name: 'an unsupported version in _meta',
@@ -316,9 +321,11 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
           ...ping,
           params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } },
         }),
+      // A version in _meta makes it a stateless request, and those must name their version in the header too.
       status: 400,
-      code: -32600,
-      message: 'Unsupported MCP-Protocol-Version',
+      code: -32020,
+      message: 'Header mismatch: MCP-Protocol-Version header required',
+      id: 1,
     },
     {
       name: 'a foreign Host (DNS rebinding)',
@@ -366,7 +373,9 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       const r = await c.send();
       assert.equal(r.status, c.status, r.text);
       assert.match(String(r.headers['content-type']), /^application\/json/);
-      assert.deepEqual(r.json, { jsonrpc: '2.0', id: null, error: { code: c.code, message: c.message } });
+      // Refused after the body was parsed: the error answers the request, with its id.
+      const error = { code: c.code, message: c.message, ...(c.data ? { data: c.data } : {}) };
+      assert.deepEqual(r.json, { jsonrpc: '2.0', id: c.id ?? null, error });
       for (const [h, v] of Object.entries(c.headers ?? {})) assert.equal(r.headers[h], v, `header ${h}`);
       assert.equal(r.headers['mcp-session-id'], undefined, 'a refusal names no session');
       assertNoLeak(r.text, secrets);
@@ -565,9 +574,15 @@ describe('bad input is refused specifically, forwarded nowhere, and the gateway 
       });
       assertNoLeak(r.text, [...secrets, sid, headers.authorization!.slice(7)]);
 
-      const after = await postJson(rawUrl, headers, echo('after'), sid);
+      const afterCall = echo('after');
+      const after = await postJson(rawUrl, headers, afterCall, sid);
       assert.equal(after.status, 404);
-      assert.deepEqual(after.json, { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Session not found' } });
+      // The body was parsed: the error answers its request, with its id.
+      assert.deepEqual(after.json, {
+        jsonrpc: '2.0',
+        id: afterCall.id,
+        error: { code: -32000, message: 'Session not found' },
+      });
 
       const outcome = (await fx.gateway.runtime.audit.query({ kind: 'outcome', limit: 20 })).find(
         (e) => e.callId && e.target === 'crash',

@@ -20,6 +20,7 @@ import { STATELESS_VERSION, statelessPost, type RpcBody } from './helpers/transp
 
 const ROUTES = CRM_ROUTES;
 const ALICE_TOOLS = ['get_customer', 'list_customers', 'update_customer'];
+const HEADER_MISMATCH = -32020;
 
 function assertDeniedMessage(message: string): void {
   for (const word of NOT_IN_DENIALS) assert.ok(!message.includes(word), `denial message mentions ${word}: ${message}`);
@@ -142,23 +143,20 @@ describe('stateless (2026-07-28) requests through the gateway', () => {
   }
 
   describe('boundaries of the stateless path', () => {
-    it('the decision follows the body, whatever Mcp-Name claims', async () => {
+    it('an Mcp-Name that does not mirror the body is refused (400, HeaderMismatch), whatever it claims', async () => {
       const url = fx.gateway.urlFor(ROUTES.stdio);
       const alice = await fx.headersFor('alice', { upstream: ROUTES.stdio });
-      const params = { name: 'get_customer', arguments: { customer_id: BOBS.id } };
+      const params = { name: 'get_customer', arguments: { customer_id: 'c-100' } };
       for (const name of ['list_customers', 'echo']) {
         const reply = await statelessPost(url, alice, 'tools/call', params, { 'mcp-name': name });
-        assert.equal((reply.body as RpcBody).error?.code, FORBIDDEN, `Mcp-Name: ${name}`);
+        assert.equal(reply.status, 400, `Mcp-Name: ${name}`);
+        assert.equal((reply.body as RpcBody).error?.code, HEADER_MISMATCH, `Mcp-Name: ${name}`);
       }
-      // Positive control: the same mismatched header on her own customer still reaches the upstream.
-      const own = await statelessPost(
-        url,
-        alice,
-        'tools/call',
-        { ...params, arguments: { customer_id: 'c-100' } },
-        { 'mcp-name': 'list_customers' },
-      );
+      // Positive control: with the header mirroring the body, her own customer is served; bob's is still denied.
+      const own = await statelessPost(url, alice, 'tools/call', params);
       assert.equal(((own.body as RpcBody).result!.structuredContent as { owner: string }).owner, 'alice');
+      const bobs = { ...params, arguments: { customer_id: BOBS.id } };
+      assert.equal(((await statelessPost(url, alice, 'tools/call', bobs)).body as RpcBody).error?.code, FORBIDDEN);
     });
 
     it('only the stateless revision goes without a session: a 2025-era request without one is refused', async () => {

@@ -39,6 +39,8 @@ export interface AuditEvent {
   downstreamCredentialId?: string;
   /** The pipeline step that refused the request or message (docs/architecture.md §2–3); absent when nothing was refused. */
   refusedBy?: string;
+  /** A continuation (2026-07-28 input-required retry): the `callId` of the request it continues, the first of its rounds. */
+  continuationOf?: string;
 }
 
 /** A record as stored: numbered and chained to its predecessor. */

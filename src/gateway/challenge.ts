@@ -34,7 +34,7 @@ export function wwwAuthenticate(
 export function sendError(
   res: ServerResponse,
   err: BehalfError,
-  opts: { metadataUrl?: string; scopes?: readonly string[] } = {},
+  opts: { metadataUrl?: string; scopes?: readonly string[]; id?: string | number } = {},
 ): void {
   const headers: Record<string, string> = {};
   const challenge = wwwAuthenticate(err, opts.metadataUrl, opts.scopes ?? []);
@@ -42,5 +42,6 @@ export function sendError(
   if (err.code === 'method_not_allowed') headers.allow = err.details.allow ?? 'GET, POST, DELETE';
   // Quotas and caps say when to come back (RFC 9110 §10.2.3: seconds).
   if (err.details.retryAfter) headers['retry-after'] = err.details.retryAfter;
-  sendJson(res, err.status, toJsonRpcError(err, null), headers);
+  // Once the body is parsed, the error answers its request: it carries that request's id.
+  sendJson(res, err.status, toJsonRpcError(err, opts.id ?? null), headers);
 }

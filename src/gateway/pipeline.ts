@@ -11,6 +11,7 @@ import {
 } from './steps/checks.js';
 import { handleDelete, handleGetStream, handlePost } from './handlers/streamable.js';
 import { handleLegacyPost, openLegacyStream } from './handlers/legacy-sse.js';
+import { checkStatelessRequestStep } from './stateless/request-checks.js';
 
 /**
  * Each endpoint's stack, in order (docs/architecture.md §2). Adding a concern — rate
@@ -29,7 +30,14 @@ const identify: Step[] = [authenticate, checkScopes];
 const readAndParse: Step[] = [readLimitedBody, parseJsonRpc, checkBatchVersion];
 
 export const STACKS: Readonly<Record<string, readonly Step[]>> = {
-  'mcp POST': [...transportChecks, checkPostHeaders, ...identify, ...readAndParse, handlePost],
+  'mcp POST': [
+    ...transportChecks,
+    checkPostHeaders,
+    ...identify,
+    ...readAndParse,
+    checkStatelessRequestStep,
+    handlePost,
+  ],
   'mcp GET': [...transportChecks, ...identify, handleGetStream],
   'mcp DELETE': [...transportChecks, ...identify, handleDelete],
   'sse GET': [...transportChecks, ...identify, openLegacyStream],

@@ -8,6 +8,7 @@ import { buildGateway, type GatewayOptions } from './build.js';
 import { sendError } from './challenge.js';
 import type { RequestContext } from './context.js';
 import { sendJson } from './http-io.js';
+import { isRequest } from '../jsonrpc.js';
 import { protectedResourceMetadata } from './metadata.js';
 import { ALLOWED_METHODS, STACKS } from './pipeline.js';
 import { sendReadiness } from './readiness.js';
@@ -63,6 +64,12 @@ function recordAuthFailure(ctx: RequestContext, e: BehalfError, step: string): v
   };
   if (ctx.principal) ctx.rt.audit.tryAppend(event);
   else ctx.rt.limits.authFailures.record(event, addressOf(ctx.req.socket) ?? 'unknown');
+}
+
+/** The id of the one request a parsed body holds: an error about it answers it (a batch's errors answer no single one). */
+function requestIdOf(ctx: RequestContext): string | number | undefined {
+  const only = ctx.messages?.length === 1 && !ctx.isBatch ? ctx.messages[0] : undefined;
+  return only && isRequest(only) ? only.id : undefined;
 }
 
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -123,7 +130,8 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
         ...principalFields(ctx.principal),
       });
     }
-    const answer = () => sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes });
+    const answer = () =>
+      sendError(res, e, { metadataUrl: route.metadataUrl, scopes: rt.config.userAuth.scopes, id: requestIdOf(ctx) });
     // Refused before its body was read (headers, authentication): a small rest is drained so the answer arrives.
     if (!ctx.bodyStarted) return answerUnread(req, res, answer);
     // Refused while reading it (too large, too slow, over the budget): not read further, closed after the answer.

@@ -147,6 +147,35 @@ export function authorizeMessage(
       const args = obj(params.arguments);
       return decideFor({ feature: 'prompt', name }, { prompt: { name, arguments: args } }, args);
     }
+    case 'subscriptions': {
+      // Replaces resources/subscribe: each URI is decided as that subscribe; the list-changed flags reveal nothing.
+      const uris = obj(params.notifications).resourceSubscriptions;
+      if (uris === undefined)
+        return { effect: 'allow', ruleIds: [`method-table:${method}`], reason: 'list-changed notifications only' };
+      if (!Array.isArray(uris) || uris.some((u) => typeof u !== 'string'))
+        return { effect: 'deny', ruleIds: ['method-table:malformed'], reason: 'resourceSubscriptions must be URIs' };
+      let last: Authorization = { effect: 'allow', ruleIds: [`method-table:${method}`], reason: 'no resources' };
+      for (const uri of uris as string[]) {
+        if (DOT_SEGMENT.test(uri)) return dotSegments(uri);
+        const d = decide(
+          policy,
+          'resources/subscribe',
+          upstream,
+          { feature: 'resource', name: uri },
+          Object.assign(input, { resource: { uri } }),
+          opts.trace,
+        );
+        last = {
+          effect: d.effect,
+          ruleIds: d.ruleIds,
+          reason: d.reason,
+          target: { feature: 'resource', name: uri },
+          input,
+        };
+        if (d.effect !== 'allow') return d.stepUpScopes ? { ...last, stepUpScopes: d.stepUpScopes } : last;
+      }
+      return last;
+    }
     case 'completion': {
       // Completing an argument reveals values of the prompt or resource: decide it as that prompt or resource.
       const ref = obj(params.ref);

@@ -12,6 +12,8 @@ export type MethodClass =
   | { kind: 'resource-read' }
   | { kind: 'prompt-get' }
   | { kind: 'completion' }
+  /** 2026-07-28 `subscriptions/listen`: list-changed notifications carry no user data; each resource subscribed to is decided as a subscribe to it. */
+  | { kind: 'subscriptions' }
   /** The agent's roots can widen what an upstream serves: allowed only where the route forwards them. */
   | { kind: 'client-roots' }
   /** Declared in the policy's `methods`: passes as housekeeping (`allow`) or needs an allow rule naming it (`rules`). */
@@ -21,6 +23,7 @@ export const METHOD_TABLE: Readonly<Record<string, MethodClass>> = {
   initialize: { kind: 'housekeeping', why: 'opens a session; carries no user data' },
   ping: { kind: 'housekeeping', why: 'liveness only' },
   'server/discover': { kind: 'housekeeping', why: 'stateless-era capability discovery; carries no user data' },
+  'subscriptions/listen': { kind: 'subscriptions' },
   'logging/setLevel': { kind: 'housekeeping', why: 'affects only log messages sent to this session' },
   'notifications/initialized': { kind: 'housekeeping', why: 'session lifecycle' },
   'notifications/cancelled': { kind: 'housekeeping', why: "cancels the caller's own in-flight request" },

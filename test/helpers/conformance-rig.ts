@@ -80,7 +80,8 @@ export async function startConformanceRig(upstreamUrl: string): Promise<Conforma
     clientAuth: { methods: ['api-key'] },
     clients: [{ id: 'agent', apiKeys: [{ id: 'k1', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
     userAuth: { mode: 'dual', issuers: [{ issuer: idp.issuer, algorithms: ['ES256'] }] },
-    upstreams: { fixture: { transport: 'streamable-http', url: upstreamUrl } },
+    // Allow-all and faithful: the agent's roots reach the upstream too (MRTR roots/list input requests included).
+    upstreams: { fixture: { transport: 'streamable-http', url: upstreamUrl, forwardClientRoots: true } },
     policy: { rules: [{ id: 'conformance-allow-all', effect: 'allow', methods: ['*'] }] },
     audit: { sqlitePath: join(dir, 'audit.db') },
     // The suite opens a session (or stream) per scenario as one user and ends none of them: at the default

@@ -1,15 +1,19 @@
 import { principalKey } from '../../identity/principal.js';
-import type { JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc.js';
+import { isRequest, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 import type { RequestContext } from '../context.js';
-import { UPSTREAM_INIT_VERSION, STATELESS_VERSION } from '../protocol.js';
+import { decideMessage, deliverMessage, dispatchMessage } from '../message/pipeline.js';
+import { UPSTREAM_INIT_VERSION, STATELESS_VERSIONS } from '../protocol.js';
 import { createSession, endSession } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
+import { noteUpstreamFailure } from '../stateless/upstream-era.js';
+import { StatelessReply } from '../stateless/reply.js';
 
 /**
- * Stateless (2026-07-28) requests carry no session: the gateway keeps one
- * upstream connection per (route, principal) that it initialized itself, so
- * upstreams of the 2025 era serve stateless clients, and no two principals
- * share a connection.
+ * Stateless (2026-07-28) requests to an upstream of the 2025 era: the gateway
+ * keeps one upstream connection per (route, principal) that it initialized
+ * itself, so such upstreams serve stateless clients, and no two principals
+ * share a connection. (An upstream that speaks 2026-07-28 gets each request
+ * as it is: src/gateway/stateless/.)
  */
 export async function statelessSession(ctx: RequestContext): Promise<GatewaySession> {
   const key = `${ctx.route.name}\0${principalKey(ctx.principal!)}`;
@@ -37,7 +41,7 @@ export function discoverResponse(session: GatewaySession, req: JsonRpcRequest): 
     jsonrpc: '2.0',
     id: req.id,
     result: {
-      supportedVersions: [STATELESS_VERSION],
+      supportedVersions: [...STATELESS_VERSIONS],
       capabilities: init.capabilities ?? {},
       ...(typeof init.instructions === 'string' ? { instructions: init.instructions } : {}),
       _meta: { 'io.modelcontextprotocol/serverInfo': init.serverInfo ?? { name: 'behalf', version: '0.1.0' } },
@@ -48,8 +52,31 @@ export function discoverResponse(session: GatewaySession, req: JsonRpcRequest): 
   };
 }
 
+/** One stateless request on the principal's bridged session; `server/discover` is decided and recorded, then answered here. */
+export async function answerBridged(ctx: RequestContext, msg: JsonRpcMessage): Promise<void> {
+  const session = await statelessSession(ctx);
+  ctx.session = session;
+  const reply = new StatelessReply(ctx.res);
+  session.inFlight++;
+  try {
+    let response: JsonRpcResponse | undefined;
+    if (isRequest(msg) && msg.method === 'server/discover') {
+      const m = await decideMessage(ctx, session, msg);
+      response = m.refusal ? await deliverMessage(m) : discoverResponse(session, msg);
+    } else {
+      response = await dispatchMessage(ctx, session, msg);
+      noteUpstreamFailure(ctx, response);
+    }
+    reply.finish(response && isRequest(msg) ? toStatelessResponse(msg.method, response) : response);
+  } finally {
+    session.inFlight--;
+    session.lastSeen = Date.now();
+  }
+}
+
 /** Results of these methods carry cache fields on 2026-07-28 (`CacheableResult`). */
 const CACHEABLE_METHODS = new Set([
+  'server/discover',
   'tools/list',
   'prompts/list',
   'resources/list',
@@ -58,10 +85,10 @@ const CACHEABLE_METHODS = new Set([
 ]);
 
 /**
- * Turns a 2025-era upstream result into its 2026-07-28 wire form: every
- * result carries `resultType` (2.x clients reject results without it), and
- * cacheable results carry `ttlMs`/`cacheScope` — `private` with no lifetime,
- * because lists are filtered per user. Errors pass unchanged.
+ * A result in its 2026-07-28 wire form: every result carries `resultType`
+ * (2.x clients reject results without it), and cacheable results carry
+ * `ttlMs: 0, cacheScope: "private"` — whatever the upstream said, because
+ * lists are filtered per user and the policy may change. Errors pass unchanged.
  */
 export function toStatelessResponse(method: string, response: JsonRpcResponse): JsonRpcResponse {
   if (!('result' in response)) return response;

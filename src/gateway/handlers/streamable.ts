@@ -12,7 +12,7 @@ import { SessionEventLog, type LoggedEvent } from '../event-log.js';
 import { SseWriter } from '../sse-writer.js';
 import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
-import { discoverResponse, statelessSession, toStatelessResponse } from './stateless.js';
+import { answerStateless } from '../stateless/answer.js';
 
 function wantsEventStream(ctx: RequestContext): boolean {
   return /text\/event-stream/i.test(headerValue(ctx.req, 'accept') ?? '');
@@ -21,7 +21,6 @@ function wantsEventStream(ctx: RequestContext): boolean {
 async function resolveSession(ctx: RequestContext): Promise<GatewaySession> {
   const id = sessionIdHeader(ctx);
   if (id !== undefined) return requireBoundSession(ctx, id);
-  if (ctx.protocolVersion === STATELESS_VERSION) return statelessSession(ctx);
   throw new BehalfError('session_required');
 }
 
@@ -53,6 +52,8 @@ export const handlePost: Step = {
   why: 'last: only a fully authenticated principal reaches session lookup and the upstream',
   async run(ctx) {
     const msgs = ctx.messages!;
+    // Checked by check_stateless_request: one message, no session, the 2026-07-28 MUSTs met.
+    if (ctx.protocolVersion === STATELESS_VERSION && sessionIdHeader(ctx) === undefined) return answerStateless(ctx);
     if (msgs.some((m) => isRequest(m) && m.method === 'initialize')) return initialize(ctx);
     const session = await resolveSession(ctx);
     ctx.session = session;
@@ -71,20 +72,15 @@ export const handlePost: Step = {
 async function answerPost(ctx: RequestContext, session: GatewaySession): Promise<void> {
   const msgs = ctx.messages!;
   const requests = msgs.filter(isRequest);
-  const answer = async (m: (typeof msgs)[number]) => {
-    if (session.kind !== 'stateless' || !isRequest(m)) return dispatchMessage(ctx, session, m);
-    if (m.method === 'server/discover') return discoverResponse(session, m);
-    const r = await dispatchMessage(ctx, session, m);
-    return r && toStatelessResponse(m.method, r);
-  };
+  const answer = (m: (typeof msgs)[number]) => dispatchMessage(ctx, session, m);
   if (requests.length === 0) {
     await Promise.all(msgs.map(answer));
     ctx.res.writeHead(202).end();
     return;
   }
   // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
-  const headers: Record<string, string> = session.kind === 'stateless' ? {} : { 'mcp-session-id': session.id };
-  const canStream = wantsEventStream(ctx) && session.kind !== 'stateless';
+  const headers: Record<string, string> = { 'mcp-session-id': session.id };
+  const canStream = wantsEventStream(ctx);
   const stream = canStream && session.events ? SessionEventLog.newStream() : undefined;
   const sink = new LazyPostStream(ctx.res, headers, stream ? { log: session.events!, stream } : undefined);
   if (canStream) {

@@ -51,6 +51,8 @@ export interface MessageContext {
   /** This call's downstream credential: for this user and tool, never the client's. */
   credential?: DownstreamCredential;
   response?: JsonRpcResponse;
+  /** A continuation of an input-required call: the `callId` of its first request (src/gateway/stateless/continuation.ts). */
+  continuationOf?: string;
   /** The gateway answered the message itself: nothing was forwarded, so there is no outcome to record. */
   answeredLocally: boolean;
 }

@@ -12,6 +12,7 @@ import { recordDecision } from './steps/record-decision.js';
 import { recordOutcome } from './steps/record-outcome.js';
 import { resolveUser } from './steps/resolve-user.js';
 import { stripUserContext } from './steps/strip-user-context.js';
+import { openContinuation, sealInputRequired } from '../stateless/continuation.js';
 
 /**
  * The steps every JSON-RPC message goes through, in order
@@ -23,11 +24,18 @@ import { stripUserContext } from './steps/strip-user-context.js';
 export const DECIDE_STEPS: readonly MessageStep[] = [
   stripUserContext,
   resolveUser,
+  openContinuation,
   authorize,
   rateLimit,
   recordDecision,
 ];
-export const DELIVER_STEPS: readonly MessageStep[] = [obtainCredential, forward, filterList, recordOutcome];
+export const DELIVER_STEPS: readonly MessageStep[] = [
+  obtainCredential,
+  forward,
+  sealInputRequired,
+  filterList,
+  recordOutcome,
+];
 export const MESSAGE_STEPS: readonly MessageStep[] = [...DECIDE_STEPS, ...DELIVER_STEPS];
 
 /** A message's context before its first step: the request's principal, nothing decided. */
@@ -91,6 +99,20 @@ export async function decideMessage(
 /** Phase two: credential, forward, filter, outcome; the answer for requests, undefined otherwise. */
 export async function deliverMessage(m: MessageContext): Promise<JsonRpcResponse | undefined> {
   await runSteps(m, DELIVER_STEPS);
+  return answerOf(m);
+}
+
+/**
+ * Phase two with other steps in place of the usual delivery: a stateless
+ * `subscriptions/listen` is a stream, not a call, and is delivered by its own
+ * forward step (src/gateway/stateless/listen.ts), with the same credential and
+ * outcome steps around it.
+ */
+export async function deliverWith(
+  m: MessageContext,
+  steps: readonly MessageStep[],
+): Promise<JsonRpcResponse | undefined> {
+  await runSteps(m, steps);
   return answerOf(m);
 }
 

@@ -26,10 +26,12 @@ export const checkOrigin: Step = {
 
 export const checkProtocolVersionHeader: Step = {
   name: 'check_protocol_version',
-  why: 'an unknown revision is refused before any work, as the transport spec requires',
+  why: 'an unknown revision is refused before any work, as the transport spec requires; on the MCP endpoint a POST is refused after its body is parsed instead, so the 2026-07-28 UnsupportedProtocolVersionError can answer its request id (check_stateless_request)',
   run(ctx) {
     const v = headerValue(ctx.req, 'mcp-protocol-version');
-    if (v !== undefined && !SUPPORTED_VERSIONS.has(v)) throw new BehalfError('unsupported_protocol_version');
+    const deferred = ctx.endpoint === 'mcp' && ctx.req.method === 'POST';
+    if (v !== undefined && !SUPPORTED_VERSIONS.has(v) && !deferred)
+      throw new BehalfError('unsupported_protocol_version');
     ctx.protocolVersion = v;
   },
 };
@@ -88,7 +90,9 @@ export const parseJsonRpc: Step = {
       const first = list[0] as { params?: { _meta?: Record<string, unknown> } };
       const metaVersion = first.params?._meta?.[PROTOCOL_VERSION_META_KEY];
       if (typeof metaVersion === 'string') {
-        if (!SUPPORTED_VERSIONS.has(metaVersion)) throw new BehalfError('unsupported_protocol_version');
+        // The MCP endpoint judges the version with the other stateless checks, answering this request's id.
+        if (!SUPPORTED_VERSIONS.has(metaVersion) && ctx.endpoint !== 'mcp')
+          throw new BehalfError('unsupported_protocol_version');
         ctx.protocolVersion = metaVersion;
       }
     }

@@ -36,7 +36,9 @@ export const authorize: MessageStep = {
     if (m.authz.effect === 'allow') return;
     const stepUp = m.authz.stepUpScopes;
     if (!stepUp) {
-      m.refusal = { by: this.name, error: new BehalfError('forbidden') };
+      // 2026-07-28 answers a method the server does not serve with Method not found (and 404): a denial that says no more than that.
+      const unknown = m.session.kind === 'stateless' && m.authz.ruleIds[0] === 'method-table:unknown';
+      m.refusal = { by: this.name, error: new BehalfError(unknown ? 'method_not_found' : 'forbidden') };
       return;
     }
     const scope = [...new Set([...m.http.rt.config.userAuth.scopes, ...stepUp])].join(' ');

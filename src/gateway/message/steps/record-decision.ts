@@ -19,6 +19,7 @@ function auditBase(m: MessageContext): Partial<AuditEvent> {
     downstreamStrategy: route.downstreamStrategy,
     policyVersion: m.policy.version,
     ...principalFields(m.principal),
+    ...(m.continuationOf ? { continuationOf: m.continuationOf } : {}),
     ...(target && m.authz?.args ? rt.redactor.summarize(route.name, target.name, m.authz.args) : {}),
   };
 }
