@@ -57,6 +57,9 @@ export function nativeSession(ctx: RequestContext, target: StatelessTarget): Gat
     kind: 'stateless',
     upstream,
     postStreams: new Set(),
+    liveStreams: new Map(),
+    // No event log: a 2026-07-28 stream is not resumable, so nothing is kept to replay.
+    standaloneStream: '',
     inFlight: 0,
     tools: new ToolCatalog(upstream),
     protocolVersion: STATELESS_VERSION,
