@@ -1,4 +1,6 @@
+import { createParser } from 'eventsource-parser';
 import type { JsonRpcMessage } from '../../jsonrpc.js';
+import { MAX_UPSTREAM_MESSAGE_BYTES } from '../upstream/upstream-messages.js';
 
 /**
  * The JSON-RPC messages of a 2026-07-28 response body as they arrive: an SSE
@@ -13,8 +15,14 @@ export async function* messagesOf(
 ): AsyncGenerator<JsonRpcMessage> {
   const decoder = new TextDecoder();
   const split = eventStream ? new SseSplitter() : new JsonSplitter();
+  let sinceLast = 0;
   for await (const chunk of body) {
-    for (const text of split.push(decoder.decode(chunk, { stream: true }))) {
+    sinceLast += chunk.length;
+    // A message that never ends would grow the buffer without bound: past the limit the answer is dropped.
+    if (sinceLast > MAX_UPSTREAM_MESSAGE_BYTES) throw new Error('upstream message exceeds the size limit');
+    const texts = split.push(decoder.decode(chunk, { stream: true }));
+    if (texts.length > 0) sinceLast = 0;
+    for (const text of texts) {
       const m = parse(text);
       if (m) yield m;
     }
@@ -39,24 +47,19 @@ interface Splitter {
   push(text: string): string[];
 }
 
+/** SSE by eventsource-parser (the SDK's parser): each event's data, priming events and comments left out. */
 class SseSplitter implements Splitter {
-  private buffer = '';
-  private data: string[] = [];
+  private out: string[] = [];
+  private readonly parser = createParser({
+    onEvent: (e) => {
+      if (e.data.trim()) this.out.push(e.data);
+    },
+  });
 
   push(text: string): string[] {
-    this.buffer += text;
-    const out: string[] = [];
-    let nl: number;
-    while ((nl = this.buffer.search(/\r?\n/)) >= 0) {
-      const line = this.buffer.slice(0, nl);
-      this.buffer = this.buffer.slice(this.buffer[nl] === '\r' ? nl + 2 : nl + 1);
-      if (line === '') {
-        if (this.data.length > 0) out.push(this.data.join('\n'));
-        this.data = [];
-      } else if (line.startsWith('data:')) {
-        this.data.push(line.slice(line[5] === ' ' ? 6 : 5));
-      }
-    }
+    this.parser.feed(text);
+    const out = this.out;
+    this.out = [];
     return out;
   }
 }

@@ -8,14 +8,16 @@ import {
   STATELESS_VERSION,
 } from '../protocol.js';
 import type { ConnectionCredential } from '../upstream/factory.js';
+import type { HttpPools } from '../upstream/http-pools.js';
 import type { UpstreamTransport } from '../upstream/transport.js';
 import { encodeHeaderValue } from './header-values.js';
 import { messagesOf } from './message-stream.js';
 
-/** Where a stateless upstream is and the static headers its configuration adds. */
+/** Where a stateless upstream is, the static headers its configuration adds, and the gateway's connections to it. */
 export interface StatelessTarget {
   url: URL;
   headers: Record<string, string>;
+  pools: HttpPools;
 }
 
 /** The upstream answered, but not with a JSON-RPC answer to the request: it does not speak this revision (or failed). */
@@ -58,21 +60,23 @@ async function headersFor(
   params: Record<string, string>,
   connection: ConnectionCredential | undefined,
   credential: DownstreamCredential | undefined,
-): Promise<Headers> {
-  const headers = new Headers({
+): Promise<Record<string, string>> {
+  const field = MCP_NAME_FIELD[req.method];
+  const name = field ? obj(req.params)?.[field] : undefined;
+  const cred = credential ?? callCredential.getStore() ?? (connection ? await connection() : undefined);
+  // Lower-case names throughout, so a later source replaces an earlier one's value rather than doubling it.
+  const lower = (h: Record<string, string>) =>
+    Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+  return {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     'mcp-protocol-version': STATELESS_VERSION,
     'mcp-method': req.method,
-  });
-  const field = MCP_NAME_FIELD[req.method];
-  const name = field ? obj(req.params)?.[field] : undefined;
-  if (typeof name === 'string') headers.set('mcp-name', encodeHeaderValue(name));
-  for (const [h, v] of Object.entries(params)) headers.set(h, v);
-  for (const [h, v] of Object.entries(target.headers)) headers.set(h, v);
-  const cred = credential ?? callCredential.getStore() ?? (connection ? await connection() : undefined);
-  for (const [h, v] of Object.entries(cred?.headers ?? {})) headers.set(h, v);
-  return headers;
+    ...(typeof name === 'string' ? { 'mcp-name': encodeHeaderValue(name) } : {}),
+    ...lower(params),
+    ...lower(target.headers),
+    ...lower(cred?.headers ?? {}),
+  };
 }
 
 /** Posts one stateless request and yields the messages of its answer, JSON or a stream, as they arrive. */
@@ -88,17 +92,18 @@ export async function* postStateless(
   },
 ): AsyncGenerator<JsonRpcMessage> {
   const sent = withRequestMeta(req);
-  const res = await fetch(target.url, {
+  const res = await target.pools.for(target.url.origin).request({
+    path: target.url.pathname + target.url.search,
     method: 'POST',
     headers: await headersFor(target, sent, opts.params ?? {}, opts.connection, opts.credential),
     body: JSON.stringify(sent),
     signal: opts.signal,
   });
-  const type = res.headers.get('content-type') ?? '';
+  const type = String(res.headers['content-type'] ?? '');
   const eventStream = /text\/event-stream/i.test(type);
-  if (!res.body || (!eventStream && !/json/i.test(type))) {
-    await res.body?.cancel();
-    throw new UnexpectedAnswer(`upstream answered HTTP ${res.status} (${type || 'no content type'})`);
+  if (!eventStream && !/json/i.test(type)) {
+    await res.body.dump();
+    throw new UnexpectedAnswer(`upstream answered HTTP ${res.statusCode} (${type || 'no content type'})`);
   }
   yield* messagesOf(res.body, eventStream);
 }

@@ -70,10 +70,10 @@ export function noteUpstreamFailure(ctx: RequestContext, response: JsonRpcRespon
 function targetOf(ctx: RequestContext): StatelessTarget | undefined {
   const cfg = ctx.route.upstream;
   if (cfg.transport !== 'streamable-http') return undefined;
-  const { baseDir, env } = ctx.rt.upstreamContext;
+  const { baseDir, env, pools } = ctx.rt.upstreamContext;
   const headers: Record<string, string> = {};
   for (const [h, ref] of Object.entries(cfg.headers)) headers[h] = resolveSecret(ref, baseDir, env);
-  return { url: new URL(cfg.url), headers };
+  return { url: new URL(cfg.url), headers, pools };
 }
 
 async function probe(ctx: RequestContext): Promise<UpstreamEra> {
