@@ -39,6 +39,8 @@ export interface AuditEvent {
   downstreamCredentialId?: string;
   /** The pipeline step that refused the request or message (docs/architecture.md §2–3); absent when nothing was refused. */
   refusedBy?: string;
+  /** On a continuation of an input-required call: the `callId` of the request that began it (docs/architecture.md §4). */
+  continues?: string;
 }
 
 /** A record as stored: numbered and chained to its predecessor. */

@@ -35,6 +35,7 @@ const COLUMNS = [
   ['downstreamStrategy', 'downstream_strategy'],
   ['downstreamCredentialId', 'downstream_credential_id'],
   ['refusedBy', 'refused_by'],
+  ['continues', 'continues'],
 ] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
 type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;

@@ -4,6 +4,7 @@ import type { RequestContext } from '../context.js';
 import { UPSTREAM_INIT_VERSION, STATELESS_VERSION } from '../protocol.js';
 import { createSession, endSession } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
+import { bridgedUpstreamCapabilities } from '../stateless/input-capabilities.js';
 
 /**
  * Stateless (2026-07-28) requests carry no session: the gateway keeps one
@@ -21,7 +22,11 @@ export async function statelessSession(ctx: RequestContext): Promise<GatewaySess
   }
   const session = await createSession(ctx, 'stateless');
   try {
-    session.initializeResult = await session.upstream.initializeAsGateway(UPSTREAM_INIT_VERSION);
+    // It declares what the gateway can bridge to stateless clients as input-required results (src/gateway/stateless/).
+    session.initializeResult = await session.upstream.initializeAsGateway(
+      UPSTREAM_INIT_VERSION,
+      bridgedUpstreamCapabilities(ctx.route),
+    );
   } catch (err) {
     endSession(ctx.rt, session, 'stateless initialize failed');
     throw err;

@@ -13,6 +13,7 @@ import { SseWriter } from '../sse-writer.js';
 import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
 import { discoverResponse, statelessSession, toStatelessResponse } from './stateless.js';
+import { answerStatelessRequest } from '../stateless/answer-bridged.js';
 
 function wantsEventStream(ctx: RequestContext): boolean {
   return /text\/event-stream/i.test(headerValue(ctx.req, 'accept') ?? '');
@@ -74,7 +75,8 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   const answer = async (m: (typeof msgs)[number]) => {
     if (session.kind !== 'stateless' || !isRequest(m)) return dispatchMessage(ctx, session, m);
     if (m.method === 'server/discover') return discoverResponse(session, m);
-    const r = await dispatchMessage(ctx, session, m);
+    // Input-required results for the upstream's mid-call requests (src/gateway/stateless/).
+    const r = await answerStatelessRequest(ctx, session, m);
     return r && toStatelessResponse(m.method, r);
   };
   if (requests.length === 0) {

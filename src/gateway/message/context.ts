@@ -53,6 +53,8 @@ export interface MessageContext {
   response?: JsonRpcResponse;
   /** The gateway answered the message itself: nothing was forwarded, so there is no outcome to record. */
   answeredLocally: boolean;
+  /** A continuation of an input-required call: the `callId` of the request that began it, on every record of this one. */
+  continues?: string;
 }
 
 /** One step of the message pipeline: a verb-named module and why it sits where it does. */

@@ -20,6 +20,7 @@ function auditBase(m: MessageContext): Partial<AuditEvent> {
     policyVersion: m.policy.version,
     ...principalFields(m.principal),
     ...(target && m.authz?.args ? rt.redactor.summarize(route.name, target.name, m.authz.args) : {}),
+    ...(m.continues ? { continues: m.continues } : {}),
   };
 }
 
