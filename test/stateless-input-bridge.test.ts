@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { AuditRecord } from '../src/audit/event.js';
 import { OTHER_AGENT, startFixture, type Fixture } from './helpers/fixture.js';
 import { RAW_INPUT_TOOLS } from './helpers/raw-input-tools.js';
@@ -24,6 +25,7 @@ const CAPS_KEY = 'io.modelcontextprotocol/clientCapabilities';
 const ALL = { elicitation: {}, sampling: {}, roots: {} };
 
 interface Reply {
+  id?: number | string;
   result?: {
     resultType?: string;
     content?: Array<{ text: string }>;
@@ -93,7 +95,9 @@ describe('input-required results bridged for a 2025-era upstream', () => {
       msg,
       statelessHeaders(method, params),
     );
-    return reply.body as Reply;
+    const body = reply.body as Reply;
+    assert.equal(body.id, msg.id, `answered under its own id: ${JSON.stringify(body)}`);
+    return body;
   }
 
   const call = (user: string, route: string, name: string, args: Record<string, unknown> = {}, more = {}) =>
@@ -164,6 +168,39 @@ describe('input-required results bridged for a 2025-era upstream', () => {
     });
   }
 
+  for (const route of ['raw', 'rawhttp']) {
+    it(`${route}: the official 2.x client answers the input requests itself and gets the result`, async () => {
+      const client = new Client(
+        { name: 'behalf-2x-input', version: '0.0.0' },
+        { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+      );
+      const asked: string[] = [];
+      client.setRequestHandler('elicitation/create', (req) => {
+        asked.push(String(req.params.message));
+        return { action: 'accept', content: { answer: `a${asked.length}` } };
+      });
+      client.setRequestHandler('sampling/createMessage', () => ({
+        role: 'assistant',
+        content: { type: 'text', text: 'Paris' },
+        model: 'm',
+      }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(fx.gateway.urlFor(route)), {
+          requestInit: { headers: await headersOf('alice', route) },
+        }),
+      );
+      try {
+        const r = await client.callTool({ name: 'ask', arguments: { count: 2 } });
+        assert.deepEqual(r.content, [{ type: 'text', text: 'answers: a1, a2' }]);
+        assert.deepEqual(asked, ['question 1', 'question 2']);
+        const both = await client.callTool({ name: 'ask_and_sample', arguments: {} });
+        assert.deepEqual(both.content, [{ type: 'text', text: 'elicited: a3 | sampled: Paris' }]);
+      } finally {
+        await client.close();
+      }
+    });
+  }
+
   it('the outcome of a request answered with input_required says so, and links like its decision', async () => {
     const mark = await headSeq();
     const first = inputRequired(await call('alice', 'raw', 'ask', { count: 1 }));
@@ -213,6 +250,16 @@ describe('input-required results bridged for a 2025-era upstream', () => {
       unknown_extra_key: accept('ignored'),
     });
     assert.equal(textOf(done), 'first=A second=B');
+  });
+
+  it('a call left waiting does not stop the next: each gets its own requests and completes', async () => {
+    const left = inputRequired(await call('alice', 'raw', 'ask', { count: 1 }));
+    const next = inputRequired(await call('alice', 'raw', 'ask', { count: 1 }));
+    assert.notEqual(next.state, left.state);
+    const two = await resume('alice', 'raw', 'ask', { count: 1 }, next.state, { [next.keys[0]!]: accept('two') });
+    assert.equal(textOf(two), 'answers: two');
+    const one = await resume('alice', 'raw', 'ask', { count: 1 }, left.state, { [left.keys[0]!]: accept('one') });
+    assert.equal(textOf(one), 'answers: one');
   });
 
   it('invalid inputResponses are -32602 and use nothing up; the valid retry then completes', async () => {
@@ -274,8 +321,9 @@ describe('input-required results bridged for a 2025-era upstream', () => {
       requestState: first.state,
     });
     (msg.params._meta as Record<string, unknown>)[CAPS_KEY] = ALL;
-    const other = (await postRpc(fx.gateway.urlFor('raw'), otherClient, msg, statelessHeaders('tools/call', msg.params)))
-      .body as Reply;
+    const other = (
+      await postRpc(fx.gateway.urlFor('raw'), otherClient, msg, statelessHeaders('tools/call', msg.params))
+    ).body as Reply;
     assert.equal(other.error?.code, INVALID_PARAMS, JSON.stringify(other));
     const done = await resume('alice', 'raw', 'ask', { count: 1 }, first.state, { [first.keys[0]!]: accept('mine') });
     assert.equal(textOf(done), 'answers: mine');
@@ -309,7 +357,9 @@ describe('input-required results bridged for a 2025-era upstream', () => {
       [first.keys[1]!]: { role: 'assistant', content: { type: 'text', text: 'P' }, model: 'm' },
     });
     const samplingOnly = { sampling: {} };
-    const r = inputRequired(await send('alice', 'raw', 'tools/call', { name: 'ask_and_sample', arguments: {} }, samplingOnly));
+    const r = inputRequired(
+      await send('alice', 'raw', 'tools/call', { name: 'ask_and_sample', arguments: {} }, samplingOnly),
+    );
     assert.deepEqual(
       Object.values(r.reply.result!.inputRequests!).map((q) => q.method),
       ['sampling/createMessage'],
@@ -344,7 +394,9 @@ describe('input-required results bridged for a 2025-era upstream', () => {
       log.some((l) => /elicitation failed: .*did not answer this request in time/.test(l)),
       JSON.stringify(log),
     );
-    const late = await resume('alice', 'rawshort', 'ask', { count: 1 }, first.state, { [first.keys[0]!]: accept('late') });
+    const late = await resume('alice', 'rawshort', 'ask', { count: 1 }, first.state, {
+      [first.keys[0]!]: accept('late'),
+    });
     assert.equal(late.error?.code, INVALID_PARAMS);
   });
 });

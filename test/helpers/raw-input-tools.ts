@@ -54,7 +54,10 @@ export function registerInputTools(server: McpServer): void {
 
   server.registerTool(
     'ask',
-    { description: 'Elicits `count` answers one after the other', inputSchema: { count: z.number().int().min(1).max(5) } },
+    {
+      description: 'Elicits `count` answers one after the other',
+      inputSchema: { count: z.number().int().min(1).max(5) },
+    },
     async ({ count }, extra) => {
       const answers: string[] = [];
       for (let i = 1; i <= count; i++) answers.push(await elicit(`question ${i}`, extra));
@@ -70,8 +73,10 @@ export function registerInputTools(server: McpServer): void {
     { description: 'Elicits a note about one customer', inputSchema: { customer_id: z.string() } },
     async ({ customer_id }, extra) => text(`note on ${customer_id}: ${await elicit(`note on ${customer_id}`, extra)}`),
   );
-  server.registerTool('sample', { description: 'Asks the client for a completion', inputSchema: {} }, async (_a, extra) =>
-    text(`sampled: ${await sample('capital of France?', extra)}`),
+  server.registerTool(
+    'sample',
+    { description: 'Asks the client for a completion', inputSchema: {} },
+    async (_a, extra) => text(`sampled: ${await sample('capital of France?', extra)}`),
   );
   server.registerTool(
     'ask_and_sample',

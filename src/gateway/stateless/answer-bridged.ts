@@ -37,8 +37,7 @@ export async function answerStatelessRequest(
   const params = req.params ?? {};
   if ('inputResponses' in params && !validInputResponses(params.inputResponses))
     return toJsonRpcError(new BehalfError('input_responses_invalid'), req.id);
-  if (params.requestState === undefined)
-    return deliverMessage(await decideMessage(ctx, session, req), BRIDGED_DELIVER);
+  if (params.requestState === undefined) return deliverMessage(await decideMessage(ctx, session, req), BRIDGED_DELIVER);
   return continueParked(ctx, session, req, (params.inputResponses ?? {}) as Record<string, Record<string, unknown>>);
 }
 
@@ -57,7 +56,12 @@ async function continueParked(
   const parked = state.refused === undefined ? state.parked : undefined;
   let resumed = false;
   try {
-    const m = await decideMessage(ctx, parked?.session ?? session, req, continuationDecideSteps(checkRequestState(state)));
+    const m = await decideMessage(
+      ctx,
+      parked?.session ?? session,
+      req,
+      continuationDecideSteps(checkRequestState(state)),
+    );
     if (!parked) return await deliverMessage(m);
     const resume = resumeParked(parked, responses);
     const run = (mc: Parameters<MessageStep['run']>[0]) => {

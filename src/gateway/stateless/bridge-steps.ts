@@ -17,9 +17,10 @@ function withoutInputFields(req: JsonRpcRequest): JsonRpcRequest {
 
 /** Ends a round: the call's answer as it is, or an input-required result naming the parked call by a new handle. */
 function answerRound(m: MessageContext, call: BridgedCall, round: Round, firstCallId: string): JsonRpcResponse {
-  if ('response' in round) return round.response;
-  const { http, session } = m;
   const req = m.request!;
+  // The upstream answers the call under the id of the request that began it; this request has its own.
+  if ('response' in round) return { ...round.response, id: req.id };
+  const { http, session } = m;
   let handle: string;
   try {
     handle = http.rt.inputBridge.park(

@@ -117,6 +117,8 @@ export class BridgedCall implements RelatedSink {
     const req = this.outstanding.get(key);
     if (!req) return;
     this.outstanding.delete(key);
+    // From the first answer on, what the upstream sends may be about this call again.
+    this.awaitingClient = false;
     await this.upstream.send({ jsonrpc: '2.0', id: req.id, result });
   }
 
