@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { AuditRecord } from '../src/audit/event.js';
+import { MAX_PARKED_PER_PRINCIPAL } from '../src/gateway/stateless/input-bridge.js';
 import { OTHER_AGENT, startFixture, type Fixture } from './helpers/fixture.js';
 import { RAW_INPUT_TOOLS } from './helpers/raw-input-tools.js';
 import { startRawHttpServer, type RawHttpServer } from './helpers/raw-mcp-http.js';
@@ -260,6 +261,23 @@ describe('input-required results bridged for a 2025-era upstream', () => {
     assert.equal(textOf(two), 'answers: two');
     const one = await resume('alice', 'raw', 'ask', { count: 1 }, left.state, { [left.keys[0]!]: accept('one') });
     assert.equal(textOf(one), 'answers: one');
+  });
+
+  it('parked calls are bounded per principal; at her cap nobody else is touched, and one answered frees a place', async () => {
+    const states: { keys: string[]; state: string }[] = [];
+    for (let i = 0; i < MAX_PARKED_PER_PRINCIPAL; i++)
+      states.push(inputRequired(await call('carol', 'raw', 'ask', { count: 1 })));
+    const over = await call('carol', 'raw', 'ask', { count: 1 });
+    assert.match(over.error?.message ?? '', /too many of your calls wait for input/, JSON.stringify(over));
+    const bobs = inputRequired(await call('bob', 'raw', 'ask', { count: 1 }));
+    const first = states.shift()!;
+    const done = await resume('carol', 'raw', 'ask', { count: 1 }, first.state, { [first.keys[0]!]: accept('c') });
+    assert.equal(textOf(done), 'answers: c');
+    states.push(inputRequired(await call('carol', 'raw', 'ask', { count: 1 })));
+    for (const [user, s] of [...states.map((x) => ['carol', x] as const), ['bob', bobs] as const]) {
+      const r = await resume(user, 'raw', 'ask', { count: 1 }, s.state, { [s.keys[0]!]: accept('z') });
+      assert.equal(textOf(r), 'answers: z');
+    }
   });
 
   it('invalid inputResponses are -32602 and use nothing up; the valid retry then completes', async () => {

@@ -62,9 +62,12 @@ export class BridgedCall implements RelatedSink {
   }
 
   message(msg: JsonRpcMessage): void {
-    if (this.closed) return;
     // Notifications (progress, logs) have nowhere to go: a stateless client has no stream, as for any stateless call.
     if (!isRequest(msg)) return;
+    if (this.closed) {
+      refuseUpstreamRequest(this.upstream, msg.id, new BehalfError('no_client_stream'), this.log);
+      return;
+    }
     if (msg.method === 'ping') {
       this.reply(msg.id, { result: {} });
       return;
