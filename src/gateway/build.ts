@@ -23,6 +23,7 @@ import { loadPolicy, policyFilePath } from '../policy/source.js';
 import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
 import { sessionLimits } from '../state/session-quota.js';
 import { SessionStore } from '../state/sessions.js';
+import { InputBridge } from './stateless/input-bridge.js';
 import { buildLimits } from './limits/runtime-limits.js';
 import { buildRoutes } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
@@ -218,6 +219,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
             shortestIdleTtlMs: Math.min(...stdioIdle),
           }),
           stateless: new Map(),
+          inputBridge: new InputBridge(log, audit),
           audit,
           limits,
           userContext,

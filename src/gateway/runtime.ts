@@ -11,6 +11,7 @@ import type { SessionStore } from '../state/sessions.js';
 import type { RuntimeLimits } from './limits/runtime-limits.js';
 import type { Route } from './route.js';
 import type { GatewaySession } from './session.js';
+import type { InputBridge } from './stateless/input-bridge.js';
 import type { UpstreamFactoryContext } from './upstream/factory.js';
 
 /** What every request shares: built once at start, read on every call. */
@@ -36,6 +37,8 @@ export interface GatewayRuntime {
   sessions: SessionStore<GatewaySession>;
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal: an index into `sessions`, which holds and counts them. */
   stateless: Map<string, GatewaySession>;
+  /** Stateless calls parked while their client is asked for input (docs/architecture.md §4, Input-required results). */
+  inputBridge: InputBridge;
   audit: AuditLog;
   /** Connections, buffered bodies and failed-authentication records, bounded together (docs/architecture.md §2). */
   limits: RuntimeLimits;

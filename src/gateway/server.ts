@@ -188,6 +188,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       return r.resource;
     },
     async close() {
+      // Calls parked for client input first, while their upstreams can still be told.
+      runtime.inputBridge.close();
       // Stateless connections are in the session store too.
       for (const s of runtime.sessions.all()) endSession(runtime, s, 'gateway stopping');
       runtime.sessions.close();

@@ -2,7 +2,8 @@
  * A tiny MCP server (official SDK) whose tools misbehave on demand: `echo`
  * answers, `crash` kills the process mid-call, `sleep` answers only after
  * `ms` milliseconds, `burst` sends `count` progress and logging
- * notifications back to back, then answers. Run over stdio as
+ * notifications back to back, then answers; the tools of raw-input-tools.ts
+ * ask the client for input mid-call. Run over stdio as
  * `node dist/test/helpers/raw-mcp-server.js`; raw-mcp-http.ts serves the
  * same tools over HTTP.
  */
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
+import { RAW_INPUT_TOOLS, registerInputTools } from './raw-input-tools.js';
 
 /**
  * Only a process started with this variable serves: `node --test dist/test/`
@@ -26,7 +28,7 @@ export const RAW_SERVER_STDIO = {
   env: { [SERVE_ENV]: { value: '1' } },
 };
 
-export const RAW_TOOLS = ['echo', 'crash', 'sleep', 'poll', 'burst'] as const;
+export const RAW_TOOLS = ['echo', 'crash', 'sleep', 'poll', 'burst', ...RAW_INPUT_TOOLS] as const;
 
 /** The server with its tools; `crash` only where exiting ends nothing but this server (its own process). */
 export function buildRawServer(o: { crash: boolean }): McpServer {
@@ -89,6 +91,7 @@ export function buildRawServer(o: { crash: boolean }): McpServer {
       return { content: [{ type: 'text', text: `burst ${count}` }] };
     },
   );
+  registerInputTools(server);
   return server;
 }
 

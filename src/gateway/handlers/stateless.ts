@@ -7,6 +7,8 @@ import { createSession, endSession } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
 import { noteUpstreamFailure } from '../stateless/upstream-era.js';
 import { StatelessReply } from '../stateless/reply.js';
+import { answerStatelessRequest } from '../stateless/answer-bridged.js';
+import { bridgedUpstreamCapabilities } from '../stateless/input-capabilities.js';
 
 /**
  * Stateless (2026-07-28) requests to an upstream of the 2025 era: the gateway
@@ -25,7 +27,11 @@ export async function statelessSession(ctx: RequestContext): Promise<GatewaySess
   }
   const session = await createSession(ctx, 'stateless');
   try {
-    session.initializeResult = await session.upstream.initializeAsGateway(UPSTREAM_INIT_VERSION);
+    // It declares what the gateway can bridge to stateless clients as input-required results (src/gateway/stateless/).
+    session.initializeResult = await session.upstream.initializeAsGateway(
+      UPSTREAM_INIT_VERSION,
+      bridgedUpstreamCapabilities(ctx.route),
+    );
   } catch (err) {
     endSession(ctx.rt, session, 'stateless initialize failed');
     throw err;
@@ -64,7 +70,8 @@ export async function answerBridged(ctx: RequestContext, msg: JsonRpcMessage): P
       const m = await decideMessage(ctx, session, msg);
       response = m.refusal ? await deliverMessage(m) : discoverResponse(session, msg);
     } else {
-      response = await dispatchMessage(ctx, session, msg);
+      // A call the upstream interrupts to ask the client something becomes an input-required result (stateless/).
+      response = isRequest(msg) ? await answerStatelessRequest(ctx, session, msg) : await dispatchMessage(ctx, session, msg);
       noteUpstreamFailure(ctx, response);
     }
     reply.finish(response && isRequest(msg) ? toStatelessResponse(msg.method, response) : response);

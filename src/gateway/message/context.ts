@@ -51,7 +51,7 @@ export interface MessageContext {
   /** This call's downstream credential: for this user and tool, never the client's. */
   credential?: DownstreamCredential;
   response?: JsonRpcResponse;
-  /** A continuation of an input-required call: the `callId` of its first request (src/gateway/stateless/continuation.ts). */
+  /** A continuation of an input-required call (native or bridged): the `callId` of its first request, on every record of this one. */
   continuationOf?: string;
   /** The gateway answered the message itself: nothing was forwarded, so there is no outcome to record. */
   answeredLocally: boolean;

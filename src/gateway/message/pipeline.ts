@@ -85,20 +85,34 @@ function answerOf(m: MessageContext): JsonRpcResponse | undefined {
   return m.response;
 }
 
-/** Phase one: decide the message and put the decision on the record. */
+/**
+ * Phase one: decide the message and put the decision on the record. A
+ * caller passes other `steps` (DECIDE_STEPS with one added) only where a
+ * message needs one more check before it is decided: a stateless
+ * continuation's requestState (src/gateway/stateless/).
+ */
 export async function decideMessage(
   http: RequestContext,
   session: GatewaySession,
   received: JsonRpcMessage,
+  steps: readonly MessageStep[] = DECIDE_STEPS,
 ): Promise<MessageContext> {
   const m = newMessage(http, session, received);
-  await runSteps(m, DECIDE_STEPS);
+  await runSteps(m, steps);
   return m;
 }
 
-/** Phase two: credential, forward, filter, outcome; the answer for requests, undefined otherwise. */
-export async function deliverMessage(m: MessageContext): Promise<JsonRpcResponse | undefined> {
-  await runSteps(m, DELIVER_STEPS);
+/**
+ * Phase two: credential, forward, filter, outcome; the answer for requests,
+ * undefined otherwise. `steps` replaces DELIVER_STEPS only where forwarding
+ * works otherwise: a stateless call bridged to a 2025-era upstream
+ * (src/gateway/stateless/), whose `forward` may end in an input-required result.
+ */
+export async function deliverMessage(
+  m: MessageContext,
+  steps: readonly MessageStep[] = DELIVER_STEPS,
+): Promise<JsonRpcResponse | undefined> {
+  await runSteps(m, steps);
   return answerOf(m);
 }
 

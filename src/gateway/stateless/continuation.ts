@@ -1,3 +1,4 @@
+import { isNativeSession } from './native-session.js';
 import { BehalfError } from '../../errors.js';
 import { principalKey } from '../../identity/principal.js';
 import { callBinding } from '../../identity/user-context.js';
@@ -18,7 +19,8 @@ function obj(v: unknown): Record<string, unknown> | undefined {
 }
 
 function bindsContinuations(m: MessageContext): m is MessageContext & { request: JsonRpcRequest } {
-  return m.session.kind === 'stateless' && m.request !== undefined && INPUT_REQUIRED_METHODS.has(m.method);
+  // Bridged sessions (a 2025-era upstream) park calls under handles of their own instead (bridge-continuation.ts).
+  return isNativeSession(m.session) && m.request !== undefined && INPUT_REQUIRED_METHODS.has(m.method);
 }
 
 /** A refused continuation is denied on the record with why; the client is told only that its requestState is invalid. */

@@ -19,6 +19,11 @@ function paramHeaders(req: IncomingMessage): Record<string, string> {
 
 const transports = new WeakMap<GatewaySession, StatelessHttpTransport>();
 
+/** A session made for one request to an upstream that speaks 2026-07-28 (not the bridge's kept 2025-era connection). */
+export function isNativeSession(session: GatewaySession): boolean {
+  return transports.has(session);
+}
+
 /** The transport of a native session, for what is not a call (a listen stream). */
 export function nativeTransportOf(session: GatewaySession): StatelessHttpTransport | undefined {
   return transports.get(session);

@@ -135,13 +135,17 @@ export class UpstreamConnection {
   /**
    * Initializes the upstream on the gateway's own behalf (stateless requests,
    * per-user connections of signed-context routes) and returns what it said.
+   * `capabilities` are those the gateway can serve for its clients (none by default).
    */
-  async initializeAsGateway(protocolVersion: string): Promise<Record<string, unknown>> {
+  async initializeAsGateway(
+    protocolVersion: string,
+    capabilities: Record<string, unknown> = {},
+  ): Promise<Record<string, unknown>> {
     const init = await this.request({
       jsonrpc: '2.0',
       id: 'gateway-init',
       method: 'initialize',
-      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
+      params: { protocolVersion, capabilities, clientInfo: { name: 'behalf-gateway', version: '0.1.0' } },
     });
     if (!('result' in init)) throw new BehalfError('upstream_unavailable', 'upstream refused initialize');
     const v = init.result.protocolVersion;
@@ -193,9 +197,11 @@ export class UpstreamConnection {
       for (const p of this.pending.values()) if (p.progressToken === token) return p;
       return undefined;
     }
-    // A transport that cannot tell (stdio, legacy SSE): with exactly one call in flight, the message is about that call.
+    // A transport that cannot tell (stdio, legacy SSE): with exactly one call in flight, the message is about that call;
+    // calls parked waiting for their client's input are not counted (their upstream is waiting for the answers).
     if (this.pending.size === 1) return this.pending.values().next().value;
-    return undefined;
+    const active = [...this.pending.values()].filter((p) => !p.related?.awaitingClient);
+    return active.length === 1 ? active[0] : undefined;
   }
 
   private handleClosed(): void {

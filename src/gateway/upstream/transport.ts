@@ -37,4 +37,10 @@ export interface RelatedSink {
   message(msg: JsonRpcMessage): void;
   /** The upstream paused the call's stream (SSE polling): the client's stream may pause likewise and be resumed. */
   pause?(retryMs: number): void;
+  /**
+   * The call waits for its client's input (a stateless call parked with an
+   * input-required result): its upstream is blocked on the answers, so a
+   * message a transport cannot relate is not taken to be about it.
+   */
+  readonly awaitingClient?: boolean;
 }

@@ -12,7 +12,9 @@ export const recordOutcome: MessageStep = {
       ? refused.error.code
       : response && 'error' in response
         ? `error ${response.error.code}`
-        : 'ok';
+        : response?.result.resultType === 'input_required'
+          ? 'input_required'
+          : 'ok';
     const reason = refused?.error.code === 'downstream_credential_unavailable' ? refused.error.message : undefined;
     // The call has already been decided and answered: a failed outcome write is logged by the audit log, not turned into a refusal.
     m.http.rt.audit.tryAppend({
