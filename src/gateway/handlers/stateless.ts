@@ -71,7 +71,9 @@ export async function answerBridged(ctx: RequestContext, msg: JsonRpcMessage): P
       response = m.refusal ? await deliverMessage(m) : discoverResponse(session, msg);
     } else {
       // A call the upstream interrupts to ask the client something becomes an input-required result (stateless/).
-      response = isRequest(msg) ? await answerStatelessRequest(ctx, session, msg) : await dispatchMessage(ctx, session, msg);
+      response = isRequest(msg)
+        ? await answerStatelessRequest(ctx, session, msg)
+        : await dispatchMessage(ctx, session, msg);
       noteUpstreamFailure(ctx, response);
     }
     reply.finish(response && isRequest(msg) ? toStatelessResponse(msg.method, response) : response);

@@ -9,7 +9,9 @@ import { forwardBridged, resumeParked } from './bridge-steps.js';
 import { checkRequestState, takeState, validInputResponses } from './bridge-continuation.js';
 import { BRIDGEABLE_METHODS } from './input-capabilities.js';
 
-const BRIDGED_DELIVER = replaceStep(DELIVER_STEPS, 'forward', forwardBridged);
+/** The bridge issues its own input-required results (with handles): the native path's sealing step is not for them. */
+const BRIDGE_DELIVER_BASE = DELIVER_STEPS.filter((s) => s.name !== 'seal_input_required');
+const BRIDGED_DELIVER = replaceStep(BRIDGE_DELIVER_BASE, 'forward', forwardBridged);
 
 function replaceStep(steps: readonly MessageStep[], name: string, by: MessageStep): MessageStep[] {
   return steps.map((s) => (s.name === name ? by : s));
@@ -68,7 +70,7 @@ async function continueParked(
       resumed = true;
       return resume.run(mc);
     };
-    return await deliverMessage(m, replaceStep(DELIVER_STEPS, 'forward', { ...resume, run }));
+    return await deliverMessage(m, replaceStep(BRIDGE_DELIVER_BASE, 'forward', { ...resume, run }));
   } finally {
     if (parked && !resumed) parked.call.abandon(new BehalfError('forbidden', 'the continuation was refused'));
   }
