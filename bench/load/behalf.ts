@@ -59,17 +59,23 @@ export interface Gateway extends Running {
 /**
  * One gateway process with one route (`everything`). `sessions` overrides the
  * session quotas (SESSION_DEFAULTS: 16 per user would evict the load's own
- * sessions); `perUserChildren` caps a stdio upstream's children (one per session).
+ * sessions), `server` the connection caps (all the bench's connections come
+ * from 127.0.0.1: 1,024 per address by default); `perUserChildren` caps a stdio upstream's children (one per session).
  */
 export async function startGateway(
   idp: Idp,
   upstream: UpstreamKind,
-  o: { sessions?: Record<string, number>; perUserChildren?: number; nodeArgs?: string[] } = {},
+  o: {
+    sessions?: Record<string, number>;
+    server?: Record<string, number>;
+    perUserChildren?: number;
+    nodeArgs?: string[];
+  } = {},
 ): Promise<Gateway> {
   const dir = tempDir('behalf-load-');
   const children = o.perUserChildren ?? 64;
   const config = {
-    server: { host: '127.0.0.1', port: 0 },
+    server: { host: '127.0.0.1', port: 0, ...o.server },
     clientAuth: { methods: ['api-key'] },
     clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(idp.apiKey) }], oauthClientIds: ['agent'] }],
     userAuth: {

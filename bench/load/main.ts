@@ -12,6 +12,7 @@
  * BENCH_LOAD_CONNECTIONS (16,64), BENCH_LOAD_TARGETS (substrings of target names, comma-separated),
  * BENCH_LOAD_SESSIONS (per-connection | shared: one session for all connections of a target).
  */
+import { refusedInitializes } from './mcp-client.js';
 import { runCpuProfile } from './profile-run.js';
 import { LEGEND, loadTable, machine, writeReport, type Cell } from './report.js';
 import { DIRECT, startRig, withSessions, type OpenedSessions, type Rig } from './rig.js';
@@ -54,9 +55,13 @@ async function loadRun(s: LoadSettings): Promise<void> {
         for (const t of targets) await t.close();
       }
     }
+  } catch (err) {
+    console.error(`the load run failed; the last lines of its processes:\n${rig.tails()}`);
+    throw err;
   } finally {
     await rig.close();
   }
+  for (const r of refusedInitializes) notes.add(`an initialize was refused and tried again: ${r}`);
   const order = rig.specs.map((t) => t.name);
   cells.sort((a, b) => a.connections - b.connections || order.indexOf(a.target) - order.indexOf(b.target));
   const header = [

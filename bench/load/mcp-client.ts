@@ -52,21 +52,31 @@ export function send(
   });
 }
 
+/** Initializes refused and tried again, with why: reported, since on a quiet machine there should be none. */
+export const refusedInitializes: string[] = [];
+const ATTEMPTS = 3;
+
 /** Opens a session; resolves with the headers every later request of it carries. */
 export async function openSession(
   agent: Agent,
   url: string,
   headers: Record<string, string>,
 ): Promise<Record<string, string>> {
-  const init = await send(agent, url, 'POST', headers, {
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'bench-load', version: '0' } },
-  });
-  const sid = init.headers['mcp-session-id'];
-  if (init.status !== 200 || typeof sid !== 'string')
-    throw new Error(`initialize at ${url}: HTTP ${init.status} ${init.text.slice(0, 300)}`);
+  let init: Answer | undefined;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    init = await send(agent, url, 'POST', headers, {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'bench-load', version: '0' } },
+    });
+    if (init.status === 200 && typeof init.headers['mcp-session-id'] === 'string') break;
+    refusedInitializes.push(`${url}: HTTP ${init.status} ${init.text.slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, 250 * attempt));
+  }
+  const sid = init!.headers['mcp-session-id'];
+  if (init!.status !== 200 || typeof sid !== 'string')
+    throw new Error(`initialize at ${url}: HTTP ${init!.status} ${init!.text.slice(0, 300)}`);
   const session = { ...headers, 'mcp-session-id': sid, 'mcp-protocol-version': PROTOCOL_VERSION };
   const ack = await send(agent, url, 'POST', session, { jsonrpc: '2.0', method: 'notifications/initialized' });
   if (ack.status !== 202 && ack.status !== 200) throw new Error(`initialized at ${url}: HTTP ${ack.status}`);

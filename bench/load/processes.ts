@@ -32,6 +32,29 @@ export function cpuMs(pids: readonly number[]): number {
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
+/** CPU ms of each thread of a process, by thread name (/proc/<pid>/task/<tid>/comm); same-named threads add up. */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    // The process ended: no threads to count.
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const name = tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND);
+    } catch {
+      // The thread ended between listing and reading: what it spent is gone with it.
+    }
+  }
+  return out;
+}
+
 /** Direct children of a process (a stdio upstream per session, nginx's workers). */
 export function childrenOf(pid: number): number[] {
   const out: number[] = [];

@@ -50,8 +50,8 @@ export function machine(): string {
 
 export function loadTable(cells: Cell[], directName: string): string {
   const rows = [
-    '| target | conns | req/s | ×direct | p50 ms | p90 ms | p99 ms | p50 ×direct | errors non-2xx / rpc / socket | hop CPU ms/call | upstream CPU ms/call | upstream ×direct | upstream POST+GET /call | upstream conns |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | conns | req/s | ×direct | p50 ms | p90 ms | p99 ms | p50 ×direct | errors non-2xx / rpc / socket | hop CPU ms/call | upstream CPU ms/call | upstream ×direct | load gen CPU ms/call | upstream POST+GET /call | upstream conns |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of cells) {
     const direct = cells.find((d) => d.target === directName && d.connections === c.connections);
@@ -62,30 +62,48 @@ export function loadTable(cells: Cell[], directName: string): string {
     const sum = (pick: (w: WindowResult) => number) => c.rounds.reduce((a, w) => a + pick(w), 0);
     const posts = med(c, (w) => w.upstreamPostsPerCall);
     const gets = med(c, (w) => w.upstreamGetsPerCall);
-    rows.push(
-      `| ${c.target} | ${c.connections} | ${fmt(rps, 0)} | ${ratio(
+    const cols = [
+      c.target,
+      String(c.connections),
+      fmt(rps, 0),
+      ratio(
         rps,
         base((w) => w.reqPerSec),
-      )} | ${fmt(p50, 2)} | ${fmt(
+      ),
+      fmt(p50, 2),
+      fmt(
         med(c, (w) => w.p90),
         2,
-      )} | ${fmt(
+      ),
+      fmt(
         med(c, (w) => w.p99),
         2,
-      )} | ${ratio(
+      ),
+      ratio(
         p50,
         base((w) => w.p50),
-      )} | ${sum((w) => w.non2xx)} / ${sum((w) => w.rpcErrors)} / ${sum((w) => w.socketErrors)} | ${fmt(
+      ),
+      `${sum((w) => w.non2xx)} / ${sum((w) => w.rpcErrors)} / ${sum((w) => w.socketErrors)}`,
+      fmt(
         med(c, (w) => w.proxyCpuMsPerCall),
         3,
-      )} | ${fmt(up, 3)} | ${ratio(
+      ),
+      fmt(up, 3),
+      ratio(
         up,
         base((w) => w.upstreamCpuMsPerCall),
-      )} | ${Number.isNaN(posts) ? '-' : `${fmt(posts, 2)} + ${fmt(gets, 3)}`} | ${fmt(
+      ),
+      fmt(
+        med(c, (w) => w.generatorCpuMsPerCall),
+        3,
+      ),
+      Number.isNaN(posts) ? '-' : `${fmt(posts, 2)} + ${fmt(gets, 3)}`,
+      fmt(
         med(c, (w) => w.upstreamConnections),
         0,
-      )} |`,
-    );
+      ),
+    ];
+    rows.push(`| ${cols.join(' | ')} |`);
   }
   return rows.join('\n');
 }
@@ -95,7 +113,9 @@ export const LEGEND = [
   '(nginx: master and worker), from /proc utime+stime over the measured window divided by the calls completed;',
   '"upstream CPU" is the MCP server (a stdio upstream: every child of the proxy). "upstream POST+GET /call" counts',
   'the HTTP requests server-everything logged per completed call; "upstream conns" the TCP connections the proxy',
-  '(for the direct target: autocannon) held to it half-way through the window.',
+  '(for the direct target: autocannon) held to it half-way through the window. "load gen CPU" is autocannon\'s',
+  'own process: on a machine with few cores every target shares the CPU with it and with the upstream, so',
+  'req/s follows the sum of the CPU columns.',
 ].join('\n');
 
 /** Writes a report under dist/ (so a README can quote it) and says where. */

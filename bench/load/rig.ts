@@ -28,6 +28,8 @@ export interface Rig {
   idp: Idp;
   specs: TargetSpec[];
   notes: string[];
+  /** The last lines each process printed, to show why a run failed. */
+  tails(): string;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export interface RigOptions {
   gatewayNodeArgs?: string[];
   /** Session quotas for the gateways (config `sessions`). */
   sessions?: Record<string, number>;
+  /** Connection caps for the gateways (config `server`). */
+  server?: Record<string, number>;
   /**
    * Put nginx between behalf and the HTTP upstream, answering GET with 405 (an upstream without a standing
    * stream), so the gateway holds no GET per session there.
@@ -50,6 +54,11 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
   const started: { stop(): Promise<void> }[] = [];
   const notes: string[] = [];
   const keep = <T extends { stop(): Promise<void> }>(p: T): T => (started.push(p), p);
+  const tails = () =>
+    started
+      .map((p) => ('tail' in p && Array.isArray(p.tail) ? (p.tail as string[]).join('\n') : ''))
+      .filter(Boolean)
+      .join('\n---\n');
   let idp: Idp | undefined;
   try {
     const upstream = keep(await startEverythingHttp());
@@ -72,11 +81,13 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
           upstreamPort: front.port,
         };
       }
-      const gw = keep(await startGateway(idp, { http }, { nodeArgs: o.gatewayNodeArgs, sessions: o.sessions }));
+      const gw = keep(
+        await startGateway(idp, { http }, { nodeArgs: o.gatewayNodeArgs, sessions: o.sessions, server: o.server }),
+      );
       specs.push(behalfSpec(BEHALF_HTTP, gw, await idp.headersFor('alice', gw.url), reach));
     }
     if (want(BEHALF_STDIO)) {
-      const gw = keep(await startGateway(idp, { stdio: true }, { sessions: o.sessions }));
+      const gw = keep(await startGateway(idp, { stdio: true }, { sessions: o.sessions, server: o.server }));
       specs.push(
         behalfSpec(BEHALF_STDIO, gw, await idp.headersFor('alice', gw.url), {
           upstreamPids: () => childrenOf(gw.pid),
@@ -111,6 +122,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       idp: openIdp,
       specs,
       notes,
+      tails,
       async close() {
         for (const p of started.reverse()) await p.stop();
         await openIdp.close();

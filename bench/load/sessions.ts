@@ -29,6 +29,9 @@ export const BENCH_SESSION_QUOTAS = {
   maxStreamsPerClient: 4_000,
 };
 
+/** Every stream is a connection from 127.0.0.1 (SERVER_DEFAULTS: 4,096 in all, 1,024 per address). */
+export const BENCH_CONNECTION_CAPS = { maxConnections: 8_192, maxConnectionsPerIp: 8_192 };
+
 interface Step {
   sessions: number;
   streams: number;
@@ -49,6 +52,7 @@ export async function runSessions(s: LoadSettings): Promise<void> {
   const rig = await startRig({
     only: (n) => n === BEHALF_HTTP,
     sessions: BENCH_SESSION_QUOTAS,
+    server: BENCH_CONNECTION_CAPS,
     upstreamRefusesGet: refuseGet,
   });
   const spec = rig.specs.find((t) => t.name === BEHALF_HTTP)!;
@@ -132,7 +136,7 @@ export async function runSessions(s: LoadSettings): Promise<void> {
     '',
     machine(),
     '',
-    `All sessions are alice's, opened 32 at a time; quotas raised for the bench: ${JSON.stringify(BENCH_SESSION_QUOTAS)}. ` +
+    `All sessions are alice's, opened 32 at a time; quotas raised for the bench: sessions ${JSON.stringify(BENCH_SESSION_QUOTAS)}, server ${JSON.stringify(BENCH_CONNECTION_CAPS)}. ` +
       `Idle CPU over ${IDLE_SECONDS} s with nothing sent; then ${LOAD_CONNECTIONS} connections on ${LOAD_CONNECTIONS} of the sessions, ` +
       `${s.warmup} s warm-up, ${s.seconds} s measured. Streams are GETs held open on other sessions.`,
     '',

@@ -37,6 +37,8 @@ export interface WindowResult {
   socketErrors: number;
   proxyCpuMsPerCall?: number;
   upstreamCpuMsPerCall: number;
+  /** This process: autocannon (and the reading of the upstream's log): what generating the load took. */
+  generatorCpuMsPerCall: number;
   /** HTTP requests the upstream received per completed call (POST, GET). */
   upstreamPostsPerCall?: number;
   upstreamGetsPerCall?: number;
@@ -125,9 +127,11 @@ export async function measure(target: Target, connections: number, seconds: numb
         );
   const proxy0 = cpuMs(proxy);
   const upstream0 = cpuMs(upstream);
+  const own0 = process.cpuUsage();
   const { result: r, latencies } = await run(target, connections, seconds);
   const proxyMs = cpuMs(proxy) - proxy0;
   const upstreamMs = cpuMs(upstream) - upstream0;
+  const own = process.cpuUsage(own0);
   clearTimeout(sampler);
   const req1 = target.upstreamRequests?.();
   const calls = r['2xx'] + r.non2xx;
@@ -145,6 +149,7 @@ export async function measure(target: Target, connections: number, seconds: numb
     socketErrors: r.errors,
     proxyCpuMsPerCall: proxy.length ? perCall(proxyMs) : undefined,
     upstreamCpuMsPerCall: perCall(upstreamMs),
+    generatorCpuMsPerCall: perCall((own.user + own.system) / 1000),
     upstreamPostsPerCall: req0 && req1 ? perCall(req1.post - req0.post) : undefined,
     upstreamGetsPerCall: req0 && req1 ? perCall(req1.get - req0.get) : undefined,
     upstreamConnections,
