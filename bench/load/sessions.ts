@@ -74,11 +74,10 @@ export async function runSessions(s: LoadSettings): Promise<void> {
       upstreamConnections: connectionsTo(spec.upstreamPort!, [gwPid]),
       failure,
     };
-    if (!failure) {
-      const target = { ...spec, sessions: sessions.slice(0, LOAD_CONNECTIONS) };
-      await warmUp(target, LOAD_CONNECTIONS, s.warmup);
-      st.load = await measure(target, LOAD_CONNECTIONS, s.seconds);
-    }
+    // Even after a failure: whether the sessions already open still get answers is the point then.
+    const target = { ...spec, sessions: sessions.slice(0, LOAD_CONNECTIONS) };
+    await warmUp(target, LOAD_CONNECTIONS, s.warmup);
+    st.load = await measure(target, LOAD_CONNECTIONS, s.seconds);
     steps.push(st);
     console.error(
       `sessions ${st.sessions}, streams ${st.streams}: RSS ${st.rssMb.toFixed(0)} MB${failure ? ` (${failure})` : ''}`,
