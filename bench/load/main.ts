@@ -7,6 +7,7 @@
  *
  *   --sessions   the memory/CPU part instead: 10, 1,000, 10,000 sessions, 2,000 streams
  *   --cpu-prof   one profiled window of behalf on the HTTP upstream, top self-time functions
+ *   --syscalls   system calls per call of each proxy process (strace -c)
  *
  * Environment: BENCH_LOAD_SECONDS (10), BENCH_LOAD_WARMUP (3), BENCH_LOAD_ROUNDS (3),
  * BENCH_LOAD_CONNECTIONS (16,64), BENCH_LOAD_TARGETS (substrings of target names, comma-separated),
@@ -17,6 +18,7 @@ import { runCpuProfile } from './profile-run.js';
 import { LEGEND, loadTable, machine, writeReport, type Cell } from './report.js';
 import { DIRECT, startRig, withSessions, type OpenedSessions, type Rig } from './rig.js';
 import { runSessions } from './sessions.js';
+import { runSyscalls } from './syscalls.js';
 import { settings, type LoadSettings } from './settings.js';
 import { measure, warmUp } from './window.js';
 
@@ -84,5 +86,6 @@ export async function runLoad(argv: readonly string[]): Promise<void> {
   const s = settings();
   if (argv.includes('--cpu-prof')) return runCpuProfile(s);
   if (argv.includes('--sessions')) return runSessions(s);
+  if (argv.includes('--syscalls')) return runSyscalls(s);
   return loadRun(s);
 }

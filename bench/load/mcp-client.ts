@@ -54,7 +54,7 @@ export function send(
 
 /** Initializes refused and tried again, with why: reported, since on a quiet machine there should be none. */
 export const refusedInitializes: string[] = [];
-const ATTEMPTS = 3;
+const ATTEMPTS = 6;
 
 /** Opens a session; resolves with the headers every later request of it carries. */
 export async function openSession(

@@ -154,7 +154,9 @@ export interface OpenedSessions {
 /** Opens `n` sessions on the target (its connections share them in turn) and gives the Target plus a closer. */
 export async function withSessions(spec: TargetSpec, n: number): Promise<OpenedSessions> {
   const before = spec.upstreamRequests?.();
-  const sessions = await openSessions(spec.url, spec.auth, n);
+  // Four at a time: a stdio target starts a child per session, and a burst of starts on a small machine
+  // starves the gateway's audit writer past its budget (it then refuses, as it must).
+  const sessions = await openSessions(spec.url, spec.auth, n, 4);
   // A standing GET is sent just after the session opens: give it a moment to arrive before counting.
   await new Promise((r) => setTimeout(r, 500));
   const after = spec.upstreamRequests?.();
