@@ -3,6 +3,7 @@
  * baseline) and through the gateway, measured in the same run. The CRM and
  * the gateway each run in a child process, so the gateway's CPU per call is
  * read from its own process (/proc), not mixed with the client's.
+ * `npm run bench -- --load` runs the load bench instead (bench/load/main.ts).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -228,6 +229,12 @@ async function reviewCost(): Promise<void> {
 }
 
 const only = process.env.BENCH_ONLY;
-if (!only || only === 'roundtrip') await main();
-if (!only || only === 'decisions') await decisionCosts();
-if (!only || only === 'review') await reviewCost();
+if (process.argv.includes('--load')) {
+  // The load bench (bench/load/): peers under autocannon, sessions and memory, CPU profiles.
+  const { runLoad } = await import('./load/main.js');
+  await runLoad(process.argv.slice(2));
+} else {
+  if (!only || only === 'roundtrip') await main();
+  if (!only || only === 'decisions') await decisionCosts();
+  if (!only || only === 'review') await reviewCost();
+}
