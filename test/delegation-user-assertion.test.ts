@@ -128,27 +128,6 @@ describe("user-assertion: the upstream receives a gateway-signed assertion about
     assert.equal(outcome.downstreamCredentialId, `ua:${p.jti}`);
   });
 
-  it("64 calls in flight at once, alice and bob interleaved over the shared upstream connections: every answer and every upstream credential is the caller's own", async () => {
-    const calls = Array.from({ length: 64 }, (_, i) => {
-      const user = i % 2 === 0 ? 'alice' : 'bob';
-      return { user, text: `${user}-concurrent-${i}`, ms: (i * 7) % 23 };
-    });
-    const answers = await Promise.all(
-      calls.map((c) =>
-        postJson(url, headers(c.user), toolCall('slow_echo', { text: c.text, ms: c.ms }), sessions[c.user]),
-      ),
-    );
-    for (const [i, c] of calls.entries()) {
-      const result = rpcResult(answers[i]!) as { content: Array<{ text: string }> };
-      assert.equal(result.content[0]!.text, c.text, `call ${i} got its own answer`);
-      assert.equal(
-        (await verifyAssertion(assertionOfCall(c.text))).sub,
-        c.user,
-        `call ${i} carried ${c.user}'s assertion`,
-      );
-    }
-  });
-
   it("the session's own traffic (initialize, notifications) carries the assertion of the session's user", async () => {
     const init = canary.requests.filter((r) => r.body.includes('"initialize"'));
     assert.ok(init.length >= 2, 'both sessions initialized the upstream');
@@ -198,8 +177,8 @@ describe("user-assertion: the upstream receives a gateway-signed assertion about
     assert.equal((await verifyAssertion(bearer(call.headers)!)).sub, 'alice');
   });
 
-  it("under concurrent interleaved calls from alice and bob, no request carries the other user's assertion", async () => {
-    const N = 24;
+  it("under 64 concurrent interleaved calls from alice and bob (over the gateway's shared upstream connections), no request carries the other user's assertion", async () => {
+    const N = 32;
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < N; i++) {
       for (const user of ['alice', 'bob']) {
