@@ -64,7 +64,8 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
     upstream,
     postStreams: new Set(),
     liveStreams: new Map(),
-    standaloneStream: SessionEventLog.newStream(),
+    // The standalone stream's key, constant across reconnections (POST streams count from s1).
+    standaloneStream: 's0',
     ...(kind === 'streamable' && rt.config.sessions.resumeEvents > 0
       ? { events: new SessionEventLog(rt.config.sessions.resumeEvents, rt.config.sessions.resumeBytes) }
       : {}),

@@ -8,7 +8,7 @@ import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';
 import { createSession, endSession, requireBoundSession, sessionIdHeader } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
-import { SessionEventLog, type LoggedEvent } from '../event-log.js';
+import type { LoggedEvent } from '../event-log.js';
 import { SseWriter } from '../sse-writer.js';
 import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
@@ -81,7 +81,7 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
   const headers: Record<string, string> = { 'mcp-session-id': session.id };
   const canStream = wantsEventStream(ctx);
-  const stream = canStream && session.events ? SessionEventLog.newStream() : undefined;
+  const stream = canStream ? session.events?.newStream() : undefined;
   const sink = new LazyPostStream(ctx.res, headers, stream ? { log: session.events!, stream } : undefined);
   if (canStream) {
     session.postStreams.add(sink);
