@@ -76,6 +76,7 @@ export type WireCode =
   | 'not_available_here'
   | 'no_client_stream'
   | 'audit_unavailable'
+  | 'state_unavailable'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'downstream_credential_unavailable'
@@ -159,6 +160,8 @@ const WIRE: Record<WireCode, WireSpec> = {
   not_available_here: { status: 404, rpc: RPC.MethodNotFound, expose: true, publicMessage: 'Not available through this gateway route' },
   no_client_stream: { status: 503, rpc: RPC.InternalError, expose: true, publicMessage: 'No client stream is open to deliver this request' },
   audit_unavailable: { status: 503, rpc: RPC.InternalError, expose: true, publicMessage: 'Request refused: audit log unavailable' },
+  // The fleet's shared state (Redis): never answered from one instance's memory instead; which command failed goes to the log only.
+  state_unavailable: { status: 503, rpc: RPC.InternalError, expose: false, publicMessage: 'Request refused: shared gateway state unavailable; retry shortly' },
   upstream_unavailable: { status: 502, rpc: RPC.UpstreamError, expose: true, publicMessage: 'Upstream MCP server unavailable' },
   upstream_timeout: { status: 504, rpc: RPC.UpstreamError, expose: true, publicMessage: 'Upstream MCP server timed out' },
   // Why (IdP down, exchange refused) goes to the audit trail; the caller learns only that no credential could be had.
