@@ -79,6 +79,7 @@ export type WireCode =
   | 'client_capability_missing'
   | 'client_input_expired'
   | 'audit_unavailable'
+  | 'state_unavailable'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'downstream_credential_unavailable'
@@ -168,6 +169,8 @@ const WIRE: Record<WireCode, WireSpec> = {
   client_capability_missing: { status: 400, rpc: RPC.MissingRequiredClientCapability, expose: true, publicMessage: 'The client did not declare the capability this request needs' },
   client_input_expired: { status: 504, rpc: RPC.RequestTimeout, expose: true, publicMessage: 'The client did not answer this request in time' },
   audit_unavailable: { status: 503, rpc: RPC.InternalError, expose: true, publicMessage: 'Request refused: audit log unavailable' },
+  // The fleet's shared state (Redis): never answered from one instance's memory instead; which command failed goes to the log only.
+  state_unavailable: { status: 503, rpc: RPC.InternalError, expose: false, publicMessage: 'Request refused: shared gateway state unavailable; retry shortly' },
   upstream_unavailable: { status: 502, rpc: RPC.UpstreamError, expose: true, publicMessage: 'Upstream MCP server unavailable' },
   upstream_timeout: { status: 504, rpc: RPC.UpstreamError, expose: true, publicMessage: 'Upstream MCP server timed out' },
   // Why (IdP down, exchange refused) goes to the audit trail; the caller learns only that no credential could be had.

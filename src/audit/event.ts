@@ -41,6 +41,8 @@ export interface AuditEvent {
   refusedBy?: string;
   /** A continuation (2026-07-28 input-required retry): the `callId` of the request it continues, the first of its rounds. */
   continuationOf?: string;
+  /** The gateway instance that wrote the record (state.instanceId), on records a fleet writes once per instance: start, reloads, key changes in force. */
+  instanceId?: string;
 }
 
 /** A record as stored: numbered and chained to its predecessor. */

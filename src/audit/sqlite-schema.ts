@@ -36,6 +36,7 @@ const COLUMNS = [
   ['downstreamCredentialId', 'downstream_credential_id'],
   ['refusedBy', 'refused_by'],
   ['continuationOf', 'continuation_of'],
+  ['instanceId', 'instance_id'],
 ] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
 type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;

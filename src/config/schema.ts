@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Identifier, SecretRef } from './schema-common.js';
 import { ServerSchema } from './schema-server.js';
+import { StateSchema } from './schema-state.js';
 import { ClientSchema, IssuerSchema, KeysSchema, SignedContextSchema } from './schema-clients.js';
 import {
   PolicySchema,
@@ -200,6 +201,7 @@ export const GatewayConfigSchema = z
     }),
     keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
     sessions: SessionsSchema.default(SESSION_DEFAULTS),
+    state: StateSchema.default({}),
   })
   .strict();
 

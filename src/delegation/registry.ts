@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../config/schema.js';
+import type { ExchangeLock } from '../state/exchange-lock.js';
 import { ServiceAccountStrategy } from './service-account.js';
 import type { DownstreamStrategy, StrategyName } from './types.js';
 
@@ -7,6 +8,8 @@ export interface StrategyContext {
   baseDir: string;
   env?: NodeJS.ProcessEnv;
   log: (line: string) => void;
+  /** The fleet's token-exchange lock (state.redis); absent: this process's single flight only. */
+  exchangeLock?: ExchangeLock;
 }
 
 /** Makers of the strategies that need more than their config (an IdP client, the gateway's signing keys). */

@@ -7,6 +7,7 @@ import { BehalfError } from '../errors.js';
 import { memoPromise } from '../promise-memo.js';
 import type { User } from '../identity/principal.js';
 import { fingerprint } from '../shared/hash.js';
+import { LOCAL_EXCHANGE_LOCK, type ExchangeLock } from '../state/exchange-lock.js';
 import { CredentialCache, credentialKey } from './credential-cache.js';
 import type { StrategyContext } from './registry.js';
 import { subjectTokenOf } from './subject-token.js';
@@ -31,6 +32,8 @@ export interface TokenExchangeContext {
   maxEntries?: number;
   /** Epoch seconds; for tests. */
   now?: () => number;
+  /** Keeps instances of a fleet from exchanging for the same user and tool at once; default: this process only. */
+  lock?: ExchangeLock;
 }
 
 /** When the token endpoint does not say how long the token lives, it is reused for at most this long. */
@@ -123,7 +126,8 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
     const scope = [...new Set(scopes)].sort().join(' ');
     // Everything the exchanged token depends on, starting with who the user is: never shared across users.
     const key = credentialKey(user.issuer, user.subject, this.audience, scope);
-    return this.cache.get(key, () => this.exchange(user, subjectToken, scope));
+    const lock = this.ctx.lock ?? LOCAL_EXCHANGE_LOCK;
+    return this.cache.get(key, () => lock.around(key, () => this.exchange(user, subjectToken, scope)));
   }
 
   close(): void {
@@ -260,6 +264,7 @@ export function tokenExchangeFactory(ctx: StrategyContext): (upstream: string) =
       baseDir: ctx.baseDir,
       env: ctx.env,
       log: ctx.log,
+      lock: ctx.exchangeLock,
     });
   };
 }

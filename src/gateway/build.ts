@@ -18,9 +18,10 @@ import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
 import { SignedContextVerifier } from '../identity/user-context.js';
 import { createGatewayKeys } from '../keys/gateway-keys.js';
 import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
-import { MemoryRateLimiter } from '../policy/rate-limit.js';
 import { loadPolicy, policyFilePath } from '../policy/source.js';
-import { MemoryReplayCache, type ReplayCache } from '../state/replay-cache.js';
+import type { ReplayCache } from '../state/replay-cache.js';
+import { openSharedState, type SharedState } from '../state/shared-state.js';
+import { listenForFleetChanges } from './fleet-wiring.js';
 import { sessionLimits } from '../state/session-quota.js';
 import { SessionStore } from '../state/sessions.js';
 import { InputBridge } from './stateless/input-bridge.js';
@@ -80,15 +81,27 @@ function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): S
   return server;
 }
 
-/** Every reload attempt is on the record: which policy is in force, or why a file was refused. */
-function recordReload(audit: AuditLog, log: (line: string) => void, r: ReloadResult): void {
+/**
+ * Every reload attempt is on the record: which policy is in force, or why a
+ * file was refused; in a fleet, which instance reloaded and, when another
+ * instance's change caused it, which one.
+ */
+function recordReload(
+  audit: AuditLog,
+  log: (line: string) => void,
+  r: ReloadResult,
+  fleet: { instanceId?: string; from?: string },
+): void {
+  const via = fleet.from ? `fleet change announced by ${fleet.from}` : undefined;
   if (r.ok) {
-    if (r.changed) log(`policy reloaded: version ${r.version}`);
+    if (r.changed) log(`policy reloaded: version ${r.version}${via ? ` (${via})` : ''}`);
     audit.tryAppend({
       ts: Date.now(),
       kind: 'policy',
       outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)',
       policyVersion: r.version,
+      reason: via,
+      instanceId: fleet.instanceId,
     });
   } else {
     log(`policy reload rejected; the previous policy stays in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
@@ -96,7 +109,8 @@ function recordReload(audit: AuditLog, log: (line: string) => void, r: ReloadRes
       ts: Date.now(),
       kind: 'policy',
       outcome: 'reload rejected',
-      reason: r.problems.join('; ').slice(0, 2000),
+      reason: [via, ...r.problems].filter(Boolean).join('; ').slice(0, 2000),
+      instanceId: fleet.instanceId,
     });
   }
 }
@@ -131,7 +145,12 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
   const limits = buildLimits(config, server, audit, log);
   let baseUrl: string | undefined;
   const issuer = () => baseUrl ?? 'http://gateway.invalid';
+  let shared: SharedState | undefined;
   try {
+    shared = await openSharedState(config, baseDir, options.env, log);
+    const instanceId = shared.namesInstance ? shared.instanceId : undefined;
+    /** Set while a change announced by another instance is being put in force here, so it is not announced again. */
+    const fleetOrigin: { from?: string } = {};
     // The writer thread is up before anything listens; a file that starts a chain says so in its first record.
     await sqlite?.startWriter();
     if (sqlite?.startsNewChain && config.audit.sqlitePath !== ':memory:') audit.tryAppend(newChainEvent());
@@ -142,11 +161,31 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
     const policy = new PolicyHolder(
       loaded.policy ?? loadPolicy(config, baseDir),
       () => loadPolicy(config, baseDir),
-      (r) => recordReload(audit, log, r),
+      (r) => {
+        recordReload(audit, log, r, { instanceId, from: fleetOrigin.from });
+        if (r.ok && r.changed && !fleetOrigin.from) void changes?.announce('policy', r.version);
+      },
     );
-    const strategyContext: StrategyContext = { config, baseDir, env: options.env, log };
+    const strategyContext: StrategyContext = {
+      config,
+      baseDir,
+      env: options.env,
+      log,
+      exchangeLock: shared.exchangeLock,
+    };
     // Client API keys and the gateway's signing keys (config + key store); the key store's signer unless the caller brings one.
-    const keys = createGatewayKeys({ config, baseDir, baseUrl: issuer, audit, log });
+    const keys = createGatewayKeys({
+      config,
+      baseDir,
+      baseUrl: issuer,
+      audit,
+      log,
+      instanceId,
+      onStoreChange: (r) => {
+        if (!fleetOrigin.from) void changes?.announceStore(r);
+      },
+    });
+    const changes = listenForFleetChanges(shared, { policy, keys: keys.holder, fleetOrigin, log });
     const signer = options.signer ?? keys.signer;
     const userAssertion = signer ? { 'user-assertion': userAssertionFactory(config.upstreams, signer) } : {};
     // The caller's makers win over the defaults (tests, embedders).
@@ -164,7 +203,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
         clients: config.clients,
         delegation: config.userAuth.delegation,
         requiredScopes: config.userAuth.scopes,
-        replay: options.replayCache ?? new MemoryReplayCache({ now: options.verifier?.now }),
+        replay: options.replayCache ?? shared.replayCache(options.verifier?.now),
         now: options.verifier?.now,
         jwksCooldownMs: options.verifier?.jwksCooldownMs,
         timeoutMs: options.verifier?.timeoutMs,
@@ -178,6 +217,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
     const stopBuilt = () => {
       policy.close();
       keys.close();
+      shared?.close();
       for (const d of delegation.values()) d.close?.();
     };
     const stdioIdle = Object.values(config.upstreams).map((u) =>
@@ -199,7 +239,8 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           routes: buildRoutes(config.upstreams, url),
           authenticator,
           policy,
-          rateLimiter: new MemoryRateLimiter(),
+          rateLimiter: shared!.rateLimiter,
+          fleet: changes,
           redactor,
           delegation,
           keys: keys.holder,
@@ -234,6 +275,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           kind: 'lifecycle',
           outcome: 'gateway started',
           policyVersion: policy.current.version,
+          instanceId,
         });
         keys.start();
         return rt;
@@ -244,6 +286,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
       },
     };
   } catch (err) {
+    shared?.close();
     await audit.close();
     throw err;
   }

@@ -11,6 +11,7 @@ import {
 } from './steps/checks.js';
 import { handleDelete, handleGetStream, handlePost } from './handlers/streamable.js';
 import { handleLegacyPost, openLegacyStream } from './handlers/legacy-sse.js';
+import { checkSharedState } from './steps/shared-state.js';
 import { checkStatelessRequestStep } from './stateless/request-checks.js';
 
 /**
@@ -26,7 +27,7 @@ import { checkStatelessRequestStep } from './stateless/request-checks.js';
  * instead of reading it. The handler comes last.
  */
 const transportChecks: Step[] = [checkHost, checkOrigin, checkProtocolVersionHeader];
-const identify: Step[] = [authenticate, checkScopes];
+const identify: Step[] = [checkSharedState, authenticate, checkScopes];
 const readAndParse: Step[] = [readLimitedBody, parseJsonRpc, checkBatchVersion];
 
 export const STACKS: Readonly<Record<string, readonly Step[]>> = {

@@ -8,6 +8,7 @@ import type { KeyStoreHolder } from '../keys/holder.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
+import type { FleetWiring } from './fleet-wiring.js';
 import type { RuntimeLimits } from './limits/runtime-limits.js';
 import type { Route } from './route.js';
 import type { GatewaySession } from './session.js';
@@ -26,6 +27,8 @@ export interface GatewayRuntime {
   /** The policy in force; read `.current` once per message (hot reload swaps it whole). */
   policy: PolicyHolder;
   rateLimiter: RateLimiter;
+  /** With state.redis: whether this instance hears the fleet's changes in force; requests are refused while it does not. */
+  fleet?: FleetWiring;
   /** Argument values and digests for audit records. */
   redactor: ArgumentRedactor;
   /** Each HTTP upstream's way of calling downstream as the user; absent = nothing user-specific is sent. */

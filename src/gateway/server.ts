@@ -75,7 +75,11 @@ function requestIdOf(ctx: RequestContext): string | number | undefined {
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
-  if (url.pathname === '/readyz' && req.method === 'GET') return sendReadiness(res, rt.audit.health());
+  if (url.pathname === '/readyz' && req.method === 'GET')
+    return sendReadiness(
+      res,
+      rt.fleet && !rt.fleet.isLive ? { ready: false, reason: 'shared state unavailable' } : rt.audit.health(),
+    );
   if (rt.limits.connections.overCapacity(req)) {
     rt.limits.connections.noteRefused();
     res.setHeader('connection', 'close');

@@ -28,12 +28,22 @@ export function createGatewayKeys(o: {
   baseUrl: string | (() => string);
   audit: AuditLog;
   log: (line: string) => void;
+  /** Named on every key record this gateway writes (a fleet records each change once per instance). */
+  instanceId?: string;
+  /** After this instance's own store changed what is in force: the fleet hears of it (src/state/fleet-changes.ts). */
+  onStoreChange?: (r: KeyReloadResult & { ok: true }) => void;
 }): GatewayKeys {
-  const reporter = new KeyReporter(o.config.keys, (e) => o.audit.tryAppend(e), o.log);
+  const reporter = new KeyReporter(
+    o.config.keys,
+    (e) => o.audit.tryAppend(o.instanceId ? { ...e, instanceId: o.instanceId } : e),
+    o.log,
+  );
   const onReload = (r: KeyReloadResult) => {
     if (r.ok) {
-      if (r.changed) o.log(`key store reloaded: version ${r.ring.version}`);
-      reporter.report(r.ring, 'key store reloaded');
+      if (r.fleet) o.log('fleet change: a key revoked on another gateway instance is refused here from now on');
+      else if (r.changed) o.log(`key store reloaded: version ${r.ring.version}`);
+      reporter.report(r.ring, r.fleet ? 'fleet change' : 'key store reloaded');
+      if (!r.fleet && r.changed) o.onStoreChange?.(r);
     } else {
       o.log(
         `key store reload rejected; the previous keys stay in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`,
@@ -43,6 +53,7 @@ export function createGatewayKeys(o: {
         kind: 'key',
         outcome: 'key store rejected',
         reason: r.problems.join('; ').slice(0, 2000),
+        instanceId: o.instanceId,
       });
     }
   };

@@ -2,10 +2,19 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ApiKeyEntry } from '../identity/api-keys.js';
+import { sameRevocations, withRevocations, type FleetRevocation } from './fleet-revocations.js';
 import { keyStorePath, loadKeyRing, type KeyRing } from './ring.js';
 
 export type KeyReloadResult =
-  { ok: true; ring: KeyRing; previous: KeyRing; changed: boolean } | { ok: false; problems: string[] };
+  | {
+      ok: true;
+      ring: KeyRing;
+      previous: KeyRing;
+      changed: boolean;
+      /** The change came from the fleet (a revocation made on another instance), not from this instance's store. */
+      fleet?: boolean;
+    }
+  | { ok: false; problems: string[] };
 
 /**
  * Holds the gateway's keys in force and keeps them in step with the key
@@ -21,7 +30,11 @@ export type KeyReloadResult =
  * sees half a file.
  */
 export class KeyStoreHolder {
+  /** The keys in force: the store's, with the fleet's revocations applied. */
   private ring: KeyRing;
+  /** The store's own, as last read. */
+  private loaded: KeyRing;
+  private fleetRevoked: ReadonlyMap<string, FleetRevocation> = new Map();
   private readonly path: string | undefined;
   private signature: string;
   private watcher?: FSWatcher;
@@ -35,7 +48,8 @@ export class KeyStoreHolder {
     this.path = keyStorePath(config, baseDir);
     this.signature = this.statSignature();
     // Throws on a broken store: the gateway does not start with keys it cannot read.
-    this.ring = loadKeyRing(config, baseDir);
+    this.loaded = loadKeyRing(config, baseDir);
+    this.ring = this.loaded;
   }
 
   /** The keys in force, re-read first if the store file changed. */
@@ -56,8 +70,9 @@ export class KeyStoreHolder {
     this.signature = this.statSignature();
     let result: KeyReloadResult;
     try {
-      const next = loadKeyRing(this.config, this.baseDir);
+      this.loaded = loadKeyRing(this.config, this.baseDir);
       const previous = this.ring;
+      const next = withRevocations(this.loaded, this.fleetRevoked);
       this.ring = next;
       result = { ok: true, ring: next, previous, changed: next.version !== previous.version };
     } catch (err) {
@@ -71,6 +86,20 @@ export class KeyStoreHolder {
     }
     this.onReload(result);
     return result;
+  }
+
+  /**
+   * The fleet's revocations (API keys revoked on any instance, by hash): in
+   * force here at once, whatever this instance's own store says. Reported like
+   * a reload, once, when they change what is in force.
+   */
+  applyFleetRevocations(revoked: ReadonlyMap<string, FleetRevocation>): void {
+    this.fleetRevoked = revoked;
+    const previous = this.ring;
+    const next = withRevocations(this.loaded, revoked);
+    if (sameRevocations(previous, next)) return;
+    this.ring = next;
+    this.onReload({ ok: true, ring: next, previous, changed: true, fleet: true });
   }
 
   /** Watches the store's folder (writers replace the file by rename); bursts settle into one reload. */

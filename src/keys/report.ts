@@ -2,7 +2,7 @@ import type { AuditEvent } from '../audit/event.js';
 import { describeKey, keyState, keyWarnings, type KeyAgePolicy, type KeyLifecycle } from './lifecycle.js';
 import type { KeyRing } from './ring.js';
 
-export type KeyReportTrigger = 'gateway start' | 'key store reloaded' | 'periodic check';
+export type KeyReportTrigger = 'gateway start' | 'key store reloaded' | 'fleet change' | 'periodic check';
 
 /**
  * What the gateway tells the audit trail and its log about its keys: at

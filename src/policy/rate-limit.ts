@@ -44,9 +44,14 @@ export function bucketKey(limit: CompiledRateLimit, input: PolicyInput, target: 
 
 export type RateVerdict = { ok: true } | { ok: false; limitId: string; retryAfterMs: number };
 
-/** Where buckets live: memory by default; a shared store (Redis) comes with scale-out. */
+/**
+ * Where buckets live: this process's memory, or the fleet's Redis
+ * (src/state/redis-rate-limiter.ts), where a limit holds for all instances
+ * together. The memory one answers synchronously, so the hot path pays no
+ * promise for it; a shared one answers with a promise.
+ */
 export interface RateLimiter {
-  take(limits: readonly { limit: CompiledRateLimit; key: string }[], now?: number): RateVerdict;
+  take(limits: readonly { limit: CompiledRateLimit; key: string }[], now?: number): RateVerdict | Promise<RateVerdict>;
 }
 
 interface Bucket {

@@ -1,8 +1,10 @@
+import type { SharedRedis } from './shared-redis.js';
+
 /**
  * Single use of short-lived assertions (`jti`). An id is remembered until the
  * assertion it came from expires — after that the assertion itself is refused
- * as expired, so the id need not be kept. Async, so a shared store (Redis
- * `SET key 1 NX EXAT exp`) can take the memory one's place when gateways scale out.
+ * as expired, so the id need not be kept. Two implementations: one process's
+ * memory, and the fleet's Redis (an id used on one instance is refused on all).
  */
 export interface ReplayCache {
   /**
@@ -64,5 +66,32 @@ export class MemoryReplayCache implements ReplayCache {
   /** The full sweep, only when the cache is full. */
   private pruneAll(now: number): void {
     for (const [k, exp] of this.entries) if (exp <= now) this.entries.delete(k);
+  }
+}
+
+/**
+ * The fleet's: one atomic `SET key 1 PX ttl NX` per assertion, so of two
+ * instances given the same assertion at the same moment exactly one sees it
+ * as new. Redis unreachable rejects with state_unavailable: never a fallback
+ * to this instance's memory, which would let the assertion be used once per
+ * instance.
+ */
+export class RedisReplayCache implements ReplayCache {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly redis: SharedRedis,
+    now?: () => number,
+  ) {
+    this.now = now ?? (() => Date.now() / 1000);
+  }
+
+  async firstUse(key: string, expiresAt: number): Promise<boolean> {
+    // At least a second: an assertion at the edge of its lifetime is still refused on replay.
+    const ttlMs = Math.max(1000, Math.ceil((expiresAt - this.now()) * 1000));
+    const set = await this.redis.run('SET NX (signed-context jti)', (r) =>
+      r.set(this.redis.key('jti', key), '1', 'PX', ttlMs, 'NX'),
+    );
+    return set === 'OK';
   }
 }

@@ -16,6 +16,8 @@ export const obtainCredential: MessageStep = {
     try {
       m.credential = await strategy.credentialFor({ principal: m.principal, upstream: route.name, tool });
     } catch (err) {
+      // The fleet's state unreachable is the gateway's trouble, not the IdP's: 503, as everywhere else it is needed.
+      if (err instanceof BehalfError && err.code === 'state_unavailable') throw err;
       // Why goes to the log and the outcome record; the caller gets the fixed public message (the code is not exposable).
       const why = err instanceof BehalfError ? err.message : describeError(err);
       rt.log(`downstream credential for ${route.name} failed: ${why}`);

@@ -1,11 +1,11 @@
-import { BehalfError } from '../../../errors.js';
+import { BehalfError, toBehalfError } from '../../../errors.js';
 import { bucketKey } from '../../../policy/rate-limit.js';
 import type { MessageStep } from '../context.js';
 
 export const rateLimit: MessageStep = {
   name: 'rate_limit',
   why: "after authorization: only calls that would be allowed spend a token, so a denied flood cannot drain a user's bucket",
-  run(m) {
+  async run(m) {
     const authz = m.authz;
     if (!authz || authz.effect !== 'allow' || !authz.input || !m.policy.rateLimits.length) return;
     const { input, target } = authz;
@@ -13,7 +13,18 @@ export const rateLimit: MessageStep = {
     const limits = m.policy.rateLimits
       .filter((l) => l.appliesTo(route, target))
       .map((limit) => ({ limit, key: bucketKey(limit, input, target) }));
-    const verdict = m.http.rt.rateLimiter.take(limits);
+    let verdict;
+    try {
+      const taken = m.http.rt.rateLimiter.take(limits);
+      // A shared store (Redis) answers later; the memory one answers now.
+      verdict = taken instanceof Promise ? await taken : taken;
+    } catch (err) {
+      // A limit that cannot be counted refuses the call (fail closed), and the decision record says why.
+      const error = toBehalfError(err);
+      m.authz = { ...authz, effect: 'deny', ruleIds: ['rate-limit'], reason: `rate limits: ${error.message}` };
+      m.refusal = { by: this.name, error };
+      return;
+    }
     if (verdict.ok) return;
     const retryAfterMs = verdict.retryAfterMs;
     m.authz = {
