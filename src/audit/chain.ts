@@ -43,7 +43,7 @@ const HASHED_FIELDS = [
  * and only when present, so every record written before they existed keeps
  * its hash and old chains still verify.
  */
-const LATER_FIELDS = ['refusedBy', 'continuationOf'] as const satisfies ReadonlyArray<
+const LATER_FIELDS = ['refusedBy', 'continuationOf', 'instanceId'] as const satisfies ReadonlyArray<
   Exclude<keyof AuditRecord, 'hash'>
 >;
 type Unhashed = Exclude<keyof AuditRecord, 'hash' | (typeof HASHED_FIELDS)[number] | (typeof LATER_FIELDS)[number]>;

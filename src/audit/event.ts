@@ -41,6 +41,8 @@ export interface AuditEvent {
   refusedBy?: string;
   /** A continuation (2026-07-28 input-required retry): the `callId` of the request it continues, the first of its rounds. */
   continuationOf?: string;
+  /** The gateway instance that wrote the record (`behalf gateway --instance-id`; default host and pid): a fleet shares one trail. */
+  instanceId?: string;
 }
 
 /** A record as stored: numbered and chained to its predecessor. */
@@ -81,8 +83,8 @@ export interface AppendOptions {
 export type AuditHealth = { ready: true } | { ready: false; reason: string };
 
 /**
- * Where audit records live. SQLite is the embedded default; a PostgreSQL
- * store comes with scale-out. Everything is async so a networked store fits.
+ * Where audit records live. SQLite is the embedded default; PostgreSQL
+ * holds one trail for a fleet of gateways (pg-store.ts). Everything is async so a networked store fits.
  */
 export interface AuditStore {
   /** Rejects when the record cannot be written: the caller must then refuse the call. */

@@ -8,7 +8,7 @@ import type { AuditEvent, AuditRecord } from './event.js';
  */
 
 /** Event field → column. ts and latency_ms are REAL, rule_ids is a JSON array, the rest TEXT. */
-const COLUMNS = [
+export const COLUMNS = [
   ['ts', 'ts'],
   ['kind', 'kind'],
   ['callId', 'call_id'],
@@ -36,12 +36,13 @@ const COLUMNS = [
   ['downstreamCredentialId', 'downstream_credential_id'],
   ['refusedBy', 'refused_by'],
   ['continuationOf', 'continuation_of'],
+  ['instanceId', 'instance_id'],
 ] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
 type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;
 const _everyFieldIsStored: [Unstored] extends [never] ? true : Unstored = true;
 
-const NUMERIC = new Set<string>(['ts', 'latency_ms']);
+export const NUMERIC = new Set<string>(['ts', 'latency_ms']);
 
 export type Row = Record<string, string | number | null>;
 
