@@ -46,6 +46,7 @@ export async function createPgSchema(client: pg.ClientBase): Promise<boolean> {
       GENESIS,
     ]);
     await client.query('CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL)');
+    await client.query(APPEND_FUNCTION);
     await client.query('COMMIT');
     return !existed;
   } catch (err) {
@@ -55,6 +56,59 @@ export async function createPgSchema(client: pg.ClientBase): Promise<boolean> {
     throw err;
   }
 }
+
+/**
+ * Chains a batch on the server, in one statement: the head row is locked
+ * and released by the statement's own commit, so no client round trip — and
+ * no client process that stalls or dies — ever holds the fleet's lock.
+ *
+ * Each element of `recs` is { tail, row, rid, retried, ttl }: `tail` the
+ * record's canonical form after its link (chain.ts, canonicalTail), `row`
+ * its column values, `ttl` how long its caller still waits (ms; a record
+ * whose caller gave up while this statement waited for the lock is not
+ * written: null in the answer). A retried record already stored (found by
+ * rid) is answered with its stored link. The hash is chain.ts's linkHash:
+ * SHA-256 over '{"seq":' seq ',"prevHash":"' prev '"' tail, as UTF-8;
+ * `behalf audit verify` recomputes it in JavaScript for every record.
+ */
+const APPEND_FUNCTION = `CREATE OR REPLACE FUNCTION behalf_audit_append(recs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  head_seq bigint;
+  head_hash text;
+  waited double precision;
+  r jsonb;
+  found_seq bigint;
+  found_prev text;
+  found_hash text;
+  h text;
+  out jsonb := '[]'::jsonb;
+BEGIN
+  SELECT seq, hash INTO head_seq, head_hash FROM audit_head WHERE id = 1 FOR UPDATE;
+  IF NOT FOUND THEN RAISE EXCEPTION 'audit_head has no row: the trail was not created by behalf'; END IF;
+  waited := extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000;
+  FOR r IN SELECT value FROM jsonb_array_elements(recs) LOOP
+    IF (r->>'retried')::boolean THEN
+      SELECT e.seq, e.prev_hash, e.hash INTO found_seq, found_prev, found_hash FROM audit_events e WHERE e.rid = r->>'rid';
+      IF FOUND THEN
+        out := out || jsonb_build_array(jsonb_build_array(found_seq, found_prev, found_hash));
+        CONTINUE;
+      END IF;
+    END IF;
+    IF r ? 'ttl' AND waited > (r->>'ttl')::double precision THEN
+      out := out || jsonb_build_array(NULL::jsonb);
+      CONTINUE;
+    END IF;
+    head_seq := head_seq + 1;
+    h := encode(sha256(convert_to('{"seq":' || head_seq || ',"prevHash":"' || head_hash || '"' || (r->>'tail'), 'UTF8')), 'hex');
+    INSERT INTO audit_events SELECT * FROM jsonb_populate_record(NULL::audit_events,
+      (r->'row') || jsonb_build_object('seq', head_seq, 'prev_hash', head_hash, 'hash', h, 'rid', r->>'rid'));
+    out := out || jsonb_build_array(jsonb_build_array(head_seq, head_hash, h));
+    head_hash := h;
+  END LOOP;
+  UPDATE audit_head SET seq = head_seq, hash = head_hash WHERE id = 1;
+  RETURN out;
+END
+$fn$`;
 
 /** Whether the trail's tables exist (for readers, which never create them). */
 export async function hasPgSchema(client: pg.ClientBase | pg.Pool): Promise<boolean> {
@@ -78,22 +132,18 @@ export function normalizeForPg(e: AuditEvent): AuditEvent {
   return out as unknown as AuditEvent;
 }
 
-/** One row as jsonb_populate_recordset takes it: column → value. */
-export function pgRow(
-  values: ReadonlyArray<string | number | null>,
-  link: { seq: number; prevHash: string; hash: string },
-  rid: string | null,
-): Record<string, string | number | null> {
-  const row: Record<string, string | number | null> = { seq: link.seq, prev_hash: link.prevHash, hash: link.hash, rid };
+/** A record's column values as jsonb_populate_record takes them: column → value, absent ones left out. */
+export function pgColumns(values: ReadonlyArray<string | number | null>): Record<string, string | number> {
+  const row: Record<string, string | number> = {};
   COLUMNS.forEach(([, c], i) => {
     if (values[i] !== null && values[i] !== undefined) row[c] = values[i]!;
   });
   return row;
 }
 
-/** A stored record as a row (for migrating a trail with its hashes as they are). */
+/** A stored record as a row, its link as it is (for migrating a trail with its hashes). */
 export function recordRow(r: AuditRecord): Record<string, string | number | null> {
-  return pgRow(rowValues(r), r, null);
+  return { ...pgColumns(rowValues(r)), seq: r.seq, prev_hash: r.prevHash, hash: r.hash };
 }
 
 /** Inserts rows given as pgRow objects, in one statement whatever their number. */

@@ -23,9 +23,9 @@ export interface PgWriterOptions {
 }
 
 interface Entry extends PgPending {
+  due: number;
   fields: AuditEvent;
   deferrable: boolean;
-  due: number;
   resolve: (r: AuditRecord) => void;
   reject: (e: unknown) => void;
 }
@@ -90,7 +90,8 @@ export class PgWriter {
         rid: randomBytes(16).toString('base64url'),
         retried: false,
         open: true,
-        due: performance.now() + this.o.budgetMs,
+        // A deferrable record has no deadline: it waits until written (at most maxPending of them).
+        due: deferrable ? Infinity : performance.now() + this.o.budgetMs,
         resolve,
         reject,
       };
@@ -136,7 +137,7 @@ export class PgWriter {
     const batch = this.queue.splice(0, MAX_BATCH);
     try {
       const client = await this.connection();
-      const links = await appendBatch(client, batch, this.o.budgetMs);
+      const links = await appendBatch(client, batch);
       this.succeeded();
       for (const e of batch) {
         const link = links.get(e);
@@ -184,6 +185,8 @@ export class PgWriter {
     });
     try {
       await client.connect();
+      // Waiting for the fleet's head lock is bounded by the budget: past it the caller has been refused anyway.
+      await client.query(`SET lock_timeout = ${Math.max(1, Math.trunc(this.o.budgetMs))}`);
     } catch (err) {
       endQuietly(client);
       throw err;

@@ -4,7 +4,10 @@
  * other database is touched.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
+import { gatewaySetup, THIS_ROOT, type GatewaySetup } from './gateway-process.js';
 
 export const PG_ADMIN_URL = process.env.BEHALF_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -58,4 +61,14 @@ export async function createTestDb(): Promise<TestDb> {
     },
     drop: () => admin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))),
   };
+}
+
+/** A gateway config (helpers/gateway-process.ts) whose audit trail is this PostgreSQL URL, kept in a file beside the config. */
+export async function pgGatewaySetup(dir: string, url: string, budgetMs = 200): Promise<GatewaySetup> {
+  writeFileSync(join(dir, 'pg-url'), url, { mode: 0o600 });
+  return gatewaySetup(THIS_ROOT, dir, {
+    sqlitePath: undefined,
+    postgres: { url: 'file:pg-url' },
+    writeBudgetMs: budgetMs,
+  });
 }
