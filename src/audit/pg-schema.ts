@@ -82,6 +82,7 @@ DECLARE
   found_hash text;
   h text;
   out jsonb := '[]'::jsonb;
+  rows jsonb := '[]'::jsonb;
 BEGIN
   SELECT seq, hash INTO head_seq, head_hash FROM audit_head WHERE id = 1 FOR UPDATE;
   IF NOT FOUND THEN RAISE EXCEPTION 'audit_head has no row: the trail was not created by behalf'; END IF;
@@ -100,11 +101,12 @@ BEGIN
     END IF;
     head_seq := head_seq + 1;
     h := encode(sha256(convert_to('{"seq":' || head_seq || ',"prevHash":"' || head_hash || '"' || (r->>'tail'), 'UTF8')), 'hex');
-    INSERT INTO audit_events SELECT * FROM jsonb_populate_record(NULL::audit_events,
+    rows := rows || jsonb_build_array(
       (r->'row') || jsonb_build_object('seq', head_seq, 'prev_hash', head_hash, 'hash', h, 'rid', r->>'rid'));
     out := out || jsonb_build_array(jsonb_build_array(head_seq, head_hash, h));
     head_hash := h;
   END LOOP;
+  INSERT INTO audit_events SELECT * FROM jsonb_populate_recordset(NULL::audit_events, rows);
   UPDATE audit_head SET seq = head_seq, hash = head_hash WHERE id = 1;
   RETURN out;
 END

@@ -18,6 +18,8 @@ const RUN_ENV = 'BEHALF_AUDIT_APPENDER';
 
 export interface AppenderJob {
   store: 'pg' | 'sqlite';
+  /** SQLite only: full fsyncs every commit, as PostgreSQL does by default (synchronous_commit = on). */
+  durability?: 'normal' | 'full';
   /** PostgreSQL URL or SQLite file. */
   target: string;
   instanceId: string;
@@ -91,7 +93,7 @@ async function run(job: AppenderJob): Promise<void> {
     await pg.open();
     store = pg;
   } else {
-    const sqlite = new SqliteAuditStore(job.target, { writeBudgetMs: job.budgetMs });
+    const sqlite = new SqliteAuditStore(job.target, { writeBudgetMs: job.budgetMs, durability: job.durability });
     await sqlite.startWriter();
     store = sqlite;
   }
