@@ -75,7 +75,7 @@ describe('PostgreSQL unreachable under a gateway process', () => {
     await db?.drop();
   });
 
-  it('refuses calls while it is gone, says so loudly, resumes by itself, and the trail verifies without duplicates', async () => {
+  it('refuses calls while it is gone, says so loudly, resumes by itself, and the trail verifies without duplicates', async (t) => {
     const headers = await aliceHeaders(setup, gw.url);
     const session = await openSession(gw.url, headers);
     let succeeded = 0;
@@ -89,6 +89,7 @@ describe('PostgreSQL unreachable under a gateway process', () => {
     const refused: RawResponse[] = [];
     for (let i = 0; i < 10; i++) refused.push((await timedCall(gw.url, headers, session)).r);
     for (const r of refused) assert.deepEqual(error(r), AUDIT_REFUSED, `refused while unreachable: ${r.text}`);
+    t.diagnostic(`refused calls: HTTP ${[...new Set(refused.map((r) => r.status))].join(', ')}`);
     const notReady = (await timedGet(`${gw.origin}/readyz`)).r;
     assert.equal(notReady.status, 503);
     assert.deepEqual(notReady.json, { status: 'not ready', reason: 'audit store unreachable' });
