@@ -12,6 +12,7 @@
  * creation cannot be recorded is not opened.
  */
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -158,7 +159,9 @@ describe('every decision is audited before forwarding, with no secret in any row
       const decision = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
       assert.equal(decision.ts <= Date.now(), true);
       // No keep rule in this config: every argument value is a marker; the digest still tells calls apart.
-      const { args, argsDigest, policyVersion, ...rest } = decision;
+      const { args, argsDigest, policyVersion, instanceId, ...rest } = decision;
+      // Every record names the instance that wrote it (default: host and pid).
+      assert.equal(instanceId, `${hostname()}-${process.pid}`);
       assert.equal(
         args,
         JSON.stringify(

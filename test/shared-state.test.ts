@@ -145,7 +145,7 @@ describe('Redis unreachable: 503 (state_unavailable), a loud line per interval, 
   let redis: SharedRedis;
 
   before(async () => {
-    proxy = await startTcpProxy(REDIS_PORT);
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: REDIS_PORT });
     redis = new SharedRedis(
       `redis://127.0.0.1:${proxy.port}`,
       { keyPrefix: prefix, commandTimeoutMs: 500, url: 'env:X' },

@@ -31,10 +31,14 @@ export class AuditLog {
   private readonly failures: IntervalTally<unknown>;
   private lastFailed = false;
 
-  /** `onError` gets each failure, and at the end of an interval how many identical ones were not reported one by one. */
+  /**
+   * `onError` gets each failure, and at the end of an interval how many identical ones were not reported one by one;
+   * `instanceId`, when given, is stamped on every record (a fleet's instances share one trail).
+   */
   constructor(
     private readonly store: AuditStore,
     private readonly onError: (err: unknown, suppressed: number) => void = () => {},
+    readonly instanceId?: string,
   ) {
     // The error hook must never turn a handled failure into a crash or an unhandled rejection.
     const tell = (err: unknown, suppressed: number) => {
@@ -55,7 +59,7 @@ export class AuditLog {
 
   async mustAppend(event: AuditEvent): Promise<AuditRecord> {
     try {
-      const rec = await this.track(this.store.append(event));
+      const rec = await this.track(this.store.append(this.stamped(event)));
       this.lastFailed = false;
       return rec;
     } catch (err) {
@@ -67,7 +71,7 @@ export class AuditLog {
   tryAppend(event: AuditEvent): void {
     let pending: Promise<AuditRecord>;
     try {
-      pending = this.track(this.store.append(event, { deferrable: true }));
+      pending = this.track(this.store.append(this.stamped(event), { deferrable: true }));
     } catch (err) {
       // A store that throws instead of rejecting.
       this.report(err);
@@ -91,6 +95,12 @@ export class AuditLog {
     await Promise.allSettled([...this.inFlight]);
     this.failures.flush();
     await this.store.close();
+  }
+
+  private stamped(event: AuditEvent): AuditEvent {
+    return this.instanceId === undefined || event.instanceId !== undefined
+      ? event
+      : { ...event, instanceId: this.instanceId };
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

@@ -41,7 +41,7 @@ export interface AuditEvent {
   refusedBy?: string;
   /** A continuation (2026-07-28 input-required retry): the `callId` of the request it continues, the first of its rounds. */
   continuationOf?: string;
-  /** The gateway instance that wrote the record (state.instanceId), on records a fleet writes once per instance: start, reloads, key changes in force. */
+  /** The gateway instance that wrote the record (`behalf gateway --instance-id`, else `state.instanceId`, else host and pid): a fleet shares one trail. */
   instanceId?: string;
 }
 
@@ -83,8 +83,8 @@ export interface AppendOptions {
 export type AuditHealth = { ready: true } | { ready: false; reason: string };
 
 /**
- * Where audit records live. SQLite is the embedded default; a PostgreSQL
- * store comes with scale-out. Everything is async so a networked store fits.
+ * Where audit records live. SQLite is the embedded default; PostgreSQL
+ * holds one trail for a fleet of gateways (pg-store.ts). Everything is async so a networked store fits.
  */
 export interface AuditStore {
   /** Rejects when the record cannot be written: the caller must then refuse the call. */

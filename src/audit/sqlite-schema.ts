@@ -8,7 +8,7 @@ import type { AuditEvent, AuditRecord } from './event.js';
  */
 
 /** Event field → column. ts and latency_ms are REAL, rule_ids is a JSON array, the rest TEXT. */
-const COLUMNS = [
+export const COLUMNS = [
   ['ts', 'ts'],
   ['kind', 'kind'],
   ['callId', 'call_id'],
@@ -42,7 +42,7 @@ type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;
 const _everyFieldIsStored: [Unstored] extends [never] ? true : Unstored = true;
 
-const NUMERIC = new Set<string>(['ts', 'latency_ms']);
+export const NUMERIC = new Set<string>(['ts', 'latency_ms']);
 
 export type Row = Record<string, string | number | null>;
 

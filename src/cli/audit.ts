@@ -3,22 +3,21 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { verifyChain, type ChainProblem, type ChainReport } from '../audit/chain.js';
-import type { AuditEvent, AuditQuery, AuditRecord } from '../audit/event.js';
-import { resolveAuditPath } from '../audit/path.js';
-import { SqliteAuditStore } from '../audit/sqlite-store.js';
-import { loadConfigFile } from '../config/load.js';
+import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from '../audit/event.js';
 import { BehalfError } from '../errors.js';
 import { parse } from './args.js';
 import { formatRecord } from './audit-format.js';
+import { migrateCommand } from './audit-migrate.js';
+import { SOURCE, withStore as withSource, type SourceFlags } from './audit-source.js';
 
-const USAGE = `usage: behalf audit tail|query|verify|export (--config FILE | --db PATH) [options]
+const USAGE = `usage: behalf audit tail|query|verify|export (--config FILE | --db PATH | --postgres URL) [options]
   tail   [-n N] [--follow] [--json]
   query  [--user SUB] [--issuer ISS] [--client ID] [--method M] [--target T] [--decision allow|deny]
          [--kind KIND] [--since TIME] [--until TIME] [--limit N]       (TIME: ISO-8601 or epoch ms)
   verify [--expect-head HASH] [--file EXPORT.jsonl]
-  export [--out FILE] [--since TIME | --from-seq N]`;
+  export [--out FILE] [--since TIME | --from-seq N]
+  migrate --from SQLITE_FILE --to-postgres URL      (URL, or env:NAME / file:PATH holding it)`;
 
-const SOURCE = { config: { type: 'string', short: 'c' }, db: { type: 'string' } } as const;
 const KINDS: ReadonlyArray<AuditEvent['kind']> = [
   'decision',
   'outcome',
@@ -48,6 +47,8 @@ export async function auditCommand(argv: string[]): Promise<void> {
       return verify(rest);
     case 'export':
       return exportRecords(rest);
+    case 'migrate':
+      return migrateCommand(rest, usage);
     default:
       throw usage(sub === undefined ? 'a subcommand is required' : `unknown subcommand ${sub}`);
   }
@@ -123,8 +124,8 @@ async function verify(argv: string[]): Promise<void> {
   let report: ChainReport;
   let anchor: AuditRecord | undefined;
   if (values.file !== undefined) {
-    if (values.config !== undefined || values.db !== undefined)
-      throw usage('--file verifies an export: give no --config or --db');
+    if (values.config !== undefined || values.db !== undefined || values.postgres !== undefined)
+      throw usage('--file verifies an export: give no --config, --db or --postgres');
     const unreadable: ChainProblem[] = [];
     const records = exportedRecords(values.file, unreadable, (first) => {
       anchor = first;
@@ -220,26 +221,8 @@ function flags<T extends Parameters<typeof parse>[1]>(argv: string[], options: T
   return parsed;
 }
 
-async function withStore<T>(
-  values: { config?: string; db?: string },
-  use: (store: SqliteAuditStore) => Promise<T>,
-): Promise<T> {
-  const store = new SqliteAuditStore(dbPath(values), { readonly: true });
-  try {
-    return await use(store);
-  } finally {
-    await store.close();
-  }
-}
-
-function dbPath(values: { config?: string; db?: string }): string {
-  if (values.config !== undefined && values.db !== undefined) throw usage('give --config or --db, not both');
-  if (values.db !== undefined) return values.db;
-  if (values.config === undefined) throw usage('--config FILE or --db PATH is required');
-  const { config, baseDir } = loadConfigFile(values.config);
-  const path = resolveAuditPath(config.audit.sqlitePath, baseDir);
-  if (path === ':memory:') throw usage('this configuration keeps its audit log in memory: there is nothing to read');
-  return path;
+function withStore<T>(values: SourceFlags, use: (store: AuditStore) => Promise<T>): Promise<T> {
+  return withSource(values, usage, use);
 }
 
 /** ISO-8601 or epoch milliseconds. */

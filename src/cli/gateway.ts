@@ -1,12 +1,15 @@
+import { instanceIdOf } from '../audit/configured-store.js';
 import { BehalfError } from '../errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { startGateway } from '../gateway/server.js';
 import { parse } from './args.js';
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
-  if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE');
-  const gw = await startGateway(loadConfigFile(values.config));
+  const { values } = parse(argv, { config: { type: 'string', short: 'c' }, 'instance-id': { type: 'string' } });
+  if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE [--instance-id ID]');
+  const instanceId = instanceIdOf(values['instance-id']);
+  const gw = await startGateway(loadConfigFile(values.config), { instanceId });
+  process.stderr.write(`behalf gateway: instance ${instanceId}\n`);
   const { host } = gw.runtime.config.server;
   // With a publicUrl the route lines name the public address; this one says where the process itself listens.
   process.stderr.write(`behalf gateway: listening on ${host.includes(':') ? `[${host}]` : host}:${gw.port}\n`);

@@ -12,14 +12,17 @@ const USAGE = `behalf — a verified user on every MCP call
 usage:
   behalf quickstart                  run the dev IdP, the demo CRM and the gateway on loopback (npm start)
   behalf token --user NAME           print fresh headers for a quickstart user
-  behalf gateway --config FILE       run the gateway
+  behalf gateway --config FILE [--instance-id ID]
+                                     run the gateway (ID names it in logs and audit records; default host-pid)
   behalf config check --config FILE  validate a configuration
   behalf config schema               print the configuration's JSON Schema
   behalf keys generate               create an API key and its hash (for the config's static form)
   behalf keys create|list|rotate|revoke (--config FILE | --store FILE)
                                      managed API keys and gateway signing keys, each change audited (behalf keys help)
-  behalf audit tail|query|verify|export (--config FILE | --db PATH)
+  behalf audit tail|query|verify|export (--config FILE | --db PATH | --postgres URL)
                                      read the audit log, check its hash chain, export it as JSONL
+  behalf audit migrate --from SQLITE_FILE --to-postgres URL
+                                     copy an embedded trail into a fleet's PostgreSQL, hashes unchanged
   behalf policy test FILE            run a policy test file: each case decided as the gateway decides it
   behalf policy explain …            show every rule's part in one decision (behalf policy help)
   behalf review --target URL --profile FILE --out DIR

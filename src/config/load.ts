@@ -29,7 +29,7 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
     throw new BehalfError('config_invalid', `invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;
-  const problems = consistencyProblems(config);
+  const problems = [...consistencyProblems(config), ...auditStoreProblems(raw)];
   if (problems.length)
     throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   let policy: CompiledPolicy;
@@ -56,6 +56,21 @@ export function loadConfigFile(path: string): LoadedConfig {
     throw new BehalfError('config_invalid', (err as Error).message, {}, { cause: err });
   }
   return parseConfig(raw, dirname(full));
+}
+
+/**
+ * The audit store is SQLite or PostgreSQL, never both: sqlitePath has a
+ * default, so whether it was given is read from the file itself.
+ */
+function auditStoreProblems(raw: unknown): string[] {
+  const audit = (raw as { audit?: Record<string, unknown> } | undefined)?.audit;
+  if (!audit || typeof audit !== 'object' || audit.postgres === undefined) return [];
+  const out: string[] = [];
+  if (audit.sqlitePath !== undefined)
+    out.push('audit: give either sqlitePath (the embedded store) or postgres (a fleet’s store), not both');
+  if (audit.durability !== undefined)
+    out.push('audit.durability: applies to SQLite only; with postgres the server’s synchronous_commit decides');
+  return out;
 }
 
 /** Rules that span fields, which the schema alone cannot say. */

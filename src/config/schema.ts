@@ -32,12 +32,26 @@ export const ArgumentKeepSchema = z
 
 export const AuditSchema = z
   .object({
-    sqlitePath: z.string().default('.behalf/audit.db'),
+    sqlitePath: z
+      .string()
+      .default('.behalf/audit.db')
+      .describe('The embedded audit store: one SQLite file (ignored, and not to be given, with postgres)'),
+    postgres: z
+      .object({
+        url: SecretRef.describe(
+          'postgres:// connection URL, by reference (it may hold a password): env:NAME or file:PATH',
+        ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'One audit trail for a fleet of gateways, in PostgreSQL, instead of sqlitePath: every instance appends to one hash chain',
+      ),
     durability: z
       .enum(['normal', 'full'])
       .default('normal')
       .describe(
-        'normal: WAL, fsync at checkpoints (survives a process crash); full: fsync every record (survives power loss)',
+        'SQLite only. normal: WAL, fsync at checkpoints (survives a process crash); full: fsync every record (survives power loss)',
       ),
     writeBudgetMs: z
       .number()

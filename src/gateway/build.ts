@@ -3,9 +3,9 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditStore } from '../audit/event.js';
-import { resolveAuditPath } from '../audit/path.js';
+import { configuredAuditStore, instanceIdOf } from '../audit/configured-store.js';
 import { ArgumentRedactor } from '../audit/redact.js';
-import { newChainEvent, SqliteAuditStore } from '../audit/sqlite-store.js';
+import { newChainEvent } from '../audit/sqlite-store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { resolveSecret } from '../config/secrets.js';
 import { buildStrategies, type StrategyContext, type StrategyFactories } from '../delegation/registry.js';
@@ -42,6 +42,8 @@ export interface GatewayOptions {
   strategies?: StrategyFactories;
   /** The gateway's signing keys: enables the `user-assertion` downstream strategy (unless `strategies` supplies its own). */
   signer?: GatewaySigner;
+  /** Names this instance in its audit records (a fleet shares one trail); default host and pid. */
+  instanceId?: string;
   /** Single use of signed user context (jti); default one in memory. */
   replayCache?: ReplayCache;
 }
@@ -130,30 +132,25 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
   if (config.server.allowUnauthenticated)
     log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
   const server = httpServer(loaded, options.env);
-  const sqlite = options.auditStore
-    ? undefined
-    : new SqliteAuditStore(resolveAuditPath(config.audit.sqlitePath, baseDir), {
-        durability: config.audit.durability,
-        writeBudgetMs: config.audit.writeBudgetMs,
-        maxPendingWrites: config.audit.maxPendingWrites,
-        log,
-      });
-  const store = options.auditStore ?? sqlite!;
-  const audit = new AuditLog(store, (err, more) =>
-    log(`audit write failed: ${describeError(err)}${more ? ` (and ${more} more like it in the last second)` : ''}`),
+  const configured = options.auditStore ? undefined : configuredAuditStore(config.audit, { baseDir, env, log });
+  const store = options.auditStore ?? configured!.store;
+  const instanceId = instanceIdOf(options.instanceId ?? config.state.instanceId);
+  const audit = new AuditLog(
+    store,
+    (err, more) =>
+      log(`audit write failed: ${describeError(err)}${more ? ` (and ${more} more like it in the last second)` : ''}`),
+    instanceId,
   );
   const limits = buildLimits(config, server, audit, log);
   let baseUrl: string | undefined;
   const issuer = () => baseUrl ?? 'http://gateway.invalid';
   let shared: SharedState | undefined;
   try {
-    shared = await openSharedState(config, baseDir, options.env, log);
-    const instanceId = shared.namesInstance ? shared.instanceId : undefined;
+    shared = await openSharedState(config, baseDir, options.env, log, instanceId);
     /** Set while a change announced by another instance is being put in force here, so it is not announced again. */
     const fleetOrigin: { from?: string } = {};
-    // The writer thread is up before anything listens; a file that starts a chain says so in its first record.
-    await sqlite?.startWriter();
-    if (sqlite?.startsNewChain && config.audit.sqlitePath !== ':memory:') audit.tryAppend(newChainEvent());
+    // The writer is up before anything listens; a store that starts a chain says so in its first record.
+    if (await configured?.start()) audit.tryAppend(newChainEvent());
     const digestKey = config.audit.arguments.digestKey
       ? Buffer.from(resolveSecret(config.audit.arguments.digestKey, baseDir, options.env))
       : await store.secret('args-digest');

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { GatewayConfig } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { entryHash, type FleetRevocation } from '../keys/fleet-revocations.js';
@@ -21,8 +20,6 @@ const STARTUP_WAIT_MS = 5000;
  */
 export interface SharedState {
   instanceId: string;
-  /** Whether the fleet's records name this instance: with state.redis or an explicit state.instanceId. */
-  namesInstance: boolean;
   replayCache(now?: () => number): ReplayCache;
   rateLimiter: RateLimiter;
   exchangeLock: ExchangeLock;
@@ -37,13 +34,13 @@ export async function openSharedState(
   baseDir: string,
   env: NodeJS.ProcessEnv | undefined,
   log: (line: string) => void,
+  /** This gateway's name in the fleet (`--instance-id`, else `state.instanceId`, else host and pid). */
+  instanceId: string,
 ): Promise<SharedState> {
-  const instanceId = config.state.instanceId ?? `${hostname()}:${process.pid}`;
   const cfg = config.state.redis;
   if (!cfg) {
     return {
       instanceId,
-      namesInstance: config.state.instanceId !== undefined,
       replayCache: (now) => new MemoryReplayCache({ now }),
       rateLimiter: new MemoryRateLimiter(),
       exchangeLock: LOCAL_EXCHANGE_LOCK,
@@ -56,7 +53,6 @@ export async function openSharedState(
   let changes: FleetChanges | undefined;
   const state: SharedState = {
     instanceId,
-    namesInstance: true,
     replayCache: (now) => new RedisReplayCache(redis, now),
     rateLimiter: new RedisRateLimiter(redis),
     exchangeLock: new RedisExchangeLock(redis),

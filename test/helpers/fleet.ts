@@ -86,7 +86,7 @@ export async function startFleet(o: { size: number; prefix: string; policy: Reco
       // The fleet's resource is the load balancer's URL, not a loopback one.
       acceptResource: (r) => r.startsWith(`${PUBLIC_URL}/`),
     });
-    proxy = await startTcpProxy(REDIS_PORT);
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: REDIS_PORT });
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const kid = 'platform-1';
     const shared = tempDir('behalf-fleet-');

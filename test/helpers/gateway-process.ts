@@ -70,8 +70,9 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-export async function startGatewayProcess(s: GatewaySetup): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [join(s.root, 'src/cli/main.js'), 'gateway', '--config', s.config], {
+/** `args` go after `--config FILE` (e.g. `--instance-id`). */
+export async function startGatewayProcess(s: GatewaySetup, args: string[] = []): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [join(s.root, 'src/cli/main.js'), 'gateway', '--config', s.config, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const log: string[] = [];

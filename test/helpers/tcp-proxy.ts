@@ -1,12 +1,11 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
-
 /**
- * A TCP forwarder the test controls, in front of a service the machine runs
- * (Redis): `stop` refuses new connections and cuts the open ones, as an
- * outage would, without touching the service itself; `start` listens again
- * on the same port.
+ * A TCP forwarder the test controls, in front of a service the machine
+ * runs (PostgreSQL, Redis): stop() cuts every connection and refuses new ones, as
+ * an outage would, and start() serves again on the same port. The
+ * machine's own service is never touched.
  */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
 export interface TcpProxy {
   port: number;
   stop(): Promise<void>;
@@ -14,36 +13,37 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-  const open = new Set<Socket>();
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = createServer((client) => {
-        const upstream = connect(targetPort, targetHost);
-        for (const sock of [client, upstream]) {
-          open.add(sock);
-          sock.on('close', () => open.delete(sock));
-          // A reset on either side ends both; nothing to report.
-          sock.on('error', () => undefined);
-        }
-        client.pipe(upstream).pipe(client);
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-      });
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => {
-        port = (s.address() as AddressInfo).port;
-        server = s;
-        resolve();
-      });
+  const listen = async () => {
+    const s = createServer((client) => {
+      const upstream = createConnection(target);
+      sockets.add(client).add(upstream);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+      client.pipe(upstream).pipe(client);
     });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => resolve());
+    });
+    port = (s.address() as { port: number }).port;
+    server = s;
+  };
   const stop = async () => {
     const s = server;
     server = undefined;
-    for (const sock of open) sock.destroy();
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    for (const sock of sockets) sock.destroy();
+    sockets.clear();
+    if (s) await new Promise<void>((r) => s.close(() => r()));
   };
   await listen();
   return {
