@@ -162,9 +162,8 @@ const WIRE: Record<WireCode, WireSpec> = {
   // An upstream's request the gateway answers itself (roots it was never offered, requests on per-user connections).
   not_available_here: { status: 404, rpc: RPC.MethodNotFound, expose: true, publicMessage: 'Not available through this gateway route' },
   no_client_stream: { status: 503, rpc: RPC.InternalError, expose: true, publicMessage: 'No client stream is open to deliver this request' },
-  // Input-required results bridged for a 2025-era upstream (src/gateway/stateless/): the first two answer the client,
-  // the last two answer the upstream's own request. One message for every bad requestState: unknown, used, foreign or
-  // for another call look alike, so a stranger learns nothing about a handle.
+  // Input-required results bridged for a 2025-era upstream (src/gateway/stateless/): the first answers the client,
+  // the last two the upstream's own request (a bad requestState, on either path, is request_state_invalid above).
   input_responses_invalid: { status: 400, rpc: RPC.InvalidParams, expose: true, publicMessage: 'Invalid params: inputResponses must be an object whose values are results' },
   client_capability_missing: { status: 400, rpc: RPC.MissingRequiredClientCapability, expose: true, publicMessage: 'The client did not declare the capability this request needs' },
   client_input_expired: { status: 504, rpc: RPC.RequestTimeout, expose: true, publicMessage: 'The client did not answer this request in time' },

@@ -7,9 +7,13 @@ import { parse } from './args.js';
 export async function gatewayCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { config: { type: 'string', short: 'c' }, 'instance-id': { type: 'string' } });
   if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE [--instance-id ID]');
-  const instanceId = instanceIdOf(values['instance-id']);
-  const gw = await startGateway(loadConfigFile(values.config), { instanceId });
-  process.stderr.write(`behalf gateway: instance ${instanceId}\n`);
+  const given = values['instance-id'];
+  // The flag names this instance over the config's state.instanceId; without either, host and pid do.
+  const gw = await startGateway(
+    loadConfigFile(values.config),
+    given === undefined ? {} : { instanceId: instanceIdOf(given) },
+  );
+  process.stderr.write(`behalf gateway: instance ${gw.runtime.audit.instanceId}\n`);
   const { host } = gw.runtime.config.server;
   // With a publicUrl the route lines name the public address; this one says where the process itself listens.
   process.stderr.write(`behalf gateway: listening on ${host.includes(':') ? `[${host}]` : host}:${gw.port}\n`);
