@@ -8,6 +8,7 @@ import type { KeyStoreHolder } from '../keys/holder.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
+import type { SharedSessions } from '../state/shared-sessions.js';
 import type { FleetWiring } from './fleet-wiring.js';
 import type { RuntimeLimits } from './limits/runtime-limits.js';
 import type { Route } from './route.js';
@@ -38,6 +39,8 @@ export interface GatewayRuntime {
   /** The gateway's signing identity (user assertions): the key store's, unless options.signer; JWKS at /.well-known/jwks.json. */
   signer?: GatewaySigner;
   sessions: SessionStore<GatewaySession>;
+  /** With state.redis: the fleet's session records, and this instance's name in them (fleet-sessions.ts). */
+  shared?: { sessions: SharedSessions; instanceId: string };
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal: an index into `sessions`, which holds and counts them. */
   stateless: Map<string, GatewaySession>;
   /** Stateless calls parked while their client is asked for input (docs/architecture.md §4, Input-required results). */

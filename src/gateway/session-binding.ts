@@ -17,19 +17,36 @@ import { connectUpstream, type ChildUser } from './upstream/factory.js';
  * connection (nothing is shared across users). It is charged to her quota
  * before anything is started, so a refused session costs no upstream.
  */
-export async function createSession(ctx: RequestContext, kind: GatewaySession['kind']): Promise<GatewaySession> {
+export async function createSession(
+  ctx: RequestContext,
+  kind: GatewaySession['kind'],
+  continued?: ContinuedSession,
+): Promise<GatewaySession> {
   const { rt, route } = ctx;
   // A stdio route's process caps come first: at her cap there, her least recently used child goes, freeing a slot too.
   if (route.upstream.transport === 'stdio') enforceProcessCaps(ctx);
   const slot = rt.sessions.reserve(ctx.principal!, { stream: kind === 'legacy-sse' });
   try {
-    return await openSession(ctx, kind, slot);
+    return await openSession(ctx, kind, slot, continued);
   } finally {
     rt.sessions.release(slot);
   }
 }
 
-async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], slot: SessionSlot) {
+/** A fleet's session another instance opened, served here: its id and its upstream's side (fleet-sessions.ts). */
+export interface ContinuedSession {
+  id: string;
+  createdAt: number;
+  upstreamSessionId?: string;
+  protocolVersion?: string;
+}
+
+async function openSession(
+  ctx: RequestContext,
+  kind: GatewaySession['kind'],
+  slot: SessionSlot,
+  continued: ContinuedSession | undefined,
+) {
   const { rt, route } = ctx;
   const strategy = rt.delegation.get(route.name);
   const opened: { session?: GatewaySession } = {};
@@ -50,7 +67,8 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
     upstream = connectUpstream(route.name, route.upstream, rt.upstreamContext, credential);
   }
   await upstream.start();
-  const id = rt.sessions.newId();
+  if (continued) upstream.continueSession(continued.upstreamSessionId, continued.protocolVersion);
+  const id = continued?.id ?? rt.sessions.newId();
   const now = Date.now();
   const session: GatewaySession = {
     id,
@@ -58,9 +76,10 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
     routeName: route.name,
     boundTo: principalKey(ctx.principal!),
     principal: ctx.principal!,
-    createdAt: now,
+    createdAt: continued?.createdAt ?? now,
     lastSeen: now,
     kind,
+    ...(continued?.protocolVersion ? { protocolVersion: continued.protocolVersion } : {}),
     upstream,
     postStreams: new Set(),
     liveStreams: new Map(),
@@ -99,7 +118,7 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
     upstream: route.name,
     transport: ctx.transport,
     sessionFingerprint: session.fingerprint,
-    outcome: 'created',
+    outcome: continued ? 'continued from the fleet' : 'created',
     ...principalFields(ctx.principal),
   });
   return session;
@@ -109,17 +128,7 @@ async function openSession(ctx: RequestContext, kind: GatewaySession['kind'], sl
 export function requireBoundSession(ctx: RequestContext, id: string | undefined): GatewaySession {
   if (!id) throw new BehalfError('session_required');
   const { session, mismatch } = ctx.rt.sessions.lookup(id, ctx.route.name, ctx.principal!);
-  if (mismatch) {
-    ctx.rt.audit.tryAppend({
-      ts: Date.now(),
-      kind: 'session-mismatch',
-      route: ctx.route.name,
-      transport: ctx.transport,
-      sessionFingerprint: sessionFingerprint(id),
-      reason: 'session id presented by another principal',
-      ...principalFields(ctx.principal),
-    });
-  }
+  if (mismatch) recordMismatch(ctx, id);
   if (!session) throw new BehalfError('session_unknown');
   // A session also belongs to the transport that opened it: a legacy SSE id is unknown on the Streamable endpoint.
   if (session.kind !== (ctx.endpoint === 'messages' ? 'legacy-sse' : 'streamable'))
@@ -127,11 +136,34 @@ export function requireBoundSession(ctx: RequestContext, id: string | undefined)
   return session;
 }
 
+/** Someone presented a session id bound to another principal or route: answered as unknown, and recorded. */
+export function recordMismatch(ctx: RequestContext, id: string): void {
+  ctx.rt.audit.tryAppend({
+    ts: Date.now(),
+    kind: 'session-mismatch',
+    route: ctx.route.name,
+    transport: ctx.transport,
+    sessionFingerprint: sessionFingerprint(id),
+    reason: 'session id presented by another principal',
+    ...principalFields(ctx.principal),
+  });
+}
+
 export function sessionIdHeader(ctx: RequestContext): string | undefined {
   return headerValue(ctx.req, 'mcp-session-id');
 }
 
-export function endSession(rt: RequestContext['rt'], session: GatewaySession, reason: string): void {
+/**
+ * Ends this instance's session. A fleet's HTTP session is only left here
+ * (its upstream session goes on for the other instances) unless it ends
+ * `everywhere` (the client's DELETE).
+ */
+export function endSession(
+  rt: RequestContext['rt'],
+  session: GatewaySession,
+  reason: string,
+  o: { everywhere?: boolean } = {},
+): void {
   if (session.kind === 'stateless') {
     for (const [k, s] of rt.stateless) if (s === session) rt.stateless.delete(k);
   }
@@ -139,7 +171,7 @@ export function endSession(rt: RequestContext['rt'], session: GatewaySession, re
   if (session.streamExpiry) clearTimeout(session.streamExpiry);
   session.stream?.close();
   for (const s of session.postStreams) s.close();
-  void session.upstream.close();
+  void (session.fleetShared && !o.everywhere ? session.upstream.detach() : session.upstream.close());
   closeUserUpstreams(session);
   rt.audit.tryAppend({
     ts: Date.now(),

@@ -29,6 +29,8 @@ export interface GatewaySession extends SessionBase {
   /** Requests being answered on this session now: while any is, the session is in use and never evicted as idle. */
   inFlight: number;
   streamExpiry?: NodeJS.Timeout;
+  /** In a fleet's Redis, its upstream session continued by any instance: ending it here must not end it upstream. */
+  fleetShared?: boolean;
 }
 
 /** The session's GET stream (Streamable HTTP) or its legacy SSE stream is open. */

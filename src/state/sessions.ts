@@ -154,6 +154,11 @@ export class SessionStore<S extends SessionBase> {
     return { session: s, mismatch: false };
   }
 
+  /** The session with this id whoever it is bound to, for bookkeeping only (never to serve a request: that is `lookup`). */
+  peek(id: string): S | undefined {
+    return this.sessions.get(id);
+  }
+
   delete(id: string): S | undefined {
     const s = this.sessions.get(id);
     if (!s) return undefined;

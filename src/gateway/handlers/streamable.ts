@@ -1,12 +1,13 @@
 import { BehalfError } from '../../errors.js';
 import { isRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 import type { RequestContext, Step } from '../context.js';
-import { dispatchInitialize } from '../message/initialize.js';
+import { dispatchInitialize, initializeToForward } from '../message/initialize.js';
+import { deleteSession, publishSession, requireStreamableSession } from '../fleet-sessions.js';
 import { dispatchMessage } from '../message/pipeline.js';
 import { headerValue, sendJson } from '../http-io.js';
 import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';
-import { createSession, endSession, requireBoundSession, sessionIdHeader } from '../session-binding.js';
+import { createSession, endSession, sessionIdHeader } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
 import type { LoggedEvent } from '../event-log.js';
 import { SseWriter } from '../sse-writer.js';
@@ -20,7 +21,7 @@ function wantsEventStream(ctx: RequestContext): boolean {
 
 async function resolveSession(ctx: RequestContext): Promise<GatewaySession> {
   const id = sessionIdHeader(ctx);
-  if (id !== undefined) return requireBoundSession(ctx, id);
+  if (id !== undefined) return requireStreamableSession(ctx, id);
   throw new BehalfError('session_required');
 }
 
@@ -42,6 +43,13 @@ async function initialize(ctx: RequestContext): Promise<void> {
     endSession(ctx.rt, session, 'initialize refused');
     sendJson(ctx.res, 200, response);
     return;
+  }
+  try {
+    const forwarded = initializeToForward(ctx, msgs[0]!);
+    await publishSession(ctx, session, ('params' in forwarded ? forwarded.params : undefined) ?? {});
+  } catch (err) {
+    endSession(ctx.rt, session, 'not recorded in the fleet');
+    throw err;
   }
   sendJson(ctx.res, 200, response, { 'mcp-session-id': session.id });
 }
@@ -101,9 +109,9 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
 export const handleGetStream: Step = {
   name: 'open_stream',
   why: "the stream belongs to the session's principal and ends when that principal's token expires",
-  run(ctx) {
+  async run(ctx) {
     if (!wantsEventStream(ctx)) throw new BehalfError('not_acceptable', 'Accept must include text/event-stream');
-    const session = requireBoundSession(ctx, sessionIdHeader(ctx));
+    const session = await requireStreamableSession(ctx, sessionIdHeader(ctx));
     const lastEventId = headerValue(ctx.req, 'last-event-id');
     const resumed = lastEventId === undefined ? undefined : findResumable(session, lastEventId);
     if (resumed && resumed.stream !== session.standaloneStream) return resumePostStream(ctx, session, resumed);
@@ -154,9 +162,9 @@ function resumePostStream(
 export const handleDelete: Step = {
   name: 'delete_session',
   why: 'only the bound principal may end a session',
-  run(ctx) {
-    const session = requireBoundSession(ctx, sessionIdHeader(ctx));
-    endSession(ctx.rt, session, 'deleted by client');
+  async run(ctx) {
+    const session = await requireStreamableSession(ctx, sessionIdHeader(ctx));
+    await deleteSession(ctx, session);
     ctx.res.writeHead(200).end();
   },
 };

@@ -16,17 +16,18 @@ function withoutRootsCapability(msg: JsonRpcMessage): JsonRpcMessage {
   return { ...msg, params: { ...params, capabilities: rest } } as JsonRpcMessage;
 }
 
+/** The initialize this route forwards for the client's own. */
+export function initializeToForward(ctx: RequestContext, msg: JsonRpcMessage): JsonRpcMessage {
+  return ctx.route.upstream.forwardClientRoots ? msg : withoutRootsCapability(msg);
+}
+
 /** Forwards `initialize` through the message pipeline and remembers what was negotiated, so the upstream transport speaks the same version. */
 export async function dispatchInitialize(
   ctx: RequestContext,
   session: GatewaySession,
   msg: JsonRpcMessage,
 ): Promise<JsonRpcResponse> {
-  const response = await dispatchMessage(
-    ctx,
-    session,
-    ctx.route.upstream.forwardClientRoots ? msg : withoutRootsCapability(msg),
-  );
+  const response = await dispatchMessage(ctx, session, initializeToForward(ctx, msg));
   if (!response) throw new BehalfError('invalid_request', 'initialize must be a request');
   if ('result' in response) {
     const v = response.result.protocolVersion;

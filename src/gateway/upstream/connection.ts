@@ -9,6 +9,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../jsonrpc.js';
+import { UpstreamSessionLost } from './http-transport.js';
 import type { MessageOrigin, RelatedSink, UpstreamTransport } from './transport.js';
 
 interface Pending {
@@ -41,6 +42,9 @@ export class UpstreamConnection {
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
   private closed = false;
+  /** Re-initializes the upstream session after the upstream forgot it; set only for a fleet's shared sessions. */
+  private recover?: () => Promise<void>;
+  private recovering?: Promise<void>;
 
   constructor(
     private readonly transport: UpstreamTransport,
@@ -86,6 +90,34 @@ export class UpstreamConnection {
     this.transport.setProtocolVersion?.(version);
   }
 
+  /** Continues an upstream session opened by another instance of the fleet (Streamable HTTP only). */
+  continueSession(sessionId: string | undefined, version: string | undefined): void {
+    this.transport.continueSession?.(sessionId, version);
+  }
+
+  /**
+   * From now on an upstream that answers 404 for its session is
+   * re-initialized by `recover` (which starts from resetSession) and the call
+   * is sent once more, instead of the connection closing.
+   */
+  recoverSessionsWith(recover: () => Promise<void>): void {
+    if (!this.transport.continueSession) return;
+    this.transport.recoverable = true;
+    this.recover = recover;
+  }
+
+  resetSession(): void {
+    this.transport.resetSession?.();
+  }
+
+  /** Leaves the connection without ending the upstream session: another instance of the fleet may go on with it. */
+  async detach(): Promise<void> {
+    if (this.closed) return;
+    // Best effort, as in close: handleClosed below settles every pending call either way.
+    await this.transport.close().catch(() => undefined);
+    this.handleClosed();
+  }
+
   /**
    * Forwards one request. `credential` is this call's downstream credential:
    * the HTTP transport's fetch reads it from `callCredential` (see there for
@@ -124,10 +156,10 @@ export class UpstreamConnection {
         related,
         progressToken: requestedProgressToken(req),
       });
-      this.transport.send({ ...req, id }).catch((err: unknown) => {
+      this.sendRecovering({ ...req, id }).catch((err: unknown) => {
         clearTimeout(timer);
         this.pending.delete(id);
-        reject(new BehalfError('upstream_unavailable', undefined, {}, { cause: err }));
+        reject(err instanceof BehalfError ? err : new BehalfError('upstream_unavailable', undefined, {}, { cause: err }));
       });
     });
   }
@@ -152,6 +184,19 @@ export class UpstreamConnection {
     if (typeof v === 'string') this.setProtocolVersion(v);
     await this.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     return init.result;
+  }
+
+  /** Sends; an upstream that forgot the session is re-initialized once (one at a time) and the message sent again. */
+  private async sendRecovering(msg: JsonRpcRequest): Promise<void> {
+    try {
+      await this.transport.send(msg);
+    } catch (err) {
+      if (!(err instanceof UpstreamSessionLost) || !this.recover) throw err;
+      const recover = this.recover;
+      this.recovering ??= recover().finally(() => (this.recovering = undefined));
+      await this.recovering;
+      await this.transport.send(msg);
+    }
   }
 
   /** Notifications, and responses to requests the upstream made of the client. */

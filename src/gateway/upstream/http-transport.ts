@@ -16,6 +16,13 @@ export interface HttpTransportOptions {
   log: (line: string) => void;
 }
 
+/** The upstream answered 404 for its session: it no longer knows it (restarted, or expired it). */
+export class UpstreamSessionLost extends Error {
+  constructor() {
+    super('upstream session not found (404)');
+  }
+}
+
 /** Failed attempts at resuming a stream the upstream closed before answering, before the call fails. */
 const MAX_FAILED_RESUMES = 5;
 /** Resumptions of one call's stream in all: an upstream that pauses forever does not hold the gateway forever. */
@@ -38,6 +45,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
   onerror?: (err: Error) => void;
   onpause?: (relatedTo: string, retryMs: number) => void;
   isPending?: (requestId: string) => boolean;
+  /** A 404 for the session is reported (UpstreamSessionLost) instead of closing the connection. */
+  recoverable = false;
   private protocolVersion?: string;
   private closed = false;
   private readonly inFlight = new Set<Readable>();
@@ -51,6 +60,19 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   setProtocolVersion(version: string): void {
     this.protocolVersion = version;
+  }
+
+  /** Continues an upstream session another gateway instance initialized: same session id, same version, no initialize. */
+  continueSession(sessionId: string | undefined, version: string | undefined): void {
+    this.sessionId = sessionId;
+    this.protocolVersion = version;
+    this.initialized = true;
+  }
+
+  /** Forgets the upstream session (it forgot it first), so the next initialize starts a new one. */
+  resetSession(): void {
+    this.sessionId = undefined;
+    this.initialized = false;
   }
 
   async send(msg: JsonRpcMessage): Promise<void> {
@@ -70,6 +92,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
     }
     if (res.statusCode === 404 && this.sessionId) {
       await res.body.dump();
+      // A fleet's session outlives its upstream session: the connection re-initializes and resends (connection.ts).
+      if (this.recoverable) throw new UpstreamSessionLost();
       this.handleClosed();
       throw new Error('upstream session ended (404)');
     }

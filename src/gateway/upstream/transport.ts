@@ -27,6 +27,10 @@ export interface UpstreamTransport {
   close(): Promise<void>;
   setProtocolVersion?(version: string): void;
   terminateSession?(): Promise<void>;
+  /** Streamable HTTP in a fleet: continue a known upstream session, forget a lost one, report its loss (see http-transport.ts). */
+  continueSession?(sessionId: string | undefined, version: string | undefined): void;
+  resetSession?(): void;
+  recoverable?: boolean;
   /** Opens the upstream's standing stream for messages it starts itself (Streamable HTTP's GET), if it has one. */
   openStandaloneStream?(): void;
 }
