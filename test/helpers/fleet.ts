@@ -39,10 +39,13 @@ export interface Fleet {
   keys: { main: string; spare: string };
   /** The resource every instance serves (the load balancer's URL): a token's and an assertion's audience. */
   resource: string;
-  tokenFor(user: string): Promise<string>;
+  /** A user's token for the fleet's resource (or another route's). */
+  tokenFor(user: string, resource?: string): Promise<string>;
   platformKey: { kid: string; key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'] };
   /** The policy file all instances read; only the first watches it (the others reload when the fleet says so). */
   policyPath: string;
+  /** Stops the demo CRM and starts a new one on the same port: it has forgotten every upstream session. */
+  restartCrm(): Promise<void>;
   /** Resolves once a line matching `re` appears in the instance's output after index `from`. */
   waitForLine(i: FleetInstance, re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
   close(): Promise<void>;
@@ -70,7 +73,13 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-export async function startFleet(o: { size: number; prefix: string; policy: Record<string, unknown> }): Promise<Fleet> {
+export async function startFleet(o: {
+  size: number;
+  prefix: string;
+  policy: Record<string, unknown>;
+  /** More upstreams in every instance's config, next to `crm`. */
+  upstreams?: Record<string, unknown>;
+}): Promise<Fleet> {
   const children: ChildProcess[] = [];
   let idp: DevIdp | undefined;
   let proxy: TcpProxy | undefined;
@@ -122,7 +131,10 @@ export async function startFleet(o: { size: number; prefix: string; policy: Reco
             userClaims: ['role', 'customers'],
           },
         },
-        upstreams: { crm: { transport: 'streamable-http', url: crmUrl, inbound: ['token', 'signed-context'] } },
+        upstreams: {
+          crm: { transport: 'streamable-http', url: crmUrl, inbound: ['token', 'signed-context'] },
+          ...o.upstreams,
+        },
         policy: { file: policyPath, watch: n === 0 },
         audit: { sqlitePath: join(dir, 'audit.db') },
         state: { redis: { url: 'env:BEHALF_FLEET_REDIS_URL', keyPrefix: o.prefix }, instanceId: id },
@@ -152,17 +164,27 @@ export async function startFleet(o: { size: number; prefix: string; policy: Reco
       resource,
       policyPath,
       platformKey: { kid, key: privateKey },
-      async tokenFor(username) {
+      async tokenFor(username, audience = resource) {
         const { accessToken } = await started.passwordToken({
           clientId: 'agent',
           clientSecret: 'fleet-secret',
           username,
           password: 'fleet',
-          resource,
+          resource: audience,
         });
         return accessToken;
       },
       waitForLine,
+      async restartCrm() {
+        await stop(children[0]!, 'SIGTERM');
+        const next = spawn(
+          process.execPath,
+          [join(OWN_ROOT, 'demo/crm/http-main.js'), '--port', new URL(crmUrl).port],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        children[0] = next;
+        await lineOf(next, /^\{"url"/);
+      },
       async close() {
         for (const c of children.slice(1)) await stop(c, 'SIGINT');
         await stop(children[0]!, 'SIGTERM');

@@ -159,7 +159,9 @@ export class UpstreamConnection {
       this.sendRecovering({ ...req, id }).catch((err: unknown) => {
         clearTimeout(timer);
         this.pending.delete(id);
-        reject(err instanceof BehalfError ? err : new BehalfError('upstream_unavailable', undefined, {}, { cause: err }));
+        reject(
+          err instanceof BehalfError ? err : new BehalfError('upstream_unavailable', undefined, {}, { cause: err }),
+        );
       });
     });
   }
