@@ -114,6 +114,12 @@ describe('a fleet of three gateway processes sharing Redis: shared sessions', ()
       const r = await postJson(i.url, alice, listMine(), id);
       assert.equal(r.status, 404, `${i.id}: ${r.text}`);
     }
+    const ended = await eventually(
+      three,
+      "kind = 'session' AND session_fingerprint = ? AND outcome LIKE 'ended:%'",
+      sessionFingerprint(id),
+    );
+    assert.equal(ended[0]?.outcome, 'ended: ended in the fleet', "instance 3's cached copy ended on its next use");
   });
 
   it('an upstream that forgot the session is re-initialized transparently as the same user, and audited', async () => {
