@@ -79,6 +79,10 @@ export async function startFleet(o: {
   policy: Record<string, unknown>;
   /** More upstreams in every instance's config, next to `crm`. */
   upstreams?: Record<string, unknown>;
+  /** Every instance's `audit` section instead of its own SQLite file (e.g. one PostgreSQL trail). */
+  audit?: Record<string, unknown>;
+  /** More environment for every instance (e.g. the URL an `env:` reference in `audit` names). */
+  env?: Record<string, string>;
 }): Promise<Fleet> {
   const children: ChildProcess[] = [];
   let idp: DevIdp | undefined;
@@ -136,14 +140,14 @@ export async function startFleet(o: {
           ...o.upstreams,
         },
         policy: { file: policyPath, watch: n === 0 },
-        audit: { sqlitePath: join(dir, 'audit.db') },
+        audit: o.audit ?? { sqlitePath: join(dir, 'audit.db') },
         state: { redis: { url: 'env:BEHALF_FLEET_REDIS_URL', keyPrefix: o.prefix }, instanceId: id },
       };
       const configPath = join(dir, 'gateway.yaml');
       writeFileSync(configPath, stringify(config));
       const child = spawn(process.execPath, [join(OWN_ROOT, 'src/cli/main.js'), 'gateway', '--config', configPath], {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, BEHALF_FLEET_REDIS_URL: `redis://127.0.0.1:${proxy!.port}` },
+        env: { ...process.env, ...o.env, BEHALF_FLEET_REDIS_URL: `redis://127.0.0.1:${proxy!.port}` },
       });
       children.push(child);
       const output: string[] = [];
