@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
@@ -119,6 +120,57 @@ describe(
         sessionFingerprint(id),
       );
       assert.deepEqual([...refused.keys()].sort(), ['gw-1', 'gw-2', 'gw-3'], JSON.stringify([...refused]));
+    });
+
+    it('kill -9 of one instance under load: the sessions go on through the other two; the trail still verifies', async () => {
+      const alice = await asUser('alice');
+      const workers = 4;
+      const ids = await Promise.all(Array.from({ length: workers }, () => openSession(url, alice)));
+      const killAfterMs = 1500;
+      const runMs = 5000;
+      const started = Date.now();
+      const victim = fleet.instances[1]!.child;
+      // The instance is gone (its sockets closed) when its parent sees it exit, not when kill() returns.
+      const gone = new Promise<number>((resolve) => victim.once('exit', () => resolve(Date.now())));
+      const kill = setTimeout(() => victim.kill('SIGKILL'), killAfterMs);
+      /** Each worker keeps one call in flight on its own session. */
+      const run = async (id: string) => {
+        const seen: { ok: boolean; sentAt: number; text: string }[] = [];
+        while (Date.now() - started < runMs) {
+          const sentAt = Date.now();
+          const r = await postJson(url, alice, toolCall('get_customer', { customer_id: 'c-100' }), id).catch(
+            (err: Error) => ({ status: 0, text: err.message, json: undefined }),
+          );
+          const ok = r.status === 200 && (r.json as { result?: { isError?: boolean } })?.result?.isError !== true;
+          seen.push({ ok, sentAt, text: `${r.status} ${r.text.slice(0, 120)}` });
+        }
+        return seen;
+      };
+      const results = await Promise.all(ids.map(run));
+      clearTimeout(kill);
+      const goneAt = await gone;
+      const failures = results.flat().filter((c) => !c.ok);
+      assert.ok(failures.length <= 2 * workers, `${failures.length} failures`);
+      for (const [w, seen] of results.entries()) {
+        // Only calls that reached the dying instance fail; every call sent once it was gone landed on a survivor.
+        const after = seen.filter((c) => c.sentAt >= goneAt);
+        const bad = after.filter((c) => !c.ok);
+        assert.equal(
+          bad.length,
+          0,
+          `worker ${w}: ${bad.map((c) => `${c.sentAt - goneAt} ms after the exit: ${c.text}`)}\n${readFileSync(join(nginx.dir, 'error.log'), 'utf8')}`,
+        );
+        assert.ok(after.length >= 5, `worker ${w} kept going after the kill: ${after.length} calls`);
+      }
+      // Every call a client saw succeed had its decision written before its forward.
+      const succeeded = results.flat().filter((c) => c.ok).length;
+      const decided = await db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM audit_events WHERE kind = 'decision' AND method = 'tools/call' AND session_fingerprint = ANY($1)",
+        [ids.map(sessionFingerprint)],
+      );
+      assert.ok(Number(decided[0]!.n) >= succeeded, `${decided[0]!.n} decisions for ${succeeded} successful calls`);
+      const { status, out } = auditVerify(db);
+      assert.equal(status, 0, out);
     });
 
     it("behalf audit verify passes on the fleet's PostgreSQL trail", async () => {
