@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import type { AuditEvent } from '../src/audit/event.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { sampleDecision } from '../test/helpers/audit-appender.js';
 
 const WARMUP = 1000;
 
@@ -24,32 +25,9 @@ export interface AppendTimes {
   mainThreadUs?: number;
 }
 
-/** A decision record as large as a real one: every who/what/why field set. */
+/** A decision record as large as a real one, with a call id as long as a UUID (the shape the gateway writes). */
 function decision(i: number): AuditEvent {
-  return {
-    ts: Date.now(),
-    kind: 'decision',
-    callId: `0f8fad5b-d9cb-469f-a165-${String(i).padStart(12, '0')}`,
-    route: 'crm',
-    upstream: 'crm',
-    transport: 'streamable-http',
-    clientId: 'agent',
-    clientMethod: 'api-key',
-    credentialId: 'k1',
-    userIssuer: 'https://idp.example.com',
-    userSubject: `user-${i % 100}`,
-    tokenFingerprint: '3f2a9c0d1e7b6a54',
-    sessionFingerprint: '9b1c7f3a2e4d6c80',
-    method: 'tools/call',
-    target: 'get_customer',
-    args: '{"customer_id":"c-100","notes":"[redacted string 24]"}',
-    argsDigest: 'ab'.repeat(32),
-    decision: 'allow',
-    ruleIds: ['reps-read-own'],
-    reason: 'allowed by reps-read-own',
-    policyVersion: 'cd'.repeat(8),
-    downstreamStrategy: 'none',
-  };
+  return { ...sampleDecision('bench', i), callId: `0f8fad5b-d9cb-469f-a165-${String(i).padStart(12, '0')}` };
 }
 
 async function measure(durability: 'normal' | 'full', n: number): Promise<AppendTimes> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { BehalfError } from '../errors.js';
-import { prepare, type Prepared } from './chain-writer.js';
+import { prepare } from './chain-writer.js';
 import type { AppendOptions, AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
 import { createPgSchema, fromPgRow, hasPgSchema, normalizeForPg } from './pg-schema.js';
 import { PgWriter } from './pg-writer.js';
@@ -103,17 +103,11 @@ export class PgAuditStore implements AuditStore {
     await this.writer?.start();
   }
 
-  append(event: AuditEvent, opts: AppendOptions = {}): Promise<AuditRecord> {
-    if (!this.writer) return Promise.reject(new BehalfError('internal', 'audit store opened read-only'));
-    let fields: AuditEvent;
-    let prepared: Prepared;
-    try {
-      fields = normalizeForPg(event);
-      prepared = prepare(fields);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.writer.append(fields, prepared, opts.deferrable === true);
+  // async: a record that cannot be prepared rejects like one that cannot be written, and nothing is queued.
+  async append(event: AuditEvent, opts: AppendOptions = {}): Promise<AuditRecord> {
+    if (!this.writer) throw new BehalfError('internal', 'audit store opened read-only');
+    const fields = normalizeForPg(event);
+    return this.writer.append(fields, prepare(fields), opts.deferrable === true);
   }
 
   health(): AuditHealth {

@@ -132,16 +132,11 @@ export class SqliteAuditStore implements AuditStore {
     return linked(fields, this.chain.write(() => [prepare(fields)])[0]!);
   }
 
-  append(event: AuditEvent, opts: AppendOptions = {}): Promise<AuditRecord> {
-    if (!this.chain) return Promise.reject(new BehalfError('internal', 'audit store opened read-only'));
-    let fields: AuditEvent;
-    let prepared: Prepared;
-    try {
-      fields = normalize(event);
-      prepared = prepare(fields);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  // async: a record that cannot be prepared rejects like one that cannot be written, and nothing is queued.
+  async append(event: AuditEvent, opts: AppendOptions = {}): Promise<AuditRecord> {
+    if (!this.chain) throw new BehalfError('internal', 'audit store opened read-only');
+    const fields = normalize(event);
+    const prepared = prepare(fields);
     if (this.thread) return this.thread.append(fields, prepared, opts.deferrable === true);
     return new Promise((resolve, reject) => {
       this.queue.push({ fields, prepared, resolve, reject });
