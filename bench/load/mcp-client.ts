@@ -3,53 +3,20 @@
  * session (initialize + notifications/initialized), ending it (DELETE), and
  * holding a GET stream open, on kept-alive connections of the caller's agent.
  */
-import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
+import { sendOn, type Answer } from '../../test/helpers/spawned-gateway.js';
 
 export const PROTOCOL_VERSION = '2025-11-25';
 
-export interface Answer {
-  status: number;
-  headers: IncomingMessage['headers'];
-  text: string;
-}
-
-export function send(
+/** The bench waits longer than a test: under its own load an answer can take a while. */
+function send(
   agent: Agent,
   url: string,
   method: 'POST' | 'DELETE',
   headers: Record<string, string>,
   body?: unknown,
 ): Promise<Answer> {
-  const u = new URL(url);
-  const text = body === undefined ? '' : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path: u.pathname,
-        method,
-        agent,
-        headers: {
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          accept: 'application/json, text/event-stream',
-          'content-length': String(Buffer.byteLength(text)),
-          ...headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${url}: no answer in 60 s`)));
-    req.on('error', reject);
-    req.end(text);
-  });
+  return sendOn(agent, url, method, headers, body, 60_000);
 }
 
 /** Initializes refused and tried again, with why: reported, since on a quiet machine there should be none. */

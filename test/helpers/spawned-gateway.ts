@@ -178,18 +178,30 @@ export interface Answer {
 
 /** POSTs JSON on a kept-alive connection (the caller's own agent), so a call costs what a real client's does. */
 export function postOn(agent: Agent, url: string, headers: Record<string, string>, body: unknown): Promise<Answer> {
+  return sendOn(agent, url, 'POST', headers, body);
+}
+
+/** One MCP HTTP request (a POST with a JSON body, or a bodyless DELETE) on the caller's own agent. */
+export function sendOn(
+  agent: Agent,
+  url: string,
+  method: 'POST' | 'DELETE',
+  headers: Record<string, string>,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<Answer> {
   const u = new URL(url);
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: u.hostname,
         port: u.port,
         path: u.pathname,
-        method: 'POST',
+        method,
         agent,
         headers: {
-          'content-type': 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           accept: 'application/json, text/event-stream',
           'content-length': String(Buffer.byteLength(text)),
           ...headers,
@@ -204,7 +216,7 @@ export function postOn(agent: Agent, url: string, headers: Record<string, string
         res.on('error', reject);
       },
     );
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer in 30 s')));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs / 1000} s`)));
     req.on('error', reject);
     req.end(text);
   });
