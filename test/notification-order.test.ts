@@ -74,68 +74,62 @@ describe('a burst of notifications before a result: none lost, order kept, on ev
     await raw?.close();
   });
 
+  /** A Streamable session of alice's on `upstream`, with its GET stream open when asked for. */
+  async function session(upstream: string, withGetStream: boolean) {
+    const url = fx.gateway.urlFor(upstream);
+    const headers = await fx.headersFor('alice', { upstream });
+    const sid = await openSession(url, headers);
+    const get = withGetStream
+      ? await openStream(url, { headers: { ...headers, 'mcp-session-id': sid, accept: 'text/event-stream' } })
+      : undefined;
+    if (get) assert.equal(get.status, 200);
+    return { url, headers, sid, get };
+  }
+
+  /** RUNS bursts, each POSTed accepting SSE: every notification on the call's own stream, before its result. */
+  async function burstsOnPostStreams(s: { url: string; headers: Record<string, string>; sid: string }) {
+    for (let run = 0; run < RUNS; run++) {
+      const id = nextId++;
+      const post = await openStream(s.url, {
+        headers: { ...s.headers, 'mcp-session-id': s.sid, accept: 'application/json, text/event-stream' },
+        body: burstCall(id),
+      });
+      await post.ended;
+      assert.equal(post.status, 200);
+      assertBurstThenResult(post.events, id, true);
+    }
+  }
+
   for (const upstream of UPSTREAMS) {
     it(`${upstream}: POST answered as an SSE stream`, async () => {
-      const url = fx.gateway.urlFor(upstream);
-      const headers = await fx.headersFor('alice', { upstream });
-      const sid = await openSession(url, headers);
-      for (let run = 0; run < RUNS; run++) {
-        const id = nextId++;
-        const post = await openStream(url, {
-          headers: { ...headers, 'mcp-session-id': sid, accept: 'application/json, text/event-stream' },
-          body: burstCall(id),
-        });
-        await post.ended;
-        assert.equal(post.status, 200);
-        assertBurstThenResult(post.events, id, true);
-      }
+      await burstsOnPostStreams(await session(upstream, false));
     });
 
     it(`${upstream}: POST answered as an SSE stream while the session's GET stream is open`, async () => {
-      const url = fx.gateway.urlFor(upstream);
-      const headers = await fx.headersFor('alice', { upstream });
-      const sid = await openSession(url, headers);
-      const get = await openStream(url, {
-        headers: { ...headers, 'mcp-session-id': sid, accept: 'text/event-stream' },
-      });
-      assert.equal(get.status, 200);
+      const s = await session(upstream, true);
       try {
-        for (let run = 0; run < RUNS; run++) {
-          const id = nextId++;
-          const post = await openStream(url, {
-            headers: { ...headers, 'mcp-session-id': sid, accept: 'application/json, text/event-stream' },
-            body: burstCall(id),
-          });
-          await post.ended;
-          // Messages about the call travel with its response, not on the GET stream, so they cannot fall behind it.
-          assertBurstThenResult(post.events, id, true);
-        }
+        // Messages about the call travel with its response, not on the GET stream, so they cannot fall behind it.
+        await burstsOnPostStreams(s);
       } finally {
-        get.close();
+        s.get!.close();
       }
     });
 
     it(`${upstream}: POST answered as JSON, notifications on the session's GET stream`, async () => {
-      const url = fx.gateway.urlFor(upstream);
-      const headers = await fx.headersFor('alice', { upstream });
-      const sid = await openSession(url, headers);
-      const get = await openStream(url, {
-        headers: { ...headers, 'mcp-session-id': sid, accept: 'text/event-stream' },
-      });
-      assert.equal(get.status, 200);
+      const { url, headers, sid, get } = await session(upstream, true);
       try {
         for (let run = 0; run < RUNS; run++) {
           const id = nextId++;
-          const before = get.events.length;
+          const before = get!.events.length;
           const r = await postJson(url, headers, burstCall(id), sid);
           assert.equal(r.status, 200, r.text);
           assert.equal((r.json as { id: number }).id, id);
           // Written to the GET stream before the response was: at most one turn of the event loop behind it.
           await new Promise((resolve) => setImmediate(resolve));
-          assertBurstThenResult(get.events.slice(before), id, false);
+          assertBurstThenResult(get!.events.slice(before), id, false);
         }
       } finally {
-        get.close();
+        get!.close();
       }
     });
 
