@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { sessionFingerprint } from '../src/state/sessions.js';
-import { startFleet, type Fleet, type FleetInstance } from './helpers/fleet.js';
+import { auditRows, startFleet, type Fleet, type FleetInstance } from './helpers/fleet.js';
 import { openSession, postJson, rawRequest, rpcResult, toolCall } from './helpers/raw-http.js';
 import { dropPrefix, testPrefix } from './helpers/redis-test.js';
 import { OWN_ROOT } from './helpers/spawned-gateway.js';
@@ -16,18 +15,6 @@ const POLICY = {
     upstreams: [...((r as { upstreams?: string[] }).upstreams ?? []), 'crmlocal'],
   })),
 };
-
-function auditRows(i: FleetInstance, where: string, ...args: unknown[]): Record<string, unknown>[] {
-  const db = new Database(i.auditPath, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(`SELECT * FROM audit_events WHERE ${where} ORDER BY seq`).all(...args) as Record<
-      string,
-      unknown
-    >[];
-  } finally {
-    db.close();
-  }
-}
 
 /** Audit appends are queued: the rows a request caused are there within a bounded wait. */
 async function eventually(i: FleetInstance, where: string, ...args: unknown[]): Promise<Record<string, unknown>[]> {

@@ -6,13 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import { SignJWT } from 'jose';
 import { stringify } from 'yaml';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { RPC } from '../src/errors.js';
 import { callBinding } from '../src/identity/user-context.js';
-import { PLATFORM, startFleet, type Fleet, type FleetInstance } from './helpers/fleet.js';
+import { auditRows, PLATFORM, startFleet, type Fleet } from './helpers/fleet.js';
 import { openSession, postJson, rpcError, rpcResult, toolCall, type RawResponse } from './helpers/raw-http.js';
 import { dropPrefix, testPrefix } from './helpers/redis-test.js';
 import { OWN_ROOT } from './helpers/spawned-gateway.js';
@@ -26,18 +25,6 @@ const RATE_LIMIT = { id: 'fleet-list', per: ['user'], tools: ['list_customers'],
 const POLICY = { rules: DEMO_POLICY, rateLimits: [RATE_LIMIT] };
 
 type Msg = { jsonrpc: '2.0'; id: number; method: string; params: Record<string, unknown> };
-
-function auditRows(i: FleetInstance, where: string, ...args: unknown[]): Record<string, unknown>[] {
-  const db = new Database(i.auditPath, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(`SELECT * FROM audit_events WHERE ${where} ORDER BY seq`).all(...args) as Record<
-      string,
-      unknown
-    >[];
-  } finally {
-    db.close();
-  }
-}
 
 describe('a fleet of three gateway processes sharing Redis: single-use state and changes in force', () => {
   const prefix = testPrefix();

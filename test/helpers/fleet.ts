@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
 import { exportJWK, generateKeyPair } from 'jose';
 import { stringify } from 'yaml';
 import { startDevIdp, type DevIdp } from '../../demo/idp/index.js';
@@ -71,6 +72,19 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
     child.once('exit', () => resolve());
     child.kill(signal);
   });
+}
+
+/** An instance's audit rows matching `where` (SQL over audit_events), in order, read from its own file. */
+export function auditRows(i: FleetInstance, where: string, ...args: unknown[]): Record<string, unknown>[] {
+  const db = new Database(i.auditPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(`SELECT * FROM audit_events WHERE ${where} ORDER BY seq`).all(...args) as Record<
+      string,
+      unknown
+    >[];
+  } finally {
+    db.close();
+  }
 }
 
 export async function startFleet(o: {
