@@ -1,7 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcResponse } from '../jsonrpc.js';
 import { sendJson } from './http-io.js';
+import type { SessionEventLog } from './event-log.js';
 import { SseWriter, type StreamRecord } from './sse-writer.js';
+
+/** Where a resumable POST stream keeps its events, and where a resuming GET finds it while its call runs. */
+export interface Resumable {
+  log: SessionEventLog;
+  live: Map<string, LazyPostStream>;
+}
 
 /**
  * A POST response that becomes an SSE stream only if the upstream sends the
@@ -9,8 +16,8 @@ import { SseWriter, type StreamRecord } from './sse-writer.js';
  * progress). Otherwise it is one JSON body: on this machine each write is a
  * costly syscall, and an SSE answer takes three where JSON takes one.
  *
- * With a record (a session's event log), the stream is resumable: its events
- * carry ids, and when its response breaks — the client went away, or the
+ * With a session's event log, the stream is resumable: once it opens it takes
+ * a key in the log, its events carry ids, and when its response breaks — the client went away, or the
  * upstream ended its own stream to make the client poll — the stream lives
  * on in the log until a GET with `Last-Event-ID` attaches a new response.
  */
@@ -19,15 +26,17 @@ export class LazyPostStream {
   private done = false;
   /** The stream goes on without a response attached: its events only go to the log. */
   private detached = false;
+  /** Taken when the stream opens: a call answered as JSON has no events, so it costs the log nothing. */
+  private record?: StreamRecord;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string>,
-    private readonly record?: StreamRecord,
+    private readonly resumable?: Resumable,
   ) {}
 
   get isClosed(): boolean {
-    return this.done || (!this.record && (this.writer?.isClosed ?? false));
+    return this.done || (!this.resumable && (this.writer?.isClosed ?? false));
   }
 
   message(msg: JsonRpcMessage): void {
@@ -38,7 +47,7 @@ export class LazyPostStream {
 
   /** The upstream ended its stream for now: so does this one, and the client comes back with Last-Event-ID. */
   pause(retryMs: number): void {
-    if (this.done || this.detached || !this.record) return;
+    if (this.done || this.detached || !this.resumable) return;
     this.open().pause(retryMs);
   }
 
@@ -77,8 +86,17 @@ export class LazyPostStream {
     else if (!this.detached) this.res.end();
   }
 
+  /** The call is over (answered, or failed): a resuming GET finds its events in the log, no longer the stream. */
+  release(): void {
+    if (this.record) this.resumable?.live.delete(this.record.stream);
+  }
+
   private open(): SseWriter {
     if (this.writer) return this.writer;
+    if (this.resumable) {
+      this.record = { log: this.resumable.log, stream: this.resumable.log.newStream() };
+      this.resumable.live.set(this.record.stream, this);
+    }
     const writer = new SseWriter(this.res, this.headers, this.record);
     writer.prime();
     writer.onClose = () => this.detach();
@@ -87,6 +105,6 @@ export class LazyPostStream {
   }
 
   private detach(): void {
-    if (!this.done && this.record) this.detached = true;
+    if (!this.done && this.resumable) this.detached = true;
   }
 }

@@ -89,19 +89,18 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   // Upstream messages tied to this call (sampling, elicitation) can reach the client on this response.
   const headers: Record<string, string> = { 'mcp-session-id': session.id };
   const canStream = wantsEventStream(ctx);
-  const stream = canStream ? session.events?.newStream() : undefined;
-  const sink = new LazyPostStream(ctx.res, headers, stream ? { log: session.events!, stream } : undefined);
+  const resumable = canStream && session.events ? { log: session.events, live: session.liveStreams } : undefined;
+  const sink = new LazyPostStream(ctx.res, headers, resumable);
   if (canStream) {
     session.postStreams.add(sink);
     ctx.relatedSink = sink;
   }
-  if (stream) session.liveStreams.set(stream, sink);
   try {
     const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
     sink.finish(responses, ctx.isBatch ?? false);
   } finally {
     session.postStreams.delete(sink);
-    if (stream) session.liveStreams.delete(stream);
+    sink.release();
   }
 }
 
