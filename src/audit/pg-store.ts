@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { BehalfError } from '../errors.js';
 import { prepare } from './chain-writer.js';
+import { auditQuerySql } from './query-filter.js';
 import type { AppendOptions, AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
 import { createPgSchema, fromPgRow, hasPgSchema, normalizeForPg } from './pg-schema.js';
 import { PgWriter } from './pg-writer.js';
@@ -116,28 +117,8 @@ export class PgAuditStore implements AuditStore {
 
   async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
     await this.writer?.drained();
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      if (value === undefined) return;
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    add('kind = ?', filter.kind);
-    add('user_subject = ?', filter.subject);
-    add('user_issuer = ?', filter.issuer);
-    add('client_id = ?', filter.clientId);
-    add('method = ?', filter.method);
-    add('target = ?', filter.target);
-    add('decision = ?', filter.decision);
-    add('ts >= ?', filter.since);
-    add('ts <= ?', filter.until);
-    add('seq > ?', filter.afterSeq);
-    params.push(Math.max(0, Math.trunc(filter.limit ?? 100)));
-    const r = await this.read(
-      `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    );
+    const { sql, params } = auditQuerySql(filter, (n) => `$${n}`);
+    const r = await this.read(sql, params);
     return (r.rows as Row[]).reverse().map(fromPgRow);
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { BehalfError } from '../errors.js';
 import { ChainWriter, linked, prepare, type Link, type Prepared } from './chain-writer.js';
+import { auditQuerySql } from './query-filter.js';
 import type { AppendOptions, AuditEvent, AuditHealth, AuditQuery, AuditRecord, AuditStore } from './event.js';
 import { describeChange, exposedFiles, identityOf, openWritable } from './sqlite-file.js';
 import { columnNames, createSchema, fromRow, normalize, type Row } from './sqlite-schema.js';
@@ -176,37 +177,8 @@ export class SqliteAuditStore implements AuditStore {
 
   async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
     await this.settled();
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: Math.max(0, Math.trunc(filter.limit ?? 100)) };
-    const eq = (column: string, value: unknown) => {
-      if (value === undefined) return;
-      where.push(`${column} = @${column}`);
-      params[column] = value;
-    };
-    eq('kind', filter.kind);
-    eq('user_subject', filter.subject);
-    eq('user_issuer', filter.issuer);
-    eq('client_id', filter.clientId);
-    eq('method', filter.method);
-    eq('target', filter.target);
-    eq('decision', filter.decision);
-    if (filter.since !== undefined) {
-      where.push('ts >= @since');
-      params.since = filter.since;
-    }
-    if (filter.until !== undefined) {
-      where.push('ts <= @until');
-      params.until = filter.until;
-    }
-    if (filter.afterSeq !== undefined) {
-      where.push('seq > @afterSeq');
-      params.afterSeq = filter.afterSeq;
-    }
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`,
-      )
-      .all(params) as Row[];
+    const { sql, params } = auditQuerySql(filter, () => '?');
+    const rows = this.db.prepare(sql).all(...params) as Row[];
     return rows.reverse().map(fromRow);
   }
 
