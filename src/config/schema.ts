@@ -173,7 +173,9 @@ export const SessionsSchema = z
 export const GatewayConfigSchema = z
   .object({
     version: z
-      .literal(CONFIG_SCHEMA_VERSION)
+      .literal(CONFIG_SCHEMA_VERSION, {
+        error: `this behalf reads configuration format version ${CONFIG_SCHEMA_VERSION} (docs/versioning.md)`,
+      })
       .optional()
       .describe('The configuration format version this file is written for (optional; docs/versioning.md)'),
     server: ServerSchema,
