@@ -74,7 +74,9 @@ async function stop(child: ChildProcess): Promise<number | null> {
 
 describe('the npm package as users install it', () => {
   it('the tarball holds what the installed package runs and nothing of the tests or benchmarks', async () => {
-    const files = (await pack(tempDir(), true)).files.map((f) => f.path);
+    const dir = tempDir('behalf-npm-pack-');
+    const files = (await pack(dir, true)).files.map((f) => f.path);
+    rmSync(dir, { recursive: true, force: true });
     for (const needed of [
       'bin/behalf.js',
       'dist/src/cli/main.js',
@@ -101,7 +103,7 @@ describe('the npm package as users install it', () => {
     'npm install of the tarball gives a behalf whose --version, quickstart and review work',
     { timeout: 12 * 60_000 },
     async (t) => {
-      const work = tempDir('behalf-pack-');
+      const work = tempDir('behalf-npm-install-');
       const app = join(work, 'app');
       try {
         const tarball = join(work, (await pack(work)).filename);
