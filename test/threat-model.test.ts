@@ -57,6 +57,12 @@ describe('docs/threat-model.md stays true', () => {
     }
   });
 
+  it('every source file it names as the place of a control exists', () => {
+    const sources = [...new Set(DOC.match(/`(src\/[\w./-]+\.ts)`/g) ?? [])].map((m) => m.slice(1, -1));
+    assert.ok(sources.length >= 10, `the source references parsed (${sources.length})`);
+    for (const file of sources) assert.ok(existsSync(join(ROOT, file)), `${file} exists`);
+  });
+
   it('every review check it names is in the review catalogue, and every check of the catalogue is used', () => {
     const named = new Set(DOC.match(/BND-\d\d/g) ?? []);
     for (const id of named) assert.ok(CHECK_IDS.has(id), `${id} is a check of behalf review`);
