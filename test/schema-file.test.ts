@@ -2,15 +2,27 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { AUDIT_RECORD_SCHEMA_ID, auditRecordJsonSchema } from '../src/audit/record-schema.js';
 import { loadConfigFile } from '../src/config/load.js';
-import { gatewayJsonSchema } from '../src/config/schema.js';
+import { CONFIG_SCHEMA_ID, gatewayJsonSchema } from '../src/config/schema.js';
 import { EVIDENCE_SCHEMA_ID, evidenceJsonSchema } from '../src/review/evidence/schema.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
 describe('shipped schema and example', () => {
   it('schema/gateway.schema.json is generated from the current definitions (run npm run schema)', () => {
-    assert.deepEqual(JSON.parse(readFileSync(root('schema/gateway.schema.json'), 'utf8')), gatewayJsonSchema());
+    const shipped = JSON.parse(readFileSync(root('schema/gateway.schema.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(shipped, gatewayJsonSchema());
+    assert.equal(shipped.$id, CONFIG_SCHEMA_ID, 'the schema carries its version');
+  });
+
+  it('schema/audit-record.v1.schema.json is generated from the current audit record definition (run npm run schema)', () => {
+    const shipped = JSON.parse(readFileSync(root('schema/audit-record.v1.schema.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(shipped, auditRecordJsonSchema());
+    assert.equal(shipped.$id, AUDIT_RECORD_SCHEMA_ID, 'the schema carries its version');
   });
 
   it('schema/evidence.v1.schema.json is generated from the current evidence pack definition (run npm run schema)', () => {

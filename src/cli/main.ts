@@ -6,6 +6,7 @@ import { gatewayCommand } from './gateway.js';
 import { keysCommand } from './keys.js';
 import { policyCommand } from './policy.js';
 import { reviewCommand } from './review.js';
+import { BEHALF_VERSION } from '../review/version.js';
 
 const USAGE = `behalf — a verified user on every MCP call
 
@@ -29,6 +30,7 @@ usage:
                                      review an MCP deployment against the authentication boundary;
                                      writes an evidence pack (behalf review --help)
   behalf review diff OLD NEW         is a re-assessment due?
+  behalf --version                   print this package's version
 
 exit codes:
   0  done
@@ -56,6 +58,9 @@ async function main(argv: string[]): Promise<void> {
       return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
     case 'token':
       return (await import('../../demo/quickstart/token.js')).tokenCommand(rest);
+    case '--version':
+      process.stdout.write(`${BEHALF_VERSION}\n`);
+      return;
     case undefined:
     case 'help':
     case '--help':

@@ -1,9 +1,11 @@
 import { writeFileSync } from 'node:fs';
+import { auditRecordJsonSchema } from '../audit/record-schema.js';
 import { gatewayJsonSchema } from '../config/schema.js';
 import { evidenceJsonSchema } from '../review/evidence/schema.js';
 
-/** `npm run schema`: refreshes the shipped JSON Schemas from the config and evidence-pack definitions. */
+/** `npm run schema`: refreshes the shipped JSON Schemas from the config, evidence-pack and audit-record definitions. */
 const write = (name: string, schema: unknown) =>
   writeFileSync(new URL(`../../../schema/${name}`, import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
 write('gateway.schema.json', gatewayJsonSchema());
 write('evidence.v1.schema.json', evidenceJsonSchema());
+write('audit-record.v1.schema.json', auditRecordJsonSchema());

@@ -22,6 +22,14 @@ import {
  * the documentation and the validator cannot drift apart.
  */
 
+/**
+ * The configuration format's version (docs/versioning.md). Adding optional fields keeps 1; removing,
+ * renaming or retyping one, or changing a default's meaning, makes 2. A file may say which version it
+ * is written for (`version: 1`); one written for another version is refused rather than misread.
+ */
+export const CONFIG_SCHEMA_VERSION = 1;
+export const CONFIG_SCHEMA_ID = 'https://behalf.dev/schema/gateway.v1.schema.json';
+
 export const ArgumentKeepSchema = z
   .object({
     upstreams: z.array(z.string()).optional(),
@@ -164,6 +172,12 @@ export const SessionsSchema = z
 
 export const GatewayConfigSchema = z
   .object({
+    version: z
+      .literal(CONFIG_SCHEMA_VERSION, {
+        error: `this behalf reads configuration format version ${CONFIG_SCHEMA_VERSION} (docs/versioning.md)`,
+      })
+      .optional()
+      .describe('The configuration format version this file is written for (optional; docs/versioning.md)'),
     server: ServerSchema,
     clientAuth: z
       .object({
@@ -234,5 +248,9 @@ export type AuditConfig = z.infer<typeof AuditSchema>;
 export type KeysConfig = z.infer<typeof KeysSchema>;
 
 export function gatewayJsonSchema(): unknown {
-  return z.toJSONSchema(GatewayConfigSchema, { io: 'input' });
+  return {
+    ...z.toJSONSchema(GatewayConfigSchema, { io: 'input' }),
+    $id: CONFIG_SCHEMA_ID,
+    title: `behalf gateway configuration, v${CONFIG_SCHEMA_VERSION}`,
+  };
 }
