@@ -88,7 +88,9 @@ export class LazyPostStream {
 
   /** The call is over (answered, or failed): a resuming GET finds its events in the log, no longer the stream. */
   release(): void {
-    if (this.record) this.resumable?.live.delete(this.record.stream);
+    if (!this.record) return;
+    this.resumable?.live.delete(this.record.stream);
+    this.record.log.end(this.record.stream);
   }
 
   private open(): SseWriter {
