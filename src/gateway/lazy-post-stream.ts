@@ -35,6 +35,11 @@ export class LazyPostStream {
     private readonly resumable?: Resumable,
   ) {}
 
+  /** The response became an SSE stream: its status is sent. */
+  get opened(): boolean {
+    return this.writer !== undefined || this.detached;
+  }
+
   get isClosed(): boolean {
     return this.done || (!this.resumable && (this.writer?.isClosed ?? false));
   }

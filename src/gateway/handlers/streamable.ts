@@ -3,7 +3,7 @@ import { isRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 import type { RequestContext, Step } from '../context.js';
 import { dispatchInitialize, initializeToForward } from '../message/initialize.js';
 import { deleteSession, publishSession, requireStreamableSession } from '../fleet-sessions.js';
-import { dispatchMessage } from '../message/pipeline.js';
+import { decideMessage, deliverMessage } from '../message/pipeline.js';
 import { headerValue, sendJson } from '../http-io.js';
 import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';
@@ -14,6 +14,9 @@ import { DEFAULT_RETRY_MS, SseWriter } from '../sse-writer.js';
 import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
 import { answerStateless } from '../stateless/answer.js';
+
+/** Refusals that mean a shared store is unreachable (Redis, the audit trail), not that this call is wrong. */
+const SERVICE_AWAY: ReadonlySet<string> = new Set(['audit_unavailable', 'state_unavailable']);
 
 function wantsEventStream(ctx: RequestContext): boolean {
   return /text\/event-stream/i.test(headerValue(ctx.req, 'accept') ?? '');
@@ -80,7 +83,13 @@ export const handlePost: Step = {
 async function answerPost(ctx: RequestContext, session: GatewaySession): Promise<void> {
   const msgs = ctx.messages!;
   const requests = msgs.filter(isRequest);
-  const answer = (m: (typeof msgs)[number]) => dispatchMessage(ctx, session, m);
+  let unavailable: BehalfError | undefined;
+  const answer = async (msg: (typeof msgs)[number]) => {
+    const m = await decideMessage(ctx, session, msg);
+    const response = await deliverMessage(m);
+    if (m.refusal && SERVICE_AWAY.has(m.refusal.error.code)) unavailable = m.refusal.error;
+    return response;
+  };
   if (requests.length === 0) {
     await Promise.all(msgs.map(answer));
     ctx.res.writeHead(202).end();
@@ -97,6 +106,10 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   }
   try {
     const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
+    // One call refused because a store the gateway needs is away is answered 503 with Retry-After, not a 200
+    // carrying the error: clients and load balancers see the outage. A batch, or a stream already open, keeps it in the body.
+    if (unavailable && !ctx.isBatch && !sink.opened)
+      throw new BehalfError(unavailable.code, undefined, { retryAfter: '1' }, { cause: unavailable });
     sink.finish(responses, ctx.isBatch ?? false);
   } finally {
     session.postStreams.delete(sink);
