@@ -139,6 +139,10 @@ function table(rows: Row[]): string {
     const cpu = GROUPS.map((g) => med((w) => groupMs(w, g)));
     const all = med((w) => GROUPS.reduce((a, g) => a + (Number.isNaN(groupMs(w, g)) ? 0 : groupMs(w, g)), 0));
     const errors = r.rounds.reduce((a, w) => a + w.non2xx + w.rpcErrors + w.socketErrors, 0);
+    const statuses = new Map<string, number>();
+    for (const w of r.rounds)
+      for (const [code, n] of Object.entries(w.failedStatuses ?? {})) statuses.set(code, (statuses.get(code) ?? 0) + n);
+    const byStatus = [...statuses].map(([code, n]) => `${n}× ${code}`).join(', ');
     out.push(
       `| ${[
         r.target,
@@ -147,7 +151,7 @@ function table(rows: Row[]): string {
         one ? `${(rps / median(one.rounds.map((w) => w.reqPerSec))).toFixed(2)}` : '-',
         med((w) => w.p50).toFixed(2),
         med((w) => w.p99).toFixed(2),
-        errors,
+        byStatus ? `${errors} (${byStatus})` : errors,
         ...cpu.map((c) => (Number.isNaN(c) ? '-' : c.toFixed(3))),
         all.toFixed(3),
       ].join(' | ')} |`,
@@ -157,16 +161,18 @@ function table(rows: Row[]): string {
 }
 
 const NOTE = [
-  'What limits scaling here: every process shares the same 2 cores — three gateways, nginx, the upstream,',
-  'Redis, PostgreSQL and the load generator. A gateway is one Node.js event loop (plus its audit writer),',
-  'so one instance can use at most about one core; a second and third instance only help when cores are',
-  'idle, and on 2 cores they are not: the load generator and the upstream alone take a large share. What',
-  'the 3-instance row does show is what a fleet costs per call (the "all" column, and behalf, nginx, Redis',
-  'and PostgreSQL separately) and that it serves the same load with no errors. On a machine with spare',
-  'cores, req/s of the fleet grows with instances until the single audit chain (one serialised append per',
-  'record in PostgreSQL, bench audit-fleet-append) or Redis becomes the bottleneck. The Redis column is',
-  "the machine's Redis server as a whole (other clients' work included); PostgreSQL counts only the",
-  "backends of the run's own database, not the WAL writer or checkpointer.",
+  'What limits scaling here: every process shares the same 2 cores — the gateways, nginx, the upstream,',
+  'Redis, PostgreSQL and the load generator. One gateway is one Node.js event loop, so it can use about one',
+  'core; more instances only help when cores are idle, and here they are not. Worse, three instances cost',
+  'more CPU per call than one (three idle fleet gateways use under 10 ms of CPU per second, so this is not',
+  'fixed overhead): each instance sees a third of the calls, so less work is shared per event-loop turn,',
+  "per Redis write and per PostgreSQL transaction (the audit writer's batches shrink, and three writers take",
+  "turns on the one chain's head lock), and three busy processes on two cores add switching. Calls then",
+  'queue, latency grows, and past the audit write budget (200 ms) a call is refused, fail closed (503).',
+  'On a machine with a core per instance and spare cores for Redis and PostgreSQL, req/s grows with',
+  'instances until the single audit chain (one serialised append, bench audit-fleet-append) or Redis',
+  "bounds it. The Redis column is the machine's Redis server as a whole (other clients' work included);",
+  "PostgreSQL counts only the backends of the run's own database, not the WAL writer or checkpointer.",
 ].join('\n');
 
 export async function runFleetLoad(s: LoadSettings): Promise<void> {

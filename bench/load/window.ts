@@ -48,6 +48,8 @@ export interface WindowResult {
   upstreamConnections?: number;
   /** CPU ms per call of each of the target's cpuGroups. */
   groupCpuMsPerCall?: Record<string, number>;
+  /** Answers outside 2xx, by HTTP status. */
+  failedStatuses?: Record<string, number>;
 }
 
 const MESSAGE = 'hello from the load bench';
@@ -161,5 +163,10 @@ export async function measure(target: Target, connections: number, seconds: numb
     upstreamGetsPerCall: req0 && req1 ? perCall(req1.get - req0.get) : undefined,
     upstreamConnections,
     ...(groups.length && { groupCpuMsPerCall: Object.fromEntries(groupMs.map(([n, ms]) => [n, perCall(ms)])) }),
+    failedStatuses: Object.fromEntries(
+      Object.entries(r.statusCodeStats ?? {})
+        .filter(([code]) => !code.startsWith('2'))
+        .map(([code, v]) => [code, v.count ?? 0]),
+    ),
   };
 }
