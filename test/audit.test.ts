@@ -348,7 +348,9 @@ describe('an audit store that cannot write makes every call fail closed', () => 
       const before = upstreamRequests.filter((x) => x.startsWith('POST')).length;
       for (const m of MESSAGES) {
         const r = await postJson(url, alice, m, sid);
-        assert.equal(r.status, 200, r.text);
+        // One call: the outage is the HTTP answer too (503, Retry-After); in a batch each call carries it (below).
+        assert.equal(r.status, 503, r.text);
+        assert.equal(r.headers['retry-after'], '1');
         assert.deepEqual(r.json, { jsonrpc: '2.0', id: m.id, error: AUDIT_REFUSED }, String(m.method));
         assertNoLeak(r.text, secrets());
       }

@@ -133,6 +133,29 @@ describe('a fleet of three gateway processes sharing Redis: shared sessions', ()
     assert.equal(auditRows(one, "kind = 'session' AND outcome = 're-initialized'").length, 0);
   });
 
+  it('a notification that meets the forgotten upstream session re-initializes it and is delivered, not dropped', async () => {
+    const alice = await asUser('alice');
+    const [one, two] = fleet.instances as [FleetInstance, FleetInstance];
+    const id = await openSession(one.url, alice);
+    rpcResult(await postJson(two.url, alice, listMine(), id));
+    await fleet.restartCrm();
+    const from = two.output.length;
+    const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'gone', reason: 'test' } };
+    const r = await postJson(two.url, alice, cancel, id);
+    assert.equal(r.status, 202, r.text);
+    const fp = sessionFingerprint(id);
+    const where = "kind = 'session' AND session_fingerprint = ? AND outcome = 're-initialized'";
+    assert.equal((await eventually(two, where, fp)).length, 1, 'the notification itself re-initialized the session');
+    assert.deepEqual(
+      two.output.slice(from).filter((l) => /not delivered/.test(l)),
+      [],
+      'and was delivered to the new upstream session',
+    );
+    // Positive control: the next call goes on with the new upstream session, no second re-initialization.
+    for (const i of [two, one]) assert.notEqual(rpcResult(await postJson(i.url, alice, listMine(), id)).isError, true);
+    assert.equal(auditRows(two, where, fp).length + auditRows(one, where, fp).length, 1);
+  });
+
   it("a stdio route's session is served by its owner instance only; elsewhere it is 404", async () => {
     const alice = await asUser('alice', fleet.resource.replace(/crm$/, 'crmlocal'));
     const [one, two, three] = fleet.instances as [FleetInstance, FleetInstance, FleetInstance];

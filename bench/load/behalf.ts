@@ -51,6 +51,15 @@ export async function startIdp(): Promise<Idp> {
 
 export type UpstreamKind = { http: string } | { stdio: true };
 
+export interface FleetMember {
+  redisUrl: string;
+  prefix: string;
+  pgUrl: string;
+  instanceId: string;
+  /** The load balancer's URL, which tokens are issued for. */
+  publicUrl: string;
+}
+
 export interface Gateway extends Running {
   url: string;
   auditPath: string;
@@ -70,6 +79,8 @@ export async function startGateway(
     server?: Record<string, number>;
     perUserChildren?: number;
     nodeArgs?: string[];
+    /** An instance of a fleet (bench/load/fleet.ts): shared state in Redis, the audit trail in PostgreSQL. */
+    fleet?: FleetMember;
   } = {},
 ): Promise<Gateway> {
   const dir = tempDir('behalf-load-');
@@ -105,15 +116,30 @@ export async function startGateway(
       ],
     },
     sessions: { maxPerUser: 256, ...o.sessions },
-    audit: { sqlitePath: join(dir, 'audit.db') },
+    audit: o.fleet ? { postgres: { url: 'env:BEHALF_PG_URL' } } : { sqlitePath: join(dir, 'audit.db') },
+    ...(o.fleet && {
+      state: { redis: { url: 'env:BEHALF_REDIS_URL', keyPrefix: o.fleet.prefix }, instanceId: o.fleet.instanceId },
+    }),
   };
+  if (o.fleet) Object.assign(config.server, { publicUrl: o.fleet.publicUrl });
   writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
   const p = await startProcess(
     process.execPath,
     [...(o.nodeArgs ?? []), join(OWN_ROOT, 'src/cli/main.js'), 'gateway', '--config', join(dir, 'gateway.yaml')],
-    // SIGINT: the gateway's orderly shutdown (a --cpu-prof profile is written only on a clean exit).
-    { ready: new RegExp(`behalf gateway: ${ROUTE} at `), stopSignal: 'SIGINT' },
+    {
+      // A fleet instance serves once it has caught up with the fleet's changes.
+      ready: o.fleet ? /fleet changes: listening on .*caught up/ : new RegExp(`behalf gateway: ${ROUTE} at `),
+      // SIGINT: the gateway's orderly shutdown (a --cpu-prof profile is written only on a clean exit).
+      stopSignal: 'SIGINT',
+      ...(o.fleet && { env: { ...process.env, BEHALF_REDIS_URL: o.fleet.redisUrl, BEHALF_PG_URL: o.fleet.pgUrl } }),
+    },
   );
+  if (o.fleet) {
+    // Its own address (the route line names the public one): where nginx sends it requests.
+    const listening = p.tail.find((l) => l.includes('behalf gateway: listening on '))!;
+    const own = `http://${listening.split(' on ')[1]!.trim()}/mcp/${ROUTE}`;
+    return { ...p, url: own, auditPath: '' };
+  }
   const line = p.tail.find((l) => l.includes(`${ROUTE} at `))!;
   return { ...p, url: line.split(' at ')[1]!.trim(), auditPath: join(dir, 'audit.db') };
 }

@@ -8,11 +8,13 @@
  *   --sessions   the memory/CPU part instead: 10, 1,000, 10,000 sessions, 2,000 streams
  *   --cpu-prof   one profiled window of behalf on the HTTP upstream, top self-time functions
  *   --syscalls   system calls per call of each proxy process (strace -c)
+ *   --fleet      one gateway instance versus three behind nginx, on Redis and PostgreSQL (bench/load/fleet.ts)
  *
  * Environment: BENCH_LOAD_SECONDS (10), BENCH_LOAD_WARMUP (3), BENCH_LOAD_ROUNDS (3),
  * BENCH_LOAD_CONNECTIONS (16,64), BENCH_LOAD_TARGETS (substrings of target names, comma-separated),
  * BENCH_LOAD_SESSIONS (per-connection | shared: one session for all connections of a target).
  */
+import { runFleetLoad } from './fleet.js';
 import { refusedInitializes } from './mcp-client.js';
 import { runCpuProfile } from './profile-run.js';
 import { LEGEND, loadTable, machine, writeReport, type Cell } from './report.js';
@@ -84,6 +86,7 @@ async function loadRun(s: LoadSettings): Promise<void> {
 
 export async function runLoad(argv: readonly string[]): Promise<void> {
   const s = settings();
+  if (argv.includes('--fleet')) return runFleetLoad(s);
   if (argv.includes('--cpu-prof')) return runCpuProfile(s);
   if (argv.includes('--sessions')) return runSessions(s);
   if (argv.includes('--syscalls')) return runSyscalls(s);

@@ -21,6 +21,8 @@ export interface Target {
   upstreamRequests?: () => { post: number; get: number };
   /** The HTTP upstream's port, to count the connections it holds during the window. */
   upstreamPort?: number;
+  /** More processes whose CPU is counted per call, by group (a fleet: gateways, nginx, Redis, PostgreSQL). */
+  cpuGroups?: () => Record<string, number[]>;
 }
 
 export interface WindowResult {
@@ -44,6 +46,10 @@ export interface WindowResult {
   upstreamGetsPerCall?: number;
   /** Connections the proxy (or the direct client) held to the HTTP upstream half-way through the window. */
   upstreamConnections?: number;
+  /** CPU ms per call of each of the target's cpuGroups. */
+  groupCpuMsPerCall?: Record<string, number>;
+  /** Answers outside 2xx, by HTTP status. */
+  failedStatuses?: Record<string, number>;
 }
 
 const MESSAGE = 'hello from the load bench';
@@ -125,10 +131,13 @@ export async function measure(target: Target, connections: number, seconds: numb
           () => (upstreamConnections = connectionsTo(target.upstreamPort!, proxy.length ? proxy : [process.pid])),
           (seconds * 1000) / 2,
         );
+  const groups = Object.entries(target.cpuGroups?.() ?? {});
+  const groups0 = groups.map(([, pids]) => cpuMs(pids));
   const proxy0 = cpuMs(proxy);
   const upstream0 = cpuMs(upstream);
   const own0 = process.cpuUsage();
   const { result: r, latencies } = await run(target, connections, seconds);
+  const groupMs = groups.map(([name, pids], i) => [name, cpuMs(pids) - groups0[i]!] as const);
   const proxyMs = cpuMs(proxy) - proxy0;
   const upstreamMs = cpuMs(upstream) - upstream0;
   const own = process.cpuUsage(own0);
@@ -153,5 +162,11 @@ export async function measure(target: Target, connections: number, seconds: numb
     upstreamPostsPerCall: req0 && req1 ? perCall(req1.post - req0.post) : undefined,
     upstreamGetsPerCall: req0 && req1 ? perCall(req1.get - req0.get) : undefined,
     upstreamConnections,
+    ...(groups.length && { groupCpuMsPerCall: Object.fromEntries(groupMs.map(([n, ms]) => [n, perCall(ms)])) }),
+    failedStatuses: Object.fromEntries(
+      Object.entries(r.statusCodeStats ?? {})
+        .filter(([code]) => !code.startsWith('2'))
+        .map(([code, v]) => [code, v.count ?? 0]),
+    ),
   };
 }

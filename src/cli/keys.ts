@@ -22,9 +22,10 @@ const USAGE = `usage: behalf keys COMMAND
                                     a successor of OLD (printed once); OLD stays valid N more days (default 7)
   revoke --id ID [--reason TEXT]    refused by a running gateway from its next request on
 create, list, rotate and revoke take the key store as
-  --config FILE                     the gateway config: keys.file, keys.maxAgeDays/warnBeforeDays, audit.sqlitePath
+  --config FILE                     the gateway config: keys.file, keys.maxAgeDays/warnBeforeDays, audit
   --store FILE [--audit PATH] [--max-age-days N] [--warn-before-days N]
-create, rotate and revoke append a 'key' record to the audit trail (--audit PATH, or the config's).
+create, rotate and revoke append a 'key' record to the audit trail (--audit PATH, or the config's:
+its PostgreSQL trail when audit.postgres is set, as for a fleet).
 A new key expires after keys.maxAgeDays (default 90) unless --days or --not-after says otherwise.`;
 
 const SOURCE = {
@@ -108,8 +109,10 @@ function context(values: {
         : days(values['warn-before-days'], '--warn-before-days', true),
   });
   if (values.config) {
-    const target = configKeyStore(values.config);
-    return { ...target, auditPath: values.audit ?? target.auditPath, policy: override(target.policy) };
+    const { auditPostgres, ...target } = configKeyStore(values.config);
+    // --audit PATH names the trail outright; else the config's, PostgreSQL (a fleet's) or SQLite.
+    const trail = values.audit ? { auditPath: resolve(values.audit) } : auditPostgres ? { auditPostgres } : {};
+    return { ...target, ...trail, policy: override(target.policy) };
   }
   if (!values.store) throw usage('the key store is required: --store FILE or --config FILE');
   return {

@@ -24,7 +24,7 @@ import { openSharedState, type SharedState } from '../state/shared-state.js';
 import { listenForFleetChanges } from './fleet-wiring.js';
 import { sessionLimits } from '../state/session-quota.js';
 import { SessionStore } from '../state/sessions.js';
-import { SharedSessions } from '../state/shared-sessions.js';
+import { fleetSessionState } from '../state/shared-sessions.js';
 import { InputBridge } from './stateless/input-bridge.js';
 import { buildLimits } from './limits/runtime-limits.js';
 import { buildRoutes } from './route.js';
@@ -257,12 +257,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
               ),
             shortestIdleTtlMs: Math.min(...stdioIdle),
           }),
-          ...(shared?.redis && {
-            shared: {
-              sessions: new SharedSessions(shared.redis, config.sessions.idleTtlSeconds * 1000),
-              instanceId: shared.instanceId,
-            },
-          }),
+          ...(shared?.redis && { shared: fleetSessionState(shared.redis, config.sessions, shared.instanceId) }),
           stateless: new Map(),
           inputBridge: new InputBridge(log, audit),
           audit,

@@ -91,7 +91,8 @@ async function continueHere(ctx: RequestContext, id: string, record: SessionReco
 
 /** The client's DELETE: the record goes first (dead on every instance), then this instance's copy and the upstream session. */
 export async function deleteSession(ctx: RequestContext, session: GatewaySession): Promise<void> {
-  await ctx.rt.shared?.sessions.delete(session.id);
+  const shared = ctx.rt.shared;
+  await shared?.sessions.delete(session.id, shared.events.keys(session.id));
   endSession(ctx.rt, session, 'deleted by client', { everywhere: true });
 }
 

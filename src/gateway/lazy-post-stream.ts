@@ -35,6 +35,11 @@ export class LazyPostStream {
     private readonly resumable?: Resumable,
   ) {}
 
+  /** The response became an SSE stream: its status is sent. */
+  get opened(): boolean {
+    return this.writer !== undefined || this.detached;
+  }
+
   get isClosed(): boolean {
     return this.done || (!this.resumable && (this.writer?.isClosed ?? false));
   }
@@ -88,7 +93,9 @@ export class LazyPostStream {
 
   /** The call is over (answered, or failed): a resuming GET finds its events in the log, no longer the stream. */
   release(): void {
-    if (this.record) this.resumable?.live.delete(this.record.stream);
+    if (!this.record) return;
+    this.resumable?.live.delete(this.record.stream);
+    this.record.log.end(this.record.stream);
   }
 
   private open(): SseWriter {

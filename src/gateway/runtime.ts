@@ -8,6 +8,7 @@ import type { KeyStoreHolder } from '../keys/holder.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
 import type { SessionStore } from '../state/sessions.js';
+import type { SharedEventLogs } from '../state/shared-event-logs.js';
 import type { SharedSessions } from '../state/shared-sessions.js';
 import type { FleetWiring } from './fleet-wiring.js';
 import type { RuntimeLimits } from './limits/runtime-limits.js';
@@ -40,7 +41,7 @@ export interface GatewayRuntime {
   signer?: GatewaySigner;
   sessions: SessionStore<GatewaySession>;
   /** With state.redis: the fleet's session records, and this instance's name in them (fleet-sessions.ts). */
-  shared?: { sessions: SharedSessions; instanceId: string };
+  shared?: { sessions: SharedSessions; events: SharedEventLogs; instanceId: string };
   /** Gateway-initialized upstream connections for stateless (2026-07-28) requests, per route and principal: an index into `sessions`, which holds and counts them. */
   stateless: Map<string, GatewaySession>;
   /** Stateless calls parked while their client is asked for input (docs/architecture.md §4, Input-required results). */

@@ -1,4 +1,5 @@
 import { SessionEventLog } from './event-log.js';
+import { fleetEventMirror } from './fleet-event-log.js';
 import { principalFields } from '../audit/audit-log.js';
 import { BehalfError, describeError } from '../errors.js';
 import { principalKey } from '../identity/principal.js';
@@ -70,6 +71,10 @@ async function openSession(
   if (continued) upstream.continueSession(continued.upstreamSessionId, continued.protocolVersion);
   const id = continued?.id ?? rt.sessions.newId();
   const now = Date.now();
+  const events =
+    kind === 'streamable' && rt.config.sessions.resumeEvents > 0
+      ? new SessionEventLog(rt.config.sessions.resumeEvents, rt.config.sessions.resumeBytes, fleetEventMirror(ctx, id))
+      : undefined;
   const session: GatewaySession = {
     id,
     fingerprint: sessionFingerprint(id),
@@ -84,10 +89,8 @@ async function openSession(
     postStreams: new Set(),
     liveStreams: new Map(),
     // The standalone stream's key, constant across reconnections (POST streams count from s1).
-    standaloneStream: 's0',
-    ...(kind === 'streamable' && rt.config.sessions.resumeEvents > 0
-      ? { events: new SessionEventLog(rt.config.sessions.resumeEvents, rt.config.sessions.resumeBytes) }
-      : {}),
+    standaloneStream: events?.standaloneStream ?? 's0',
+    ...(events ? { events } : {}),
     inFlight: 0,
     tools: new ToolCatalog(upstream),
   };

@@ -1,5 +1,5 @@
 import { unlinkSync } from 'node:fs';
-import type { AuditEvent } from '../audit/event.js';
+import type { AuditEvent, AuditStore } from '../audit/event.js';
 import { BehalfError } from '../errors.js';
 import { commandKeyEvent, openChangeTrail, recordChanges } from './change-trail.js';
 import { isoTime } from './lifecycle.js';
@@ -144,9 +144,9 @@ async function changeAndRecord(
   change: (doc: KeyStoreDoc) => void,
   events: () => AuditEvent[],
 ): Promise<void> {
-  let trail: ReturnType<typeof openTrail>;
+  let trail: AuditStore | undefined;
   try {
-    trail = openTrail(target, options);
+    trail = await openTrail(target, options);
   } catch (err) {
     // Nothing was changed: a private key file already written for this change must not stay behind and block its id.
     if (made) discardNewKey(made);
@@ -165,8 +165,8 @@ async function changeAndRecord(
   }
 }
 
-function openTrail(target: KeyStoreTarget, options: ChangeOptions) {
-  if (target.auditPath) return openChangeTrail(target.auditPath);
+async function openTrail(target: KeyStoreTarget, options: ChangeOptions): Promise<AuditStore | undefined> {
+  if (target.auditPath || target.auditPostgres) return openChangeTrail(target);
   options.unaudited();
   return undefined;
 }

@@ -1,3 +1,4 @@
+import { postgresUrl } from '../audit/configured-store.js';
 import { resolveAuditPath } from '../audit/path.js';
 import { loadConfigFile } from '../config/load.js';
 import { BehalfError } from '../errors.js';
@@ -8,8 +9,10 @@ import { configKeyLifecycles, keyStorePath } from './ring.js';
 export interface KeyStoreTarget {
   storePath: string;
   policy: KeyAgePolicy;
-  /** Where each change is recorded; without it the change is recorded in the store only. */
+  /** Where each change is recorded (an SQLite file); without it or auditPostgres the change is recorded in the store only. */
   auditPath?: string;
+  /** The fleet's PostgreSQL trail (the config's audit.postgres, resolved): changes are recorded there, not in a local file. */
+  auditPostgres?: string;
   /** Clients the config declares: a new API key must be for one of them. */
   clients?: Set<string>;
   /** The config's static keys: their ids are taken, and they cannot be changed in the store. */
@@ -23,8 +26,12 @@ export function configKeyStore(configFile: string): KeyStoreTarget {
   if (!storePath) throw new BehalfError('usage', `${configFile} names no key store: add keys: { file: keys.json }`);
   return {
     storePath,
-    // An in-memory trail would vanish with this command.
-    auditPath: config.audit.sqlitePath === ':memory:' ? undefined : resolveAuditPath(config.audit.sqlitePath, baseDir),
+    ...(config.audit.postgres
+      ? { auditPostgres: postgresUrl(config.audit, { baseDir, env: process.env }) }
+      : // An in-memory trail would vanish with this command.
+        config.audit.sqlitePath === ':memory:'
+        ? {}
+        : { auditPath: resolveAuditPath(config.audit.sqlitePath, baseDir) }),
     policy: config.keys,
     clients: new Set(config.clients.map((c) => c.id)),
     configKeys: configKeyLifecycles(config).map((c) => c.lifecycle),

@@ -1,3 +1,5 @@
+import type { GatewayConfig } from '../config/schema.js';
+import { SharedEventLogs } from './shared-event-logs.js';
 import type { SharedRedis } from './shared-redis.js';
 
 /**
@@ -68,10 +70,11 @@ export class SharedSessions {
     return JSON.parse(raw) as SessionRecord;
   }
 
-  async delete(id: string): Promise<void> {
+  /** The record and `also` (the session's event log) in one command: a DELETEd session leaves nothing to replay. */
+  async delete(id: string, also: readonly string[] = []): Promise<void> {
     const key = this.redis.key('session', id);
     this.refreshed.delete(key);
-    await this.redis.run('DEL (session)', (r) => r.del(key));
+    await this.redis.run('DEL (session)', (r) => r.del(key, ...also));
   }
 
   private remember(key: string, now: number): void {
@@ -80,4 +83,18 @@ export class SharedSessions {
       for (const [k, at] of this.refreshed) if (now - at >= REFRESH_EVERY_MS) this.refreshed.delete(k);
     this.refreshed.set(key, now);
   }
+}
+
+/** What a fleet instance's sessions share: their records and their event logs, both idle for the sessions' idle TTL. */
+export function fleetSessionState(
+  redis: SharedRedis,
+  sessions: GatewayConfig['sessions'],
+  instanceId: string,
+): { sessions: SharedSessions; events: SharedEventLogs; instanceId: string } {
+  const ttlMs = sessions.idleTtlSeconds * 1000;
+  return {
+    sessions: new SharedSessions(redis, ttlMs),
+    events: new SharedEventLogs(redis, { maxEvents: sessions.resumeEvents, maxBytes: sessions.resumeBytes, ttlMs }),
+    instanceId,
+  };
 }

@@ -21,6 +21,8 @@ export interface Nginx {
   /** http://127.0.0.1:PORT */
   origin: string;
   dir: string;
+  /** The master process (its workers are its children). */
+  pid: number;
   close(): Promise<void>;
 }
 
@@ -50,13 +52,17 @@ async function listening(origin: string, child: ChildProcess, errorLog: string):
   }
 }
 
-/** Starts nginx round robin over `gateways` (three host:port addresses, as the template has). */
-export async function startNginx(gateways: [string, string, string]): Promise<Nginx> {
+/**
+ * Starts nginx round robin over `gateways` (three host:port addresses, as the
+ * template has; one address three times is one instance), on `port` when the
+ * gateways must know it first (their public URL).
+ */
+export async function startNginx(gateways: [string, string, string], o: { port?: number } = {}): Promise<Nginx> {
   const bin = nginxBinary();
   if (!bin) throw new Error('nginx is not installed');
   const dir = tempDir('behalf-nginx-');
   mkdirSync(join(dir, 'logs'), { recursive: true });
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const conf = readFileSync(NGINX_TEMPLATE, 'utf8')
     .replaceAll('@LISTEN@', `127.0.0.1:${port}`)
     .replaceAll('@GW1@', gateways[0])
@@ -72,6 +78,7 @@ export async function startNginx(gateways: [string, string, string]): Promise<Ng
   return {
     origin,
     dir,
+    pid: child.pid!,
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

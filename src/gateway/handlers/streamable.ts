@@ -3,17 +3,20 @@ import { isRequest, type JsonRpcResponse } from '../../jsonrpc.js';
 import type { RequestContext, Step } from '../context.js';
 import { dispatchInitialize, initializeToForward } from '../message/initialize.js';
 import { deleteSession, publishSession, requireStreamableSession } from '../fleet-sessions.js';
-import { dispatchMessage } from '../message/pipeline.js';
+import { decideMessage, deliverMessage } from '../message/pipeline.js';
 import { headerValue, sendJson } from '../http-io.js';
 import { LazyPostStream } from '../lazy-post-stream.js';
 import { STATELESS_VERSION } from '../protocol.js';
 import { createSession, endSession, sessionIdHeader } from '../session-binding.js';
 import type { GatewaySession } from '../session.js';
-import type { LoggedEvent } from '../event-log.js';
-import { SseWriter } from '../sse-writer.js';
+import type { Resumption } from '../event-log.js';
+import { DEFAULT_RETRY_MS, SseWriter } from '../sse-writer.js';
 import { refuseUnsupportedBatch } from '../steps/batches.js';
 import { closeStreamAtExpiry } from '../stream-expiry.js';
 import { answerStateless } from '../stateless/answer.js';
+
+/** Refusals that mean a shared store is unreachable (Redis, the audit trail), not that this call is wrong. */
+const SERVICE_AWAY: ReadonlySet<string> = new Set(['audit_unavailable', 'state_unavailable']);
 
 function wantsEventStream(ctx: RequestContext): boolean {
   return /text\/event-stream/i.test(headerValue(ctx.req, 'accept') ?? '');
@@ -80,7 +83,13 @@ export const handlePost: Step = {
 async function answerPost(ctx: RequestContext, session: GatewaySession): Promise<void> {
   const msgs = ctx.messages!;
   const requests = msgs.filter(isRequest);
-  const answer = (m: (typeof msgs)[number]) => dispatchMessage(ctx, session, m);
+  let unavailable: BehalfError | undefined;
+  const answer = async (msg: (typeof msgs)[number]) => {
+    const m = await decideMessage(ctx, session, msg);
+    const response = await deliverMessage(m);
+    if (m.refusal && SERVICE_AWAY.has(m.refusal.error.code)) unavailable = m.refusal.error;
+    return response;
+  };
   if (requests.length === 0) {
     await Promise.all(msgs.map(answer));
     ctx.res.writeHead(202).end();
@@ -97,6 +106,10 @@ async function answerPost(ctx: RequestContext, session: GatewaySession): Promise
   }
   try {
     const responses = (await Promise.all(msgs.map(answer))).filter((r): r is JsonRpcResponse => r !== undefined);
+    // One call refused because a store the gateway needs is away is answered 503 with Retry-After, not a 200
+    // carrying the error: clients and load balancers see the outage. A batch, or a stream already open, keeps it in the body.
+    if (unavailable && !ctx.isBatch && !sink.opened)
+      throw new BehalfError(unavailable.code, undefined, { retryAfter: '1' }, { cause: unavailable });
     sink.finish(responses, ctx.isBatch ?? false);
   } finally {
     session.postStreams.delete(sink);
@@ -112,8 +125,8 @@ export const handleGetStream: Step = {
     if (!wantsEventStream(ctx)) throw new BehalfError('not_acceptable', 'Accept must include text/event-stream');
     const session = await requireStreamableSession(ctx, sessionIdHeader(ctx));
     const lastEventId = headerValue(ctx.req, 'last-event-id');
-    const resumed = lastEventId === undefined ? undefined : findResumable(session, lastEventId);
-    if (resumed && resumed.stream !== session.standaloneStream) return resumePostStream(ctx, session, resumed);
+    const resumed = lastEventId === undefined ? undefined : await findResumable(ctx, session, lastEventId);
+    if (resumed && !resumed.standalone) return resumePostStream(ctx, session, resumed);
     if (session.stream && !session.stream.isClosed)
       throw new BehalfError('invalid_request', 'A stream is already open for this session');
     ctx.rt.sessions.checkStreamQuota(ctx.principal!);
@@ -131,19 +144,26 @@ export const handleGetStream: Step = {
   },
 };
 
-/** The events after `Last-Event-ID` in this session's own log; an id it does not hold is refused, not guessed at. */
-function findResumable(session: GatewaySession, lastEventId: string): { stream: string; events: LoggedEvent[] } {
-  const found = session.events?.after(lastEventId);
+/** A call's stream older than a call can last, plus this margin for instances' clocks, is over. */
+const CLOCK_MARGIN_MS = 2000;
+
+/**
+ * The events after `Last-Event-ID` in this session's own log (this instance's,
+ * else the fleet's); an id it does not hold is refused, not guessed at.
+ */
+async function findResumable(ctx: RequestContext, session: GatewaySession, lastEventId: string): Promise<Resumption> {
+  const callTimeoutMs = ctx.route.upstream.requestTimeoutMs + CLOCK_MARGIN_MS;
+  const found = await session.events?.resume(lastEventId, callTimeoutMs);
   if (!found) throw new BehalfError('invalid_request', 'Last-Event-ID names no event this session still holds');
   return found;
 }
 
-/** GET with the id of a POST stream's event: replays what the client missed, then carries the rest of that call. */
-function resumePostStream(
-  ctx: RequestContext,
-  session: GatewaySession,
-  resumed: { stream: string; events: LoggedEvent[] },
-): void {
+/**
+ * GET with the id of a POST stream's event: replays what the client missed,
+ * then carries the rest of that call — or, when another instance runs the
+ * call, ends with a retry interval so the client polls again (SSE polling).
+ */
+function resumePostStream(ctx: RequestContext, session: GatewaySession, resumed: Resumption): void {
   ctx.rt.sessions.checkStreamQuota(ctx.principal!);
   const writer = new SseWriter(
     ctx.res,
@@ -152,8 +172,9 @@ function resumePostStream(
   );
   writer.replay(resumed.events);
   const live = session.liveStreams.get(resumed.stream);
-  // A call already answered has nothing more to send: its response was in the replay.
   if (live) live.attach(writer);
+  else if (resumed.carriedElsewhere) writer.pause(DEFAULT_RETRY_MS);
+  // A call already answered has nothing more to send: its response was in the replay.
   else writer.close();
 }
 

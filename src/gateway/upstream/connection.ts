@@ -194,19 +194,47 @@ export class UpstreamConnection {
       await this.transport.send(msg);
     } catch (err) {
       if (!(err instanceof UpstreamSessionLost) || !this.recover) throw err;
-      const recover = this.recover;
-      this.recovering ??= recover().finally(() => (this.recovering = undefined));
-      await this.recovering;
+      await this.recoverSession();
       await this.transport.send(msg);
     }
   }
 
-  /** Notifications, and responses to requests the upstream made of the client. */
+  /**
+   * Notifications, and responses to requests the upstream made of the client.
+   * An upstream that forgot the session is re-initialized for a notification
+   * as for a request, and the notification sent again: it means the same to
+   * the new session (a cancellation of a request the old session took with it
+   * names an id the new one ignores, as the specification lets it). A response
+   * is not sent again: the request it answers was the forgotten session's.
+   */
   async send(msg: JsonRpcMessage): Promise<void> {
     if (this.closed) throw new BehalfError('upstream_unavailable');
-    await this.transport.send(msg).catch((err: unknown) => {
-      throw new BehalfError('upstream_unavailable', undefined, {}, { cause: err });
-    });
+    try {
+      await this.transport.send(msg);
+    } catch (err) {
+      // notifications/initialized is the re-initialization's own: a new session that is lost at once is not retried in a loop.
+      const resendable = 'method' in msg && msg.method !== 'notifications/initialized';
+      if (!(err instanceof UpstreamSessionLost) || !this.recover)
+        throw new BehalfError('upstream_unavailable', undefined, {}, { cause: err });
+      if (!resendable)
+        throw new BehalfError(
+          'upstream_unavailable',
+          'the upstream forgot the session this message belongs to; not sent to a new one',
+          {},
+          { cause: err },
+        );
+      await this.recoverSession();
+      await this.transport.send(msg).catch((again: unknown) => {
+        throw new BehalfError('upstream_unavailable', undefined, {}, { cause: again });
+      });
+    }
+  }
+
+  /** One re-initialization at a time, however many messages met the forgotten session. */
+  private recoverSession(): Promise<void> {
+    const recover = this.recover!;
+    this.recovering ??= recover().finally(() => (this.recovering = undefined));
+    return this.recovering;
   }
 
   async close(): Promise<void> {
