@@ -14,6 +14,7 @@ import { createServer, type Server } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { createCustomerStore } from '../../demo/crm/data.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { createCrmServer } from '../../demo/crm/server.js';
 import * as behalf from '../../src/sdk/index.js';
 
@@ -23,7 +24,11 @@ export interface ExampleServer {
   close(): Promise<void>;
 }
 
-export async function startSdkV1Crm(o: behalf.BoundaryOptions): Promise<ExampleServer> {
+/** `extend` adds to each session's server before it is protected (tests add a tool that calls downstream). */
+export async function startSdkV1Crm(
+  o: behalf.BoundaryOptions,
+  extend?: (server: McpServer) => void,
+): Promise<ExampleServer> {
   const boundary = await behalf.createBoundary(o); // behalf: config, keys, policy, audit
   const store = createCustomerStore();
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -42,7 +47,9 @@ export async function startSdkV1Crm(o: behalf.BoundaryOptions): Promise<ExampleS
           onsessioninitialized: (sid) => void transports.set(sid, transport!),
           onsessionclosed: (sid) => void transports.delete(sid),
         });
-        const server = boundary.protect(createCrmServer(store)); // behalf: every handler behind the policy
+        const crm = createCrmServer(store);
+        extend?.(crm);
+        const server = boundary.protect(crm); // behalf: every handler behind the policy
         await server.connect(transport);
       }
       if (!transport) {

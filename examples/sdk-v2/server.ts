@@ -9,7 +9,7 @@
  * In your own project the import is `from 'behalf/sdk'`.
  */
 import { createServer, type Server } from 'node:http';
-import { createMcpHandler } from '@modelcontextprotocol/server';
+import { createMcpHandler, type McpServer } from '@modelcontextprotocol/server';
 import { createCustomerStore } from '../../demo/crm/data.js';
 import * as behalf from '../../src/sdk/index.js';
 import { createCrmServerV2 } from './crm.js';
@@ -20,11 +20,19 @@ export interface ExampleServer {
   close(): Promise<void>;
 }
 
-export async function startSdkV2Crm(o: behalf.BoundaryOptions): Promise<ExampleServer> {
+/** `extend` adds to each per-request server before it is protected (tests add a tool that calls downstream). */
+export async function startSdkV2Crm(
+  o: behalf.BoundaryOptions,
+  extend?: (server: McpServer) => void,
+): Promise<ExampleServer> {
   const boundary = await behalf.createBoundary(o); // behalf: config, keys, policy, audit
   const store = createCustomerStore();
   // behalf: each per-request server's handlers behind the policy
-  const handler = createMcpHandler(() => boundary.protect(createCrmServerV2(store)));
+  const handler = createMcpHandler(() => {
+    const crm = createCrmServerV2(store);
+    extend?.(crm);
+    return boundary.protect(crm);
+  });
   const http: Server = createServer(boundary.fetchHandler(handler)); // behalf: every request verified first
   await new Promise<void>((resolve) =>
     http.listen(Number(new URL(boundary.runtime.resource).port), '127.0.0.1', resolve),

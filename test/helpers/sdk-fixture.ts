@@ -30,6 +30,8 @@ export interface SdkFixture {
 }
 
 export interface SdkFixtureOptions {
+  /** Adds to the CRM server of either SDK (a tool calling downstream); `version` says which SDK's server it is. */
+  extend?: { v1?: Parameters<typeof startSdkV1Crm>[1]; v2?: Parameters<typeof startSdkV2Crm>[1] };
   /** Changes to the SDK config (a protection turned off, for the review's negative variants). */
   config?: (c: Record<string, unknown>) => Record<string, unknown>;
 }
@@ -57,7 +59,7 @@ export function sdkConfig(issuer: string, resource: string, auditPath: string): 
       scopes: ['mcp:tools'],
     },
     policy: { rules: DEMO_POLICY },
-    audit: { sqlitePath: auditPath, arguments: { keep: [{ args: ['customer_id', 'owner'] }] } },
+    audit: { sqlitePath: auditPath, arguments: { keep: [{ args: ['customer_id', 'owner', 'n'] }] } },
     sdk: {
       name: 'crm',
       resource,
@@ -90,7 +92,8 @@ export async function startSdkFixture(version: SdkVersion, o: SdkFixtureOptions 
     env: { ...process.env, [EXCHANGER.secretEnv]: EXCHANGER.clientSecret },
     log: () => undefined,
   };
-  const server = version === 'v1' ? await startSdkV1Crm(options) : await startSdkV2Crm(options);
+  const server =
+    version === 'v1' ? await startSdkV1Crm(options, o.extend?.v1) : await startSdkV2Crm(options, o.extend?.v2);
   return {
     version,
     idp,
