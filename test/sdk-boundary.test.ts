@@ -8,32 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client as Client2, ProtocolError, type VersionNegotiationMode } from '@modelcontextprotocol/client';
-import { StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { verifyChain } from '../src/audit/chain.js';
-import { connectStreamable } from './helpers/clients.js';
 import { FORBIDDEN } from './helpers/transport-clients.js';
-import { startSdkFixture, type SdkFixture, type SdkVersion } from './helpers/sdk-fixture.js';
-
-interface AnyClient {
-  listTools(): Promise<{ tools: Array<{ name: string }> }>;
-  callTool(p: {
-    name: string;
-    arguments?: Record<string, unknown>;
-  }): Promise<{ structuredContent?: unknown; isError?: unknown }>;
-  close(): Promise<void>;
-}
-
-async function connect(fx: SdkFixture, user: string, era: 'legacy' | 'modern' = 'legacy'): Promise<AnyClient> {
-  const headers = fx.headers(await fx.token(user));
-  if (fx.version === 'v1' || era === 'legacy')
-    return (await connectStreamable(fx.url, headers)) as unknown as AnyClient;
-  const mode: VersionNegotiationMode = { pin: '2026-07-28' };
-  const client = new Client2({ name: 'sdk-test', version: '0' }, { versionNegotiation: { mode } });
-  await client.connect(new Transport2(new URL(fx.url), { requestInit: { headers } }));
-  return client as unknown as AnyClient;
-}
+import { connectSdk as connect, startSdkFixture, type SdkFixture, type SdkVersion } from './helpers/sdk-fixture.js';
 
 function ownerOf(r: { structuredContent?: unknown }): unknown {
   return (r.structuredContent as { owner?: unknown } | undefined)?.owner;
@@ -85,15 +63,29 @@ for (const version of ['v1', 'v2'] as const) {
       });
     }
 
-    it('the audit chain verifies, with each decision before its outcome', async () => {
-      const store = new SqliteAuditStore(fx.auditPath, {});
+    it('the audit chain verifies, and every outcome follows its decision', async () => {
+      const reader = new SqliteAuditStore(fx.auditPath, { readonly: true });
       try {
-        const records = await store.query({ limit: 1000 });
-        assert.ok(records.length > 4);
-        void verifyChain;
-        void ProtocolError;
+        const report = await verifyChain(reader.records());
+        assert.equal(report.ok, true, JSON.stringify(report.problems));
+        const records = await reader.query({ limit: 1000 });
+        const decided = new Map(records.filter((r) => r.kind === 'decision').map((r) => [r.callId, r]));
+        const outcomes = records.filter((r) => r.kind === 'outcome');
+        assert.ok(outcomes.length >= 4);
+        for (const o of outcomes) {
+          const d = decided.get(o.callId);
+          assert.ok(d && d.seq < o.seq && d.decision === 'allow', `outcome ${o.seq} follows an allow decision`);
+        }
+        const denied = records.filter(
+          (r) => r.kind === 'decision' && r.decision === 'deny' && r.target === 'get_customer',
+        );
+        assert.ok(denied.some((r) => r.userSubject === 'alice' && r.args?.includes('c-200')));
+        assert.ok(
+          !records.some((r) => r.kind === 'outcome' && denied.some((d) => d.callId === r.callId)),
+          'a denied call never ran',
+        );
       } finally {
-        await store.close();
+        await reader.close();
       }
     });
   });

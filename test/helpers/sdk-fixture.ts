@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
 import { generateSigningJwks, startDevIdp, type DevIdp } from '../../demo/idp/index.js';
 import { TOKEN_EXCHANGE_GRANT } from '../../demo/idp/types.js';
 import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
@@ -6,6 +7,7 @@ import { startSdkV1Crm, type ExampleServer } from '../../examples/sdk-v1/server.
 import { startSdkV2Crm } from '../../examples/sdk-v2/server.js';
 import type { BoundaryOptions } from '../../src/sdk/index.js';
 import { fixtureIdpOptions } from './auth-idp.js';
+import { connectStreamable } from './clients.js';
 import { freePort } from './auth-http.js';
 import { AGENT, EXCHANGER, PASSWORD } from './fixture.js';
 import { tempDir } from './tmp.js';
@@ -119,4 +121,36 @@ export async function startSdkFixture(version: SdkVersion, o: SdkFixtureOptions 
       await idp.close();
     },
   };
+}
+
+/** What the tests ask of a client, the same for the 1.x and 2.x official clients. */
+export interface AnyClient {
+  listTools(): Promise<{ tools: Array<{ name: string }> }>;
+  listResources(): Promise<{ resources: Array<{ uri: string }> }>;
+  callTool(p: {
+    name: string;
+    arguments?: Record<string, unknown>;
+  }): Promise<{ structuredContent?: unknown; isError?: unknown }>;
+  readResource(p: { uri: string }): Promise<{ contents: unknown[] }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A user's official client on the fixture's server: the 1.x client (a
+ * 2025-era session, or on v2 the stateless legacy fallback), or with `modern`
+ * the 2.x client pinned to 2026-07-28.
+ */
+export async function connectSdk(
+  fx: SdkFixture,
+  user: string,
+  era: 'legacy' | 'modern' = 'legacy',
+): Promise<AnyClient> {
+  const headers = fx.headers(await fx.token(user));
+  if (era === 'legacy') return (await connectStreamable(fx.url, headers)) as unknown as AnyClient;
+  const client = new Client2(
+    { name: 'sdk-test', version: '0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  await client.connect(new Transport2(new URL(fx.url), { requestInit: { headers } }));
+  return client as unknown as AnyClient;
 }
