@@ -57,15 +57,32 @@ function checkSession(rt: SdkRuntime, req: IncomingMessage, p: Principal): void 
   throw new BehalfError('session_unknown');
 }
 
+/** Browsers send Origin: a foreign page must not drive the server with the user's ambient reachability (BND-12). */
+function checkOrigin(rt: SdkRuntime, req: IncomingMessage): void {
+  const origin = req.headers.origin;
+  if (origin !== undefined && !rt.allowedOrigins.has(String(origin).toLowerCase()))
+    throw new BehalfError('origin_not_allowed');
+}
+
+/** A response (an SSE stream above all) ends when the token that opened it expires (docs/architecture.md §9). */
+function endAtExpiry(res: ServerResponse, p: Principal): void {
+  const exp = p.user?.expiresAt;
+  if (exp === undefined) return;
+  const timer = setTimeout(() => res.end(), Math.min(Math.max(0, exp * 1000 - Date.now()), 2 ** 31 - 1));
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+}
+
 /**
  * The HTTP half of the boundary, in front of the SDK's transport (the
  * gateway's endpoint steps that apply to a server of one's own,
- * docs/architecture.md §2): RFC 9728 metadata at its well-known URL, client
- * then user authentication on every request with well-formed challenges,
- * the scopes every request needs, and session binding. Answers the request
- * itself (and returns undefined) when it is refused or is the metadata
- * request; else returns the auth info, also put on `req.auth` for the v1
- * transport.
+ * docs/architecture.md §2): RFC 9728 metadata at its well-known URL, the
+ * Origin check, client then user authentication on every request with
+ * well-formed challenges, the scopes every request needs, and session
+ * binding; a response outlives its token by no more than a timer's latency.
+ * Answers the request itself (and returns undefined) when it is refused or
+ * is the metadata request; else returns the auth info, also put on
+ * `req.auth` for the v1 transport.
  */
 export async function gate(rt: SdkRuntime, req: ProtectedRequest, res: ServerResponse): Promise<GateResult> {
   const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -75,6 +92,7 @@ export async function gate(rt: SdkRuntime, req: ProtectedRequest, res: ServerRes
   }
   let principal: Principal | undefined;
   try {
+    checkOrigin(rt, req);
     principal = await rt.authenticator.authenticate({
       headers: credentialHeaders(req),
       peerFingerprint256: peerFingerprint(req),
@@ -86,6 +104,7 @@ export async function gate(rt: SdkRuntime, req: ProtectedRequest, res: ServerRes
     refuse(rt, req, res, toBehalfError(err), principal);
     return undefined;
   }
+  endAtExpiry(res, principal);
   const auth = authInfoFor(new SdkCaller(principal, rt));
   req.auth = auth;
   return auth;

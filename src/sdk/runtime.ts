@@ -39,6 +39,8 @@ export interface SdkRuntime {
   /** This server's name in policy and audit (config `sdk.name`). */
   name: string;
   resource: string;
+  /** The resource's own origin and `server.allowedOrigins`, lower-cased: any other Origin is refused. */
+  allowedOrigins: ReadonlySet<string>;
   authenticator: Authenticator;
   policy: PolicyHolder;
   rateLimiter: RateLimiter;
@@ -115,6 +117,9 @@ export async function buildSdkRuntime(loaded: LoadedSdkConfig, options: SdkOptio
       config,
       name: loaded.sdk.name,
       resource: loaded.sdk.resource,
+      allowedOrigins: new Set(
+        [new URL(loaded.sdk.resource).origin, ...config.server.allowedOrigins].map((o) => o.toLowerCase()),
+      ),
       authenticator: new Authenticator(
         config,
         new JwtVerifier(config.userAuth.issuers, options.verifier),
