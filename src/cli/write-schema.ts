@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { gatewayJsonSchema } from '../config/schema.js';
+import { sdkJsonSchema } from '../config/schema-sdk.js';
 import { evidenceJsonSchema } from '../review/evidence/schema.js';
 
 /** `npm run schema`: refreshes the shipped JSON Schemas from the config and evidence-pack definitions. */
@@ -7,3 +8,4 @@ const write = (name: string, schema: unknown) =>
   writeFileSync(new URL(`../../../schema/${name}`, import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
 write('gateway.schema.json', gatewayJsonSchema());
 write('evidence.v1.schema.json', evidenceJsonSchema());
+write('sdk.schema.json', sdkJsonSchema());
