@@ -11,6 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { verifyChain } from '../src/audit/chain.js';
 import { FORBIDDEN } from './helpers/transport-clients.js';
+import { RPC } from '../src/errors.js';
+
+const RATE_LIMITED = RPC.RateLimited;
 import { connectSdk as connect, startSdkFixture, type SdkFixture, type SdkVersion } from './helpers/sdk-fixture.js';
 
 function ownerOf(r: { structuredContent?: unknown }): unknown {
@@ -90,3 +93,44 @@ for (const version of ['v1', 'v2'] as const) {
     });
   });
 }
+
+describe('behalf/sdk applies the policy rate limits per user (SDK v1)', () => {
+  let fx: SdkFixture;
+  before(async () => {
+    fx = await startSdkFixture('v1', {
+      config: (c) => ({
+        ...c,
+        policy: {
+          ...(c.policy as object),
+          rateLimits: [{ id: 'reads', per: ['user'], tools: ['get_customer'], capacity: 2, refillPerSecond: 0.01 }],
+        },
+      }),
+    });
+  });
+  after(async () => {
+    await fx?.close();
+  });
+
+  it("alice's third read is refused with a retry time, and bob's bucket is his own", async () => {
+    const alice = await connect(fx, 'alice');
+    const bob = await connect(fx, 'bob');
+    try {
+      const read = (c: typeof alice, id: string) =>
+        c.callTool({ name: 'get_customer', arguments: { customer_id: id } });
+      await read(alice, 'c-100');
+      await read(alice, 'c-101');
+      await assert.rejects(read(alice, 'c-102'), (err: unknown) => {
+        const e = err as { code?: number; data?: { retryAfterMs?: number } };
+        assert.equal(e.code, RATE_LIMITED);
+        assert.ok((e.data?.retryAfterMs ?? 0) > 0);
+        return true;
+      });
+      assert.equal(ownerOf(await read(bob, 'c-200')), 'bob');
+      const [last] = await fx.server.boundary.runtime.audit.query({ kind: 'decision', subject: 'alice', limit: 1 });
+      assert.deepEqual([last?.decision, last?.ruleIds, last?.refusedBy], ['deny', ['rate-limit:reads'], 'rate_limit']);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+});

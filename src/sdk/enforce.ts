@@ -3,6 +3,7 @@ import { principalFields } from '../audit/audit-log.js';
 import type { AuditEvent } from '../audit/event.js';
 import { BehalfError, describeError, toJsonRpcError } from '../errors.js';
 import { authorizeMessage, filterListResult, type Authorization } from '../policy/authorize.js';
+import { takeForCall } from '../policy/rate-limit.js';
 import { sessionFingerprint } from '../state/sessions.js';
 import { callerOf, type HandlerContext, type SdkCaller } from './caller.js';
 import { callRecordOf, startCallRecord } from './call-record.js';
@@ -48,6 +49,41 @@ function decide(rt: SdkRuntime, caller: SdkCaller, request: { method: string; pa
   }
 }
 
+interface Refusal {
+  error: BehalfError;
+  data?: unknown;
+}
+
+/** The policy's rate limits, as the gateway's rate_limit step applies them: only allowed calls spend a token; a limit that cannot be counted refuses. */
+async function rateLimited(rt: SdkRuntime, authz: Authorization): Promise<{ authz: Authorization; refusal?: Refusal }> {
+  const limits = rt.policy.current.rateLimits;
+  if (authz.effect !== 'allow' || !authz.input || !limits.length) return { authz };
+  try {
+    const taken = takeForCall(limits, rt.rateLimiter, rt.name, authz.input, authz.target);
+    const verdict = taken instanceof Promise ? await taken : taken;
+    if (verdict.ok) return { authz };
+    const { retryAfterMs } = verdict;
+    return {
+      authz: {
+        ...authz,
+        effect: 'deny',
+        ruleIds: [`rate-limit:${verdict.limitId}`],
+        reason: `rate limited; retry after ${retryAfterMs} ms`,
+      },
+      refusal: {
+        error: new BehalfError('rate_limited'),
+        data: { retryAfterMs, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
+      },
+    };
+  } catch (err) {
+    const error = err instanceof BehalfError ? err : new BehalfError('internal', describeError(err));
+    return {
+      authz: { ...authz, effect: 'deny', ruleIds: ['rate-limit'], reason: `rate limits: ${error.message}` },
+      refusal: { error },
+    };
+  }
+}
+
 /** The session check inside the server, behind the middleware's: a handler never runs for someone else's session. */
 function checkSession(rt: SdkRuntime, caller: SdkCaller, method: string, sessionId: string | undefined): void {
   if (sessionId === undefined) return;
@@ -79,7 +115,7 @@ function guarded(rt: SdkRuntime, method: string, handler: Handler): Handler {
     const started = performance.now();
     const sessionId = (ctx as HandlerContext).sessionId;
     checkSession(rt, caller, method, sessionId);
-    const authz = decide(rt, caller, request);
+    const { authz, refusal } = await rateLimited(rt, decide(rt, caller, request));
     const target = authz.target;
     const base: Partial<AuditEvent> = {
       callId: randomUUID(),
@@ -93,7 +129,7 @@ function guarded(rt: SdkRuntime, method: string, handler: Handler): Handler {
       ...principalFields(caller.principal),
       ...(target && authz.args ? rt.redactor.summarize(rt.name, target.name, authz.args) : {}),
     };
-    const refusedBy = authz.effect === 'deny' ? 'authorize' : undefined;
+    const refusedBy = refusal ? 'rate_limit' : authz.effect === 'deny' ? 'authorize' : undefined;
     try {
       await rt.audit.mustAppend({
         ts: Date.now(),
@@ -107,6 +143,7 @@ function guarded(rt: SdkRuntime, method: string, handler: Handler): Handler {
     } catch (err) {
       throw rpcError(err instanceof BehalfError ? err : new BehalfError('audit_unavailable'));
     }
+    if (refusal) throw rpcError(refusal.error, refusal.data);
     if (authz.effect !== 'allow') {
       if (!authz.stepUpScopes) throw rpcError(new BehalfError('forbidden'));
       const scope = [...new Set([...rt.config.userAuth.scopes, ...authz.stepUpScopes])].join(' ');
