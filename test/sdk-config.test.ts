@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
+import { loadConfigFile } from '../src/config/load.js';
 import { loadSdkConfigFile, parseSdkConfig } from '../src/config/load-sdk.js';
 import { sdkJsonSchema } from '../src/config/schema-sdk.js';
 import { sdkConfig } from './helpers/sdk-fixture.js';
@@ -28,14 +29,20 @@ describe('behalf/sdk configuration', () => {
     assert.deepEqual(JSON.parse(readFileSync(root('schema/sdk.schema.json'), 'utf8')), sdkJsonSchema());
   });
 
+  it('behalf config check --sdk accepts an example and refuses it without --sdk (upstreams are required there)', () => {
+    const ok = check('--sdk', '--config', root('examples/sdk-v1/behalf.yaml'));
+    assert.equal(ok.status, 0, ok.stderr);
+    const gateway = check('--config', root('examples/sdk-v1/behalf.yaml'));
+    assert.notEqual(gateway.status, 0);
+    assert.match(gateway.stderr, /upstreams/);
+  });
+
   for (const v of ['v1', 'v2']) {
-    it(`examples/sdk-${v}/behalf.yaml passes config check --sdk, and is not a gateway's config`, () => {
-      const ok = check('--sdk', '--config', root(`examples/sdk-${v}/behalf.yaml`));
-      assert.equal(ok.status, 0, ok.stderr);
+    it(`examples/sdk-${v}/behalf.yaml is a valid SDK config and not a gateway's`, () => {
       const loaded = loadSdkConfigFile(root(`examples/sdk-${v}/behalf.yaml`));
       assert.equal(loaded.sdk.name, 'crm');
       assert.equal(loaded.policy?.rules.length, DEMO_POLICY.length);
-      assert.notEqual(check('--config', root(`examples/sdk-${v}/behalf.yaml`)).status, 0);
+      assert.throws(() => loadConfigFile(root(`examples/sdk-${v}/behalf.yaml`)), /upstreams/);
     });
   }
 
@@ -46,11 +53,15 @@ describe('behalf/sdk configuration', () => {
     );
   });
 
-  it("a gateway's config is refused with --sdk, naming upstreams and the missing sdk section", () => {
-    const r = check('--sdk', '--config', root('examples/gateway.yaml'));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /upstreams/);
-    assert.match(r.stderr, /sdk/);
+  it("a gateway's config is refused as an SDK's, naming upstreams and the missing sdk section", () => {
+    assert.throws(
+      () => loadSdkConfigFile(root('examples/gateway.yaml')),
+      (err: Error) => {
+        assert.match(err.message, /upstreams/);
+        assert.match(err.message, /sdk/);
+        return true;
+      },
+    );
   });
 
   it("the gateway's own checks apply: a literal secret and a rule naming another server are refused", () => {

@@ -43,8 +43,13 @@ describe('behalf review against the SDK examples', () => {
   });
   after(async () => env?.close());
 
-  for (const version of ['v1', 'v2'] as const) {
-    for (const variant of Object.keys(MUST_FAIL) as Variant[]) {
+  // Each example as shipped, and one variant of each with a protection off (a different one per SDK, to keep the test short).
+  const RUNS: Array<[version: 'v1' | 'v2', variants: Variant[]]> = [
+    ['v1', ['as-shipped', 'policy-off']],
+    ['v2', ['as-shipped', 'auth-off']],
+  ];
+  for (const [version, variants] of RUNS) {
+    for (const variant of variants) {
       const expected = MUST_FAIL[variant];
       it(`${version}, ${variant}: ${expected.length ? `fails ${expected.join(', ')} and nothing else` : 'passes every check it can assess'}`, async () => {
         const server = await startSdkReviewTarget(version, env, variant);
