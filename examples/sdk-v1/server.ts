@@ -18,6 +18,27 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { createCrmServer } from '../../demo/crm/server.js';
 import * as behalf from '../../src/sdk/index.js';
 
+const MAX_BODY_BYTES = 1_048_576;
+const TOO_LARGE = Symbol('too large');
+const NOT_JSON = Symbol('not JSON');
+
+/** The request's JSON body, read after the boundary has authenticated the request, within a bound. */
+async function readBody(req: AsyncIterable<unknown>): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY_BYTES) return TOO_LARGE;
+    chunks.push(c as Buffer);
+  }
+  if (!chunks.length) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return NOT_JSON; // answered 400 below: the transport cannot read a body that was already read
+  }
+}
+
 export interface ExampleServer {
   url: string;
   boundary: behalf.Boundary;
@@ -36,9 +57,13 @@ export async function startSdkV1Crm(
   const http: Server = createServer(
     // behalf: every request verified (client, user, scopes, session owner) before the transport sees it
     boundary.nodeHandler(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) : undefined;
+      const body = await readBody(req);
+      if (body === TOO_LARGE || body === NOT_JSON || (req.method === 'POST' && body === undefined)) {
+        const [status, error] =
+          body === TOO_LARGE ? [413, 'request body too large'] : [400, 'request body is not JSON'];
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
+        return;
+      }
       const id = req.headers['mcp-session-id'];
       let transport = typeof id === 'string' ? transports.get(id) : undefined;
       if (!transport && req.method === 'POST' && isInitializeRequest(body)) {
