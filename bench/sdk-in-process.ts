@@ -10,8 +10,6 @@
  * CPU is the whole process's (the audit writer thread included).
  */
 import { join } from 'node:path';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent, AuditRecord, AuditStore } from '../src/audit/event.js';
 import { startDevIdp } from '../demo/idp/index.js';
 import { createCustomerStore } from '../demo/crm/data.js';
@@ -20,36 +18,10 @@ import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
 import { authInfoFor, SdkCaller, type BehalfAuthInfo } from '../src/sdk/caller.js';
 import { createBoundary, type Boundary } from '../src/sdk/index.js';
+import { DirectTransport } from '../test/helpers/direct-transport.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
 const RESOURCE = 'http://127.0.0.1:1/mcp';
-
-/** A transport that hands messages to the server and resolves each response by id. */
-class DirectTransport implements Transport {
-  onmessage?: Transport['onmessage'];
-  onclose?: () => void;
-  onerror?: (e: Error) => void;
-  private readonly pending = new Map<number, (m: JSONRPCMessage) => void>();
-  async start(): Promise<void> {}
-  async close(): Promise<void> {}
-  async send(message: JSONRPCMessage): Promise<void> {
-    if ('id' in message && typeof message.id === 'number') this.pending.get(message.id)?.(message);
-  }
-  request(
-    id: number,
-    method: string,
-    params: Record<string, unknown>,
-    authInfo?: BehalfAuthInfo,
-  ): Promise<JSONRPCMessage> {
-    return new Promise((resolve) => {
-      this.pending.set(id, (m) => {
-        this.pending.delete(id);
-        resolve(m);
-      });
-      this.onmessage!({ jsonrpc: '2.0', id, method, params } as JSONRPCMessage, authInfo ? { authInfo } : undefined);
-    });
-  }
-}
 
 /** For the breakdown only: a store that keeps nothing, so the boundary's own checks are measured apart from the audit write. */
 class DiscardingStore implements AuditStore {
