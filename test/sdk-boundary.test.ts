@@ -134,3 +134,34 @@ describe('behalf/sdk applies the policy rate limits per user (SDK v1)', () => {
     }
   });
 });
+
+describe('behalf/sdk as Express middleware (SDK v1, stateless)', () => {
+  let fx: SdkFixture;
+  before(async () => {
+    fx = await startSdkFixture('v1', { express: true });
+  });
+  after(async () => {
+    await fx?.close();
+  });
+
+  it("no token is refused with a challenge; alice is denied bob's customer, bob's own call succeeds", async () => {
+    const res = await fetch(fx.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer .*resource_metadata=/);
+    const alice = await connect(fx, 'alice');
+    const bob = await connect(fx, 'bob');
+    try {
+      await assert.rejects(
+        alice.callTool({ name: 'get_customer', arguments: { customer_id: 'c-200' } }),
+        (err: unknown) => {
+          assert.equal((err as { code?: number }).code, FORBIDDEN);
+          return true;
+        },
+      );
+      assert.equal(ownerOf(await bob.callTool({ name: 'get_customer', arguments: { customer_id: 'c-200' } })), 'bob');
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+});

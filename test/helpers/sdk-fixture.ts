@@ -3,6 +3,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { generateSigningJwks, startDevIdp, type DevIdp } from '../../demo/idp/index.js';
 import { TOKEN_EXCHANGE_GRANT } from '../../demo/idp/types.js';
 import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
+import { startSdkV1CrmExpress } from '../../examples/sdk-v1/express.js';
 import { startSdkV1Crm, type ExampleServer } from '../../examples/sdk-v1/server.js';
 import { startSdkV2Crm } from '../../examples/sdk-v2/server.js';
 import type { BoundaryOptions } from '../../src/sdk/index.js';
@@ -32,6 +33,8 @@ export interface SdkFixture {
 }
 
 export interface SdkFixtureOptions {
+  /** v1 only: the Express example (stateless, `boundary.middleware`) instead of the node:http one. */
+  express?: boolean;
   /** Adds to the CRM server of either SDK (a tool calling downstream); `version` says which SDK's server it is. */
   extend?: { v1?: Parameters<typeof startSdkV1Crm>[1]; v2?: Parameters<typeof startSdkV2Crm>[1] };
   /** Changes to the SDK config (a protection turned off, for the review's negative variants). */
@@ -95,7 +98,11 @@ export async function startSdkFixture(version: SdkVersion, o: SdkFixtureOptions 
     log: () => undefined,
   };
   const server =
-    version === 'v1' ? await startSdkV1Crm(options, o.extend?.v1) : await startSdkV2Crm(options, o.extend?.v2);
+    version === 'v2'
+      ? await startSdkV2Crm(options, o.extend?.v2)
+      : o.express
+        ? await startSdkV1CrmExpress(options)
+        : await startSdkV1Crm(options, o.extend?.v1);
   return {
     version,
     idp,
