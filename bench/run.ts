@@ -19,6 +19,7 @@ import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
 import { benchReviewQuickstart } from './review-quickstart.js';
+import { benchSdkInProcess } from './sdk-in-process.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
@@ -228,6 +229,29 @@ async function reviewCost(): Promise<void> {
   console.log(`statuses: ${JSON.stringify(r.statuses)}`);
 }
 
+/** behalf/sdk in-process: the same SDK v1 server with and without the boundary, per call (bench/sdk-in-process.ts). */
+async function sdkCost(): Promise<void> {
+  const r = await benchSdkInProcess(Number(process.env.BENCH_SDK_CALLS ?? 4000));
+  const { plain, protected: withSdk, noAudit } = r.series;
+  console.log(
+    `\nbehalf/sdk in-process, tools/call get_customer on MCP SDK v1, ${r.calls} calls each, interleaved rounds`,
+  );
+  const row = (server: string, s: typeof plain) => ({
+    server,
+    'median µs': s.medianUs.toFixed(1),
+    'CPU µs/call': s.cpuUsPerCall.toFixed(1),
+  });
+  console.table([
+    row('without the SDK', plain),
+    row('with behalf/sdk, audit on (SQLite)', withSdk),
+    row('with behalf/sdk, audit discarded (breakdown)', noAudit),
+  ]);
+  const added = (s: typeof plain) =>
+    `${(s.medianUs - plain.medianUs).toFixed(1)} µs median (${(s.medianUs / plain.medianUs).toFixed(2)}×), ` +
+    `${(s.cpuUsPerCall - plain.cpuUsPerCall).toFixed(1)} µs CPU (${(s.cpuUsPerCall / plain.cpuUsPerCall).toFixed(2)}×)`;
+  console.log(`added per call with the audit on: ${added(withSdk)}; of which checks alone: ${added(noAudit)}`);
+}
+
 const only = process.env.BENCH_ONLY;
 if (process.argv.includes('--load')) {
   // The load bench (bench/load/): peers under autocannon, sessions and memory, CPU profiles.
@@ -237,4 +261,5 @@ if (process.argv.includes('--load')) {
   if (!only || only === 'roundtrip') await main();
   if (!only || only === 'decisions') await decisionCosts();
   if (!only || only === 'review') await reviewCost();
+  if (!only || only === 'sdk') await sdkCost();
 }

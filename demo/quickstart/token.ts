@@ -47,9 +47,10 @@ export async function mintHeaders(
 const UPSTREAMS = ['crm', 'files'];
 
 const USAGE = [
-  'usage: behalf token --user NAME [--upstream crm|files] [--scope "mcp:tools crm:read"] [--ttl SECONDS] [--revoked-key]',
+  'usage: behalf token --user NAME [--upstream crm|files | --resource URL] [--scope "mcp:tools crm:read"] [--ttl SECONDS] [--revoked-key]',
   "       behalf token --client-only [--revoked-key]       the agent's API key alone, no user",
   '       behalf token --user NAME --signed-context --tool TOOL [--args JSON]',
+  '  --resource URL  a token for a server of your own on loopback (examples/sdk-v1, examples/sdk-v2)',
   '  --ttl SECONDS   a token that expires sooner than the usual two hours',
   "  --revoked-key   send the agent's revoked API key instead of its live one (the gateway must refuse it)",
   "  --state-dir DIR the quickstart's folder (default BEHALF_STATE_DIR or ./.behalf)",
@@ -59,6 +60,7 @@ export async function tokenCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     user: { type: 'string', short: 'u' },
     upstream: { type: 'string', default: 'crm' },
+    resource: { type: 'string' },
     scope: { type: 'string' },
     ttl: { type: 'string' },
     'client-only': { type: 'boolean', default: false },
@@ -82,8 +84,9 @@ export async function tokenCommand(argv: string[]): Promise<void> {
     if (!/^\d+$/.test(values.ttl) || ttlSeconds < 1)
       throw new Error('--ttl must be a whole number of seconds, at least 1');
   }
-  // Each upstream is its own resource: a token is minted for the one asked for.
-  const resource = secrets.resource.replace(/\/mcp\/[^/]+$/, `/mcp/${values.upstream}`);
+  // Each upstream is its own resource: a token is minted for the one asked for, or for a server of one's own
+  // on this machine (--resource: the behalf/sdk examples), which the dev IdP accepts as an audience.
+  const resource = values.resource ?? secrets.resource.replace(/\/mcp\/[^/]+$/, `/mcp/${values.upstream}`);
   print({ headers: await mintHeaders(secrets, user, resource, values.scope ?? secrets.scope, { ttlSeconds, apiKey }) });
 }
 

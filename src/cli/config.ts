@@ -1,5 +1,6 @@
 import { BehalfError } from '../errors.js';
 import { loadConfigFile } from '../config/load.js';
+import { loadSdkConfigFile } from '../config/load-sdk.js';
 import { gatewayJsonSchema } from '../config/schema.js';
 import { parse } from './args.js';
 
@@ -10,11 +11,13 @@ export function configCommand(argv: string[]): void {
     return;
   }
   if (sub === 'check') {
-    const { values } = parse(rest, { config: { type: 'string', short: 'c' } });
-    if (!values.config) throw new BehalfError('usage', 'usage: behalf config check --config FILE');
-    loadConfigFile(values.config);
+    const { values } = parse(rest, { config: { type: 'string', short: 'c' }, sdk: { type: 'boolean' } });
+    if (!values.config) throw new BehalfError('usage', 'usage: behalf config check --config FILE [--sdk]');
+    // --sdk: the format of behalf/sdk, the boundary inside a server (no upstreams, an `sdk` section).
+    if (values.sdk) loadSdkConfigFile(values.config);
+    else loadConfigFile(values.config);
     process.stdout.write('configuration is valid\n');
     return;
   }
-  throw new BehalfError('usage', 'usage: behalf config schema | behalf config check --config FILE');
+  throw new BehalfError('usage', 'usage: behalf config schema | behalf config check --config FILE [--sdk]');
 }

@@ -15,7 +15,7 @@ usage:
   behalf token --user NAME           print fresh headers for a quickstart user
   behalf gateway --config FILE [--instance-id ID]
                                      run the gateway (ID names it in logs and audit records; default host-pid)
-  behalf config check --config FILE  validate a configuration
+  behalf config check --config FILE  validate a configuration (--sdk: one for behalf/sdk)
   behalf config schema               print the configuration's JSON Schema
   behalf keys generate               create an API key and its hash (for the config's static form)
   behalf keys create|list|rotate|revoke (--config FILE | --store FILE)

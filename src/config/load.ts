@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import type { z } from 'zod';
 import { readYamlFile } from './yaml-file.js';
 import { BehalfError } from '../errors.js';
 import { PolicyError, type CompiledPolicy } from '../policy/policy.js';
@@ -18,7 +19,12 @@ export interface LoadedConfig {
 export { formatIssues };
 
 export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
-  const result = GatewayConfigSchema.safeParse(raw);
+  return checkedConfig(validated(GatewayConfigSchema, raw), raw, baseDir);
+}
+
+/** Schema validation plus the refusal of literal secrets, every problem listed at once (shared with the SDK's format). */
+export function validated<T>(schema: z.ZodType<T>, raw: unknown): T {
+  const result = schema.safeParse(raw);
   // A literal secret anywhere refuses the file, even where the schema would accept the string (literal-secrets.ts).
   const named = new Set(result.success ? [] : result.error.issues.map((i) => i.path.join('.')));
   const literals = findLiteralSecrets(raw)
@@ -28,7 +34,11 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
     const lines = [...(result.success ? [] : [formatIssues(result.error.issues)]), ...literals];
     throw new BehalfError('config_invalid', `invalid configuration:\n${lines.join('\n')}`);
   }
-  const config = result.data;
+  return result.data;
+}
+
+/** The checks across fields and the policy's compilation, for a config the schema accepted. */
+export function checkedConfig(config: GatewayConfig, raw: unknown, baseDir: string): LoadedConfig {
   const problems = [...consistencyProblems(config), ...auditStoreProblems(raw)];
   if (problems.length)
     throw new BehalfError('config_invalid', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
@@ -47,15 +57,18 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   return { config, baseDir, policy };
 }
 
-export function loadConfigFile(path: string): LoadedConfig {
-  const full = resolve(path);
-  let raw: unknown;
+/** Reads a YAML config file; its failures are configuration errors. */
+export function readConfigFile(full: string): unknown {
   try {
-    raw = readYamlFile(full, 'config file');
+    return readYamlFile(full, 'config file');
   } catch (err) {
     throw new BehalfError('config_invalid', (err as Error).message, {}, { cause: err });
   }
-  return parseConfig(raw, dirname(full));
+}
+
+export function loadConfigFile(path: string): LoadedConfig {
+  const full = resolve(path);
+  return parseConfig(readConfigFile(full), dirname(full));
 }
 
 /**

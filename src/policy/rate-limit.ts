@@ -54,6 +54,25 @@ export interface RateLimiter {
   take(limits: readonly { limit: CompiledRateLimit; key: string }[], now?: number): RateVerdict | Promise<RateVerdict>;
 }
 
+/**
+ * Takes one token for an allowed call from every limit that applies to it
+ * (the gateway's rate_limit step and the SDK's handlers alike). Synchronous
+ * with the memory limiter; a shared limiter answers with a promise, and one
+ * that cannot count throws or rejects (the caller refuses the call).
+ */
+export function takeForCall(
+  rateLimits: readonly CompiledRateLimit[],
+  limiter: RateLimiter,
+  upstream: string,
+  input: PolicyInput,
+  target: Target | undefined,
+): RateVerdict | Promise<RateVerdict> {
+  const limits = rateLimits
+    .filter((l) => l.appliesTo(upstream, target))
+    .map((limit) => ({ limit, key: bucketKey(limit, input, target) }));
+  return limiter.take(limits);
+}
+
 interface Bucket {
   tokens: number;
   updated: number;

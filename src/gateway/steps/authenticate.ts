@@ -6,8 +6,9 @@ import type { AuthRequest } from '../../identity/authenticator.js';
 import type { Step } from '../context.js';
 import { inboundOf, type Route } from '../route.js';
 
-function peerFingerprint(ctx: Parameters<Step['run']>[0]): string | undefined {
-  const socket = ctx.req.socket as Partial<TLSSocket>;
+/** The verified client certificate's fingerprint of a request (also the SDK's middleware, src/sdk/). */
+export function peerFingerprint(req: IncomingMessage): string | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
   // Only a certificate the TLS layer verified against the client CA counts.
   if (!socket.encrypted || !socket.authorized || !socket.getPeerCertificate) return undefined;
   const cert = socket.getPeerCertificate();
@@ -19,7 +20,7 @@ function peerFingerprint(ctx: Parameters<Step['run']>[0]): string | undefined {
  * would be silently ignored (and another hop might read that one instead).
  * Hand all of them to the authenticator, which refuses more than one.
  */
-function credentialHeaders(req: IncomingMessage): IncomingHttpHeaders {
+export function credentialHeaders(req: IncomingMessage): IncomingHttpHeaders {
   const raw = req.rawHeaders;
   let values: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -63,7 +64,7 @@ export const authenticate: Step = {
   async run(ctx) {
     ctx.principal = await ctx.rt.authenticator.authenticate({
       headers: credentialHeaders(ctx.req),
-      peerFingerprint256: peerFingerprint(ctx),
+      peerFingerprint256: peerFingerprint(ctx.req),
       resource: ctx.route.resource,
       userSource: userSourceOf(ctx.route),
     });
@@ -75,10 +76,14 @@ export const checkScopes: Step = {
   name: 'check_scopes',
   why: 'a token without the scopes this resource needs gets 403 insufficient_scope naming all of them',
   run(ctx) {
-    const required = ctx.rt.config.userAuth.scopes;
-    if (!required.length || !ctx.principal?.user) return;
-    const have = new Set(ctx.principal.user.scopes);
-    if (required.some((s) => !have.has(s)))
-      throw new BehalfError('insufficient_scope', undefined, { scope: required.join(' ') });
+    requireScopes(ctx.rt.config.userAuth.scopes, ctx.principal);
   },
 };
+
+/** Throws 403 insufficient_scope naming every required scope when the user's token lacks one. */
+export function requireScopes(required: readonly string[], principal: Principal | undefined): void {
+  if (!required.length || !principal?.user) return;
+  const have = new Set(principal.user.scopes);
+  if (required.some((s) => !have.has(s)))
+    throw new BehalfError('insufficient_scope', undefined, { scope: required.join(' ') });
+}

@@ -1,5 +1,5 @@
 import { BehalfError, toBehalfError } from '../../../errors.js';
-import { bucketKey } from '../../../policy/rate-limit.js';
+import { takeForCall } from '../../../policy/rate-limit.js';
 import type { MessageStep } from '../context.js';
 
 export const rateLimit: MessageStep = {
@@ -9,13 +9,9 @@ export const rateLimit: MessageStep = {
     const authz = m.authz;
     if (!authz || authz.effect !== 'allow' || !authz.input || !m.policy.rateLimits.length) return;
     const { input, target } = authz;
-    const route = m.http.route.name;
-    const limits = m.policy.rateLimits
-      .filter((l) => l.appliesTo(route, target))
-      .map((limit) => ({ limit, key: bucketKey(limit, input, target) }));
     let verdict;
     try {
-      const taken = m.http.rt.rateLimiter.take(limits);
+      const taken = takeForCall(m.policy.rateLimits, m.http.rt.rateLimiter, m.http.route.name, input, target);
       // A shared store (Redis) answers later; the memory one answers now.
       verdict = taken instanceof Promise ? await taken : taken;
     } catch (err) {
