@@ -41,7 +41,10 @@ describe('quickstart: npx behalf revoke --user alice', () => {
         cwd: dirname(qs.stateDir),
       });
       assert.match(out.stdout, /revoked user alice/);
-      const ended = await Promise.race([alice.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+      const ended = await Promise.race([
+        alice.ended,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
+      ]);
       assert.ok(ended !== undefined && ended - at <= 1000 + 500, "alice's stream still open a second later");
       assert.equal(bob.isEnded, false, "bob's stream stays open");
       const refused = await postJson(file.gateway, file.users.alice!.headers, rpc('tools/list'));
