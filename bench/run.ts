@@ -19,6 +19,7 @@ import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
 import { benchReviewQuickstart } from './review-quickstart.js';
+import { benchRevocationCheck } from './revocation-check.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
@@ -237,4 +238,5 @@ if (process.argv.includes('--load')) {
   if (!only || only === 'roundtrip') await main();
   if (!only || only === 'decisions') await decisionCosts();
   if (!only || only === 'review') await reviewCost();
+  if (!only || only === 'revocation') await benchRevocationCheck(Number(process.env.BENCH_CALLS ?? 1000));
 }

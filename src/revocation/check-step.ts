@@ -27,7 +27,9 @@ export const checkRevocation: Step = {
           r.kind === 'client' || r.kind === 'key' ? 'client_auth_invalid' : 'user_token_invalid',
           `revoked: ${describeRevocation(r)}`,
         );
-      const sid = headerValue(ctx.req, 'mcp-session-id') ?? ctx.url.searchParams.get('sessionId') ?? undefined;
+      const sid = service.set.hasSessions
+        ? (headerValue(ctx.req, 'mcp-session-id') ?? ctx.url.searchParams.get('sessionId') ?? undefined)
+        : undefined;
       if (sid && service.sessionRevoked(sessionFingerprint(sid))) throw new BehalfError('session_unknown');
     }
     await rt.revocations?.introspection?.check(p);

@@ -9,9 +9,15 @@ import { keyOf, revocationKey, type Revocation } from './entry.js';
  */
 export class RevocationSet {
   private readonly entries = new Map<string, Revocation>();
+  /** Session revocations in force: while there are none, a request's session id is not even hashed. */
+  private sessions = 0;
 
   get size(): number {
     return this.entries.size;
+  }
+
+  get hasSessions(): boolean {
+    return this.sessions > 0;
   }
 
   /** Adds or widens: a later revocation of the same thing replaces an earlier one, keeping the later expiry. */
@@ -19,6 +25,7 @@ export class RevocationSet {
     const key = keyOf(r);
     const old = this.entries.get(key);
     if (old && old.at >= r.at && old.expiresAt >= r.expiresAt) return false;
+    if (!old && r.kind === 'session') this.sessions++;
     this.entries.set(key, old ? { ...r, expiresAt: Math.max(r.expiresAt, old.expiresAt) } : r);
     return true;
   }
@@ -29,7 +36,7 @@ export class RevocationSet {
   }
 
   purge(now = Date.now()): void {
-    for (const [k, r] of this.entries) if (r.expiresAt <= now) this.entries.delete(k);
+    for (const [k, r] of this.entries) if (r.expiresAt <= now) this.forget(k, r);
   }
 
   /** The revocation that cuts this principal off, if any: its client, its API key, its user, its token or the key that signed it. */
@@ -65,7 +72,12 @@ export class RevocationSet {
     const r = this.entries.get(key);
     if (!r) return undefined;
     if (r.expiresAt > now) return r;
-    this.entries.delete(key);
+    this.forget(key, r);
     return undefined;
+  }
+
+  private forget(key: string, r: Revocation): void {
+    this.entries.delete(key);
+    if (r.kind === 'session') this.sessions--;
   }
 }
