@@ -203,11 +203,14 @@ describe('revocation ends everything a revoked user has open, within a second', 
     await assertBobUp();
   });
 
-  it('introspection: a token made inactive ends its sessions; closed fails with 503, open serves', async () => {
+  it('introspection, on an issuer failing closed and one failing open: an inactive token ends its sessions; down, closed gives 503 and open serves', async () => {
     const alice = await openAll('alice-intro');
+    const dora = await openAll('dora-intro', { iss: ISS_B, key: rig.keyB });
     const at = Date.now();
     rig.intro.inactive.add('alice-intro');
+    rig.intro.inactive.add('dora-intro');
     await assertEnded(alice, at + 300);
+    await assertEnded(dora, at + 300);
     await assertBobUp();
     rig.intro.down = true;
     try {
@@ -265,6 +268,25 @@ describe('revocation ends everything a revoked user has open, within a second', 
     const at = Date.now();
     rig.jwksA.publish([rig.keyA1]);
     await assertEnded(alice, at + 300);
+    await assertBobUp();
+  });
+
+  it("admin endpoint, one session by id: that session and its streams end, the same user's other sessions stay", async () => {
+    const erin = await openAll('erin-session');
+    const at = Date.now();
+    const res = await fetch(`${rig.gw.runtime.revocations!.adminUrl}/revocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${rig.adminKey}` },
+      body: JSON.stringify({ kind: 'session', value: erin.sid, reason: 'session hijack suspected' }),
+    });
+    assert.equal(res.status, 201);
+    const deadline = (p: Promise<unknown>) =>
+      Promise.race([p.then(() => true), sleep(at + WITHIN_MS - Date.now()).then(() => false)]);
+    assert.ok(await deadline(erin.get.ended), 'the GET stream of the revoked session ended');
+    assert.ok(await deadline(erin.post.ended), 'its streamed POST ended');
+    assert.equal((await postJson(rig.gw.urlFor('raw'), erin.headers, rpc('tools/list'), erin.sid)).status, 404);
+    assert.equal(erin.sse.isEnded, false, "erin's other session (legacy SSE) stays");
+    assert.ok(alive(erin.pid), "erin's per-user process stays");
     await assertBobUp();
   });
 
