@@ -180,9 +180,10 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
-  // Synchronous from here to the return: no connection is served before the runtime exists.
+  // Synchronous from here to live.runtime: no connection is served before the runtime exists.
   const runtime = built.runtimeAt(baseUrlOf(loaded, port), port);
   live.runtime = runtime;
+  // Revocations are enforced before its first await; the admin endpoint may fail to listen, and then nothing starts.
   try {
     await startRevocations(runtime);
   } catch (err) {
