@@ -19,6 +19,7 @@ import { openSession, postJson, rawStream, rpc, type RawStream } from './helpers
 import { ISS_A, ISS_B, SSF_AUD, SSF_ISS, startRig, type Rig } from './helpers/revocation-rig.js';
 import { openStream, type StreamedResponse } from './helpers/sse-client.js';
 import type { GatewaySession } from '../src/gateway/session.js';
+import { updateKeyStore } from '../src/keys/store.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -287,6 +288,26 @@ describe('revocation ends everything a revoked user has open, within a second', 
     assert.equal((await postJson(rig.gw.urlFor('raw'), erin.headers, rpc('tools/list'), erin.sid)).status, 404);
     assert.equal(erin.sse.isEnded, false, "erin's other session (legacy SSE) stays");
     assert.ok(alive(erin.pid), "erin's per-user process stays");
+    await assertBobUp();
+  });
+
+  it('behalf keys revoke (the key store): the streams the revoked API key holds open end, not only its next request', async () => {
+    const frank = await openAll('frank-key', { apiKey: rig.storeKey });
+    const at = Date.now();
+    await updateKeyStore(join(rig.dir, 'keys.json'), (doc) => {
+      const k = doc.keys.find((x) => x.id === 'agent-store-1')!;
+      k.status = 'revoked';
+      k.revokedAt = new Date().toISOString();
+    });
+    const by = (p: Promise<unknown>) =>
+      Promise.race([p.then(() => true), sleep(at + WITHIN_MS - Date.now()).then(() => false)]);
+    assert.ok(await by(frank.get.ended), 'GET stream still open');
+    assert.ok(await by(frank.post.ended), 'streamed POST still open');
+    assert.ok(await by(frank.sse.ended), 'legacy SSE stream still open');
+    assert.equal((await postJson(rig.gw.urlFor('raw'), frank.headers, rpc('tools/list'), frank.sid)).status, 401);
+    // The session is the client's and the user's, not the key's: the client's other key goes on with it.
+    const other = { ...frank.headers, 'x-api-key': rig.apiKey };
+    assert.equal((await postJson(rig.gw.urlFor('raw'), other, rpc('tools/list'), frank.sid)).status, 200);
     await assertBobUp();
   });
 

@@ -183,6 +183,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
       onStoreChange: (r) => {
         if (!fleetOrigin.from) void changes?.announceStore(r);
       },
+      onKeysRevoked: (ids) => revocations.keysRevoked?.(ids),
     });
     const changes = listenForFleetChanges(shared, { policy, keys: keys.holder, fleetOrigin, log });
     const signer = options.signer ?? keys.signer;

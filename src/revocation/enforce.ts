@@ -48,3 +48,26 @@ function endRevokedUserUpstreams(s: GatewaySession, service: RevocationService, 
     );
   }
 }
+
+/**
+ * API keys revoked in the key store (`behalf keys revoke`, or the fleet's
+ * revocations): the next request with one is refused by the authenticator;
+ * the streams it holds open end here — a legacy SSE stream with its session
+ * (the stream is the session), a GET stream and streamed POST responses on
+ * their own. A Streamable session belongs to its client and user, not to one
+ * of the client's keys, so it stays for the client's other keys (rotation);
+ * `behalf revoke --key` ends it too.
+ */
+export function endKeyStreams(rt: GatewayRuntime, keyIds: readonly string[]): void {
+  const ids = new Set(keyIds);
+  for (const s of rt.sessions.all()) {
+    const c = s.principal.client;
+    if (c.method !== 'api-key' || !ids.has(c.credentialId)) continue;
+    if (s.kind === 'legacy-sse') {
+      endSession(rt, s, `revoked: API key ${c.credentialId} revoked in the key store`, { everywhere: true });
+      continue;
+    }
+    s.stream?.close();
+    for (const p of s.postStreams) p.close();
+  }
+}

@@ -5,7 +5,7 @@ import type { JwtVerifier } from '../identity/jwt-verifier.js';
 import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { SharedState } from '../state/shared-state.js';
 import { startAdminServer } from './admin-server.js';
-import { enforceRevocations } from './enforce.js';
+import { endKeyStreams, enforceRevocations } from './enforce.js';
 import { Introspector } from './introspection.js';
 import { RevocationService } from './service.js';
 import { SetReceiver } from './shared-signals.js';
@@ -18,6 +18,8 @@ export interface RevocationWiring {
   adminClient?: string;
   /** The admin endpoint's URL once listening (revocation.admin). */
   adminUrl?: string;
+  /** API keys revoked in the key store (here or in the fleet): the streams they hold open end. Set at start. */
+  keysRevoked?: (keyIds: string[]) => void;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export async function startRevocations(rt: GatewayRuntime): Promise<void> {
   const w = rt.revocations;
   if (!w) return;
   enforceRevocations(rt, w.service);
+  w.keysRevoked = (ids) => endKeyStreams(rt, ids);
   w.introspection?.watch(() => rt.sessions.all().map((s) => s.principal));
   const cfg = rt.config.revocation;
   if (!cfg.admin) return;

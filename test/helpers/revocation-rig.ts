@@ -75,6 +75,8 @@ export interface Rig {
   keyB: SigningKey;
   intro: IntrospectionServer;
   apiKey: string;
+  /** The agent's second API key, a managed one in the key store. */
+  storeKey: string;
   adminKey: string;
   adminKeyFile: string;
   dir: string;
@@ -85,7 +87,11 @@ export interface Rig {
     route: string,
     o?: { key?: SigningKey; iss?: string; claims?: Record<string, unknown>; iat?: number },
   ): Promise<string>;
-  headers(sub: string, route: string, o?: { key?: SigningKey; iss?: string }): Promise<Record<string, string>>;
+  headers(
+    sub: string,
+    route: string,
+    o?: { key?: SigningKey; iss?: string; apiKey?: string },
+  ): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -105,11 +111,22 @@ export async function startRig(): Promise<Rig> {
     JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256' }] }),
   );
   const apiKey = generateApiKey();
+  const storeKey = generateApiKey();
   const adminKey = generateApiKey();
   const adminKeyFile = join(dir, 'admin-key');
   writeFileSync(adminKeyFile, adminKey, { mode: 0o600 });
   const now = Date.now();
   await updateKeyStore(join(dir, 'keys.json'), (doc) => {
+    doc.keys.push({
+      id: 'agent-store-1',
+      kind: 'api-key',
+      client: 'agent',
+      hash: hashApiKey(storeKey),
+      status: 'active',
+      createdAt: isoTime(now),
+      notBefore: isoTime(now - 1000),
+      notAfter: isoTime(now + 86_400_000),
+    });
     doc.keys.push({
       id: 'admin-1',
       kind: 'api-key',
@@ -178,12 +195,16 @@ export async function startRig(): Promise<Rig> {
     keyB,
     intro,
     apiKey,
+    storeKey,
     adminKey,
     adminKeyFile,
     dir,
     transmitter: { key: privateKey, kid },
     token,
-    headers: async (sub, route, o) => ({ 'x-api-key': apiKey, authorization: `Bearer ${await token(sub, route, o)}` }),
+    headers: async (sub, route, o) => ({
+      'x-api-key': o?.apiKey ?? apiKey,
+      authorization: `Bearer ${await token(sub, route, o)}`,
+    }),
     async close() {
       await gw.close();
       await raw.close();
