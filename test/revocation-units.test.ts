@@ -12,6 +12,12 @@ import type { Principal } from '../src/identity/principal.js';
 import type { Revocation } from '../src/revocation/entry.js';
 import { parseRevocation } from '../src/revocation/entry.js';
 import { RevocationSet } from '../src/revocation/revocation-set.js';
+import { RevocationService } from '../src/revocation/service.js';
+import { AuditLog } from '../src/audit/audit-log.js';
+import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
+import { BehalfError } from '../src/errors.js';
+import { forward } from '../src/gateway/message/steps/forward.js';
+import type { MessageContext } from '../src/gateway/message/context.js';
 
 const NOW = 1_800_000_000_000;
 const ISS = 'https://idp.test';
@@ -102,5 +108,32 @@ describe('revocation matching', () => {
     const r = { kind: 'user', value: 'alice', reason: '', actor: 'a', source: 'admin', at: 1, expiresAt: 2 };
     assert.deepEqual(parseRevocation(JSON.stringify(r)), r);
     assert.equal(parseRevocation(JSON.stringify({ ...r, extra: 1 })), undefined);
+  });
+});
+
+describe('a call decided before its user was revoked', () => {
+  it('is not forwarded: the forward step checks again and refuses, before touching any upstream', async () => {
+    const audit = new AuditLog(new SqliteAuditStore(':memory:'));
+    const service = new RevocationService({ ttlMs: 60_000, audit, log: () => {}, instanceId: 't' });
+    try {
+      const alice = p({ iat: Math.floor(Date.now() / 1000) - 5 });
+      // Nothing but what forward reads before it would reach the upstream: the runtime's revocations and the principal.
+      const m = { http: { rt: { revocations: { service } } }, principal: alice } as unknown as MessageContext;
+      await service.revoke({ kind: 'user', value: 'alice', actor: 'test', source: 'admin' });
+      await assert.rejects(
+        async () => forward.run(m),
+        (err: unknown) =>
+          err instanceof BehalfError && err.code === 'forbidden' && /revoked while in flight/.test(err.message),
+      );
+      // Positive control: bob's message gets past the check (and then fails only for want of a session here).
+      const bob = { ...m, principal: p({ sub: 'bob' }) } as MessageContext;
+      await assert.rejects(
+        async () => forward.run(bob),
+        (err: unknown) => !(err instanceof BehalfError && err.code === 'forbidden'),
+      );
+    } finally {
+      service.close();
+      await audit.close();
+    }
   });
 });
