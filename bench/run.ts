@@ -20,6 +20,7 @@ import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
 import { benchReviewQuickstart } from './review-quickstart.js';
 import { benchSdkInProcess } from './sdk-in-process.js';
+import { benchRevocationCheck } from './revocation-check.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
@@ -262,4 +263,5 @@ if (process.argv.includes('--load')) {
   if (!only || only === 'decisions') await decisionCosts();
   if (!only || only === 'review') await reviewCost();
   if (!only || only === 'sdk') await sdkCost();
+  if (!only || only === 'revocation') await benchRevocationCheck(Number(process.env.BENCH_CALLS ?? 1000));
 }

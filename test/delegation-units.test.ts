@@ -158,10 +158,11 @@ describe('delegatedTo (inbound delegation check)', () => {
     ['no client_id, no act', {}, false],
     ['act.sub names the client', { client_id: 'agent', act: { sub: 'agent' } }, true],
     [
-      'act.sub names the client, client_id another (exchanged by this client)',
+      'act.sub names the client, client_id another: not consistent',
       { client_id: 'idp-app', act: { sub: 'agent' } },
-      true,
+      false,
     ],
+    ['act.sub alone, no client_id or azp', { act: { sub: 'agent' } }, false],
     ['act.sub names another though client_id matches', { client_id: 'agent', act: { sub: 'other' } }, false],
     [
       'nested act: the current actor counts',

@@ -30,6 +30,7 @@ const MUST_FAIL: Record<Flaw, string[]> = {
   'list-mismatch': ['BND-06'],
   'token-passthrough': ['BND-09'],
   'stream-outlives-token': ['BND-08'],
+  'ignores-revocation': ['BND-08'],
 };
 
 interface CliRun {

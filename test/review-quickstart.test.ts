@@ -86,6 +86,12 @@ describe('behalf review of the running quickstart: every check passes or is hone
     const bnd04 = pack.checks.find((c) => c.id === 'BND-04')!;
     assert.ok(!bnd04.evidence.some((e) => /reviewer key/.test(e.detail ?? '')), 'claim attacks are validly signed');
     assert.ok(bnd04.evidence.filter((e) => e.outcome === 'ok').length >= 9);
+    // The profile's revoke command (behalf revoke through the admin endpoint) cut carol off: session, stream and token.
+    const bnd08 = pack.checks.find((c) => c.id === 'BND-08')!;
+    assert.ok(
+      bnd08.evidence.some((e) => e.outcome === 'ok' && /revocation ends/.test(e.probe)),
+      'revocation probed',
+    );
   });
 
   it('fingerprints the target: server, protocol version, tool list per identity, config and keys', () => {

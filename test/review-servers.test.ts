@@ -36,7 +36,16 @@ import {
   type ReviewTool,
 } from './helpers/review-servers.js';
 
-type Aspect = 'client-only' | 'alg-none' | 'audience' | 'cross-user' | 'sessions' | 'lists' | 'downstream' | 'stream';
+type Aspect =
+  | 'client-only'
+  | 'alg-none'
+  | 'audience'
+  | 'cross-user'
+  | 'sessions'
+  | 'lists'
+  | 'downstream'
+  | 'stream'
+  | 'revocation';
 
 /** What each server gets wrong; everything else it must get right. */
 const BROKEN: Record<Flaw, readonly Aspect[]> = {
@@ -48,6 +57,7 @@ const BROKEN: Record<Flaw, readonly Aspect[]> = {
   'list-mismatch': ['lists'],
   'token-passthrough': ['downstream'],
   'stream-outlives-token': ['stream'],
+  'ignores-revocation': ['revocation'],
 };
 
 const ACCEPT = { accept: 'application/json, text/event-stream' };
@@ -221,6 +231,20 @@ describe('review servers', () => {
         if (endedAt === undefined) return false;
         assert.ok(endedAt >= exp! * 1000 - 50, `the stream ended ${exp! * 1000 - endedAt} ms before exp`);
         return true;
+      } finally {
+        stream.close();
+      }
+    },
+    async revocation(s) {
+      const headers = auth(await token('carol', s));
+      const sid = await openSession(s.url, headers);
+      const stream = await rawStream(s.url, { authorization: headers.authorization, 'mcp-session-id': sid });
+      try {
+        assert.equal(stream.status, 200, `control: carol opens a stream: ${stream.text()}`);
+        assert.equal((await fetch(`${s.origin}/revoke?sub=carol`, { method: 'POST' })).status, 200);
+        const ended = await Promise.race([stream.ended, sleepUntil(Date.now() + 1000).then(() => undefined)]);
+        const late = await postJson(s.url, headers, rpc('tools/list'), sid);
+        return ended !== undefined && late.status === 401;
       } finally {
         stream.close();
       }

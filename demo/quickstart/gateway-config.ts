@@ -94,6 +94,8 @@ export function quickstartGatewayConfig(i: QuickstartConfigInput): z.input<typeo
         perUser: { maxPerUser: 4, maxTotal: 32 },
       },
     },
+    // The admin endpoint for `npx behalf revoke`, on loopback, on a free port (written to .behalf/admin.json).
+    revocation: { admin: { host: '127.0.0.1', port: 0 } },
     // The rules live in a watched file (see policy-file.ts), so the demo shows hot reload.
     policy: { file: i.policyFile },
     audit: {

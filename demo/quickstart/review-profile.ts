@@ -54,6 +54,15 @@ export function reviewProfile(i: ReviewProfileInput): Record<string, unknown> {
     otherResource: token('--user', 'alice', '--upstream', 'files'),
     // Expires 3 s after it is minted, well within limits.streamWaitSeconds (BND-08).
     shortLived: token('--user', 'alice', '--ttl', '3'),
+    // Revokes carol through the admin endpoint; her session and stream must end at once (BND-08). Her tokens issued
+    // afterwards work again (a revocation counts from its time), so the checks after BND-08 act as her as before.
+    revoke: {
+      command: [process.execPath, cliEntry(), 'revoke', '--state-dir', i.stateDir, '--reason', 'behalf review BND-08']
+        .map(shellQuote)
+        .concat('--user {sub}')
+        .join(' '),
+      user: token('--user', 'carol'),
+    },
     // Each rep is denied the other's customer; the owner's own call is the positive control (BND-05).
     crossUser: [
       { as: 'alice', call: { tool: 'get_customer', arguments: { customer_id: 'c-200' } }, owner: 'bob' },

@@ -7,6 +7,7 @@ import { startCrmHttp, type CrmHttpServer } from '../crm/http.js';
 import { generateSigningJwks, startDevIdp, TOKEN_EXCHANGE_GRANT, type DevIdp } from '../idp/index.js';
 import type { JWK } from 'jose';
 import { writeAgentApiKeys } from './agent-keys.js';
+import { removeAdminFiles, writeAdminFile, writeAdminKey } from './admin-key.js';
 import { prepareUserFolders } from './files.js';
 import {
   AGENT_PLATFORM_ISSUER,
@@ -113,6 +114,7 @@ export async function startQuickstart(
     writeFileSync(join(dir, EXCHANGE_SECRET_FILE), exchangeSecret, { mode: 0o600 });
     const keyStore = await writeQuickstartKeyStore(dir);
     agentKeys = await writeAgentApiKeys(keyStore, auditPath, DEMO_AGENT_CLIENT_ID, KEY_MAX_AGE_DAYS);
+    await writeAdminKey(dir, keyStore, auditPath, KEY_MAX_AGE_DAYS);
     platformKey = await writeAgentPlatformKeys(dir);
     writeQuickstartPolicy(policyFile, filesRoot);
     writeQuickstartGatewayConfig(gatewayConfig, {
@@ -199,6 +201,7 @@ export async function startQuickstart(
     gatewayConfig,
   });
   writeStateFiles(dir, file, secrets);
+  writeAdminFile(dir, gateway.runtime.revocations!.adminUrl!);
   return {
     gateway,
     idp,
@@ -207,6 +210,7 @@ export async function startQuickstart(
     crmUrl: crm.url,
     async close() {
       removeStateFiles(dir, file.gateway);
+      removeAdminFiles(dir);
       rmSync(join(dir, EXCHANGE_SECRET_FILE), { force: true });
       rmSync(join(dir, DEV_IDP_SIGNING_KEY_FILE), { force: true });
       await gateway.close();
@@ -240,6 +244,7 @@ function banner(q: Quickstart): string {
     "    even with policy.yaml opened wide, the CRM itself refuses bob's customers to alice.",
     `  • On the files upstream (headers: files.users.alice) each user reaches only her own folder, ${join(q.file.files.root, '<name>')}.`,
     '  • Fresh headers: npx behalf token --user alice',
+    '  • Cut alice off at once (her open streams end, her calls are refused): npx behalf revoke --user alice',
     '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',
     `  • Review it: ${q.file.review.command}`,
     '',

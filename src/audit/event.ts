@@ -6,7 +6,16 @@
 export interface AuditEvent {
   /** Milliseconds since the epoch. */
   ts: number;
-  kind: 'decision' | 'outcome' | 'auth-failure' | 'session-mismatch' | 'session' | 'lifecycle' | 'policy' | 'key';
+  kind:
+    | 'decision'
+    | 'outcome'
+    | 'auth-failure'
+    | 'session-mismatch'
+    | 'session'
+    | 'lifecycle'
+    | 'policy'
+    | 'key'
+    | 'revocation';
   /** Correlates a decision with its outcome. */
   callId?: string;
   route?: string;

@@ -27,6 +27,7 @@ const KINDS: ReadonlyArray<AuditEvent['kind']> = [
   'lifecycle',
   'policy',
   'key',
+  'revocation',
 ];
 const FOLLOW_POLL_MS = 500;
 

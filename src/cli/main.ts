@@ -7,6 +7,7 @@ import { keysCommand } from './keys.js';
 import { policyCommand } from './policy.js';
 import { reviewCommand } from './review.js';
 import { BEHALF_VERSION } from '../review/version.js';
+import { revokeCommand } from './revoke.js';
 
 const USAGE = `behalf — a verified user on every MCP call
 
@@ -20,6 +21,8 @@ usage:
   behalf keys generate               create an API key and its hash (for the config's static form)
   behalf keys create|list|rotate|revoke (--config FILE | --store FILE)
                                      managed API keys and gateway signing keys, each change audited (behalf keys help)
+  behalf revoke --user SUB [--issuer ISS] | --client ID | --token-jti JTI | --session ID | --key ID [--reason TEXT]
+                                     cut off a user, client, token, session or key on a running gateway at once
   behalf audit tail|query|verify|export (--config FILE | --db PATH | --postgres URL)
                                      read the audit log, check its hash chain, export it as JSONL
   behalf audit migrate --from SQLITE_FILE --to-postgres URL
@@ -54,6 +57,8 @@ async function main(argv: string[]): Promise<void> {
       return policyCommand(rest);
     case 'review':
       return reviewCommand(rest);
+    case 'revoke':
+      return revokeCommand(rest);
     case 'quickstart':
       return (await import('../../demo/quickstart/run.js')).quickstartCommand(rest);
     case 'token':

@@ -99,6 +99,12 @@ function consistencyProblems(c: GatewayConfig): string[] {
   }
   if (methods.has('api-key') && !c.clients.some((x) => x.apiKeys.length) && c.keys.file === undefined)
     out.push('clients: api-key authentication is enabled but no client has apiKeys (and there is no keys.file)');
+  if (c.revocation.admin && c.clients.some((x) => x.id === c.revocation.admin!.client))
+    out.push(
+      `revocation.admin.client: ${c.revocation.admin.client} is an agent client; the admin credential must be its own`,
+    );
+  if (c.revocation.sharedSignals && !c.revocation.admin)
+    out.push('revocation.sharedSignals: the receiver listens on the admin port; set revocation.admin too');
   if (methods.has('mtls') && !c.server.tls?.clientCa)
     out.push('server.tls.clientCa: mtls authentication needs a client CA');
   if (methods.has('mtls') && !c.clients.some((x) => x.certificates.length))

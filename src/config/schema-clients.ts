@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Identifier, SecretRef, Sha256Hash, Timestamp } from './schema-common.js';
+import { IssuerHygieneShape } from './schema-revocation.js';
 
 /** Who may call: clients and their keys, the key store, trusted user-token issuers, and signed user context. */
 
@@ -126,6 +127,7 @@ export const IssuerSchema = z
     requiredClaims: z.array(z.string()).default(['sub', 'exp', 'iat']),
     userClaims: z.array(z.string()).default([]).describe('Claims exposed to policy as user.claims'),
     keyFetch: KeyFetchSchema.default(KEY_FETCH_DEFAULTS),
+    ...IssuerHygieneShape,
   })
   .strict();
 

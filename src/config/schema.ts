@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Identifier, SecretRef } from './schema-common.js';
 import { ServerSchema } from './schema-server.js';
 import { StateSchema } from './schema-state.js';
+import { RevocationSchema } from './schema-revocation.js';
 import { ClientSchema, IssuerSchema, KeysSchema, SignedContextSchema } from './schema-clients.js';
 import {
   PolicySchema,
@@ -230,6 +231,7 @@ export const GatewayConfigSchema = z
     keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
     sessions: SessionsSchema.default(SESSION_DEFAULTS),
     state: StateSchema.default({}),
+    revocation: RevocationSchema.default({ ttlSeconds: 86_400 }),
   })
   .strict();
 

@@ -87,6 +87,14 @@ export class CredentialCache<T extends Expiring> {
     this.entries.clear();
   }
 
+  /** Forgets every entry of one user (revoked): keys built by credentialKey that hold both her issuer and subject. */
+  forgetUser(issuer: string, subject: string): void {
+    for (const key of this.entries.keys()) {
+      const parts = JSON.parse(key) as unknown;
+      if (Array.isArray(parts) && parts.includes(issuer) && parts.includes(subject)) this.entries.delete(key);
+    }
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -1,3 +1,4 @@
+import type { Principal } from '../identity/principal.js';
 import { decodeJwt } from 'jose';
 import * as oauth from 'oauth4webapi';
 import type { z } from 'zod';
@@ -128,6 +129,10 @@ export class TokenExchangeStrategy implements DownstreamStrategy {
     const key = credentialKey(user.issuer, user.subject, this.audience, scope);
     const lock = this.ctx.lock ?? LOCAL_EXCHANGE_LOCK;
     return this.cache.get(key, () => lock.around(key, () => this.exchange(user, subjectToken, scope)));
+  }
+
+  forgetUser(p: Principal): void {
+    if (p.user) this.cache.forgetUser(p.user.issuer, p.user.subject);
   }
 
   close(): void {

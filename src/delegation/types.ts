@@ -30,6 +30,8 @@ export type StrategyName = 'token-exchange' | 'user-assertion' | 'service-accoun
 export interface DownstreamStrategy {
   readonly name: StrategyName;
   credentialFor(req: CredentialRequest): Promise<DownstreamCredential | undefined>;
+  /** Drops what is cached for this user (she was revoked). */
+  forgetUser?(p: Principal): void;
   close?(): void;
 }
 

@@ -1,3 +1,4 @@
+import type { Principal } from '../identity/principal.js';
 import type { z } from 'zod';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { UserAssertionDownstreamSchema } from '../config/schema-upstreams.js';
@@ -77,6 +78,10 @@ export class UserAssertionStrategy implements DownstreamStrategy {
       const value = this.cfg.header === 'authorization' ? `Bearer ${signed.token}` : signed.token;
       return { headers: { [this.cfg.header]: value }, id: `ua:${signed.jti}`, expiresAt: signed.expiresAt };
     });
+  }
+
+  forgetUser(p: Principal): void {
+    if (p.user) this.cache.forgetUser(p.user.issuer, p.user.subject);
   }
 
   close(): void {

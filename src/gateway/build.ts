@@ -30,6 +30,7 @@ import { buildLimits } from './limits/runtime-limits.js';
 import { buildRoutes } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
+import { buildRevocations } from '../revocation/wiring.js';
 import { hasOpenStream, type GatewaySession } from './session.js';
 
 export interface GatewayOptions {
@@ -182,6 +183,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
       onStoreChange: (r) => {
         if (!fleetOrigin.from) void changes?.announceStore(r);
       },
+      onKeysRevoked: (ids) => revocations.keysRevoked?.(ids),
     });
     const changes = listenForFleetChanges(shared, { policy, keys: keys.holder, fleetOrigin, log });
     const signer = options.signer ?? keys.signer;
@@ -206,13 +208,12 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
         jwksCooldownMs: options.verifier?.jwksCooldownMs,
         timeoutMs: options.verifier?.timeoutMs,
       });
-    const authenticator = new Authenticator(
-      config,
-      new JwtVerifier(config.userAuth.issuers, options.verifier),
-      keys.holder.apiKeys,
-    );
+    const verifier = new JwtVerifier(config.userAuth.issuers, options.verifier);
+    const authenticator = new Authenticator(config, verifier, keys.holder.apiKeys);
+    const revocations = buildRevocations(verifier, shared, { config, baseDir, env, audit, log });
     const policyFile = policyFilePath(config, baseDir);
     const stopBuilt = () => {
+      void revocations.close();
       policy.close();
       keys.close();
       shared?.close();
@@ -261,6 +262,7 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           stateless: new Map(),
           inputBridge: new InputBridge(log, audit),
           audit,
+          revocations,
           limits,
           userContext,
           upstreamContext: { baseDir, env: options.env, log, pools: new HttpPools() },

@@ -12,6 +12,7 @@ import {
 import { handleDelete, handleGetStream, handlePost } from './handlers/streamable.js';
 import { handleLegacyPost, openLegacyStream } from './handlers/legacy-sse.js';
 import { checkSharedState } from './steps/shared-state.js';
+import { checkRevocation } from '../revocation/check-step.js';
 import { checkStatelessRequestStep } from './stateless/request-checks.js';
 
 /**
@@ -27,7 +28,7 @@ import { checkStatelessRequestStep } from './stateless/request-checks.js';
  * instead of reading it. The handler comes last.
  */
 const transportChecks: Step[] = [checkHost, checkOrigin, checkProtocolVersionHeader];
-const identify: Step[] = [checkSharedState, authenticate, checkScopes];
+const identify: Step[] = [checkSharedState, authenticate, checkRevocation, checkScopes];
 const readAndParse: Step[] = [readLimitedBody, parseJsonRpc, checkBatchVersion];
 
 export const STACKS: Readonly<Record<string, readonly Step[]>> = {

@@ -7,6 +7,7 @@ import type { DownstreamStrategy, GatewaySigner } from '../delegation/types.js';
 import type { KeyStoreHolder } from '../keys/holder.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { RateLimiter } from '../policy/rate-limit.js';
+import type { RevocationWiring } from '../revocation/wiring.js';
 import type { SessionStore } from '../state/sessions.js';
 import type { SharedEventLogs } from '../state/shared-event-logs.js';
 import type { SharedSessions } from '../state/shared-sessions.js';
@@ -47,6 +48,8 @@ export interface GatewayRuntime {
   /** Stateless calls parked while their client is asked for input (docs/architecture.md §4, Input-required results). */
   inputBridge: InputBridge;
   audit: AuditLog;
+  /** Revocations in force, their sources and the admin endpoint (docs/revocation.md). */
+  revocations?: RevocationWiring;
   /** Connections, buffered bodies and failed-authentication records, bounded together (docs/architecture.md §2). */
   limits: RuntimeLimits;
   /** The agent platform's signed user context, when userAuth.signedContext is configured (routes opt in with `inbound`). */

@@ -16,6 +16,7 @@ import { addressOf } from './limits/connections.js';
 import { JWKS_PATH, resolveRoute } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
+import { startRevocations } from '../revocation/wiring.js';
 import { answerUnread, closeAfterUnreadBody } from './unread-body.js';
 
 export type { GatewayOptions } from './build.js';
@@ -179,9 +180,18 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
-  // Synchronous from here to the return: no connection is served before the runtime exists.
+  // Synchronous from here to live.runtime: no connection is served before the runtime exists.
   const runtime = built.runtimeAt(baseUrlOf(loaded, port), port);
   live.runtime = runtime;
+  // Revocations are enforced before its first await; the admin endpoint may fail to listen, and then nothing starts.
+  try {
+    await startRevocations(runtime);
+  } catch (err) {
+    runtime.stop();
+    server.close();
+    await runtime.audit.close();
+    throw err;
+  }
   return {
     baseUrl: runtime.baseUrl,
     port,

@@ -5,6 +5,7 @@ import { rememberSubjectToken } from '../delegation/subject-token.js';
 import { BehalfError } from '../errors.js';
 import { apiKeyEntry, apiKeyRefusal, findApiKey, type ApiKeyEntry } from './api-keys.js';
 import type { JwtVerifier, VerifiedToken } from './jwt-verifier.js';
+import { isClientCredentialsToken, tokenClientId } from './client-credentials.js';
 import type { Client, Principal, User } from './principal.js';
 
 export interface AuthRequest {
@@ -36,17 +37,13 @@ function single(value: string | string[] | undefined): string | undefined {
   return value;
 }
 
-function tokenClientId(p: JWTPayload): string | undefined {
-  const v = p.client_id ?? p.azp;
-  return typeof v === 'string' ? v : undefined;
-}
-
 /**
  * The delegation check: was this token issued to — or exchanged by — the
  * client that presents it (`ids`: its oauthClientIds)?
  * - A token with `act` (RFC 8693 token exchange): `act.sub` is the party
  *   acting now and must be this client; a token another client exchanged is
- *   refused even when its client_id names this one.
+ *   refused even when its client_id names this one; and its client_id/azp
+ *   must name this client too, so `act.sub` alone never suffices.
  * - Without `act`: client_id/azp must name this client.
  * - With `may_act`: this client must also be named there (sub or client_id).
  */
@@ -54,10 +51,9 @@ export function delegatedTo(p: JWTPayload, ids: ReadonlySet<string>): boolean {
   const act = p.act as { sub?: unknown } | undefined;
   if (act !== undefined) {
     if (typeof act !== 'object' || act === null || typeof act.sub !== 'string' || !ids.has(act.sub)) return false;
-  } else {
-    const oid = tokenClientId(p);
-    if (oid === undefined || !ids.has(oid)) return false;
   }
+  const oid = tokenClientId(p);
+  if (oid === undefined || !ids.has(oid)) return false;
   if (p.may_act !== undefined) {
     const m = p.may_act as { sub?: unknown; client_id?: unknown } | null;
     if (typeof m !== 'object' || m === null) return false;
@@ -211,7 +207,8 @@ export class Authenticator {
     }
     const oid = tokenClientId(verified.payload);
     // A user's token in the client slot would let the user act as the agent: only a token about the client itself counts.
-    if (!oid || (verified.payload.sub !== undefined && verified.payload.sub !== oid)) {
+    const p = verified.payload;
+    if (!oid || (p.sub !== undefined && p.sub !== oid && !isClientCredentialsToken(p, verified.issuer))) {
       throw new BehalfError('client_auth_invalid', 'not a client-credentials token');
     }
     const id = this.byOauthClientId.get(oid);
@@ -234,8 +231,8 @@ export class Authenticator {
     if (typeof p.sub !== 'string' || !p.sub) throw new BehalfError('user_token_invalid', 'token has no subject');
     const claims: Record<string, unknown> = {};
     for (const name of v.issuer.userClaims) if (p[name] !== undefined) claims[name] = p[name];
-    // A client-credentials token names the client as its own subject: it proves no user.
-    if (p.sub === tokenClientId(p))
+    // A client-credentials token (sub == client_id, or the issuer's own marks) proves no user.
+    if (isClientCredentialsToken(p, v.issuer))
       throw new BehalfError('user_token_invalid', 'token identifies a client, not a user');
     const act = p.act as { sub?: unknown } | undefined;
     return {
@@ -246,6 +243,8 @@ export class Authenticator {
       tokenClientId: tokenClientId(p),
       actor: typeof act?.sub === 'string' ? act.sub : undefined,
       tokenId: typeof p.jti === 'string' ? p.jti : undefined,
+      issuedAt: typeof p.iat === 'number' ? p.iat : undefined,
+      keyId: v.kid,
       expiresAt: p.exp!,
       tokenFingerprint: v.fingerprint,
     };

@@ -27,6 +27,7 @@ export function keyFetchPolicy(cfg: KeyFetchConfig, o: KeyFetchOverrides = {}): 
 export class IssuerKeys {
   readonly keySet: RemoteKeySet;
   private jwksUri?: string;
+  private refresher?: NodeJS.Timeout;
 
   constructor(
     private readonly issuer: IssuerConfig,
@@ -37,6 +38,20 @@ export class IssuerKeys {
       this.jwksUri ??= await this.discoverJwksUri();
       return fetchJwks(this.jwksUri, policy.timeoutMs);
     }, policy);
+  }
+
+  /** Fetches the key set every `ms`, so a key the issuer stopped publishing is noticed without waiting for a token. */
+  refreshEvery(ms: number, log: (line: string) => void): void {
+    this.refresher = setInterval(() => {
+      this.keySet
+        .refreshNow()
+        .catch((err: unknown) => log(`key set of ${this.issuer.issuer}: ${(err as Error).message}`));
+    }, ms);
+    this.refresher.unref();
+  }
+
+  close(): void {
+    clearInterval(this.refresher);
   }
 
   private async discoverJwksUri(): Promise<string> {

@@ -9,6 +9,8 @@ export interface VerifiedToken {
   issuer: IssuerConfig;
   payload: JWTPayload;
   fingerprint: string;
+  /** The key that signed it: withdrawn from the issuer's key set, it ends the token even when cached. */
+  kid?: string;
 }
 
 /** Overrides of each issuer's `keyFetch` (tests set `jwksCooldownMs: 0` to see a rotated key at once), and the token cache. */
@@ -61,7 +63,10 @@ export class JwtVerifier {
     const cacheKey = `${hash}\0${audience}`;
     const hit = this.cache.get(cacheKey);
     if (hit) {
-      if (this.now() < hit.exp + hit.token.issuer.clockSkewSeconds) return hit.token;
+      if (this.now() < hit.exp + hit.token.issuer.clockSkewSeconds) {
+        checkAge(hit.token, this.now());
+        return hit.token;
+      }
       this.cache.delete(cacheKey);
     }
     const verified = await this.verifyUncached(token, audience, hash);
@@ -94,7 +99,36 @@ export class JwtVerifier {
       throw new BehalfError('user_token_invalid', 'typ not accepted');
     }
     if (typeof payload.exp !== 'number') throw new BehalfError('user_token_invalid', 'token has no expiry');
-    return { issuer, payload, fingerprint: hash.slice(0, 16) };
+    const verified = { issuer, payload, fingerprint: hash.slice(0, 16), kid: protectedHeader.kid };
+    // jose judges iat only under maxTokenAge: a token issued in the future is a forgery or a broken clock either way.
+    if (typeof payload.iat === 'number' && payload.iat > this.now() + issuer.clockSkewSeconds)
+      throw new BehalfError('user_token_invalid', 'iat in the future');
+    checkAge(verified, this.now());
+    return verified;
+  }
+
+  /**
+   * Keys an issuer withdraws end the tokens they signed: their cached
+   * verifications are dropped and `onWithdrawn` is told (the revocation
+   * service then ends their sessions and streams). Issuers with
+   * keyRefreshSeconds are refetched at that interval so a withdrawal is seen
+   * without waiting for a token.
+   */
+  watchKeys(onWithdrawn: (issuer: string, kid: string) => void, log: (line: string) => void): void {
+    for (const [iss, keys] of this.keys) {
+      keys.keySet.onWithdrawn = (kids) => {
+        const gone = new Set(kids);
+        for (const [k, e] of this.cache)
+          if (e.token.issuer.issuer === iss && e.token.kid && gone.has(e.token.kid)) this.cache.delete(k);
+        for (const kid of kids) onWithdrawn(iss, kid);
+      };
+      const every = this.byIssuer.get(iss)!.keyRefreshSeconds;
+      if (every) keys.refreshEvery(every * 1000, log);
+    }
+  }
+
+  close(): void {
+    for (const k of this.keys.values()) k.close();
   }
 
   private remember(key: string, token: VerifiedToken): void {
@@ -105,6 +139,15 @@ export class JwtVerifier {
     }
     this.cache.set(key, { token, exp: token.payload.exp! });
   }
+}
+
+/** issuers[].maxTokenAgeSeconds, judged from iat on every use: a cached token ages too. */
+function checkAge(v: VerifiedToken, now: number): void {
+  const max = v.issuer.maxTokenAgeSeconds;
+  if (max === undefined) return;
+  const iat = v.payload.iat;
+  if (typeof iat !== 'number') throw new BehalfError('user_token_invalid', 'token has no iat (maxTokenAgeSeconds)');
+  if (now - iat > max + v.issuer.clockSkewSeconds) throw new BehalfError('user_token_invalid', 'token too old');
 }
 
 function sameTyp(expected: string, actual: string | undefined): boolean {

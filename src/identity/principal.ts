@@ -19,6 +19,10 @@ export interface User {
   /** act.sub of a delegated (token-exchange) token. */
   actor?: string;
   tokenId?: string;
+  /** iat, seconds since the epoch: a user revocation refuses the tokens issued before it (docs/revocation.md). */
+  issuedAt?: number;
+  /** The kid that signed the token: a key withdrawn from the issuer's JWKS ends its tokens. */
+  keyId?: string;
   /** Seconds since the epoch. */
   expiresAt: number;
   /** SHA-256 fingerprint of the token (first 16 hex), for audit correlation. */

@@ -52,6 +52,10 @@ export class RemoteKeySet {
   private lastFailure?: unknown;
   private pending?: Promise<void>;
   private readonly unknownKids = new Map<string, number>();
+  /** The kids of the last key set fetched. */
+  private kids?: Set<string>;
+  /** Told of kids the previous fetch had and this one has not: a key withdrawn by its issuer (src/revocation/). */
+  onWithdrawn?: (kids: string[]) => void;
 
   constructor(
     private readonly load: () => Promise<JSONWebKeySet>,
@@ -80,6 +84,11 @@ export class RemoteKeySet {
       if (err instanceof joseErrors.JWKSNoMatchingKey && kid !== undefined) this.rememberUnknown(kid);
       throw err;
     }
+  }
+
+  /** A scheduled refetch (issuers[].keyRefreshSeconds), within the same cool-down as every other fetch. */
+  refreshNow(): Promise<void> {
+    return this.pending || this.mayFetch() ? this.refresh() : Promise.resolve();
   }
 
   private mayFetch(): boolean {
@@ -115,6 +124,9 @@ export class RemoteKeySet {
       this.local = { getKey: createLocalJWKSet(jwks), fetchedAt: this.now() };
       this.lastFailure = undefined;
       for (const kid of kids) this.unknownKids.delete(kid);
+      const withdrawn = this.kids ? [...this.kids].filter((k) => !kids.has(k)) : [];
+      this.kids = kids;
+      if (withdrawn.length) this.onWithdrawn?.(withdrawn);
     } catch (err) {
       this.lastFailure = err;
       throw err instanceof KeySetUnavailable ? err : new KeySetUnavailable('fetch failed', { cause: err });

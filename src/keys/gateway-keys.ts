@@ -32,6 +32,8 @@ export function createGatewayKeys(o: {
   instanceId?: string;
   /** After this instance's own store changed what is in force: the fleet hears of it (src/state/fleet-changes.ts). */
   onStoreChange?: (r: KeyReloadResult & { ok: true }) => void;
+  /** API keys revoked since the last reload (this store's or the fleet's): the streams they hold open end (src/revocation/). */
+  onKeysRevoked?: (keyIds: string[]) => void;
 }): GatewayKeys {
   const reporter = new KeyReporter(
     o.config.keys,
@@ -44,6 +46,9 @@ export function createGatewayKeys(o: {
       else if (r.changed) o.log(`key store reloaded: version ${r.ring.version}`);
       reporter.report(r.ring, r.fleet ? 'fleet change' : 'key store reloaded');
       if (!r.fleet && r.changed) o.onStoreChange?.(r);
+      const before = new Set(r.previous.apiKeys.filter((k) => k.revoked).map((k) => k.keyId));
+      const added = r.ring.apiKeys.filter((k) => k.revoked && !before.has(k.keyId)).map((k) => k.keyId);
+      if (added.length) o.onKeysRevoked?.(added);
     } else {
       o.log(
         `key store reload rejected; the previous keys stay in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`,

@@ -22,6 +22,8 @@ export interface KeyRing {
   version: string;
   /** Config keys first, then store keys; revoked and expired ones stay listed so a refusal can say why. */
   apiKeys: ApiKeyEntry[];
+  /** Keys of the admin client (revocation.admin.client): they open the admin endpoint only, never a route. */
+  adminKeys?: ApiKeyEntry[];
   signing: SigningKeyMaterial[];
   /** Lifecycle of every key, for reports. */
   lifecycles: KeyLifecycle[];
@@ -73,6 +75,7 @@ export function loadKeyRing(config: GatewayConfig, baseDir: string, now = Date.n
   const ids = new Set(lifecycles.map((l) => l.id));
   const hashes = new Set(fromConfig.map((c) => c.hash));
   const clients = new Set(config.clients.map((c) => c.id));
+  const adminKeys: ApiKeyEntry[] = [];
   for (const k of doc.keys) {
     if (ids.has(k.id))
       throw new BehalfError('config_invalid', `key store ${path}: key id ${k.id} is also used in the gateway config`);
@@ -85,6 +88,16 @@ export function loadKeyRing(config: GatewayConfig, baseDir: string, now = Date.n
           'config_invalid',
           `key store ${path}: key ${k.id} is also configured in the gateway config`,
         );
+      if (k.client === config.revocation.admin?.client) {
+        adminKeys.push(
+          apiKeyEntry(k.client, k.id, k.hash, {
+            notBefore: l.notBefore,
+            notAfter: l.notAfter,
+            revoked: k.status === 'revoked',
+          }),
+        );
+        continue;
+      }
       if (!clients.has(k.client)) {
         notes.push(`key ${k.id} is for client ${k.client}, which the gateway config does not declare: ignored`);
         continue;
@@ -108,7 +121,7 @@ export function loadKeyRing(config: GatewayConfig, baseDir: string, now = Date.n
       });
     }
   }
-  return { version, apiKeys, signing, lifecycles, notes };
+  return { version, apiKeys, adminKeys, signing, lifecycles, notes };
 }
 
 function loadPrivateKey(storePath: string, k: StoredSigningKey, notes: string[]): KeyObject {

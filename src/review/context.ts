@@ -99,6 +99,11 @@ export class ReviewContext {
     return this.once(`identity.${name}`, source);
   }
 
+  /** Forgets every resolved identity (a user was revoked on purpose): the next use runs its command again, for a fresh token. */
+  forgetIdentities(): void {
+    for (const key of [...this.cache.keys()]) if (key.startsWith('identity.')) this.cache.delete(key);
+  }
+
   /**
    * The profile's `revoked` or `otherResource` credential, resolved once.
    * (shortLived is never cached: its few seconds of life must start when

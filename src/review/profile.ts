@@ -41,6 +41,8 @@ export const profileSchema = z.object({
   otherResource: credentialSource.optional(),
   /** A valid token with a short life (≤ limits.streamWaitSeconds) to open a stream with (BND-08). */
   shortLived: credentialSource.optional(),
+  /** How to revoke a user on the target (BND-08): a shell command, `{sub}` replaced by the subject of `user`'s token (a credential of its own: that user is cut off). */
+  revoke: z.object({ command: z.string().min(1), user: credentialSource, waitSeconds: z.number().positive().max(30).default(2) }).strict().optional(),
   crossUser: z.array(z.object({ as: z.string(), call, owner: z.string() }).strict()).default([]),
   /** Arguments to call a listed tool with, per tool, when checking that what is listed is callable (BND-06). */
   examples: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

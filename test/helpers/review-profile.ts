@@ -22,13 +22,20 @@ export async function reviewProfileFor(
   env: ReviewEnv,
   o: { shortLived?: 'command' | 'headers' } = {},
 ): Promise<ReviewProfileInput> {
-  const [alice, bob, client, other] = await Promise.all([
+  const [alice, bob, client, other, carol] = await Promise.all([
     env.userToken('alice', server.url),
     env.userToken('bob', server.url),
     env.clientToken(server.url),
     // Same issuer, same user, another resource: aud is all that is wrong with it.
     env.userToken('alice', `${server.origin}/other/mcp`),
+    env.userToken('carol', server.url),
   ]);
+  // The server's own revocation endpoint; {sub} becomes carol's subject, quoted (BND-08).
+  const post = "fetch(process.argv[1], { method: 'POST' }).then((r) => process.exit(r.ok ? 0 : 1))";
+  const revoke = {
+    command: `"${process.execPath}" -e "${post}" ${server.origin}/revoke?sub={sub}`,
+    user: bearer(carol),
+  };
   const shortLived =
     o.shortLived === 'headers'
       ? bearer(await env.shortLivedToken('alice', server.url))
@@ -39,6 +46,7 @@ export async function reviewProfileFor(
     revoked: bearer(await expiredCopy(alice, env)),
     otherResource: bearer(other),
     shortLived,
+    revoke,
     issuer: { issuer: env.idp.issuer, jwksUri: env.idp.jwksUri, signingKeyFile: env.signingKeyFile },
     crossUser: [
       { as: 'alice', call: { tool: 'get_customer', arguments: { customer_id: 'c-200' } }, owner: 'bob' },

@@ -36,6 +36,7 @@ export const FLAWS = [
   'list-mismatch',
   'token-passthrough',
   'stream-outlives-token',
+  'ignores-revocation',
 ] as const;
 export type Flaw = (typeof FLAWS)[number];
 
@@ -49,6 +50,8 @@ interface Behaviour {
   downstream: 'exchange' | 'service' | 'passthrough';
   boundSessions: boolean;
   streamEndsAtExpiry: boolean;
+  /** POST /revoke?sub=… (the profile's revoke command) ends the user's sessions and refuses her tokens. */
+  honoursRevocation: boolean;
 }
 
 const SECURE: Behaviour = {
@@ -57,6 +60,7 @@ const SECURE: Behaviour = {
   downstream: 'exchange',
   boundSessions: true,
   streamEndsAtExpiry: true,
+  honoursRevocation: true,
 };
 
 const BEHAVIOURS: Record<Flaw, Behaviour> = {
@@ -74,6 +78,8 @@ const BEHAVIOURS: Record<Flaw, Behaviour> = {
   'list-mismatch': { ...SECURE, crm: { perUserAuthz: true, mismatchFor: MISMATCH_USER } },
   'token-passthrough': { ...SECURE, downstream: 'passthrough' },
   'stream-outlives-token': { ...SECURE, streamEndsAtExpiry: false },
+  // The revoke command succeeds, and nothing changes: the revoked user's session and stream live on.
+  'ignores-revocation': { ...SECURE, honoursRevocation: false },
 };
 
 export interface ReviewServer {
@@ -167,6 +173,7 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
   const verify = tokenVerifier({ issuer: env.idp.issuer, jwksUri: env.idp.jwksUri, resource: url, rules: b.token });
   const downstream = downstreamFor(b.downstream, env);
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; sub: string }>();
+  const revoked = new Set<string>();
 
   /** RFC 6750 §3.1: no error code when no token came; invalid_token when one did and failed. */
   const challenge = (res: ServerResponse, invalid?: string): void => {
@@ -193,6 +200,14 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
     const path = new URL(req.url ?? '/', origin).pathname;
     if (req.method === 'GET' && (path === metadataPath || path === '/.well-known/oauth-protected-resource'))
       return json(res, 200, metadata);
+    if (path === '/revoke' && req.method === 'POST') {
+      const sub = new URL(req.url ?? '/', origin).searchParams.get('sub') ?? '';
+      if (b.honoursRevocation) {
+        revoked.add(sub);
+        for (const s of sessions.values()) if (s.sub === sub) void s.transport.close();
+      }
+      return json(res, 200, { revoked: sub });
+    }
     if (path !== '/mcp') return json(res, 404, { error: 'not found' });
     // A page of another origin must not drive this server through a user's browser, whatever it holds.
     const requestOrigin = req.headers.origin;
@@ -216,6 +231,7 @@ export async function startReviewServer(flaw: Flaw, env: ReviewEnv): Promise<Rev
       if (err instanceof InvalidToken) return challenge(res, err.message);
       throw err;
     }
+    if (revoked.has(caller.sub)) return challenge(res, 'revoked');
     req.auth = { token, clientId: caller.sub, scopes: [], expiresAt: caller.exp, extra: { caller } };
 
     const sid = req.headers['mcp-session-id'];

@@ -4,6 +4,7 @@ import { initializeBody, LATEST_PROTOCOL } from '../mcp.js';
 import { openStream, tokenExpiry, type StreamProbe } from '../stream-probe.js';
 import type { CheckOutcome, EvidenceItem } from '../types.js';
 import { postOnce, reasonOf } from './user-probes.js';
+import { revocationProbe } from './bnd-08-revocation.js';
 
 /** How long after `exp` a stream may live, and after which an expired token must be refused: timer latency and a little clock difference, not a skew window. */
 const GRACE_MS = 5000;
@@ -17,7 +18,8 @@ const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t
 /**
  * BND-08: a short-lived token (fresh from profile.shortLived) opens a
  * standing stream; the stream must end by exp + 5 s, and a request carrying
- * the token after that must be refused with 401.
+ * the token after that must be refused with 401. Then, with profile.revoke,
+ * a revoked user's session and stream must end (bnd-08-revocation.ts).
  */
 export async function bnd08(ctx: ReviewContext): Promise<CheckOutcome> {
   const stop = (reason: string, status: 'not-assessed' | 'n/a' = 'not-assessed', evidence: EvidenceItem[] = []): CheckOutcome => ({ status, finding: reason, reason, remediation: REMEDIATION, evidence });
@@ -44,10 +46,11 @@ export async function bnd08(ctx: ReviewContext): Promise<CheckOutcome> {
   if (needed > ctx.remainingMs()) return stop(`the review's time limit leaves ${Math.max(0, Math.floor(ctx.remainingMs() / 1000))} s, the stream wait needs ${Math.ceil(needed / 1000)} s: raise limits.timeSeconds`);
 
   const evidence = ctx.inputs.transport === 'sse' ? await legacy(ctx, headers, expMs, judgeBy) : await streamable(ctx, headers, expMs, judgeBy);
+  if (ctx.inputs.transport !== 'sse') evidence.push(await revocationProbe(ctx));
   const bad = evidence.filter((e) => e.outcome === 'bad');
   const finding = bad.length
     ? bad.map((e) => e.detail ?? e.probe).join('; ')
-    : evidence.some((e) => e.outcome === 'ok') ? 'the token\'s expiry ended what it had opened and it was refused afterwards' : 'stream revalidation could not be judged: see the evidence';
+    : evidence.some((e) => e.outcome === 'ok') ? `the token's expiry ended what it had opened and it was refused afterwards${evidence.at(-1)?.outcome === 'ok' ? '; so did a revocation' : ''}` : 'stream revalidation could not be judged: see the evidence';
   return { finding, remediation: REMEDIATION, evidence };
 }
 

@@ -7,6 +7,9 @@ export const forward: MessageStep = {
   why: "only an allowed, recorded call with its credential reaches the upstream, on this session's own connection",
   async run(m) {
     const { http, session, principal } = m;
+    // Revoked while this call was being decided: known now, so not forwarded (docs/revocation.md).
+    const revoked = http.rt.revocations?.service.check(principal);
+    if (revoked) throw new BehalfError('forbidden', `revoked while in flight: ${revoked.kind}`);
     // A signed-context route's session has no user of its own: its housekeeping stays with the gateway (user-upstreams.ts).
     const noUserHere = takesMessageUsers(http.route) && !principal.user;
     if (!m.request) {
