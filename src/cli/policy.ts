@@ -23,6 +23,7 @@ import {
 } from '../policy/test-schema.js';
 import { parse } from './args.js';
 import { explain, formatExplanation, type CaseRun } from './policy-explain.js';
+import { REPLAY_USAGE, replayCommand } from './policy-replay.js';
 
 const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
          run the cases of a policy test file (YAML): PASS/FAIL per case, exit 0 when all pass
@@ -35,6 +36,9 @@ const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
   --request    {tool, args} | {resource: URI} | {prompt, args} | {method, params}
   --upstreams  with --policy: upstream names rules may refer to (default crm); --upstream default: the first
   --tools      the upstream's tool catalogue, {NAME: {annotations}}, for rules on tool.annotations
+       ${REPLAY_USAGE.replace(/^usage: /, '')
+         .split('\n')
+         .join('\n       ')}
 Each decision is made by the gateway's own authorizeMessage. Not part of it: client and user
 authentication and the config's userAuth.scopes (checked before the policy), and rate limits
 (stateful, counted per call at the gateway).`;
@@ -44,7 +48,7 @@ function usage(message: string): BehalfError {
 }
 
 /** `behalf policy test|explain`: decides messages exactly as the gateway does, without a gateway. */
-export function policyCommand(argv: string[]): void {
+export function policyCommand(argv: string[]): void | Promise<void> {
   const [sub, ...rest] = argv;
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
@@ -55,6 +59,8 @@ export function policyCommand(argv: string[]): void {
       return testCommand(rest);
     case 'explain':
       return explainCommand(rest);
+    case 'replay':
+      return replayCommand(rest);
     case undefined:
     case 'help':
     case '--help':
