@@ -18,6 +18,7 @@ import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
+import { benchPolicyReplay } from './policy-replay.js';
 import { benchReviewQuickstart } from './review-quickstart.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
@@ -228,6 +229,24 @@ async function reviewCost(): Promise<void> {
   console.log(`statuses: ${JSON.stringify(r.statuses)}`);
 }
 
+/** `BENCH_ONLY=replay npm run bench`: `behalf policy replay` over 100,000 recorded decisions. */
+async function replayCost(): Promise<void> {
+  const n = Number(process.env.BENCH_REPLAY_RECORDS ?? 100_000);
+  console.log(`\npolicy replay: ${n} recorded decisions against a widened quickstart policy`);
+  const r = await benchPolicyReplay(n);
+  console.table([
+    {
+      records: r.records,
+      'store read, records/s': r.readPerSecond,
+      're-decide, records/s': r.decidePerSecond,
+      'CLI end to end, records/s': r.cliPerSecond,
+      'CLI, s': r.cliSeconds,
+      'new allows': r.newAllows,
+      undecidable: r.undecidable,
+    },
+  ]);
+}
+
 const only = process.env.BENCH_ONLY;
 if (process.argv.includes('--load')) {
   // The load bench (bench/load/): peers under autocannon, sessions and memory, CPU profiles.
@@ -237,4 +256,5 @@ if (process.argv.includes('--load')) {
   if (!only || only === 'roundtrip') await main();
   if (!only || only === 'decisions') await decisionCosts();
   if (!only || only === 'review') await reviewCost();
+  if (!only || only === 'replay') await replayCost();
 }
