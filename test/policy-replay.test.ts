@@ -1,34 +1,22 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Agent } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify } from 'yaml';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import type { AuditRecord } from '../src/audit/event.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import type { PolicyRuleConfig } from '../src/config/schema.js';
 import type { ReplayReport } from '../src/policy/replay/report.js';
-import { lineOf, postOn, startSpawnedGateway, type SpawnedGateway } from './helpers/spawned-gateway.js';
+import { createTestDb } from './helpers/pg-db.js';
+import { behalf, MAIN, replaySession } from './helpers/replay-trail.js';
+import { lineOf, startSpawnedGateway, type SpawnedGateway } from './helpers/spawned-gateway.js';
 import { tempDir } from './helpers/tmp.js';
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** carol may export once; her second export within the test is refused by the limit, whatever the policy. */
 const RATE_LIMITS = [
   { id: 'export-once', per: ['user'], tools: ['export_all_customers'], capacity: 1, refillPerSecond: 0.001 },
 ];
-
-/** The CLI as its own process; asynchronously, so the IdP living in this process keeps answering meanwhile. */
-function behalf(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
 
 function withRule(id: string, change: Partial<PolicyRuleConfig>): PolicyRuleConfig[] {
   return DEMO_POLICY.map((r) => (r.id === id ? { ...r, ...change } : r));
@@ -62,48 +50,7 @@ async function replayDb(policy: string): Promise<{ report: ReplayReport }> {
   return { report: JSON.parse(r.stdout) as ReplayReport };
 }
 
-async function lastDecision(): Promise<AuditRecord> {
-  const store = new SqliteAuditStore(auditPath, { readonly: true });
-  try {
-    return (await store.query({ kind: 'decision', method: 'tools/call', limit: 1 }))[0]!;
-  } finally {
-    await store.close();
-  }
-}
-
-/** One user's MCP session on the gateway: tools/call answers, each decision's seq noted under `name`. */
-async function session(user: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const base = await gw.headersFor(user);
-  const init = await postOn(agent, gw.url, base, {
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'replay-test', version: '0' } },
-  });
-  assert.equal(init.status, 200, init.text);
-  const headers = {
-    ...base,
-    'mcp-session-id': String(init.headers['mcp-session-id']),
-    'mcp-protocol-version': '2025-11-25',
-  };
-  let id = 1;
-  return {
-    async call(name: string, tool: string, args: Record<string, unknown>): Promise<string> {
-      const r = await postOn(agent, gw.url, headers, {
-        jsonrpc: '2.0',
-        id: id++,
-        method: 'tools/call',
-        params: { name: tool, arguments: args },
-      });
-      const rec = await lastDecision();
-      assert.equal(rec.target, tool);
-      seq[name] = rec.seq;
-      return `${r.status} ${rec.decision} ${rec.reason}`;
-    },
-    close: () => agent.destroy(),
-  };
-}
+const session = (user: string) => replaySession(gw, auditPath, seq, user);
 
 const seqsOf = (examples: ReadonlyArray<{ seq: number }>) => examples.map((e) => e.seq).sort((a, b) => a - b);
 
@@ -207,6 +154,34 @@ describe('behalf policy replay', () => {
     assert.equal((await behalf('policy', 'replay', '--policy', wide, '--config', config, '--fail-on', 'none')).code, 0);
   });
 
+  it('a PostgreSQL trail replays as its SQLite original does', async () => {
+    const db = await createTestDb();
+    try {
+      const moved = await behalf('audit', 'migrate', '--from', auditPath, '--to-postgres', db.url);
+      assert.equal(moved.code, 0, moved.stderr);
+      const wide = join(dir, 'wide.yaml');
+      const r = await behalf(
+        'policy',
+        'replay',
+        '--policy',
+        wide,
+        '--postgres',
+        db.url,
+        '--upstreams',
+        'crm',
+        '--json',
+      );
+      assert.equal(r.code, 1, r.stderr);
+      const report = JSON.parse(r.stdout) as ReplayReport;
+      assert.deepEqual(
+        seqsOf(report.changes['deny→allow'].examples),
+        [seq['alice-bobs']!, seq['bob-alices']!].sort((a, b) => a - b),
+      );
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('a narrowed policy: exactly the new denies and step-up changes; the default gate passes, any-change trips', async () => {
     const rules = withRule('reps-read-own', {
       when: 'user.claims.role == "rep" && args.customer_id in user.claims.customers && args.customer_id != "c-100"',
@@ -284,33 +259,31 @@ describe('behalf policy replay', () => {
   });
 
   it('--follow decides new records as they are written and reports when stopped', async () => {
-    const wide = join(dir, 'wide.yaml');
-    const child = spawn(
-      process.execPath,
-      [MAIN, 'policy', 'replay', '--policy', wide, '--config', config, '--follow'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const wide = policyFile('follow.yaml', withRule('reps-read-own', { when: 'user.claims.role == "rep"' }));
+    // From the next seq on, whenever the replay gets going: what came before is not reported again.
+    const store = new SqliteAuditStore(auditPath, { readonly: true });
+    const next = (await store.query({ limit: 1 }))[0]!.seq + 1;
+    await store.close();
+    const args = ['policy', 'replay', '--policy', wide, '--config', config, '--follow', '--from-seq', String(next)];
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const closed = new Promise<number | null>((r) => child.once('close', r));
     const out: string[] = [];
     try {
       const s = await session('bob');
       try {
-        // The replay starts at the newest record: what came before is not reported again.
-        await new Promise((r) => setTimeout(r, 700));
         await s.call('bob-follow', 'get_customer', { customer_id: 'c-101' });
       } finally {
         s.close();
       }
-      await lineOf(
-        child,
-        new RegExp(`^seq ${seq['bob-follow']} deny→allow: bob via agent: tools/call get_customer`),
-        out,
-      );
+      const line = new RegExp(`^seq ${seq['bob-follow']} deny→allow: bob via agent: tools/call get_customer`);
+      await Promise.race([
+        lineOf(child, line, out),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`no live line: ${out.join('\n')}`)), 20_000)),
+      ]);
     } finally {
       child.kill('SIGINT');
     }
-    const code = await new Promise<number | null>((r) => child.once('close', r));
+    const code = await closed;
     assert.equal(code, 1, out.join('\n'));
     assert.ok(
       out.some((l) => /^\| deny → allow \| 1 \|$/.test(l)),

@@ -106,9 +106,10 @@ export async function replayCommand(argv: string[]): Promise<void> {
       const change = tally.add(r, replayer.replay(r));
       if (follow && change) await write(process.stdout, formatLiveChange(change.kind, change.example));
     };
+    // Listening before the first pass: Ctrl-C during it still ends with the report.
+    const stopped = follow ? untilSignal() : undefined;
     await drain(store, () => next, take);
-    if (follow) {
-      const stopped = untilSignal();
+    if (stopped) {
       while (!stopped.done) {
         await Promise.race([stopped.promise, new Promise((r) => setTimeout(r, FOLLOW_POLL_MS))]);
         if (!stopped.done) await drain(store, () => next, take);
