@@ -18,8 +18,9 @@ export const REPLAY_USAGE = `usage: behalf policy replay --policy NEW.yaml (--co
   --since      a duration back from now (30m, 12h, 7d) or ISO-8601 / epoch ms; --from-seq N: from seq N
   --fail-on    exit 1 when the proposed policy allows a recorded call that was denied (new-allows,
                the default), changes any decision (any-change), or never (none)
-  --follow     keep deciding new records as the gateway writes them (one line per change);
-               Ctrl-C prints the report. Without --since/--from-seq it starts at the newest record
+  --follow     keep deciding new records as the gateway writes them (one line per change, a JSON
+               line with --json); Ctrl-C prints the report. Without --since/--from-seq it starts
+               at the newest record
   --upstreams  with --db/--postgres: the upstream names rules may refer to (a config names its own)
 Decisions that read a value the trail redacted, or a claim it did not record, are counted as
 undecidable, never guessed; rate-limit refusals are not decided again (they depend on time).
@@ -104,7 +105,9 @@ export async function replayCommand(argv: string[]): Promise<void> {
       if (!started && r.ts < since!) return;
       started = true;
       const change = tally.add(r, replayer.replay(r));
-      if (follow && change) await write(process.stdout, formatLiveChange(change.kind, change.example));
+      if (!follow || !change) return;
+      const line = values.json ? `${JSON.stringify({ change: change.kind, ...change.example })}\n` : undefined;
+      await write(process.stdout, line ?? formatLiveChange(change.kind, change.example));
     };
     // Listening before the first pass: Ctrl-C during it still ends with the report.
     const stopped = follow ? untilSignal() : undefined;
@@ -117,7 +120,9 @@ export async function replayCommand(argv: string[]): Promise<void> {
     }
   });
   const report = tally.result();
-  await write(process.stdout, values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReplayMarkdown(report));
+  // With --follow --json the output is JSON lines: the live changes, then the report.
+  const json = values.json ? `${JSON.stringify(report, null, follow ? undefined : 2)}\n` : undefined;
+  await write(process.stdout, json ?? formatReplayMarkdown(report));
   if (report.gate.tripped) process.exitCode = 1;
 }
 
