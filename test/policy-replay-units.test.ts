@@ -88,6 +88,7 @@ describe('policy replay: records written before scopes and claims were recorded'
     );
     assert.equal(update.kind, 'undecidable');
     assert.ok(update.kind === 'undecidable' && update.unknown.some((u) => u.read === 'user.scopes'));
+    assert.deepEqual(update.kind === 'undecidable' ? update.rules : [], ['reps-update-own']);
     // Positive control: the same record with its scopes is decided (step-up, as recorded scopes lack crm:write).
     const withScopes = replayer.replay(record({ target: 'update_customer' }));
     assert.equal(withScopes.kind, 'decided');

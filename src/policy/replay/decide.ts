@@ -170,9 +170,11 @@ export class Replayer {
     const all = new Map(outcomes.flatMap((m) => [...m]));
     if (all.size === 1) return { kind: 'decided', ...[...all.values()][0]! };
     const scopesMatter = outcomes.length > 1 && [...outcomes[0]!.keys()].join() !== [...outcomes[1]!.keys()].join();
+    // Without the token's scopes, the rules that asked for a step-up are the ones the answer hangs on.
+    const stepUpRules = [...outcomes[0]!.values()].filter((o) => o.stepUp).flatMap((o) => o.ruleIds);
     return {
       kind: 'undecidable',
-      rules: undecided.length ? undecided : this.policy.rules.filter((r) => r.scopes.length).map((r) => r.id),
+      rules: [...new Set([...undecided, ...(scopesMatter ? stepUpRules : [])])],
       unknown: scopesMatter ? [...unknown, { read: 'user.scopes', why: 'not recorded', root: 'scopes' }] : unknown,
     };
   }
