@@ -36,9 +36,8 @@ const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
   --request    {tool, args} | {resource: URI} | {prompt, args} | {method, params}
   --upstreams  with --policy: upstream names rules may refer to (default crm); --upstream default: the first
   --tools      the upstream's tool catalogue, {NAME: {annotations}}, for rules on tool.annotations
-       ${REPLAY_USAGE.replace(/^usage: /, '')
-         .split('\n')
-         .join('\n       ')}
+       behalf policy replay --policy NEW.yaml (--config FILE | --db PATH | --postgres URL) [...]
+         decide the recorded decisions again with a proposed policy (behalf policy replay --help)
 Each decision is made by the gateway's own authorizeMessage. Not part of it: client and user
 authentication and the config's userAuth.scopes (checked before the policy), and rate limits
 (stateful, counted per call at the gateway).`;
@@ -47,11 +46,11 @@ function usage(message: string): BehalfError {
   return new BehalfError('usage', `${message}\n\n${USAGE}`);
 }
 
-/** `behalf policy test|explain`: decides messages exactly as the gateway does, without a gateway. */
+/** `behalf policy test|explain|replay`: decides messages exactly as the gateway does, without a gateway. */
 export function policyCommand(argv: string[]): void | Promise<void> {
   const [sub, ...rest] = argv;
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${sub === 'replay' ? REPLAY_USAGE : USAGE}\n`);
     return;
   }
   switch (sub) {
