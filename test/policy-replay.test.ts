@@ -6,21 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
-import type { PolicyRuleConfig } from '../src/config/schema.js';
 import type { ReplayReport } from '../src/policy/replay/report.js';
 import { createTestDb } from './helpers/pg-db.js';
-import { behalf, MAIN, replaySession } from './helpers/replay-trail.js';
+import { behalf, MAIN, RATE_LIMITS, replaySession, seqsOf, withRule } from './helpers/replay-trail.js';
 import { lineOf, startSpawnedGateway, type SpawnedGateway } from './helpers/spawned-gateway.js';
 import { tempDir } from './helpers/tmp.js';
-
-/** carol may export once; her second export within the test is refused by the limit, whatever the policy. */
-const RATE_LIMITS = [
-  { id: 'export-once', per: ['user'], tools: ['export_all_customers'], capacity: 1, refillPerSecond: 0.001 },
-];
-
-function withRule(id: string, change: Partial<PolicyRuleConfig>): PolicyRuleConfig[] {
-  return DEMO_POLICY.map((r) => (r.id === id ? { ...r, ...change } : r));
-}
 
 let gw: SpawnedGateway;
 let dir: string;
@@ -51,8 +41,6 @@ async function replayDb(policy: string): Promise<{ report: ReplayReport }> {
 }
 
 const session = (user: string) => replaySession(gw, auditPath, seq, user);
-
-const seqsOf = (examples: ReadonlyArray<{ seq: number }>) => examples.map((e) => e.seq).sort((a, b) => a - b);
 
 describe('behalf policy replay', () => {
   before(async () => {
@@ -89,6 +77,10 @@ describe('behalf policy replay', () => {
         await bob.call('bob-update', 'update_customer', { customer_id: 'c-200', name: 'B' }),
         /deny insufficient scope/,
       );
+      const uri = { uri: 'crm://customers/c-200' };
+      assert.match(await alice.request('alice-resource', 'resources/read', uri), / deny /);
+      const prompt = { name: 'account_summary', arguments: { customer_id: 'c-100' } };
+      assert.match(await bob.request('bob-prompt', 'prompts/get', prompt), / deny /);
       assert.match(await carol.call('carol-export', 'export_all_customers', {}), / allow /);
       assert.match(await carol.call('carol-export-again', 'export_all_customers', {}), /deny rate limited/);
     } finally {
@@ -152,6 +144,20 @@ describe('behalf policy replay', () => {
     );
     assert.match(md.stdout, /\*\*Gate `--fail-on new-allows`: failed\*\* — 2 new allow/);
     assert.equal((await behalf('policy', 'replay', '--policy', wide, '--config', config, '--fail-on', 'none')).code, 0);
+  });
+
+  it('resource reads and prompts are decided again like tool calls', async () => {
+    const open = DEMO_POLICY.map((r) =>
+      r.id === 'customer-resources' || r.id === 'account-summary-prompt' ? { ...r, when: 'user.authenticated' } : r,
+    );
+    const r = await replay(policyFile('open.yaml', open));
+    assert.equal(r.code, 1);
+    const t = r.report.changes['deny→allow'];
+    assert.deepEqual(
+      seqsOf(t.examples),
+      [seq['alice-resource']!, seq['bob-prompt']!].sort((a, b) => a - b),
+    );
+    assert.deepEqual(t.byTarget, { 'resources/read crm://customers/c-200': 1, 'prompts/get account_summary': 1 });
   });
 
   it('a PostgreSQL trail replays as its SQLite original does', async () => {
