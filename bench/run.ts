@@ -18,6 +18,7 @@ import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
 import { benchPolicyEval } from './policy-eval.js';
+import { benchPolicyReplay } from './policy-replay.js';
 import { benchReviewQuickstart } from './review-quickstart.js';
 import { benchSdkInProcess } from './sdk-in-process.js';
 import { benchRevocationCheck } from './revocation-check.js';
@@ -253,6 +254,24 @@ async function sdkCost(): Promise<void> {
   console.log(`added per call with the audit on: ${added(withSdk)}; of which checks alone: ${added(noAudit)}`);
 }
 
+/** `BENCH_ONLY=replay npm run bench`: `behalf policy replay` over 100,000 recorded decisions. */
+async function replayCost(): Promise<void> {
+  const n = Number(process.env.BENCH_REPLAY_RECORDS ?? 100_000);
+  console.log(`\npolicy replay: ${n} recorded decisions against a widened quickstart policy`);
+  const r = await benchPolicyReplay(n);
+  console.table([
+    {
+      records: r.records,
+      'store read, records/s': r.readPerSecond,
+      're-decide, records/s': r.decidePerSecond,
+      'CLI end to end, records/s': r.cliPerSecond,
+      'CLI, s': r.cliSeconds,
+      'new allows': r.newAllows,
+      undecidable: r.undecidable,
+    },
+  ]);
+}
+
 const only = process.env.BENCH_ONLY;
 if (process.argv.includes('--load')) {
   // The load bench (bench/load/): peers under autocannon, sessions and memory, CPU profiles.
@@ -264,4 +283,5 @@ if (process.argv.includes('--load')) {
   if (!only || only === 'review') await reviewCost();
   if (!only || only === 'sdk') await sdkCost();
   if (!only || only === 'revocation') await benchRevocationCheck(Number(process.env.BENCH_CALLS ?? 1000));
+  if (!only || only === 'replay') await replayCost();
 }

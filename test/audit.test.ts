@@ -36,6 +36,8 @@ import {
 } from './helpers/raw-http.js';
 import { tempDir } from './helpers/tmp.js';
 
+/** alice's claims as a decision record keeps them: the ones the demo policy reads, by name in order. */
+const ALICE_CLAIMS = { customers: ['c-100', 'c-101', 'c-102', 'c-103', 'c-104'], role: 'rep' };
 const AUDIT_REFUSED = { code: -32603, message: 'Request refused: audit log unavailable' };
 
 /** The real SQLite store, with each decision's append noted on a shared timeline (to prove it precedes forwarding). */
@@ -159,7 +161,10 @@ describe('every decision is audited before forwarding, with no secret in any row
       const decision = (await fx.gateway.runtime.audit.query({ kind: 'decision', limit: 1 }))[0]!;
       assert.equal(decision.ts <= Date.now(), true);
       // No keep rule in this config: every argument value is a marker; the digest still tells calls apart.
-      const { args, argsDigest, policyVersion, instanceId, ...rest } = decision;
+      const { args, argsDigest, policyVersion, instanceId, userScopes, userClaims, ...rest } = decision;
+      // What a policy replay needs: the token's scopes, and the claims the policy reads (absent ones named).
+      assert.equal(userScopes, 'mcp:tools crm:read crm:write');
+      assert.deepEqual(JSON.parse(userClaims!), { claims: ALICE_CLAIMS, absent: [] });
       // Every record names the instance that wrote it (default: host and pid).
       assert.equal(instanceId, `${hostname()}-${process.pid}`);
       assert.equal(
@@ -260,6 +265,11 @@ describe('every decision is audited before forwarding, with no secret in any row
     for (const row of rows) {
       for (const [column, value] of Object.entries(row)) {
         if (value === null || typeof value === 'number') continue;
+        // alice's own claims list her customers by design (they are what the policy read); checked exactly instead.
+        if (column === 'user_claims') {
+          assert.equal(value, JSON.stringify({ claims: ALICE_CLAIMS, absent: [] }));
+          continue;
+        }
         for (const [what, secret] of forbidden)
           assert.ok(
             !String(value).includes(secret),

@@ -43,9 +43,13 @@ const HASHED_FIELDS = [
  * and only when present, so every record written before they existed keeps
  * its hash and old chains still verify.
  */
-const LATER_FIELDS = ['refusedBy', 'continuationOf', 'instanceId'] as const satisfies ReadonlyArray<
-  Exclude<keyof AuditRecord, 'hash'>
->;
+const LATER_FIELDS = [
+  'refusedBy',
+  'continuationOf',
+  'instanceId',
+  'userScopes',
+  'userClaims',
+] as const satisfies ReadonlyArray<Exclude<keyof AuditRecord, 'hash'>>;
 type Unhashed = Exclude<keyof AuditRecord, 'hash' | (typeof HASHED_FIELDS)[number] | (typeof LATER_FIELDS)[number]>;
 const _everyFieldIsHashed: [Unhashed] extends [never] ? true : Unhashed = true;
 

@@ -52,6 +52,13 @@ export interface AuditEvent {
   continuationOf?: string;
   /** The gateway instance that wrote the record (`behalf gateway --instance-id`, else `state.instanceId`, else host and pid): a fleet shares one trail. */
   instanceId?: string;
+  /** The user's token scopes, space-separated (names, never the token): lets `behalf policy replay` re-decide step-up. */
+  userScopes?: string;
+  /**
+   * The user claims the policy read when it decided (and `audit.claims.keep`), as JSON
+   * `{"claims":{NAME:VALUE},"absent":[NAME]}`; secret-looking values redacted (decision-inputs.ts).
+   */
+  userClaims?: string;
 }
 
 /** A record as stored: numbered and chained to its predecessor. */

@@ -68,6 +68,12 @@ export const AuditRecordSchema = z
     refusedBy: text.optional().describe('The pipeline step that refused the request or message'),
     continuationOf: text.optional().describe('The callId of the request a 2026-07-28 input-required retry continues'),
     instanceId: text.optional().describe('The gateway instance that wrote the record'),
+    userScopes: text.optional().describe("The user token's scopes, space-separated (names, never the token)"),
+    userClaims: text
+      .optional()
+      .describe(
+        'JSON {"claims":{NAME:VALUE},"absent":[NAME]}: the claims the policy read, secret-looking values redacted',
+      ),
   })
   .strict();
 

@@ -66,7 +66,7 @@ function marker(value: unknown): string {
 }
 
 /** A kept value as sent, except secret-named members and secret-looking strings anywhere inside it. */
-function scrub(value: unknown, depth: number): unknown {
+export function scrub(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return looksLikeSecret(value) ? '[redacted secret]' : value;
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return '[redacted: nested too deep]';

@@ -37,6 +37,8 @@ export const COLUMNS = [
   ['refusedBy', 'refused_by'],
   ['continuationOf', 'continuation_of'],
   ['instanceId', 'instance_id'],
+  ['userScopes', 'user_scopes'],
+  ['userClaims', 'user_claims'],
 ] as const satisfies ReadonlyArray<readonly [keyof AuditEvent, string]>;
 type Stored = (typeof COLUMNS)[number][0];
 type Unstored = Exclude<keyof AuditEvent, Stored>;

@@ -244,7 +244,7 @@ function usage(problem: string): BehalfError {
 }
 
 /** Writes with backpressure, so an export of millions of records does not sit in memory. */
-async function write(out: Writable, text: string): Promise<void> {
+export async function write(out: Writable, text: string): Promise<void> {
   if (!out.write(text)) await once(out, 'drain');
 }
 
@@ -256,7 +256,7 @@ async function openOut(path: string): Promise<Writable> {
   return out;
 }
 
-function untilSignal(): { done: boolean; promise: Promise<void> } {
+export function untilSignal(): { done: boolean; promise: Promise<void> } {
   const state = { done: false, promise: Promise.resolve() };
   state.promise = new Promise((resolve) => {
     process.once('SIGINT', () => {

@@ -29,6 +29,9 @@ usage:
                                      copy an embedded trail into a fleet's PostgreSQL, hashes unchanged
   behalf policy test FILE            run a policy test file: each case decided as the gateway decides it
   behalf policy explain …            show every rule's part in one decision (behalf policy help)
+  behalf policy replay --policy NEW.yaml (--config FILE | --db PATH | --postgres URL)
+                                     decide the recorded decisions again with a proposed policy; exit 1
+                                     when it allows what was denied (--fail-on), for CI
   behalf review --target URL --profile FILE --out DIR
                                      review an MCP deployment against the authentication boundary;
                                      writes an evidence pack (behalf review --help)

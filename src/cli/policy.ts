@@ -23,6 +23,7 @@ import {
 } from '../policy/test-schema.js';
 import { parse } from './args.js';
 import { explain, formatExplanation, type CaseRun } from './policy-explain.js';
+import { REPLAY_USAGE, replayCommand } from './policy-replay.js';
 
 const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
          run the cases of a policy test file (YAML): PASS/FAIL per case, exit 0 when all pass
@@ -35,6 +36,8 @@ const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
   --request    {tool, args} | {resource: URI} | {prompt, args} | {method, params}
   --upstreams  with --policy: upstream names rules may refer to (default crm); --upstream default: the first
   --tools      the upstream's tool catalogue, {NAME: {annotations}}, for rules on tool.annotations
+       behalf policy replay --policy NEW.yaml (--config FILE | --db PATH | --postgres URL) [...]
+         decide the recorded decisions again with a proposed policy (behalf policy replay --help)
 Each decision is made by the gateway's own authorizeMessage. Not part of it: client and user
 authentication and the config's userAuth.scopes (checked before the policy), and rate limits
 (stateful, counted per call at the gateway).`;
@@ -43,11 +46,11 @@ function usage(message: string): BehalfError {
   return new BehalfError('usage', `${message}\n\n${USAGE}`);
 }
 
-/** `behalf policy test|explain`: decides messages exactly as the gateway does, without a gateway. */
-export function policyCommand(argv: string[]): void {
+/** `behalf policy test|explain|replay`: decides messages exactly as the gateway does, without a gateway. */
+export function policyCommand(argv: string[]): void | Promise<void> {
   const [sub, ...rest] = argv;
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${sub === 'replay' ? REPLAY_USAGE : USAGE}\n`);
     return;
   }
   switch (sub) {
@@ -55,6 +58,8 @@ export function policyCommand(argv: string[]): void {
       return testCommand(rest);
     case 'explain':
       return explainCommand(rest);
+    case 'replay':
+      return replayCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -18,6 +18,11 @@ export interface LoadedConfig {
 
 export { formatIssues };
 
+/** How `behalf config check` words a policy's problems (also `behalf policy replay` for a proposed policy). */
+export function policyProblemsText(err: PolicyError): string {
+  return `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`;
+}
+
 export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
   return checkedConfig(validated(GatewayConfigSchema, raw), raw, baseDir);
 }
@@ -47,12 +52,7 @@ export function checkedConfig(config: GatewayConfig, raw: unknown, baseDir: stri
     policy = loadPolicy(config, baseDir);
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
-    throw new BehalfError(
-      'config_invalid',
-      `invalid configuration:\n${err.problems.map((p) => `  policy: ${p}`).join('\n')}`,
-      {},
-      { cause: err },
-    );
+    throw new BehalfError('config_invalid', policyProblemsText(err), {}, { cause: err });
   }
   return { config, baseDir, policy };
 }

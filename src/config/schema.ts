@@ -91,6 +91,17 @@ export const AuditSchema = z
       })
       .strict()
       .default({ keep: [] }),
+    claims: z
+      .object({
+        keep: z
+          .array(z.string().min(1))
+          .default([])
+          .describe(
+            'User claims recorded with each decision besides those the policy reads (which always are), so `behalf policy replay` can re-decide a proposed policy that reads them. Secret-looking names and values are redacted always',
+          ),
+      })
+      .strict()
+      .default({ keep: [] }),
   })
   .strict();
 
@@ -227,6 +238,7 @@ export const GatewayConfigSchema = z
       writeBudgetMs: 200,
       maxPendingWrites: 4096,
       arguments: { keep: [] },
+      claims: { keep: [] },
     }),
     keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
     sessions: SessionsSchema.default(SESSION_DEFAULTS),

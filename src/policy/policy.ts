@@ -15,6 +15,8 @@ export interface CompiledPolicy {
   methods: PolicyDocument['methods'];
   /** Some rule reads tool annotations: the gateway learns each upstream's tool catalogue before deciding calls. */
   needsToolCatalog: boolean;
+  /** Claims some rule reads by name: recorded with each decision, so a replay can re-decide it (decision-inputs.ts). */
+  claimsRead: readonly string[];
 }
 
 export class PolicyError extends BehalfError {
@@ -109,5 +111,6 @@ export function compilePolicy(
     rateLimits: doc.rateLimits.map(compileRateLimit),
     methods: doc.methods,
     needsToolCatalog: rules.some((r) => r.facts.readsToolInfo),
+    claimsRead: [...new Set(rules.flatMap((r) => [...r.facts.claims]))],
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { principalFields } from '../../../audit/audit-log.js';
+import { decisionInputFields } from '../../../audit/decision-inputs.js';
 import type { AuditEvent } from '../../../audit/event.js';
 import { BehalfError } from '../../../errors.js';
 import type { MessageContext, MessageStep } from '../context.js';
@@ -45,6 +46,7 @@ export const recordDecision: MessageStep = {
         ruleIds: authz.ruleIds,
         reason: authz.reason,
         ...(refusedBy ? { refusedBy } : {}),
+        ...decisionInputFields(m.principal, m.policy.claimsRead, m.http.rt.config.audit.claims.keep),
       });
     } catch (err) {
       // The store's failure and its cause are logged by the audit log; the client learns only that the log is unavailable.
