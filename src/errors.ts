@@ -103,9 +103,7 @@ export type OperatorCode =
   | 'unsafe_call_refused'
   | 'pack_unreadable'
   | 'pack_invalid'
-  | 'secret_in_pack'
-  | 'quickstart_running'
-  | 'review_target_not_mcp';
+  | 'secret_in_pack';
 
 export type ErrorCode = WireCode | OperatorCode;
 
@@ -193,8 +191,6 @@ export const EXIT = {
   usage: 2,
   /** Something the command needs (a database, a lock, a service) cannot be used now: not your typing. */
   unavailable: 3,
-  /** behalf review only: nothing failed, but some checks were not assessed or only partly judged. */
-  incomplete: 4,
 } as const;
 
 interface OperatorSpec {
@@ -221,8 +217,6 @@ const OPERATOR: Record<OperatorCode, OperatorSpec> = {
   pack_unreadable: { exit: EXIT.failed, summary: 'a file or folder is not a readable evidence pack' },
   pack_invalid: { exit: EXIT.failed, summary: 'an evidence pack is invalid' },
   secret_in_pack: { exit: EXIT.failed, summary: 'an evidence pack would have held a credential; nothing was written' },
-  quickstart_running: { exit: EXIT.unavailable, summary: 'a live quickstart owns this state folder' },
-  review_target_not_mcp: { exit: EXIT.usage, summary: 'the review target is not an MCP endpoint' },
 };
 
 function isWire(code: ErrorCode): code is WireCode {

@@ -43,7 +43,7 @@ function readLock(path: string): LockBody | undefined {
 function refusal(dir: string, owner: LockBody): BehalfError {
   const where = owner.gateway ?? (owner.gatewayPort ? `port ${owner.gatewayPort}` : 'ports not chosen yet');
   return new BehalfError(
-    'quickstart_running',
+    'store_locked',
     `a quickstart is already running from ${dir} (pid ${owner.pid}, gateway ${where}, started ${owner.startedAt}); ` +
       `it keeps serving. To run a second one next to it, give it its own folder: BEHALF_STATE_DIR=${dir}-2 npm start`,
   );
@@ -81,5 +81,5 @@ export function acquireQuickstartLock(dir: string, pid = process.pid): Quickstar
       },
     };
   }
-  throw new BehalfError('quickstart_running', `could not take ${path}: another quickstart keeps taking it`);
+  throw new BehalfError('store_locked', `could not take ${path}: another quickstart keeps taking it`);
 }
