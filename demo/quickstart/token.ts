@@ -46,7 +46,7 @@ export async function mintHeaders(
 
 const UPSTREAMS = ['crm', 'files'];
 
-const USAGE = [
+export const USAGE = [
   'usage: behalf token --user NAME [--upstream crm|files] [--scope "mcp:tools crm:read"] [--ttl SECONDS] [--revoked-key]',
   "       behalf token --client-only [--revoked-key]       the agent's API key alone, no user",
   '       behalf token --user NAME --signed-context --tool TOOL [--args JSON]',

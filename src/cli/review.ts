@@ -12,7 +12,7 @@ import { parse } from './args.js';
 import { quickstartProfileHint, summaryTable, wrapText } from './review-format.js';
 import { REVIEW_EXIT, reviewExitCode, SEVERITIES, type Severity } from '../review/severity.js';
 
-const USAGE = `usage: behalf review --target URL [--profile FILE] [--config FILE] [--repo DIR] --out DIR
+export const USAGE = `usage: behalf review --target URL [--profile FILE] [--config FILE] [--repo DIR] --out DIR
                      [--transport auto|streamable|sse] [--only BND-01,BND-05] [--json]
        behalf review --command "CMD …" [--config FILE] [--repo DIR] --out DIR
        behalf review diff OLD NEW     is a re-assessment due between two evidence packs?

@@ -25,7 +25,7 @@ export function parseConfig(raw: unknown, baseDir: string): LoadedConfig {
     .filter((s) => !named.has(s.path))
     .map((s) => `  ${literalSecretMessage(s)}`);
   if (!result.success || literals.length) {
-    const lines = [...(result.success ? [] : [formatIssues(result.error.issues)]), ...literals];
+    const lines = [...(result.success ? [] : [formatIssues(result.error.issues, raw)]), ...literals];
     throw new BehalfError('config_invalid', `invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;
