@@ -19,7 +19,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { startQuickstart, type Quickstart } from '../demo/quickstart/run.js';
 import { summaryTable } from '../src/cli/review-format.js';
-import { profileSchema } from '../src/review/profile.js';
+import { loadProfile, profileSchema } from '../src/review/profile.js';
 import { runReview } from '../src/review/run.js';
 import { renderSarif } from '../src/review/evidence/sarif.js';
 import { reviewExitCode, withSeverities } from '../src/review/severity.js';
@@ -224,6 +224,31 @@ describe('behalf review on the command line: fail fast, wrapped hints, the quick
     };
     for (const c of pack.checks.filter((x) => x.status === 'not-assessed' && x.reason !== 'not selected in this run'))
       for (const word of c.finding.split(/\s+/)) assert.ok(r.stdout.includes(word), `${c.id}: "${word}" is shown`);
+  });
+
+  it('BND-06 calls a safe listed tool that needs no arguments with {}, and names each listed tool it could not compare', async () => {
+    const loaded = loadProfile(qs.file.review.profile);
+    // No crossUser calls: nothing gives get_customer's required customer_id, so it cannot be compared.
+    const profile = { ...loaded, profile: { ...loaded.profile, crossUser: [], examples: {} } };
+    const run = await runReview(
+      { target: new URL(qs.file.gateway), transport: 'streamable', profile },
+      { only: ['BND-06'] },
+    );
+    const b06 = run.pack.checks.find((c) => c.id === 'BND-06')!;
+    const lines = b06.evidence.map((e) => `${e.outcome} ${e.probe}: ${e.detail ?? ''}`).join('\n');
+    const skipped = b06.evidence.find((e) => e.probe === 'listed tools not compared');
+    assert.ok(skipped, lines);
+    assert.match(
+      skipped.detail ?? '',
+      /get_customer: no arguments to call it with \(its input schema requires customer_id\); add profile\.examples\.get_customer/,
+    );
+    assert.ok(!loaded.profile.safeToCall.includes('update_customer'));
+    assert.match(skipped.detail ?? '', /update_customer: not in safeToCall, so never called/);
+    // list_customers needs no argument: it was called bare for the users it is listed to.
+    assert.ok(
+      b06.evidence.some((e) => /calls list_customers\(\{\}\), listed to/.test(e.probe) && e.outcome !== 'not-assessed'),
+      lines,
+    );
   });
 
   it('wraps a long finding under its column instead of cutting it', () => {
