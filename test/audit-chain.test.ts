@@ -365,7 +365,7 @@ describe("reading the audit log: query, tail, the store's filters", () => {
       ],
     ];
     for (const [args, pred] of cases) {
-      const r = cli('query', '--db', db, ...args);
+      const r = cli('query', '--json', '--db', db, ...args);
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(
         jsonl(r.stdout).map((x) => x.callId),
@@ -374,7 +374,7 @@ describe("reading the audit log: query, tail, the store's filters", () => {
       );
     }
     assert.deepEqual(
-      jsonl(cli('query', '--db', db, '--limit', '3').stdout).map((r) => r.seq),
+      jsonl(cli('query', '--json', '--db', db, '--limit', '3').stdout).map((r) => r.seq),
       [N - 2, N - 1, N],
     );
     assert.equal(cli('query', '--db', db, '--decision', 'maybe').status, 2);

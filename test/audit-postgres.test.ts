@@ -129,7 +129,7 @@ describe('three gateway processes, one audit trail in PostgreSQL', () => {
     assert.equal(last.length, 3);
     assert.ok(last[0]!.seq < last[1]!.seq && last[1]!.seq < last[2]!.seq);
 
-    const q = cli('query', '--postgres', db.url, '--user', 'alice', '--decision', 'allow', '--limit', '5');
+    const q = cli('query', '--json', '--postgres', db.url, '--user', 'alice', '--decision', 'allow', '--limit', '5');
     assert.equal(q.status, 0, q.err);
     const rows = q.out
       .trim()

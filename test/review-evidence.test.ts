@@ -506,9 +506,14 @@ describe('evidence pack: report.html in Chromium', () => {
       assert.ok(await section.isVisible(), `${c.id} visible`);
       const status = statusOfCheck(pack, c.id);
       assert.equal(await section.getAttribute('data-status'), status);
-      const label = { pass: 'PASS', fail: 'FAIL', partial: 'PARTIAL', 'not-assessed': 'NOT ASSESSED', 'n/a': 'N/A' }[
-        status
-      ];
+      const label = {
+        pass: 'PASS',
+        fail: 'FAIL',
+        warn: 'WARN',
+        partial: 'PARTIAL',
+        'not-assessed': 'NOT ASSESSED',
+        'n/a': 'N/A',
+      }[status];
       assert.equal((await section.locator('h2 .badge').innerText()).trim(), label);
       assert.ok((await section.innerText()).includes(c.question), `${c.id} shows its question`);
     }

@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CHECKS } from '../src/review/catalog.js';
+import { CHECKS, type CheckId } from '../src/review/catalog.js';
+import { atLeast, CHECK_SEVERITY } from '../src/review/severity.js';
 import type { EvidencePack } from '../src/review/evidence/schema.js';
 import {
   FLAWS,
@@ -80,7 +81,9 @@ describe('behalf review against deliberately flawed MCP servers: each caught by 
           '--json',
           '--quiet',
         ]);
-        assert.equal(run.code, MUST_FAIL[flaw].length ? 1 : 0, `exit code (stderr: ${run.stderr})`);
+        // 1 when a failure is at or above the default --fail-on (high); else 4, since BND-10 is not assessed without --config.
+        const expected = MUST_FAIL[flaw].some((id) => atLeast(CHECK_SEVERITY[id as CheckId], 'high')) ? 1 : 4;
+        assert.equal(run.code, expected, `exit code (stderr: ${run.stderr})`);
         const pack = JSON.parse(run.stdout) as EvidencePack;
         assert.deepEqual(
           pack.checks.map((c) => c.id),

@@ -1,3 +1,4 @@
+import './runtime-notice.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';

@@ -1,3 +1,4 @@
+import './runtime-notice.js';
 import { errors, type AsymmetricSigningAlgorithm, type ResourceServer } from 'oidc-provider';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);

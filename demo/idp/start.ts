@@ -1,3 +1,4 @@
+import './runtime-notice.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';

@@ -1,3 +1,4 @@
+import './runtime-notice.js';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';

@@ -18,6 +18,7 @@ import {
 } from './keys.js';
 import { writeQuickstartGatewayConfig } from './gateway-config.js';
 import { writeQuickstartPolicy } from './policy-file.js';
+import { acquireQuickstartLock, type QuickstartLock } from './lock.js';
 import { firstFreePort } from './ports.js';
 import { REVIEW_PROFILE_FILE, reviewCommand, writeReviewProfile } from './review-profile.js';
 import { removeStateFiles, stateDir, writeStateFiles, type DevSecrets, type QuickstartFile } from './state-files.js';
@@ -52,14 +53,31 @@ export async function startQuickstart(
   log: (l: string) => void = () => {},
 ): Promise<Quickstart> {
   const dir = stateDir(env);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Before anything in the folder is written: a live quickstart owning it keeps it (issue: a second one broke the first).
+  const lock = acquireQuickstartLock(dir);
+  try {
+    return await startLocked(env, log, dir, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(
+  env: NodeJS.ProcessEnv,
+  log: (l: string) => void,
+  dir: string,
+  lock: QuickstartLock,
+): Promise<Quickstart> {
   const port = requestedPort(env) ?? (await firstFreePort(DEFAULT_PORT));
   const idpPort = await firstFreePort(port + 1, '127.0.0.1', [port]);
+  lock.update({ gatewayPort: port, idpPort });
   const passwords = Object.fromEntries(DEMO_USERS.map((u) => [u.name, randomBytes(12).toString('base64url')]));
   const agentSecret = randomBytes(24).toString('base64url');
   const exchangeSecret = randomBytes(24).toString('base64url');
   // Generated here rather than inside the IdP, so its private half can be handed to a review (dev only, see keys.ts).
   const idpJwks = await generateSigningJwks();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const idpSigningKeyFile = writeDevIdpSigningKey(dir, idpJwks);
   const idp = await startDevIdp({
     port: idpPort,
@@ -202,6 +220,7 @@ export async function startQuickstart(
   });
   writeStateFiles(dir, file, secrets);
   writeAdminFile(dir, gateway.runtime.revocations!.adminUrl!);
+  lock.update({ gateway: file.gateway });
   return {
     gateway,
     idp,
@@ -216,6 +235,7 @@ export async function startQuickstart(
       await gateway.close();
       await crm.close();
       await idp.close();
+      lock.release();
     },
   };
 }
@@ -245,7 +265,8 @@ function banner(q: Quickstart): string {
     `  • On the files upstream (headers: files.users.alice) each user reaches only her own folder, ${join(q.file.files.root, '<name>')}.`,
     '  • Fresh headers: npx behalf token --user alice',
     '  • Cut alice off at once (her open streams end, her calls are refused): npx behalf revoke --user alice',
-    '  • Try it: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL above, add the headers.',
+    `  • curl: npx behalf token --user alice --header-file ${join(q.stateDir, 'alice.headers')}, then curl -H @that-file (README)`,
+    '  • Inspector 2.x (Node ≥ 22.19): npx @modelcontextprotocol/inspector@2 --transport http --server-url URL --header "Name: value" …',
     `  • Review it: ${q.file.review.command}`,
     '',
     'Ctrl-C stops everything.',

@@ -1,3 +1,4 @@
+import { chmodSync, writeFileSync } from 'node:fs';
 import { parse } from '../../src/cli/args.js';
 import { signUserContext } from './keys.js';
 import { readDevSecrets, stateDir, type DevSecrets } from './state-files.js';
@@ -46,7 +47,7 @@ export async function mintHeaders(
 
 const UPSTREAMS = ['crm', 'files'];
 
-const USAGE = [
+export const USAGE = [
   'usage: behalf token --user NAME [--upstream crm|files | --resource URL] [--scope "mcp:tools crm:read"] [--ttl SECONDS] [--revoked-key]',
   "       behalf token --client-only [--revoked-key]       the agent's API key alone, no user",
   '       behalf token --user NAME --signed-context --tool TOOL [--args JSON]',
@@ -54,6 +55,8 @@ const USAGE = [
   '  --ttl SECONDS   a token that expires sooner than the usual two hours',
   "  --revoked-key   send the agent's revoked API key instead of its live one (the gateway must refuse it)",
   "  --state-dir DIR the quickstart's folder (default BEHALF_STATE_DIR or ./.behalf)",
+  '  --header-file FILE  write the headers as "Name: value" lines to FILE (mode 0600) instead of printing them,',
+  '                  for curl -H @FILE and mcp-remote --header-file FILE; prints only the path',
 ].join('\n');
 
 export async function tokenCommand(argv: string[]): Promise<void> {
@@ -69,11 +72,14 @@ export async function tokenCommand(argv: string[]): Promise<void> {
     'signed-context': { type: 'boolean', default: false },
     tool: { type: 'string' },
     args: { type: 'string', default: '{}' },
+    'header-file': { type: 'string' },
   });
   if (values['client-only'] === Boolean(values.user)) throw new Error(USAGE);
   const secrets = readDevSecrets(values['state-dir'] ?? stateDir());
   const apiKey = values['revoked-key'] ? secrets.agent.revokedApiKey : secrets.agent.apiKey;
-  if (values['client-only']) return print({ headers: { 'x-api-key': apiKey } });
+  const out = (headers: Record<string, string>) =>
+    values['header-file'] ? writeHeaderFile(values['header-file'], headers) : print({ headers });
+  if (values['client-only']) return out({ 'x-api-key': apiKey });
   const user = values.user!;
   if (values['signed-context']) return printSignedContext(secrets, user, values.tool, values.args);
   if (!UPSTREAMS.includes(values.upstream))
@@ -87,7 +93,17 @@ export async function tokenCommand(argv: string[]): Promise<void> {
   // Each upstream is its own resource: a token is minted for the one asked for, or for a server of one's own
   // on this machine (--resource: the behalf/sdk examples), which the dev IdP accepts as an audience.
   const resource = values.resource ?? secrets.resource.replace(/\/mcp\/[^/]+$/, `/mcp/${values.upstream}`);
-  print({ headers: await mintHeaders(secrets, user, resource, values.scope ?? secrets.scope, { ttlSeconds, apiKey }) });
+  out(await mintHeaders(secrets, user, resource, values.scope ?? secrets.scope, { ttlSeconds, apiKey }));
+}
+
+/** "Name: value" lines, readable only by this user: curl's -H @FILE and mcp-remote's --header-file read this form. */
+function writeHeaderFile(path: string, headers: Record<string, string>): void {
+  const text = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\n`)
+    .join('');
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  process.stdout.write(`${path}\n`);
 }
 
 function print(value: unknown): void {

@@ -38,3 +38,24 @@ export function formatRecord(r: AuditRecord): string {
     safeWord(r.outcome ?? r.reason),
   ].join(' ');
 }
+
+/** `audit query` for a person: aligned columns, newest last, every cell a safe word (the same escaping as tail). */
+export function recordTable(records: readonly AuditRecord[]): string {
+  if (records.length === 0) return '(no records match)';
+  const head = ['seq', 'time', 'kind', 'user', 'client', 'method', 'target', 'decision', 'rules', 'outcome/reason'];
+  const rows = records.map((r) => [
+    String(r.seq),
+    Number.isFinite(r.ts) ? new Date(r.ts).toISOString().replace('T', ' ').slice(0, 19) : '-',
+    r.kind,
+    safeWord(r.userSubject),
+    safeWord(r.clientId),
+    safeWord(r.method),
+    safeWord(r.target),
+    safeWord(r.decision),
+    safeWord(r.ruleIds?.join(',')),
+    safeWord(r.outcome ?? r.reason),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(head), ...rows.map(line), `${records.length} record(s); --json for one JSON record per line`].join('\n');
+}

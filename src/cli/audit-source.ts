@@ -5,6 +5,7 @@ import { PgAuditStore } from '../audit/pg-store.js';
 import { SqliteAuditStore } from '../audit/sqlite-store.js';
 import { loadConfigFile } from '../config/load.js';
 import { resolveSecret } from '../config/secrets.js';
+import { quickstartConfig } from './quickstart-files.js';
 
 /** Where `behalf audit` reads: a config's store, an SQLite file, or a PostgreSQL trail. */
 export const SOURCE = {
@@ -56,8 +57,9 @@ function sourceOf(values: SourceFlags, usage: (problem: string) => Error): { db:
   if (given > 1) throw usage('give one of --config, --db or --postgres');
   if (values.db !== undefined) return { db: values.db };
   if (values.postgres !== undefined) return { postgres: postgresArg(values.postgres) };
-  if (values.config === undefined) throw usage('--config FILE, --db PATH or --postgres URL is required');
-  const { config, baseDir } = loadConfigFile(values.config);
+  const configPath = values.config ?? quickstartConfig('audit');
+  if (configPath === undefined) throw usage('--config FILE, --db PATH or --postgres URL is required');
+  const { config, baseDir } = loadConfigFile(configPath);
   if (config.audit.postgres) return { postgres: postgresUrl(config.audit, { baseDir }) };
   const path = resolveAuditPath(config.audit.sqlitePath, baseDir);
   if (path === ':memory:') throw usage('this configuration keeps its audit log in memory: there is nothing to read');

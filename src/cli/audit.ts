@@ -6,17 +6,19 @@ import { verifyChain, type ChainProblem, type ChainReport } from '../audit/chain
 import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from '../audit/event.js';
 import { BehalfError } from '../errors.js';
 import { parse } from './args.js';
-import { formatRecord } from './audit-format.js';
+import { formatRecord, recordTable } from './audit-format.js';
 import { migrateCommand } from './audit-migrate.js';
 import { SOURCE, withStore as withSource, type SourceFlags } from './audit-source.js';
 
-const USAGE = `usage: behalf audit tail|query|verify|export (--config FILE | --db PATH | --postgres URL) [options]
+export const USAGE = `usage: behalf audit tail|query|verify|export (--config FILE | --db PATH | --postgres URL) [options]
   tail   [-n N] [--follow] [--json]
   query  [--user SUB] [--issuer ISS] [--client ID] [--method M] [--target T] [--decision allow|deny]
-         [--kind KIND] [--since TIME] [--until TIME] [--limit N]       (TIME: ISO-8601 or epoch ms)
+         [--kind KIND] [--since TIME] [--until TIME] [--limit N] [--json]   (TIME: ISO-8601 or epoch ms)
+         a table by default; --json: one JSON record per line
   verify [--expect-head HASH] [--file EXPORT.jsonl]
   export [--out FILE] [--since TIME | --from-seq N]
-  migrate --from SQLITE_FILE --to-postgres URL      (URL, or env:NAME / file:PATH holding it)`;
+  migrate --from SQLITE_FILE --to-postgres URL      (URL, or env:NAME / file:PATH holding it)
+In a quickstart's folder, no --config/--db/--postgres means the quickstart's .behalf/gateway.yaml.`;
 
 const KINDS: ReadonlyArray<AuditEvent['kind']> = [
   'decision',
@@ -95,6 +97,7 @@ async function query(argv: string[]): Promise<void> {
     since: { type: 'string' },
     until: { type: 'string' },
     limit: { type: 'string' },
+    json: { type: 'boolean' },
   });
   if (values.decision !== undefined && values.decision !== 'allow' && values.decision !== 'deny')
     throw usage('--decision must be allow or deny');
@@ -113,7 +116,9 @@ async function query(argv: string[]): Promise<void> {
     limit: values.limit === undefined ? undefined : positiveInt(values.limit, '--limit'),
   };
   await withStore(values, async (store) => {
-    for (const r of await store.query(filter)) await write(process.stdout, `${JSON.stringify(r)}\n`);
+    const records = await store.query(filter);
+    if (!values.json) return write(process.stdout, `${recordTable(records)}\n`);
+    for (const r of records) await write(process.stdout, `${JSON.stringify(r)}\n`);
   });
 }
 

@@ -1,16 +1,17 @@
 import { instanceIdOf } from '../audit/configured-store.js';
 import { BehalfError } from '../errors.js';
-import { loadConfigFile } from '../config/load.js';
 import { startGateway } from '../gateway/server.js';
 import { parse } from './args.js';
+import { checkedConfig } from './config.js';
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { config: { type: 'string', short: 'c' }, 'instance-id': { type: 'string' } });
   if (!values.config) throw new BehalfError('usage', 'usage: behalf gateway --config FILE [--instance-id ID]');
   const given = values['instance-id'];
   // The flag names this instance over the config's state.instanceId; without either, host and pid do.
+  // Every env:/file: reference is checked before anything starts, so a missing one is named with its field.
   const gw = await startGateway(
-    loadConfigFile(values.config),
+    checkedConfig(values.config),
     given === undefined ? {} : { instanceId: instanceIdOf(given) },
   );
   process.stderr.write(`behalf gateway: instance ${gw.runtime.audit.instanceId}\n`);

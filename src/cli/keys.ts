@@ -8,9 +8,10 @@ import { defaultKeyId } from '../keys/new-key.js';
 import { KeyId } from '../keys/store.js';
 import { configKeyStore, type KeyStoreTarget } from '../keys/target.js';
 import { parse } from './args.js';
+import { quickstartConfig } from './quickstart-files.js';
 import { createdOutput, keyTable } from './keys-output.js';
 
-const USAGE = `usage: behalf keys COMMAND
+export const USAGE = `usage: behalf keys COMMAND
   generate                          a new API key and its hash, for clients[].apiKeys in the config (static form)
   hash                              the sha256: hash of a key read on stdin
   create --client ID [--id ID] [--not-before DATE] [--not-after DATE | --days N]
@@ -100,6 +101,7 @@ function context(values: {
   'warn-before-days'?: string;
 }): KeyStoreTarget {
   if (values.store && values.config) throw usage('give --store or --config, not both');
+  if (!values.store && !values.config) values = { ...values, config: quickstartConfig('keys') };
   const override = (p: KeyAgePolicy): KeyAgePolicy => ({
     maxAgeDays:
       values['max-age-days'] === undefined ? p.maxAgeDays : days(values['max-age-days'], '--max-age-days', false),

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { BehalfError, EXIT } from '../errors.js';
-import { auditCommand } from './audit.js';
-import { configCommand } from './config.js';
+import { auditCommand, USAGE as AUDIT_USAGE } from './audit.js';
+import { configCommand, USAGE as CONFIG_USAGE } from './config.js';
 import { gatewayCommand } from './gateway.js';
-import { keysCommand } from './keys.js';
-import { policyCommand } from './policy.js';
-import { reviewCommand } from './review.js';
+import { GATEWAY_USAGE, hintFor, QUICKSTART_USAGE, wantsHelp } from './help.js';
+import { keysCommand, USAGE as KEYS_USAGE } from './keys.js';
+import { policyCommand, USAGE as POLICY_USAGE } from './policy.js';
+import { reviewCommand, USAGE as REVIEW_USAGE } from './review.js';
 import { BEHALF_VERSION } from '../review/version.js';
-import { revokeCommand } from './revoke.js';
+import { revokeCommand, USAGE as REVOKE_USAGE } from './revoke.js';
 
 const USAGE = `behalf — a verified user on every MCP call
 
@@ -38,15 +39,44 @@ usage:
   behalf review diff OLD NEW         is a re-assessment due?
   behalf --version                   print this package's version
 
+  behalf COMMAND --help              the options of any command or subcommand
+
+Run in a quickstart's folder, keys and audit use its .behalf/gateway.yaml when given no --config.
+
 exit codes:
   0  done
   1  failed: a check, a verification or a policy test case failed, or a file is invalid
-  2  usage: the command line, or what it asks for, is wrong
-  3  unavailable: a store the command needs cannot be opened or is locked; try again later
+     (review: a check failed at or above --fail-on)
+  2  usage: the command line, or what it asks for, is wrong (review: also a target that is
+     unreachable or not an MCP endpoint)
+  3  unavailable: a store the command needs cannot be opened or is locked, or a quickstart
+     already runs from that state folder; try again later
+  4  review only: nothing failed at or above --fail-on, but not every check passed
 `;
+
+/** Each command's own usage, for COMMAND --help and COMMAND SUBCOMMAND --help. */
+async function usageOf(command: string): Promise<string | undefined> {
+  const table: Record<string, () => Promise<string> | string> = {
+    gateway: () => GATEWAY_USAGE,
+    config: () => CONFIG_USAGE,
+    keys: () => KEYS_USAGE,
+    audit: () => AUDIT_USAGE,
+    policy: () => POLICY_USAGE,
+    review: () => REVIEW_USAGE,
+    revoke: () => REVOKE_USAGE,
+    quickstart: () => QUICKSTART_USAGE,
+    token: async () => (await import('../../demo/quickstart/token.js')).USAGE,
+  };
+  return table[command]?.();
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  const own = command === undefined ? undefined : await usageOf(command);
+  if (own !== undefined && wantsHelp(rest)) {
+    process.stdout.write(`${own}\n`);
+    return;
+  }
   switch (command) {
     case 'gateway':
       return gatewayCommand(rest);
@@ -82,6 +112,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const message = err instanceof BehalfError || err instanceof Error ? err.message : 'failed';
-  process.stderr.write(`behalf: ${message}\n`);
+  const hint = hintFor(err, process.argv[2]);
+  process.stderr.write(`behalf: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
   process.exit(err instanceof BehalfError ? err.exitCode : EXIT.failed);
 });

@@ -25,7 +25,7 @@ import { parse } from './args.js';
 import { explain, formatExplanation, type CaseRun } from './policy-explain.js';
 import { REPLAY_USAGE, replayCommand } from './policy-replay.js';
 
-const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
+export const USAGE = `usage: behalf policy test FILE [--json] [--verbose]
          run the cases of a policy test file (YAML): PASS/FAIL per case, exit 0 when all pass
        behalf policy explain (--config FILE | --policy FILE [--upstreams a,b]) --principal JSON|@FILE
                              --request JSON|@FILE [--upstream NAME] [--transport streamable-http|sse]

@@ -9,9 +9,10 @@ import { checkReachable } from '../review/reachable.js';
 import { runReview } from '../review/run.js';
 import type { CheckResult } from '../review/types.js';
 import { parse } from './args.js';
-import { summaryTable } from './review-format.js';
+import { quickstartProfileHint, summaryTable, wrapText } from './review-format.js';
+import { REVIEW_EXIT, reviewExitCode, SEVERITIES, type Severity } from '../review/severity.js';
 
-const USAGE = `usage: behalf review --target URL [--profile FILE] [--config FILE] [--repo DIR] --out DIR
+export const USAGE = `usage: behalf review --target URL [--profile FILE] [--config FILE] [--repo DIR] --out DIR
                      [--transport auto|streamable|sse] [--only BND-01,BND-05] [--json]
        behalf review --command "CMD …" [--config FILE] [--repo DIR] --out DIR
        behalf review diff OLD NEW     is a re-assessment due between two evidence packs?
@@ -23,7 +24,14 @@ const USAGE = `usage: behalf review --target URL [--profile FILE] [--config FILE
   --out       where the evidence pack goes (evidence.json, report.md, report.html, results.sarif,
               junit.xml, transcripts.jsonl)
   --json      print the evidence as JSON on stdout instead of the table
-Exit code: 0 nothing failed, 1 a check failed, 2 usage error or the target unreachable.
+  --fail-on   critical|high|medium|low: the least severity that makes the review exit 1 (default high)
+Exit codes:
+  0  every check passed or does not apply
+  1  a check failed (or warned) at or above --fail-on
+  2  usage error, the target is unreachable, or it is not an MCP endpoint (404, a web page,
+     no JSON-RPC answer to initialize): one line says which, and no check runs
+  4  nothing failed at or above --fail-on, but the review is not clean: some check was not
+     assessed, only partly judged, warned (a SHOULD-level deviation) or failed below --fail-on
 Only tools listed in the profile's safeToCall are ever called; requests and time are bounded.`;
 
 function usage(message: string): BehalfError {
@@ -47,6 +55,7 @@ export async function reviewCommand(argv: string[]): Promise<void> {
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
+    'fail-on': { type: 'string', default: 'high' },
   });
   if (positionals.length) throw usage(`unexpected argument ${positionals[0]}`);
   if (!values.out) throw usage('--out DIR is required');
@@ -55,8 +64,15 @@ export async function reviewCommand(argv: string[]): Promise<void> {
   const target = values.target ? parseTarget(values.target) : undefined;
   const transport = pickTransport(values.transport, target);
   const only = values.only ? parseOnly(values.only) : undefined;
+  const failOn = values['fail-on'] as Severity;
+  if (!SEVERITIES.includes(failOn))
+    throw usage(`--fail-on must be one of ${SEVERITIES.join(', ')}, not ${values['fail-on']}`);
   let profile: LoadedProfile | undefined;
   if (values.profile) profile = loadProfile(values.profile);
+  else if (target) {
+    const hint = quickstartProfileHint();
+    if (hint) process.stderr.write(`${wrapText(hint, process.stderr.columns, 'behalf review: ')}\n`);
+  }
   const tty = process.stderr.isTTY && !values.quiet;
   const progress = (line: string) => {
     if (!values.quiet) process.stderr.write(`${tty ? '\u001b[2m' : ''}· ${line}${tty ? '\u001b[0m' : ''}\n`);
@@ -64,8 +80,9 @@ export async function reviewCommand(argv: string[]): Promise<void> {
   if (target) {
     const problem = await checkReachable(target, transport);
     if (problem) {
-      process.stderr.write(`behalf review: the target is unreachable: ${problem}\n`);
-      process.exitCode = 2;
+      const what = problem.kind === 'unreachable' ? 'the target is unreachable' : 'the target is not an MCP endpoint';
+      process.stderr.write(`behalf review: ${what}: ${problem.reason}\n`);
+      process.exitCode = REVIEW_EXIT.usage;
       return;
     }
   }
@@ -88,7 +105,11 @@ export async function reviewCommand(argv: string[]): Promise<void> {
       `\n${run.pack.review.requests} requests in ${(run.pack.review.durationMs / 1000).toFixed(1)} s; evidence pack: ${resolve(values.out)} (${files.length} files)\n`,
     );
   }
-  process.exitCode = run.pack.checks.some((c) => c.status === 'fail') ? 1 : 0;
+  process.exitCode = reviewExitCode(run.pack.checks as CheckResult[], failOn);
+  if (process.exitCode === REVIEW_EXIT.incomplete && !values.json)
+    process.stdout.write(
+      `exit ${REVIEW_EXIT.incomplete}: nothing failed at or above ${failOn}, but not every check passed (see the table)\n`,
+    );
 }
 
 async function diffCommand(argv: string[]): Promise<void> {

@@ -10,7 +10,7 @@ import {
 } from '../revocation/admin-client.js';
 import { parse } from './args.js';
 
-const USAGE = `usage: behalf revoke (--user SUB [--issuer ISS] | --client ID | --token-jti JTI | --session ID | --key ID)
+export const USAGE = `usage: behalf revoke (--user SUB [--issuer ISS] | --client ID | --token-jti JTI | --session ID | --key ID)
                      [--reason TEXT] [--admin URL --admin-key env:NAME|file:PATH] [--state-dir DIR]
 
 Cuts a user, client, token, session or API key off on a running gateway (and its fleet) at once:

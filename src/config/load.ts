@@ -36,7 +36,7 @@ export function validated<T>(schema: z.ZodType<T>, raw: unknown): T {
     .filter((s) => !named.has(s.path))
     .map((s) => `  ${literalSecretMessage(s)}`);
   if (!result.success || literals.length) {
-    const lines = [...(result.success ? [] : [formatIssues(result.error.issues)]), ...literals];
+    const lines = [...(result.success ? [] : [formatIssues(result.error.issues, raw)]), ...literals];
     throw new BehalfError('config_invalid', `invalid configuration:\n${lines.join('\n')}`);
   }
   return result.data;

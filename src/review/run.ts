@@ -6,6 +6,7 @@ import { configReview } from './static/config-review.js';
 import { commandLineEvidence } from './static/transport.js';
 import { survey, toolListHash } from './survey.js';
 import { BudgetExceeded, type Exchange } from './transcript.js';
+import { NOT_SELECTED, withSeverities } from './severity.js';
 import { statusOf, type CheckResult, type CheckStatus } from './types.js';
 import { BEHALF_VERSION } from './version.js';
 
@@ -43,7 +44,7 @@ export async function runReview(inputs: ReviewInputs, opts: RunOptions = {}): Pr
     const fn = CHECK_FUNCTIONS[spec.id];
     let result: CheckResult;
     if (opts.only && !opts.only.includes(spec.id)) {
-      result = notAssessed(spec, 'not selected in this run');
+      result = notAssessed(spec, NOT_SELECTED);
     } else if (!fn) {
       result = notAssessed(spec, 'this check is not implemented');
     } else if (ctx.remainingMs() <= 0) {
@@ -58,13 +59,14 @@ export async function runReview(inputs: ReviewInputs, opts: RunOptions = {}): Pr
         result = notAssessed(spec, why);
       }
     }
+    result = withSeverities(result);
     result.durationMs = Math.round(performance.now() - started);
     checks.push(result);
     progress(`${spec.id} ${result.status}: ${result.finding}`);
     opts.onCheck?.(result);
   }
   const finishedAt = new Date();
-  const summary = Object.fromEntries((['pass', 'fail', 'partial', 'not-assessed', 'n/a'] as CheckStatus[]).map((s) => [s, checks.filter((c) => c.status === s).length])) as Record<CheckStatus, number>;
+  const summary = Object.fromEntries((['pass', 'fail', 'warn', 'partial', 'not-assessed', 'n/a'] as CheckStatus[]).map((s) => [s, checks.filter((c) => c.status === s).length])) as Record<CheckStatus, number>;
   const pack: EvidencePack = {
     $schema: EVIDENCE_SCHEMA_ID,
     schemaVersion: EVIDENCE_SCHEMA_VERSION,

@@ -187,6 +187,8 @@ export function withoutBearer(headers: Record<string, string>): Record<string, s
 export function summarize(items: EvidenceItem[], good: string, badPrefix: string): string {
   const bad = items.filter((i) => i.outcome === 'bad');
   if (bad.length) return `${badPrefix}: ${bad.map((i) => i.probe).join('; ')}`;
+  const warn = items.filter((i) => i.outcome === 'warn');
+  if (warn.length) return `SHOULD-level deviation (a warning, not a failure): ${warn.map((i) => `${i.probe} (${i.observed ?? ''})`).join('; ')}`;
   const open = items.filter((i) => i.outcome === 'not-assessed');
   // Nothing judged: the finding is why, so the runner's reason reads right.
   if (open.length && !items.some((i) => i.outcome === 'ok')) return open.map((i) => i.detail ?? i.probe).join('; ');

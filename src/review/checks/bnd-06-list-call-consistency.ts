@@ -46,8 +46,8 @@ export async function bnd06(ctx: ReviewContext): Promise<CheckOutcome> {
         evidence.push(await hiddenTool(ctx, sessions, budget, user, tool, args, await control));
       }
       for (const tool of lists[user]!.filter((t) => ctx.isSafe(t))) {
-        const args = ctx.profile.crossUser.find((c) => c.owner === user && c.call.tool === tool)?.call.arguments ?? ctx.profile.examples[tool];
-        if (args) evidence.push(await listedTool(ctx, sessions, budget, user, tool, args));
+        const args = listedArgs(ctx, user, tool);
+        if (args) evidence.push(await listedTool(ctx, sessions, budget, user, tool, args.args, args.bare));
       }
     }
     // A tool nobody is shown but the profile gives arguments for: served anyway is the classic filter bypass.
@@ -57,8 +57,8 @@ export async function bnd06(ctx: ReviewContext): Promise<CheckOutcome> {
   } finally {
     await sessions.closeAll();
   }
-  const unsafe = universe.filter((t) => !ctx.isSafe(t));
-  if (unsafe.length) evidence.push({ outcome: 'info', probe: 'tools not in safeToCall', detail: `not called, so not compared: ${unsafe.join(', ')}` });
+  const skipped = notCompared(ctx, listed, universe);
+  if (skipped.length) evidence.push({ outcome: 'info', probe: 'listed tools not compared', detail: skipped.join('; ') });
   const judged = evidence.filter((e) => e.outcome === 'ok' || e.outcome === 'bad');
   if (!judged.length && !evidence.some((e) => e.outcome === 'not-assessed')) {
     const reason = 'nothing comparable: every user is shown the same safe tools and no profile.examples (or crossUser calls owned by a user) give arguments to call a listed tool with';
@@ -70,6 +70,42 @@ export async function bnd06(ctx: ReviewContext): Promise<CheckOutcome> {
     ? [callable ? `${callable} call(s) of tools not listed to the caller were allowed` : '', refused ? `${refused} listed tool(s) were refused to the caller` : ''].filter(Boolean).join('; ')
     : judged.length ? `lists and calls agree on every comparison tried (${judged.length})` : 'no comparison could be judged: see the evidence';
   return { finding, remediation: REMEDIATION, evidence };
+}
+
+/**
+ * Arguments for a listed tool's own-user call: the profile's (a crossUser call this user owns, then
+ * examples), else `{}` when the tool's input schema requires nothing — calling it bare is what any
+ * client may do, and it is only ever done for tools in safeToCall.
+ */
+function listedArgs(ctx: ReviewContext, user: string, tool: string): { args: Args; bare: boolean } | undefined {
+  const given = ctx.profile.crossUser.find((c) => c.owner === user && c.call.tool === tool)?.call.arguments ?? ctx.profile.examples[tool];
+  if (given) return { args: given, bare: false };
+  return requiredArgs(ctx, tool)?.length === 0 ? { args: {}, bare: true } : undefined;
+}
+
+/** The input schema's required arguments, or undefined when the survey saw no schema for the tool. */
+function requiredArgs(ctx: ReviewContext, tool: string): string[] | undefined {
+  const t = (ctx.facts.tools as Array<{ name: string; inputSchema?: { required?: unknown } }> | undefined)?.find((x) => x.name === tool);
+  if (!t?.inputSchema) return undefined;
+  const req = t.inputSchema.required;
+  return Array.isArray(req) ? req.filter((r): r is string => typeof r === 'string') : [];
+}
+
+/** Each listed tool no call compared, with why: so a pass says what it covered. */
+function notCompared(ctx: ReviewContext, listed: string[], universe: string[]): string[] {
+  const out: string[] = [];
+  for (const tool of universe) {
+    if (!ctx.isSafe(tool)) {
+      out.push(`${tool}: not in safeToCall, so never called`);
+      continue;
+    }
+    const unshown = listed.filter((u) => !ctx.facts.toolsByIdentity[u]!.includes(tool));
+    const callers = listed.filter((u) => ctx.facts.toolsByIdentity[u]!.includes(tool) && listedArgs(ctx, u, tool));
+    if (unshown.length || callers.length) continue;
+    const req = requiredArgs(ctx, tool);
+    out.push(`${tool}: no arguments to call it with (${req === undefined ? 'no input schema seen' : `its input schema requires ${req.join(', ')}`}); add profile.examples.${tool}`);
+  }
+  return out;
 }
 
 interface Budget { calls: number }
@@ -128,7 +164,7 @@ async function hiddenTool(ctx: ReviewContext, sessions: UserSessions, budget: Bu
   return { outcome: 'ok', probe, expected, observed, detail: `positive control: ${control.by}, who is shown ${tool}, made the same call and it was allowed`, exchanges: since() };
 }
 
-async function listedTool(ctx: ReviewContext, sessions: UserSessions, budget: Budget, user: string, tool: string, args: Args): Promise<EvidenceItem> {
+async function listedTool(ctx: ReviewContext, sessions: UserSessions, budget: Budget, user: string, tool: string, args: Args, bare: boolean): Promise<EvidenceItem> {
   const mark = ctx.mark();
   const probe = `${user} calls ${describeCall(tool, args)}, listed to ${user}`;
   ctx.step('BND-06', probe);
@@ -136,6 +172,8 @@ async function listedTool(ctx: ReviewContext, sessions: UserSessions, budget: Bu
   const expected = 'not refused (allowed, or an error that is not an authorization refusal)';
   if (typeof outcome === 'string') return { outcome: 'not-assessed', probe, detail: outcome, exchanges: ctx.since(mark) };
   const observed = show(ctx, outcome);
+  // A bare call the review made up may be refused by a rule on arguments (the tool is listed because some call is allowed): context, not a finding.
+  if (outcome.kind === 'denied' && bare) return { outcome: 'info', probe, observed, detail: `refused without arguments: a rule may decide ${tool} by its arguments; add profile.examples.${tool} to compare it`, exchanges: ctx.since(mark) };
   if (outcome.kind === 'denied') return { outcome: 'bad', probe, expected, observed, detail: `listed but refused: ${tool} is shown to ${user}, yet ${user}'s own call was refused`, exchanges: ctx.since(mark) };
   return { outcome: 'ok', probe, expected, observed, ...(outcome.kind === 'error' ? { detail: 'not refused, though the call itself failed' } : {}), exchanges: ctx.since(mark) };
 }

@@ -76,7 +76,8 @@ function challengeItems(bare: ProbeReply, challenge: Challenge | undefined, exch
   const items: EvidenceItem[] = [{ outcome: 'ok', probe: 'unauthenticated request: 401 with a Bearer challenge', expected: '401 with a Bearer challenge', observed, exchanges }];
   items.push(challenge.params.error === undefined
     ? { outcome: 'ok', probe: 'challenge to a request without a token carries no error code', expected: 'no error= (RFC 6750 §3.1)', observed: 'no error parameter', exchanges }
-    : { outcome: 'bad', probe: 'challenge to a request without a token carries no error code', expected: 'no error= (RFC 6750 §3.1)', observed: `error="${challenge.params.error}"`, detail: 'RFC 6750 §3.1: a request that carried no token gets a challenge without an error code', exchanges });
+    // RFC 6750 §3.1 says SHOULD NOT (the SDK's requireBearerAuth does it): a deviation to report, not a hole in the boundary.
+    : { outcome: 'warn', severity: 'low', probe: 'challenge to a request without a token carries no error code', expected: 'no error= (RFC 6750 §3.1)', observed: `error="${challenge.params.error}"`, detail: 'RFC 6750 §3.1: a request that carried no token SHOULD NOT get an error code in its challenge (a SHOULD, so a warning, not a failure)', exchanges });
   items.push(challenge.params.resource_metadata
     ? { outcome: 'ok', probe: 'challenge names the metadata document', expected: 'resource_metadata="<url>" (RFC 9728 §5.1)', observed: `resource_metadata="${challenge.params.resource_metadata}"`, exchanges }
     : { outcome: 'bad', probe: 'challenge names the metadata document', expected: 'resource_metadata="<url>" (RFC 9728 §5.1)', observed: 'no resource_metadata parameter', exchanges });

@@ -34,11 +34,13 @@ td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 .badge { display: inline-block; min-width: 6.5em; text-align: center; padding: .05rem .45rem; border-radius: .3rem; border: 1px solid; font-weight: 700; font-size: .8rem; letter-spacing: .03em; white-space: nowrap; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 .s-fail { background: #b42318; border-color: #7a1a12; color: #fff; }
+.s-warn { background: #fff4e5; border-color: #b35900; color: #6b3500; }
 .s-partial { background: #fdf0c4; border-color: #b58100; color: #5c4000; }
 .s-pass { background: #dcf5e3; border-color: #1a7f37; color: #0f5323; }
 .s-not-assessed { background: #e7ecf3; border-color: #57606a; color: #24292f; }
 .s-n-a { background: #fff; border-color: #8c959f; color: #57606a; }
 .o-bad { color: #b42318; font-weight: 700; }
+.o-warn { color: #b35900; font-weight: 700; }
 .o-ok { color: #1a7f37; }
 .o-not-assessed, .o-n-a, .o-info { color: var(--muted); }
 .totals { display: flex; flex-wrap: wrap; gap: .5rem; margin: 1rem 0; }
@@ -74,7 +76,7 @@ function itemRow(i: Item): string {
     i.fingerprint ? `fingerprint <code>${esc(i.fingerprint)}</code>` : '',
     i.accepted ? `accepted: ${esc(i.accepted.reason)}` : '',
   ].filter(Boolean).join('<br>');
-  return `<tr><td class="nowrap o-${i.outcome === 'n/a' ? 'n-a' : i.outcome}">${esc(OUTCOME_LABEL[i.outcome])}</td><td>${esc(i.probe)}</td>`
+  return `<tr><td class="nowrap o-${i.outcome === 'n/a' ? 'n-a' : i.outcome}">${esc(OUTCOME_LABEL[i.outcome])}${i.severity ? ` (${esc(i.severity)})` : ''}</td><td>${esc(i.probe)}</td>`
     + `<td>${esc(i.expected ?? '')}</td><td>${esc(i.observed ?? '')}</td><td>${detail}</td><td class="mono">${esc(exchangeRefs(i.exchanges))}</td></tr>`;
 }
 
@@ -83,6 +85,7 @@ function checkSection(c: Check): string {
     ['Question', c.question],
     ['Checklist', `${CHECKLIST_QUESTION[c.id as CheckId]}. ${CHECKLIST[CHECKLIST_QUESTION[c.id as CheckId]]}`],
     ['Status', STATUS_LABEL[c.status]],
+    ...(c.severity ? [['Severity', c.severity] as [string, string]] : []),
     ['Finding', c.finding],
     ...(c.reason && c.reason !== c.finding ? [['Reason', c.reason] as [string, string]] : []),
     ['Remediation', c.remediation],

@@ -40,6 +40,8 @@ function testcase(c: Check): string {
       return `${open}>\n      <failure message="${attr(c.finding)}" type="fail">${body(c)}</failure>\n    </testcase>`;
     case 'partial':
       return `${open}>\n      <failure message="${attr(c.finding)}" type="partial">${body(c)}</failure>\n    </testcase>`;
+    case 'warn':
+      return `${open}>\n      <system-out>${escapeXml('WARN (a SHOULD-level deviation, not a failure)\n')}${body(c)}</system-out>\n    </testcase>`;
     case 'not-assessed':
     case 'n/a':
       return `${open}>\n      <skipped message="${attr(`${c.status === 'n/a' ? 'not applicable' : 'not assessed'}: ${c.reason ?? c.finding}`)}"/>\n    </testcase>`;

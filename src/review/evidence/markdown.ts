@@ -32,7 +32,7 @@ function itemRow(item: Item): string[] {
     item.accepted ? `accepted: ${mdText(item.accepted.reason)}` : '',
   ].filter(Boolean).join('; ');
   return [
-    item.outcome === 'bad' ? `**${OUTCOME_LABEL.bad}**` : OUTCOME_LABEL[item.outcome],
+    (item.outcome === 'bad' ? `**${OUTCOME_LABEL.bad}**` : OUTCOME_LABEL[item.outcome]) + (item.severity ? ` (${item.severity})` : ''),
     mdText(item.probe),
     item.expected ? mdText(item.expected) : '',
     item.observed ? mdText(item.observed) : '',
@@ -47,6 +47,7 @@ function checkSection(c: Check): string[] {
     '',
     `- **Question:** ${mdText(c.question)}`,
     `- **Status:** ${STATUS_LABEL[c.status]}`,
+    ...(c.severity ? [`- **Severity:** ${c.severity}`] : []),
     `- **Finding:** ${mdText(c.finding)}`,
   ];
   if (c.reason && c.reason !== c.finding) out.push(`- **Reason:** ${mdText(c.reason)}`);

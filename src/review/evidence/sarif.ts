@@ -2,6 +2,7 @@ import { isAbsolute, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sha256Hex } from '../../shared/hash.js';
 import { CHECKLIST_QUESTION, type CheckId } from '../catalog.js';
+import { CHECK_SEVERITY, sarifLevel, securityScore, type Severity } from '../severity.js';
 import type { EvidencePack } from './schema.js';
 import { STATUS_LABEL, type Item } from './text.js';
 
@@ -16,12 +17,20 @@ type Check = EvidencePack['checks'][number];
 export const SARIF_SCHEMA_URI = 'https://json.schemastore.org/sarif-2.1.0.json';
 
 const KIND_LEVEL: Record<Check['status'], { kind: string; level: string }> = {
+  // fail and warn take their level from the severity (kindAndLevel); these are the fallbacks.
   fail: { kind: 'fail', level: 'error' },
+  warn: { kind: 'fail', level: 'note' },
   partial: { kind: 'fail', level: 'warning' },
   pass: { kind: 'pass', level: 'none' },
   'not-assessed': { kind: 'review', level: 'none' },
   'n/a': { kind: 'notApplicable', level: 'none' },
 };
+
+/** A failed or warned check's level follows its severity: critical/high error, medium warning, low note. */
+function kindAndLevel(c: Check): { kind: string; level: string } {
+  if ((c.status === 'fail' || c.status === 'warn') && c.severity) return { kind: 'fail', level: sarifLevel(c.severity) };
+  return KIND_LEVEL[c.status];
+}
 
 /**
  * A repo-relative, forward-slash, percent-encoded URI reference, as
@@ -41,8 +50,8 @@ function fileUri(file: string, base: string | undefined): string {
 /** The items a result points at: the bad ones when the check failed, else every item that has a place. */
 function pointedItems(c: Check): Item[] {
   const located = c.evidence.filter((i) => i.location);
-  const bad = located.filter((i) => i.outcome === 'bad');
-  return (c.status === 'fail' || c.status === 'partial') && bad.length > 0 ? bad : located;
+  const found = located.filter((i) => i.outcome === 'bad' || i.outcome === 'warn');
+  return (c.status === 'fail' || c.status === 'warn' || c.status === 'partial') && found.length > 0 ? found : located;
 }
 
 function locations(c: Check, pack: EvidencePack): unknown[] {
@@ -85,8 +94,13 @@ export function renderSarif(pack: EvidencePack): Record<string, unknown> {
     name: c.title,
     shortDescription: { text: c.question },
     help: { text: c.remediation },
-    defaultConfiguration: { level: 'error' },
-    properties: { checklistQuestion: CHECKLIST_QUESTION[c.id as CheckId], tags: ['security', 'mcp', 'authentication'] },
+    defaultConfiguration: { level: sarifLevel(CHECK_SEVERITY[c.id as CheckId]) },
+    properties: {
+      checklistQuestion: CHECKLIST_QUESTION[c.id as CheckId],
+      tags: ['security', 'mcp', 'authentication'],
+      severity: CHECK_SEVERITY[c.id as CheckId],
+      'security-severity': securityScore(CHECK_SEVERITY[c.id as CheckId]),
+    },
   }));
   const results = pack.checks.map((c, ruleIndex) => {
     const fp = partialFingerprints(c);
@@ -94,11 +108,11 @@ export function renderSarif(pack: EvidencePack): Record<string, unknown> {
     return {
       ruleId: c.id,
       ruleIndex,
-      ...KIND_LEVEL[c.status],
+      ...kindAndLevel(c),
       message: { text: message(c) },
       ...(locs.length > 0 ? { locations: locs } : {}),
       ...(fp ? { partialFingerprints: fp } : {}),
-      properties: { status: c.status, ...(c.reason ? { reason: c.reason } : {}), durationMs: c.durationMs, evidence: c.evidence },
+      properties: { status: c.status, ...(c.severity ? { severity: c.severity as Severity, 'security-severity': securityScore(c.severity as Severity) } : {}), ...(c.reason ? { reason: c.reason } : {}), durationMs: c.durationMs, evidence: c.evidence },
     };
   });
   return {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CHECKS, type CheckId } from '../catalog.js';
+import { SEVERITIES } from '../severity.js';
 
 /**
  * The evidence pack's shape, versioned. `schema/evidence.v1.schema.json` is
@@ -12,10 +13,13 @@ export const EVIDENCE_SCHEMA_ID = 'https://behalf.dev/schema/evidence.v1.schema.
 
 const checkIds = CHECKS.map((c) => c.id) as [CheckId, ...CheckId[]];
 
-export const StatusSchema = z.enum(['pass', 'fail', 'partial', 'not-assessed', 'n/a']);
+/** `warn` (a SHOULD-level deviation) and the severities were added within v1: a pack written before still validates. */
+export const StatusSchema = z.enum(['pass', 'fail', 'warn', 'partial', 'not-assessed', 'n/a']);
+export const SeveritySchema = z.enum(SEVERITIES);
 
 export const EvidenceItemSchema = z.object({
-  outcome: z.enum(['ok', 'bad', 'not-assessed', 'n/a', 'info']),
+  outcome: z.enum(['ok', 'bad', 'warn', 'not-assessed', 'n/a', 'info']),
+  severity: SeveritySchema.optional(),
   probe: z.string(),
   expected: z.string().optional(),
   observed: z.string().optional(),
@@ -31,6 +35,7 @@ export const CheckResultSchema = z.object({
   title: z.string(),
   question: z.string(),
   status: StatusSchema,
+  severity: SeveritySchema.optional(),
   finding: z.string(),
   reason: z.string().optional(),
   remediation: z.string(),
@@ -68,7 +73,14 @@ export const EvidencePackSchema = z.object({
     configHash: z.string().optional(),
     keysHash: z.string().optional(),
   }),
-  summary: z.record(StatusSchema, z.number().int().nonnegative()),
+  summary: z.object({
+    pass: z.number().int().nonnegative(),
+    fail: z.number().int().nonnegative(),
+    warn: z.number().int().nonnegative().optional(),
+    partial: z.number().int().nonnegative(),
+    'not-assessed': z.number().int().nonnegative(),
+    'n/a': z.number().int().nonnegative(),
+  }),
   checks: z.array(CheckResultSchema).length(CHECKS.length),
   transcripts: z.object({ file: z.string(), exchanges: z.number().int().nonnegative() }),
 });

@@ -5,11 +5,12 @@ import type { EvidencePack } from './schema.js';
 export type Status = EvidencePack['checks'][number]['status'];
 export type Item = EvidencePack['checks'][number]['evidence'][number];
 
-export const STATUS_ORDER: readonly Status[] = ['fail', 'partial', 'pass', 'not-assessed', 'n/a'];
+export const STATUS_ORDER: readonly Status[] = ['fail', 'warn', 'partial', 'pass', 'not-assessed', 'n/a'];
 
 export const STATUS_LABEL: Record<Status, string> = {
   pass: 'PASS',
   fail: 'FAIL',
+  warn: 'WARN',
   partial: 'PARTIAL',
   'not-assessed': 'NOT ASSESSED',
   'n/a': 'N/A',
@@ -18,6 +19,7 @@ export const STATUS_LABEL: Record<Status, string> = {
 export const OUTCOME_LABEL: Record<Item['outcome'], string> = {
   ok: 'ok',
   bad: 'BAD',
+  warn: 'warn',
   'not-assessed': 'not assessed',
   'n/a': 'n/a',
   info: 'info',
