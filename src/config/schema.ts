@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Identifier, SecretRef } from './schema-common.js';
 import { ServerSchema } from './schema-server.js';
+import { OperationsSchema } from './schema-operations.js';
 import { StateSchema } from './schema-state.js';
 import { ClientSchema, IssuerSchema, KeysSchema, SignedContextSchema } from './schema-clients.js';
 import {
@@ -216,6 +217,10 @@ export const GatewayConfigSchema = z
     keys: KeysSchema.default({ watch: true, maxAgeDays: 90, warnBeforeDays: 14 }),
     sessions: SessionsSchema.default(SESSION_DEFAULTS),
     state: StateSchema.default({}),
+    operations: OperationsSchema.default({
+      logs: { level: 'info', format: 'auto' },
+      shutdown: { graceSeconds: 20 },
+    }).describe('Metrics, traces, logs and shutdown (README, Operating behalf)'),
   })
   .strict();
 

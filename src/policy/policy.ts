@@ -15,6 +15,8 @@ export interface CompiledPolicy {
   methods: PolicyDocument['methods'];
   /** Some rule reads tool annotations: the gateway learns each upstream's tool catalogue before deciding calls. */
   needsToolCatalog: boolean;
+  /** Tool names the rules and limits spell out (no globs): the tools metrics may name one by one; others count as `other`. */
+  namedTools?: ReadonlySet<string>;
 }
 
 export class PolicyError extends BehalfError {
@@ -109,5 +111,8 @@ export function compilePolicy(
     rateLimits: doc.rateLimits.map(compileRateLimit),
     methods: doc.methods,
     needsToolCatalog: rules.some((r) => r.facts.readsToolInfo),
+    namedTools: new Set(
+      [...doc.rules, ...doc.rateLimits].flatMap((r) => r.tools ?? []).filter((t) => !/[*?[\]{}]/.test(t)),
+    ),
   };
 }

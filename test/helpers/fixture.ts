@@ -47,6 +47,8 @@ export interface FixtureOptions {
   /** The `sessions` section (limits and quotas). */
   sessions?: Record<string, unknown>;
   clients?: unknown[];
+  /** The `operations` section (metrics, tracing, logs, shutdown). */
+  operations?: Record<string, unknown>;
   idp?: Partial<DevIdpOptions>;
   gateway?: GatewayOptions;
   /** Start the IdP only; the test builds the gateway itself. */
@@ -134,6 +136,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     policy: Array.isArray(o.policy) ? { rules: o.policy } : (o.policy ?? { rules: DEMO_POLICY }),
     audit: { sqlitePath: ':memory:' },
     ...(o.sessions ? { sessions: o.sessions } : {}),
+    ...(o.operations ? { operations: o.operations } : {}),
   };
   let gateway: Gateway | undefined;
   if (!o.noGateway) {

@@ -15,6 +15,7 @@ import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../../demo/quickstart/users.js';
 import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
 import { postJson, rawRequest, type RawResponse } from './raw-http.js';
+import { messageOf } from './log-lines.js';
 
 /** This checkout's built tree. */
 export const THIS_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -78,7 +79,8 @@ export async function startGatewayProcess(s: GatewaySetup, args: string[] = []):
   const log: string[] = [];
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    createInterface({ input: child.stderr! }).on('line', (raw) => {
+      const line = messageOf(raw);
       log.push(line);
       const m = /^behalf gateway: crm at (\S+)/.exec(line);
       if (m) resolve(m[1]!);
