@@ -18,6 +18,7 @@ import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
 import { answerUnread, closeAfterUnreadBody } from './unread-body.js';
 import { beginRequest, requestRefused, runHttpStep } from '../ops/request-ops.js';
+import { drain, type DrainResult } from '../ops/shutdown.js';
 
 export type { GatewayOptions } from './build.js';
 
@@ -28,6 +29,8 @@ export interface Gateway {
   /** The resource URL of an upstream (its Streamable HTTP endpoint). */
   urlFor(upstream: string): string;
   close(): Promise<void>;
+  /** SIGTERM: stop accepting, answer the calls in flight within `graceMs`, then close (src/ops/shutdown.ts). */
+  shutdown(graceMs: number): Promise<DrainResult>;
 }
 
 const AUTH_FAILURES = new Set([
@@ -189,7 +192,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   // Synchronous from here to the return: no connection is served before the runtime exists.
   const runtime = built.runtimeAt(baseUrlOf(loaded, port), port);
   live.runtime = runtime;
-  return {
+  const gateway: Gateway = {
     baseUrl: runtime.baseUrl,
     port,
     runtime,
@@ -213,5 +216,11 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       await runtime.audit.close();
       await runtime.ops.close();
     },
+    async shutdown(graceMs) {
+      const drained = await drain(server, runtime.ops, graceMs);
+      await gateway.close();
+      return drained;
+    },
   };
+  return gateway;
 }

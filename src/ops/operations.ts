@@ -99,7 +99,13 @@ export async function buildOperations(o: OperationsOptions): Promise<Operations>
     await tracing?.shutdown().catch((err: unknown) => {
       logger.warn({ event: 'trace_export_failed', err: describeError(err) }, 'last traces not exported');
     });
-    logger.flush();
+    // Everything logged so far reaches stderr before the process may exit.
+    await new Promise<void>((r) =>
+      logger.flush((err) => {
+        if (err) process.stderr.write(`log flush failed: ${describeError(err)}\n`);
+        r();
+      }),
+    );
   };
   const ops: Operations = {
     logger,

@@ -29,11 +29,15 @@ export interface GatewaySetup {
   auditPath: string;
 }
 
-/** Writes a config for `root`'s gateway; `audit` adds keys to the audit section (only keys that root's schema knows). */
+/**
+ * Writes a config for `root`'s gateway; `audit` adds keys to the audit section (only keys that root's schema knows);
+ * `sections` replaces or adds top-level sections (another `crm` upstream, a policy, `operations`).
+ */
 export async function gatewaySetup(
   root: string,
   dir: string,
   audit: Record<string, unknown> = {},
+  sections: Record<string, unknown> = {},
 ): Promise<GatewaySetup> {
   const idp = await startDevIdp({
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: PASSWORD, claims: userClaims(u) })),
@@ -55,6 +59,7 @@ export async function gatewaySetup(
       upstreams: { crm: { transport: 'stdio', command: process.execPath, args: [join(root, 'demo/crm/stdio.js')] } },
       policy: { rules: DEMO_POLICY },
       audit: { sqlitePath: auditPath, ...audit },
+      ...sections,
     }),
   );
   return { root, idp, apiKey, config, auditPath };
