@@ -60,7 +60,7 @@ export const ShutdownSchema = z
   })
   .strict();
 
-/** What on-call engineers read: metrics, traces, logs, and how the gateway stops (docs/operations.md). */
+/** What on-call engineers read: metrics, traces, logs, and how the gateway stops (README, Operating behalf; docs/architecture.md §12). */
 export const OperationsSchema = z
   .object({
     metrics: MetricsSchema.optional().describe('Prometheus metrics on their own listener; absent: no metrics'),

@@ -32,7 +32,7 @@ const REVOCATION_SOURCE = /^[a-z][a-z0-9_-]{0,31}$/;
  * so two gateways in one process (tests, embedders) do not share counters.
  * Labels are upstream names, methods, tool and rule ids the configuration
  * names (else `other`), error codes and outcomes: never a token, a user or an
- * argument value (docs/operations.md lists every series).
+ * argument value (README, Operating behalf, lists every series).
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
