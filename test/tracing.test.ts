@@ -13,10 +13,11 @@ import { startCanaryUpstream, type CanaryUpstream } from './helpers/canary-upstr
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.js';
 import { openSession, postJson, rpcResult, toolCall } from './helpers/raw-http.js';
+import { META_ECHO_STDIO } from './helpers/meta-echo-server.js';
 
 const SERVER = 2;
 const CLIENT = 3;
-const POLICY = [{ id: 'echo-for-all', effect: 'allow', upstreams: ['up'], tools: ['echo'] }];
+const POLICY = [{ id: 'echo-for-all', effect: 'allow', upstreams: ['up', 'st'], tools: ['echo', 'echo_meta'] }];
 
 function one(spans: ReceivedSpan[], name: string, parent?: ReceivedSpan): ReceivedSpan {
   const found = spans.filter((s) => s.name === name && (!parent || s.parentSpanId === parent.spanId));
@@ -40,7 +41,7 @@ describe('traces across gateway → HTTP upstream, exported to an OTLP receiver'
     receiver = await startOtlpReceiver();
     canary = await startCanaryUpstream();
     fx = await startFixture({
-      upstreams: { up: { transport: 'streamable-http', url: canary.url } },
+      upstreams: { up: { transport: 'streamable-http', url: canary.url }, st: META_ECHO_STDIO },
       policy: POLICY,
       operations: { tracing: { endpoint: receiver.url, sampleRatio: 1, serviceName: 'behalf-test' } },
     });
@@ -107,5 +108,21 @@ describe('traces across gateway → HTTP upstream, exported to an OTLP receiver'
     const server = receiver.spans.find((s) => s.spanId === message.parentSpanId);
     assert.ok(server, 'its server span arrived');
     assert.equal(server.parentSpanId, undefined, 'a root span');
+  });
+
+  it("gives a stdio upstream the forward span as parent in params._meta, next to the client's own _meta", async () => {
+    const st = fx.gateway.urlFor('st');
+    const stHeaders = await fx.headersFor('alice', { upstream: 'st' });
+    const stSession = await openSession(st, stHeaders);
+    const traceId = randomBytes(16).toString('hex');
+    const traced = { ...stHeaders, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` };
+    const body = { ...toolCall('echo_meta'), params: { name: 'echo_meta', arguments: {}, _meta: { mine: 'kept' } } };
+    const result = rpcResult(await postJson(st, traced, body, stSession)) as { content: { text: string }[] };
+    const meta = JSON.parse(result.content[0]!.text) as Record<string, unknown>;
+    const spans = await receiver.waitFor(traceId, 5);
+    const forward = spans.find((s) => s.name === 'forward')!;
+    assert.ok(forward, 'a forward span');
+    assert.equal(meta.traceparent, `00-${traceId}-${forward.spanId}-01`);
+    assert.equal(meta.mine, 'kept', "the client's own _meta is forwarded as it was");
   });
 });
