@@ -168,4 +168,19 @@ describe('metrics and logs after a scripted mix of calls', () => {
       for (const v of ['c-104', 'c-203', 'c-200']) assert.ok(!line.includes(v), `an argument value: ${line}`);
     }
   });
+
+  it('logs a flood of anonymous refusals at a bounded rate, with the rest counted', async () => {
+    const before = lines.length;
+    for (let i = 0; i < 30; i++) assert.equal((await postJson(url, {}, toolCall('get_customer', {}))).status, 401);
+    fx.gateway.runtime.ops.refusals.flush();
+    fx.gateway.runtime.ops.logger.flush();
+    const events = lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // 1 of this kind was logged earlier in the interval: 19 more one by one, then the other 11 as one count.
+    assert.equal(events.filter((e) => e.event === 'auth_failure').length, 19);
+    const counted = events.filter((e) => e.event === 'refusals_counted');
+    assert.deepEqual(
+      counted.map((e) => [e.code, e.count]),
+      [['client_auth_required', 11]],
+    );
+  });
 });

@@ -6,6 +6,7 @@ import { describeError } from '../errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { GatewayMetrics, type GaugeSources } from './metrics.js';
 import { startTracing, type Tracing } from './tracing.js';
+import { IntervalTally } from '../shared/interval-tally.js';
 import type { ReadinessProbes } from '../gateway/readiness.js';
 
 /**
@@ -22,6 +23,12 @@ export interface Operations {
   metricsAddress?: { host: string; port: number };
   /** What /readyz asks besides the audit store; set once the gateway is built. */
   probes?: ReadinessProbes;
+  /**
+   * HTTP refusals (most of them of callers who proved no one) are logged at
+   * a bounded rate: per kind, the first 20 of each 10 s one by one, then a
+   * count, so a flood of anonymous requests is not a flood of log lines.
+   */
+  refusals: IntervalTally<{ fields: Record<string, unknown>; msg: string }>;
   /** Requests being answered that are not streams: a drain waits for these. */
   inFlight: number;
   /** Set by a SIGTERM: new requests are refused, /readyz says not ready. */
@@ -95,6 +102,7 @@ export async function buildOperations(o: OperationsOptions): Promise<Operations>
   let waiters: (() => void)[] = [];
   let closing: Promise<void> | undefined;
   const closeAll = async () => {
+    refusals.flush();
     if (listener) await new Promise<void>((r) => listener.server.close(() => r()));
     await tracing?.shutdown().catch((err: unknown) => {
       logger.warn({ event: 'trace_export_failed', err: describeError(err) }, 'last traces not exported');
@@ -107,8 +115,21 @@ export async function buildOperations(o: OperationsOptions): Promise<Operations>
       }),
     );
   };
+  const refusals = new IntervalTally<{ fields: Record<string, unknown>; msg: string }>({
+    intervalMs: 10_000,
+    perKey: 20,
+    total: 200,
+    maxKeys: 100,
+    single: (e) => logger.info(e.fields, e.msg),
+    repeated: (e, count, overflow) =>
+      logger.info(
+        { event: 'refusals_counted', code: overflow ? undefined : e.fields.code, count },
+        `${count} more refusals${overflow ? '' : ` like "${e.msg}"`} in the last 10 s, not logged one by one`,
+      ),
+  });
   const ops: Operations = {
     logger,
+    refusals,
     metrics,
     tracing,
     metricsAddress: listener?.address,

@@ -59,8 +59,8 @@ export function requestRefused(ctx: RequestContext, e: BehalfError, step: string
   if (authFailure) ops.metrics?.authFailure(e.code);
   ctx.span?.fail(e.code);
   if (!ops.logger.isLevelEnabled('info')) return;
-  ops.logger.info(
-    {
+  ops.refusals.note(`${e.code} ${ctx.route.name} ${step}`, {
+    fields: {
       event: authFailure ? 'auth_failure' : 'request_refused',
       requestId: ctx.requestId,
       route: ctx.route.name,
@@ -71,8 +71,8 @@ export function requestRefused(ctx: RequestContext, e: BehalfError, step: string
       session: ctx.session?.fingerprint,
       ...traceFields(ctx),
     },
-    `refused ${ctx.req.method} ${ctx.endpoint} on ${ctx.route.name} by ${step}: ${e.code}`,
-  );
+    msg: `refused ${ctx.req.method} ${ctx.endpoint} on ${ctx.route.name} by ${step}: ${e.code}`,
+  });
 }
 
 export function traceFields(ctx: RequestContext): { traceId?: string; spanId?: string } {

@@ -86,7 +86,10 @@ export function openTelemetryTracing(o: TracingOptions): Tracing {
       return new OtelSpan(tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: attributes(a) }, parent));
     },
     child(parent: TraceSpan, name: string, a?: SpanAttributes, client?: boolean) {
-      const ctx = trace.setSpan(otelContext.active(), (parent as OtelSpan).span);
+      const parentSpan = (parent as OtelSpan).span;
+      // A trace that is not sampled records nothing below its root: the parent's context is all that propagates.
+      if (!parentSpan.isRecording()) return parent;
+      const ctx = trace.setSpan(otelContext.active(), parentSpan);
       const kind = client ? SpanKind.CLIENT : SpanKind.INTERNAL;
       return new OtelSpan(tracer.startSpan(name, { kind, attributes: attributes(a) }, ctx));
     },
