@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
 import type { AuditRecord } from '../src/audit/event.js';
+import { startCanaryUpstream, type CanaryUpstream } from './helpers/canary-upstream.js';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import { openSession, postJson, rpcError, rpcResult, toolCall } from './helpers/raw-http.js';
 import { samples, scrape, total, type Sample } from './helpers/prometheus.js';
@@ -182,5 +183,46 @@ describe('metrics and logs after a scripted mix of calls', () => {
       counted.map((e) => [e.code, e.count]),
       [['client_auth_required', 11]],
     );
+  });
+});
+
+describe('metrics of downstream credentials', () => {
+  let canary: CanaryUpstream;
+  let fx: Fixture;
+
+  before(async () => {
+    canary = await startCanaryUpstream();
+    fx = await startFixture({
+      upstreams: {
+        up: {
+          transport: 'streamable-http',
+          url: canary.url,
+          downstream: { strategy: 'service-account', headers: { authorization: 'env:OPS_TEST_SA' } },
+        },
+      },
+      policy: [{ id: 'echo-for-all', effect: 'allow', upstreams: ['up'], tools: ['echo'] }],
+      operations: { metrics: { listen: '127.0.0.1:0' } },
+      gateway: { log: () => {}, env: { ...process.env, OPS_TEST_SA: 'Bearer sa-token-for-ops-test' } },
+    });
+  });
+  after(async () => {
+    await fx?.close();
+    await canary?.close();
+  });
+
+  it('counts each credential a strategy gave for a call, by upstream and strategy', async () => {
+    const url = fx.gateway.urlFor('up');
+    const headers = await fx.headersFor('alice', { upstream: 'up' });
+    const session = await openSession(url, headers);
+    for (let i = 0; i < 3; i++) rpcResult(await postJson(url, headers, toolCall('echo', { text: 'x' }), session));
+    // Denied calls ask no strategy for anything.
+    rpcError(await postJson(url, headers, toolCall('get_customer', { customer_id: 'c-1' }), session));
+    const { host, port } = fx.gateway.runtime.ops.metricsAddress!;
+    const metrics = await scrape(`http://${host}:${port}/metrics`);
+    const name = 'behalf_downstream_credentials_total';
+    // initialize is forwarded with the user's credential too: 1 + 3.
+    assert.equal(total(metrics, name, { upstream: 'up', strategy: 'service-account', outcome: 'ok' }), 4);
+    assert.equal(total(metrics, name, { outcome: 'failed' }), 0);
+    assert.ok(!(await (await fetch(`http://${host}:${port}/metrics`)).text()).includes('sa-token-for-ops-test'));
   });
 });

@@ -104,8 +104,16 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
   const debug = options.debug ?? (env.BEHALF_DEBUG ? log : () => undefined);
   if (config.server.allowUnauthenticated)
     log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
-  const server = httpServer(loaded, options.env);
-  const configured = options.auditStore ? undefined : configuredAuditStore(config.audit, { baseDir, env, log });
+  let server: Server;
+  let configured: ReturnType<typeof configuredAuditStore> | undefined;
+  try {
+    server = httpServer(loaded, options.env);
+    configured = options.auditStore ? undefined : configuredAuditStore(config.audit, { baseDir, env, log });
+  } catch (err) {
+    // The metrics listener is already bound: a gateway that cannot be built leaves nothing listening.
+    await ops.close();
+    throw err;
+  }
   const store = options.auditStore ?? configured!.store;
   const audit = new AuditLog(
     store,

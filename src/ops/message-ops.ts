@@ -28,8 +28,12 @@ export async function runMessageStep(m: MessageContext, step: MessageStep): Prom
   const { ops } = m.http.rt;
   const parent = messageSpan(m);
   if (!parent && !ops.metrics) {
-    await step.run(m);
-    if (step.name === 'record_decision') decided(m);
+    try {
+      await step.run(m);
+    } finally {
+      // Also when the decision step throws: a step-up refusal becomes the HTTP answer, and is still a decision.
+      if (step.name === 'record_decision') decided(m);
+    }
     return;
   }
   const span = parent && ops.tracing!.child(parent, step.name, undefined, step.name === 'forward');
@@ -38,24 +42,29 @@ export async function runMessageStep(m: MessageContext, step: MessageStep): Prom
     m.outboundTrace = span;
   }
   const started = performance.now();
+  let threw = false;
   try {
     await step.run(m);
+  } catch (err) {
+    // The runner turns it into this step's refusal; here it only marks the step failed.
+    threw = true;
+    throw err;
   } finally {
     ops.metrics?.stepTime(step.name, m.http.route.name, (performance.now() - started) / 1000);
     if (span) {
       if (m.refusal?.by === step.name) span.fail(m.refusal.error.code);
       span.end();
     }
+    if (step.name === 'record_decision') decided(m);
+    else if (step.name === 'obtain_credential') credentialOutcome(m, threw);
   }
-  if (step.name === 'record_decision') decided(m);
-  else if (step.name === 'obtain_credential') credentialOutcome(m);
 }
 
-function credentialOutcome(m: MessageContext): void {
+/** A strategy was asked for this call's credential: it gave one, or the step failed (the call is refused). */
+function credentialOutcome(m: MessageContext, failed: boolean): void {
   const { rt, route } = m.http;
   const strategy = route.downstreamStrategy;
   if (!strategy || !m.allowed || !rt.delegation.has(route.name)) return;
-  const failed = m.refusal?.by === 'obtain_credential';
   if (failed || m.credential) rt.ops.metrics?.credential(route.name, strategy, !failed);
 }
 
