@@ -46,7 +46,9 @@ async function startVariant(v: Variant, base: Record<string, unknown>, dir: stri
     file,
     stringify({ ...base, audit: { sqlitePath: auditPath, writeBudgetMs: 2000 }, operations: v.operations }),
   );
-  v.gw = spawn(process.execPath, [join(root, 'src/cli/main.js'), 'gateway', '--config', file], {
+  const prof = process.env.BENCH_CPU_PROF;
+  const profile = prof ? ['--cpu-prof', '--cpu-prof-dir', join(prof, v.label.replace(/\W+/g, '-'))] : [];
+  v.gw = spawn(process.execPath, [...profile, join(root, 'src/cli/main.js'), 'gateway', '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   v.url = (await lineOf(v.gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();

@@ -4,7 +4,7 @@ import type { OperationsConfig } from '../config/schema-operations.js';
 import { resolveSecret } from '../config/secrets.js';
 import { describeError } from '../errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { GatewayMetrics, type GaugeSources } from './metrics.js';
+import type { GatewayMetrics, GaugeSources } from './metrics.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { IntervalTally } from '../shared/interval-tally.js';
 import type { ReadinessProbes } from '../gateway/readiness.js';
@@ -83,7 +83,10 @@ async function metricsListener(metrics: GatewayMetrics, listen: string, path: st
 export async function buildOperations(o: OperationsOptions): Promise<Operations> {
   const logs = o.quiet && !o.logDestination ? { ...o.config.logs, level: 'silent' as const } : o.config.logs;
   const logger = createLogger({ config: logs, instanceId: o.instanceId, destination: o.logDestination });
-  const metrics = o.config.metrics ? new GatewayMetrics(o.upstreams, o.gauges) : undefined;
+  // prom-client (and the OpenTelemetry API it loads for exemplars) only when metrics are configured.
+  const metrics = o.config.metrics
+    ? new (await import('./metrics.js')).GatewayMetrics(o.upstreams, o.gauges)
+    : undefined;
   const listener =
     metrics && o.config.metrics
       ? await metricsListener(metrics, o.config.metrics.listen, o.config.metrics.path, logger)
