@@ -217,7 +217,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       await runtime.ops.close();
     },
     async shutdown(graceMs) {
-      const drained = await drain(server, runtime.ops, graceMs);
+      const drained = await drain(runtime.ops, graceMs);
       await gateway.close();
       return drained;
     },

@@ -10,11 +10,16 @@ function messageSpan(m: MessageContext): TraceSpan | undefined {
     m.span = http.rt.ops.tracing!.child(http.span, m.method, {
       'mcp.method.name': m.method,
       'mcp.protocol.version': http.protocolVersion,
-      'mcp.session.fingerprint': m.session.fingerprint,
+      // Not mcp.session.id: a session id is a bearer handle; its fingerprint is what the audit trail names.
+      'behalf.session.fingerprint': m.session.fingerprint,
       'jsonrpc.protocol.version': '2.0',
     });
   }
   return m.span;
+}
+
+function portOf(u: URL): number {
+  return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
 }
 
 /**
@@ -38,7 +43,9 @@ export async function runMessageStep(m: MessageContext, step: MessageStep): Prom
   }
   const span = parent && ops.tracing!.child(parent, step.name, undefined, step.name === 'forward');
   if (span && step.name === 'forward') {
-    span.set({ 'server.address': m.http.route.name });
+    const upstream = m.http.route.upstream;
+    const at = upstream.transport === 'stdio' ? undefined : new URL(upstream.url);
+    span.set({ 'behalf.upstream': m.http.route.name, 'server.address': at?.hostname, 'server.port': at && portOf(at) });
     m.outboundTrace = span;
   }
   const started = performance.now();

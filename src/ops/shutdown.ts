@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { Operations } from './operations.js';
 
 /** Of the grace period, this much (at most) is kept for closing sessions, streams and the audit after the wait. */
@@ -12,18 +11,20 @@ export interface DrainResult {
 }
 
 /**
- * The first half of a graceful stop: no new connections (the listener
- * closes), new requests on open connections are refused with 503 and
- * `connection: close` (server.ts), /readyz says not ready, and the calls in
- * flight are answered — waited for until none is left or the grace period,
- * less the time kept for closing, runs out. Streams are not waited for: a
- * client listens on one for as long as it likes; `close` ends them cleanly.
+ * The first half of a graceful stop: no new call is taken — every request
+ * that arrives is answered 503 with `Retry-After` and `connection: close`
+ * (server.ts) and /readyz says not ready — and the calls in flight are
+ * answered, waited for until none is left or the grace period, less the time
+ * kept for closing, runs out. The listener stays open until then, and
+ * `close` shuts it: closing it first would reset the connections still in
+ * the accept queue and close idle ones whose request is on its way, which
+ * their clients see as a failed call rather than a refusal they can retry.
+ * Streams are not waited for: a client listens on one for as long as it
+ * likes; `close` ends them cleanly.
  */
-export async function drain(server: Server, ops: Operations, graceMs: number): Promise<DrainResult> {
+export async function drain(ops: Operations, graceMs: number): Promise<DrainResult> {
   const started = performance.now();
   ops.draining = true;
-  server.close();
-  server.closeIdleConnections?.();
   const inFlight = ops.inFlight;
   ops.logger.info({ event: 'shutdown', inFlight, graceMs }, `shutting down: waiting for ${inFlight} calls in flight`);
   const waitMs = Math.max(0, graceMs - Math.min(CLOSING_MAX_MS, graceMs * CLOSING_SHARE));
