@@ -99,25 +99,36 @@ describe('SIGTERM drains the gateway (own process, HTTP upstream)', () => {
     const exited = exitOf(gw);
     const headers = await aliceHeaders(setup, gw.url);
     const session = await openSession(gw.url, headers);
-    const outcomes: Outcome[] = [];
+    const outcomes: { o: Outcome; sent: number }[] = [];
     let refusedSeen = false;
+    let signalled = Infinity;
     const loop = async () => {
-      // Until the gateway refuses: every call before that one was taken and must be answered.
+      // Until the gateway refuses: every call sent before the signal was taken and must be answered.
       while (!refusedSeen) {
+        const sent = performance.now();
         const o = await call(gw.url, headers, session, CALL_MS);
-        outcomes.push(o);
+        outcomes.push({ o, sent });
         if (o === 'refused') refusedSeen = true;
       }
     };
     const loops = Array.from({ length: LOOPS }, loop);
     await new Promise((r) => setTimeout(r, 1000));
-    const signalled = performance.now();
+    signalled = performance.now();
     gw.child.kill('SIGTERM');
     await Promise.all(loops);
     const { code, at } = await exited;
 
-    const ok = outcomes.filter((o) => o === 'ok').length;
-    assert.equal(outcomes.filter((o) => o === 'failed').length, 0, `outcomes: ${outcomes.join(' ')}`);
+    const ok = outcomes.filter((c) => c.o === 'ok').length;
+    const shown = outcomes.map((c) => `${c.o}${c.sent > signalled ? '*' : ''}`).join(' ');
+    // A call sent after the signal is not in flight: it is refused (503, or no connection), or — when it reaches
+    // the gateway as it closes its connections at the very end — cut off; the audit check below shows that no
+    // call the gateway decided is among those.
+    assert.equal(outcomes.filter((c) => c.o === 'failed' && c.sent < signalled).length, 0, `outcomes: ${shown}`);
+    assert.ok(outcomes.filter((c) => c.o === 'failed').length <= LOOPS, `outcomes: ${shown}`);
+    assert.ok(
+      outcomes.some((c) => c.sent < signalled && c.o === 'ok'),
+      'calls in flight at the signal succeeded',
+    );
     assert.ok(ok >= LOOPS, 'calls before the signal succeeded');
     assert.equal(code, 0, gw.log.join('\n'));
     assert.ok(at - signalled < GRACE_SECONDS * 1000, `exited ${Math.round(at - signalled)} ms after SIGTERM`);
