@@ -60,15 +60,17 @@ export interface CreateLoggerOptions {
 
 /**
  * The gateway's structured log (pino): one JSON object per line with `level`,
- * ISO `time`, `instanceId` and `msg`, plus the event's fields. Written
- * asynchronously to stderr (a call does not wait on the terminal or the log
- * shipper); `flush` at exit.
+ * ISO `time`, `instanceId` and `msg`, plus the event's fields. Written to
+ * stderr synchronously, as the gateway's lines always were: a line is out
+ * before the next thing happens (a crash loses nothing, a reader of the log
+ * sees a refusal's cause when the refusal arrives). Allowed calls log at
+ * `debug`, so at the default level a call writes a line only when refused.
  */
 export function createLogger(o: CreateLoggerOptions): Logger {
   const pretty = o.config.format === 'pretty' || (o.config.format === 'auto' && process.stderr.isTTY === true);
   const destination =
     o.destination ??
-    (pretty ? prettyTo(process.stderr, process.stderr.isTTY === true) : pino.destination({ dest: 2, sync: false }));
+    (pretty ? prettyTo(process.stderr, process.stderr.isTTY === true) : pino.destination({ dest: 2, sync: true }));
   return pino(
     {
       level: o.config.level,
