@@ -6,7 +6,7 @@
  * `npm run bench -- --load` runs the load bench instead (bench/load/main.ts).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -22,55 +22,11 @@ import { benchPolicyReplay } from './policy-replay.js';
 import { benchReviewQuickstart } from './review-quickstart.js';
 import { benchSdkInProcess } from './sdk-in-process.js';
 import { benchRevocationCheck } from './revocation-check.js';
+import { cpuMs, openSession, pct, post } from './roundtrip-client.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-/** utime + stime of a process in milliseconds, from /proc (Linux). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-}
-
-async function post(
-  url: string,
-  headers: Record<string, string>,
-  body: unknown,
-): Promise<{ status: number; session?: string; json: unknown }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  const data =
-    text.startsWith('event:') || text.startsWith('data:')
-      ? JSON.parse(
-          text
-            .split('\n')
-            .find((l) => l.startsWith('data:'))!
-            .slice(5),
-        )
-      : text
-        ? JSON.parse(text)
-        : undefined;
-  return { status: res.status, session: res.headers.get('mcp-session-id') ?? undefined, json: data };
-}
-
-async function openSession(url: string, headers: Record<string, string>): Promise<Record<string, string>> {
-  const init = await post(url, headers, {
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '0' } },
-  });
-  if (init.status !== 200 || !init.session) throw new Error(`initialize failed: ${init.status}`);
-  const h = { ...headers, 'mcp-session-id': init.session, 'mcp-protocol-version': '2025-11-25' };
-  await post(url, h, { jsonrpc: '2.0', method: 'notifications/initialized' });
-  return h;
-}
 
 interface Series {
   label: string;
@@ -106,11 +62,6 @@ async function measure(
   }
   const cpuPerCallMs = pid ? (cpuMs(pid) - cpu0) / CALLS : undefined;
   return { label, latencies, cpuPerCallMs };
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 async function main(): Promise<void> {
@@ -273,7 +224,11 @@ async function replayCost(): Promise<void> {
 }
 
 const only = process.env.BENCH_ONLY;
-if (process.argv.includes('--load')) {
+if (process.argv.includes('--operations')) {
+  // Metrics and tracing (100 % and 1 % sampled) against neither, interleaved in one run (bench/operations.ts).
+  const { benchOperations } = await import('./operations.js');
+  await benchOperations();
+} else if (process.argv.includes('--load')) {
   // The load bench (bench/load/): peers under autocannon, sessions and memory, CPU profiles.
   const { runLoad } = await import('./load/main.js');
   await runLoad(process.argv.slice(2));

@@ -99,7 +99,9 @@ describe('an outside write lock on the audit database (gateway as its own proces
     );
 
     assert.equal(notReady?.status, 503, notReady?.text);
-    assert.deepEqual(notReady?.json, { status: 'not ready', reason: 'audit store locked' });
+    const body = notReady?.json as { status: string; reason: string; checks: Record<string, { ready: boolean }> };
+    assert.deepEqual([body.status, body.reason], ['not ready', 'audit store locked']);
+    assert.deepEqual(body.checks.audit, { ready: false, reason: 'audit store locked' });
     assert.ok(!notReady.text.includes(dir), '/readyz names no path');
     const locked = gw.log.find((l) => l.includes('is locked by another connection'));
     assert.ok(locked?.includes(setup.auditPath) && locked.includes('SQLITE_BUSY'), gw.log.join('\n'));

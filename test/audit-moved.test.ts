@@ -73,7 +73,8 @@ describe('the audit database moved away under a running gateway (its own process
     }
     const ready = await timedGet(`${gw.origin}/readyz`);
     assert.equal(ready.r.status, 503);
-    assert.deepEqual(ready.r.json, { status: 'not ready', reason: 'audit store moved, deleted or replaced' });
+    const { status, reason } = ready.r.json as { status?: string; reason?: string };
+    assert.deepEqual({ status, reason }, { status: 'not ready', reason: 'audit store moved, deleted or replaced' });
     assert.ok(!ready.r.text.includes(dir), '/readyz names no path');
     const loud = gw.log.filter((l) => l.startsWith('AUDIT STORE REFUSING ALL WRITES'));
     assert.equal(loud.length, 1, gw.log.join('\n'));

@@ -92,7 +92,8 @@ describe('PostgreSQL unreachable under a gateway process', () => {
     t.diagnostic(`refused calls: HTTP ${[...new Set(refused.map((r) => r.status))].join(', ')}`);
     const notReady = (await timedGet(`${gw.origin}/readyz`)).r;
     assert.equal(notReady.status, 503);
-    assert.deepEqual(notReady.json, { status: 'not ready', reason: 'audit store unreachable' });
+    const { status, reason } = notReady.json as { status?: string; reason?: string };
+    assert.deepEqual({ status, reason }, { status: 'not ready', reason: 'audit store unreachable' });
     const loud = gw.log.filter((l) => l.startsWith('AUDIT STORE UNREACHABLE: PostgreSQL 127.0.0.1:'));
     assert.equal(loud.length, 1, gw.log.join('\n'));
     assert.ok(!loud[0]!.includes('postgres://'), 'the log names host, port and database, never the URL');

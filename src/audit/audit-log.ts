@@ -80,6 +80,11 @@ export class AuditLog {
     pending.catch((err: unknown) => this.report(err));
   }
 
+  /** Appends handed to the store and not yet settled: the audit queue depth metric. */
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
   /** What /readyz says: the store's own view, or else whether the last gating append failed. */
   health(): AuditHealth {
     return (

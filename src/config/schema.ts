@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Identifier, SecretRef } from './schema-common.js';
 import { ServerSchema } from './schema-server.js';
+import { OperationsSchema } from './schema-operations.js';
 import { StateSchema } from './schema-state.js';
 import { RevocationSchema } from './schema-revocation.js';
 import { ClientSchema, IssuerSchema, KeysSchema, SignedContextSchema } from './schema-clients.js';
@@ -244,6 +245,10 @@ export const GatewayConfigSchema = z
     sessions: SessionsSchema.default(SESSION_DEFAULTS),
     state: StateSchema.default({}),
     revocation: RevocationSchema.default({ ttlSeconds: 86_400 }),
+    operations: OperationsSchema.default({
+      logs: { level: 'info', format: 'auto' },
+      shutdown: { graceSeconds: 20 },
+    }).describe('Metrics, traces, logs and shutdown (README, Operating behalf)'),
   })
   .strict();
 

@@ -17,7 +17,8 @@ import { Authenticator } from '../identity/authenticator.js';
 import { JwtVerifier, type VerifierOptions } from '../identity/jwt-verifier.js';
 import { SignedContextVerifier } from '../identity/user-context.js';
 import { createGatewayKeys } from '../keys/gateway-keys.js';
-import { PolicyHolder, type ReloadResult } from '../policy/holder.js';
+import { PolicyHolder } from '../policy/holder.js';
+import { recordReload } from './policy-reload-record.js';
 import { loadPolicy, policyFilePath } from '../policy/source.js';
 import type { ReplayCache } from '../state/replay-cache.js';
 import { openSharedState, type SharedState } from '../state/shared-state.js';
@@ -32,6 +33,8 @@ import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
 import { buildRevocations } from '../revocation/wiring.js';
 import { hasOpenStream, type GatewaySession } from './session.js';
+import { gatewayOps } from '../ops/gateway-ops.js';
+import type { DestinationStream } from 'pino';
 
 export interface GatewayOptions {
   log?: (line: string) => void;
@@ -48,6 +51,8 @@ export interface GatewayOptions {
   instanceId?: string;
   /** Single use of signed user context (jti); default one in memory. */
   replayCache?: ReplayCache;
+  /** Where the structured log's JSON lines go (default stderr); with `log` given and no destination it is off. */
+  logDestination?: DestinationStream;
 }
 
 /** A gateway built and not yet listening: its runtime needs only the base URL, known once the port is bound. */
@@ -58,7 +63,6 @@ export interface BuiltGateway {
   discard(): Promise<void>;
 }
 
-/** Runs `f` at most once per `ms`: a condition that holds for a while is logged once per interval, not per request. */
 function loopbackHosts(port: number): string[] {
   return ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`);
 }
@@ -86,40 +90,6 @@ function httpServer(loaded: LoadedConfig, env: NodeJS.ProcessEnv | undefined): S
 }
 
 /**
- * Every reload attempt is on the record: which policy is in force, or why a
- * file was refused; in a fleet, which instance reloaded and, when another
- * instance's change caused it, which one.
- */
-function recordReload(
-  audit: AuditLog,
-  log: (line: string) => void,
-  r: ReloadResult,
-  fleet: { instanceId?: string; from?: string },
-): void {
-  const via = fleet.from ? `fleet change announced by ${fleet.from}` : undefined;
-  if (r.ok) {
-    if (r.changed) log(`policy reloaded: version ${r.version}${via ? ` (${via})` : ''}`);
-    audit.tryAppend({
-      ts: Date.now(),
-      kind: 'policy',
-      outcome: r.changed ? 'reloaded' : 'reloaded (unchanged)',
-      policyVersion: r.version,
-      reason: via,
-      instanceId: fleet.instanceId,
-    });
-  } else {
-    log(`policy reload rejected; the previous policy stays in force:\n${r.problems.map((p) => `  ${p}`).join('\n')}`);
-    audit.tryAppend({
-      ts: Date.now(),
-      kind: 'policy',
-      outcome: 'reload rejected',
-      reason: [via, ...r.problems].filter(Boolean).join('; ').slice(0, 2000),
-      instanceId: fleet.instanceId,
-    });
-  }
-}
-
-/**
  * Builds everything a gateway needs — every step that reads a file, opens a
  * store or can fail — before anything listens, so a gateway that cannot
  * start never accepts a connection. What depends on the bound address
@@ -128,15 +98,24 @@ function recordReload(
  */
 export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<BuiltGateway> {
   const { config, baseDir } = loaded;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const instanceId = instanceIdOf(options.instanceId ?? config.state.instanceId);
+  const operations = await gatewayOps(loaded, options, instanceId);
+  const { ops, log } = operations;
   const env = options.env ?? process.env;
   const debug = options.debug ?? (env.BEHALF_DEBUG ? log : () => undefined);
   if (config.server.allowUnauthenticated)
     log('WARNING: server.allowUnauthenticated is set: clients are NOT authenticated. Development only.');
-  const server = httpServer(loaded, options.env);
-  const configured = options.auditStore ? undefined : configuredAuditStore(config.audit, { baseDir, env, log });
+  let server: Server;
+  let configured: ReturnType<typeof configuredAuditStore> | undefined;
+  try {
+    server = httpServer(loaded, options.env);
+    configured = options.auditStore ? undefined : configuredAuditStore(config.audit, { baseDir, env, log });
+  } catch (err) {
+    // The metrics listener is already bound: a gateway that cannot be built leaves nothing listening.
+    await ops.close();
+    throw err;
+  }
   const store = options.auditStore ?? configured!.store;
-  const instanceId = instanceIdOf(options.instanceId ?? config.state.instanceId);
   const audit = new AuditLog(
     store,
     (err, more) =>
@@ -268,8 +247,10 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
           upstreamContext: { baseDir, env: options.env, log, pools: new HttpPools() },
           log,
           debug,
+          ops,
           stop: stopBuilt,
         };
+        operations.attach(rt, verifier, shared);
         if (policyFile && config.policy.watch) policy.watchFile(policyFile);
         audit.tryAppend({
           ts: Date.now(),
@@ -284,11 +265,13 @@ export async function buildGateway(loaded: LoadedConfig, options: GatewayOptions
       async discard() {
         stopBuilt();
         await audit.close();
+        await ops.close();
       },
     };
   } catch (err) {
     shared?.close();
     await audit.close();
+    await ops.close();
     throw err;
   }
 }

@@ -5,6 +5,7 @@ import type { Endpoint, Route } from './route.js';
 import type { GatewayRuntime } from './runtime.js';
 import type { GatewaySession } from './session.js';
 import type { RelatedSink } from './upstream/transport.js';
+import type { TraceSpan } from '../ops/tracing.js';
 
 /** Everything one HTTP request accumulates on its way through the pipeline. */
 export interface RequestContext {
@@ -26,6 +27,10 @@ export interface RequestContext {
   protocolVersion?: string;
   /** This request's own response stream, where the upstream's messages about its calls go ahead of their responses. */
   relatedSink?: RelatedSink;
+  /** Names this request in every log line about it (src/ops/request-ops.ts). */
+  requestId?: string;
+  /** With tracing: the request's server span. */
+  span?: TraceSpan;
 }
 
 /** One pipeline step: a verb-named function and why it sits where it does. */

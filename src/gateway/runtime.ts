@@ -17,6 +17,7 @@ import type { Route } from './route.js';
 import type { GatewaySession } from './session.js';
 import type { InputBridge } from './stateless/input-bridge.js';
 import type { UpstreamFactoryContext } from './upstream/factory.js';
+import type { Operations } from '../ops/operations.js';
 
 /** What every request shares: built once at start, read on every call. */
 export interface GatewayRuntime {
@@ -58,6 +59,8 @@ export interface GatewayRuntime {
   log: (line: string) => void;
   /** Lines for debugging (each refusal with the step that made it); a no-op unless enabled. */
   debug: (line: string) => void;
+  /** Structured log, metrics and traces, and the drain's count of requests in flight (src/ops/). */
+  ops: Operations;
   /** Stops what the build started (policy and key watchers, strategy caches); sessions and the audit log close separately. */
   stop: () => void;
 }

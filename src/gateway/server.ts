@@ -18,6 +18,8 @@ import type { GatewayRuntime } from './runtime.js';
 import { endSession } from './session-binding.js';
 import { startRevocations } from '../revocation/wiring.js';
 import { answerUnread, closeAfterUnreadBody } from './unread-body.js';
+import { beginRequest, requestRefused, runHttpStep } from '../ops/request-ops.js';
+import { drain, type DrainResult } from '../ops/shutdown.js';
 
 export type { GatewayOptions } from './build.js';
 
@@ -28,6 +30,8 @@ export interface Gateway {
   /** The resource URL of an upstream (its Streamable HTTP endpoint). */
   urlFor(upstream: string): string;
   close(): Promise<void>;
+  /** SIGTERM: stop accepting, answer the calls in flight within `graceMs`, then close (src/ops/shutdown.ts). */
+  shutdown(graceMs: number): Promise<DrainResult>;
 }
 
 const AUTH_FAILURES = new Set([
@@ -76,11 +80,14 @@ function requestIdOf(ctx: RequestContext): string | number | undefined {
 async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
-  if (url.pathname === '/readyz' && req.method === 'GET')
-    return sendReadiness(
-      res,
-      rt.fleet && !rt.fleet.isLive ? { ready: false, reason: 'shared state unavailable' } : rt.audit.health(),
+  if (url.pathname === '/readyz' && req.method === 'GET') return sendReadiness(res, rt);
+  // Draining for a shutdown: a busy answer with Retry-After sends the client to another instance (or back, after the restart).
+  if (rt.ops.draining) {
+    res.setHeader('connection', 'close');
+    return answerUnread(req, res, () =>
+      sendError(res, new BehalfError('over_capacity', undefined, { retryAfter: '1' })),
     );
+  }
   if (rt.limits.connections.overCapacity(req)) {
     rt.limits.connections.noteRefused();
     res.setHeader('connection', 'close');
@@ -112,17 +119,20 @@ async function handle(rt: GatewayRuntime, req: IncomingMessage, res: ServerRespo
     started: performance.now(),
     transport: endpoint === 'mcp' ? 'streamable-http' : 'sse',
   };
+  beginRequest(ctx);
   let step = '';
   try {
     for (const s of stack) {
       step = s.name;
-      await s.run(ctx);
+      await runHttpStep(ctx, s);
     }
   } catch (err) {
     const e = toBehalfError(err);
     if (e.code === 'internal') rt.log(`internal error in ${step} on ${endpoint} ${req.method}: ${describeError(err)}`);
     else rt.debug(`refused ${endpoint} ${req.method} on ${route.name} by ${step}: ${e.code}`);
-    if (AUTH_FAILURES.has(e.code) && !e.details.audited) recordAuthFailure(ctx, e, step);
+    const authFailure = AUTH_FAILURES.has(e.code) && !e.details.audited;
+    requestRefused(ctx, e, step, authFailure);
+    if (authFailure) recordAuthFailure(ctx, e, step);
     else if (SESSION_REFUSALS.has(e.code)) {
       rt.audit.tryAppend({
         ts: Date.now(),
@@ -190,9 +200,10 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     runtime.stop();
     server.close();
     await runtime.audit.close();
+    await runtime.ops.close();
     throw err;
   }
-  return {
+  const gateway: Gateway = {
     baseUrl: runtime.baseUrl,
     port,
     runtime,
@@ -214,6 +225,13 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       runtime.limits.flush();
       runtime.audit.tryAppend({ ts: Date.now(), kind: 'lifecycle', outcome: 'gateway stopped' });
       await runtime.audit.close();
+      await runtime.ops.close();
+    },
+    async shutdown(graceMs) {
+      const drained = await drain(runtime.ops, graceMs);
+      await gateway.close();
+      return drained;
     },
   };
+  return gateway;
 }

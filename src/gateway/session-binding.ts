@@ -141,6 +141,7 @@ export function requireBoundSession(ctx: RequestContext, id: string | undefined)
 
 /** Someone presented a session id bound to another principal or route: answered as unknown, and recorded. */
 export function recordMismatch(ctx: RequestContext, id: string): void {
+  ctx.rt.ops.metrics?.sessionMismatch(ctx.route.name);
   ctx.rt.audit.tryAppend({
     ts: Date.now(),
     kind: 'session-mismatch',

@@ -58,6 +58,12 @@ export class JwtVerifier {
     }
   }
 
+  /** Each issuer's keys held or fetched now (within the fetch bounds): what /readyz reports as `idpKeys`. */
+  async keysLoaded(): Promise<Record<string, boolean>> {
+    const entries = await Promise.all([...this.keys].map(async ([iss, k]) => [iss, await k.keySet.loaded()] as const));
+    return Object.fromEntries(entries);
+  }
+
   async verify(token: string, audience: string): Promise<VerifiedToken> {
     const hash = sha256Hex(token);
     const cacheKey = `${hash}\0${audience}`;

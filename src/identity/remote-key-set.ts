@@ -91,6 +91,22 @@ export class RemoteKeySet {
     return this.pending || this.mayFetch() ? this.refresh() : Promise.resolve();
   }
 
+  /**
+   * For /readyz: true when usable keys are held; when they are not (never
+   * fetched, or past their maximum age), one fetch is tried within the
+   * usual bounds (a fetch in flight is shared, the cool-down holds).
+   */
+  async loaded(): Promise<boolean> {
+    if (this.local && this.now() - this.local.fetchedAt < this.policy.maxAgeMs) return true;
+    try {
+      await this.refresh();
+      return true;
+    } catch (err) {
+      // The fetch's own failure is kept (lastFailure) and told to the next verification; readiness only says no.
+      return err === undefined;
+    }
+  }
+
   private mayFetch(): boolean {
     return this.now() - this.lastAttempt >= this.policy.minRefetchMs;
   }

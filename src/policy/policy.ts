@@ -17,6 +17,8 @@ export interface CompiledPolicy {
   needsToolCatalog: boolean;
   /** Claims some rule reads by name: recorded with each decision, so a replay can re-decide it (decision-inputs.ts). */
   claimsRead: readonly string[];
+  /** Tool names the rules and limits spell out (no globs): the tools metrics may name one by one; others count as `other`. */
+  namedTools?: ReadonlySet<string>;
 }
 
 export class PolicyError extends BehalfError {
@@ -112,5 +114,8 @@ export function compilePolicy(
     methods: doc.methods,
     needsToolCatalog: rules.some((r) => r.facts.readsToolInfo),
     claimsRead: [...new Set(rules.flatMap((r) => [...r.facts.claims]))],
+    namedTools: new Set(
+      [...doc.rules, ...doc.rateLimits].flatMap((r) => r.tools ?? []).filter((t) => !/[*?[\]{}]/.test(t)),
+    ),
   };
 }

@@ -71,6 +71,8 @@ export function buildRevocations(
 export async function startRevocations(rt: GatewayRuntime): Promise<void> {
   const w = rt.revocations;
   if (!w) return;
+  // Counted where it is in force: a revocation from another instance counts here too (one per instance, as audited).
+  w.service.onRevoked((r) => rt.ops.metrics?.revocation(r.source));
   enforceRevocations(rt, w.service);
   w.keysRevoked = (ids) => endKeyStreams(rt, ids);
   w.introspection?.watch(() => rt.sessions.all().map((s) => s.principal));

@@ -47,6 +47,11 @@ export interface FixtureOptions {
   /** The `sessions` section (limits and quotas). */
   sessions?: Record<string, unknown>;
   clients?: unknown[];
+  /** The `operations` section (metrics, tracing, logs, shutdown). */
+  operations?: Record<string, unknown>;
+  /** The `audit` section (default: SQLite in memory) and the `state` section. */
+  audit?: Record<string, unknown>;
+  state?: Record<string, unknown>;
   idp?: Partial<DevIdpOptions>;
   gateway?: GatewayOptions;
   /** Start the IdP only; the test builds the gateway itself. */
@@ -132,8 +137,10 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
           })
         : (o.upstreams ?? { crm: CRM_STDIO }),
     policy: Array.isArray(o.policy) ? { rules: o.policy } : (o.policy ?? { rules: DEMO_POLICY }),
-    audit: { sqlitePath: ':memory:' },
+    audit: o.audit ?? { sqlitePath: ':memory:' },
+    ...(o.state ? { state: o.state } : {}),
     ...(o.sessions ? { sessions: o.sessions } : {}),
+    ...(o.operations ? { operations: o.operations } : {}),
   };
   let gateway: Gateway | undefined;
   if (!o.noGateway) {

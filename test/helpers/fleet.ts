@@ -19,6 +19,7 @@ import { REDIS_PORT } from './redis-test.js';
 import { lineOf, OWN_ROOT } from './spawned-gateway.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { tempDir } from './tmp.js';
+import { messageOf } from './log-lines.js';
 
 export const PUBLIC_URL = 'http://fleet.behalf.test';
 export const PLATFORM = 'https://agent-platform.behalf.test';
@@ -165,7 +166,8 @@ export async function startFleet(o: {
       });
       children.push(child);
       const output: string[] = [];
-      for (const input of [child.stdout!, child.stderr!]) createInterface({ input }).on('line', (l) => output.push(l));
+      for (const input of [child.stdout!, child.stderr!])
+        createInterface({ input }).on('line', (l) => output.push(messageOf(l)));
       const instance: FleetInstance = { id, url: '', configPath, auditPath: join(dir, 'audit.db'), output, child };
       const listening = await waitForLine(instance, /behalf gateway: listening on /, 15_000);
       instance.url = `http://${listening.split(' on ')[1]!.trim()}/mcp/crm`;

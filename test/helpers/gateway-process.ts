@@ -15,6 +15,7 @@ import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../../demo/quickstart/users.js';
 import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
 import { postJson, rawRequest, type RawResponse } from './raw-http.js';
+import { messageOf } from './log-lines.js';
 
 /** This checkout's built tree. */
 export const THIS_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -28,11 +29,15 @@ export interface GatewaySetup {
   auditPath: string;
 }
 
-/** Writes a config for `root`'s gateway; `audit` adds keys to the audit section (only keys that root's schema knows). */
+/**
+ * Writes a config for `root`'s gateway; `audit` adds keys to the audit section (only keys that root's schema knows);
+ * `sections` replaces or adds top-level sections (another `crm` upstream, a policy, `operations`).
+ */
 export async function gatewaySetup(
   root: string,
   dir: string,
   audit: Record<string, unknown> = {},
+  sections: Record<string, unknown> = {},
 ): Promise<GatewaySetup> {
   const idp = await startDevIdp({
     users: DEMO_USERS.map((u) => ({ sub: u.name, password: PASSWORD, claims: userClaims(u) })),
@@ -54,6 +59,7 @@ export async function gatewaySetup(
       upstreams: { crm: { transport: 'stdio', command: process.execPath, args: [join(root, 'demo/crm/stdio.js')] } },
       policy: { rules: DEMO_POLICY },
       audit: { sqlitePath: auditPath, ...audit },
+      ...sections,
     }),
   );
   return { root, idp, apiKey, config, auditPath };
@@ -78,7 +84,8 @@ export async function startGatewayProcess(s: GatewaySetup, args: string[] = []):
   const log: string[] = [];
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    createInterface({ input: child.stderr! }).on('line', (raw) => {
+      const line = messageOf(raw);
       log.push(line);
       const m = /^behalf gateway: crm at (\S+)/.exec(line);
       if (m) resolve(m[1]!);

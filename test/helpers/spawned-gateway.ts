@@ -19,6 +19,7 @@ import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
 import { DEMO_USERS, userClaims } from '../../demo/quickstart/users.js';
 import { generateApiKey, hashApiKey } from '../../src/identity/api-keys.js';
 import { tempDir } from './tmp.js';
+import { messageOf } from './log-lines.js';
 
 /** This compiled tree (dist/). */
 export const OWN_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,7 +46,8 @@ export interface SpawnedGateway {
 /** Resolves with the first line of a child's output that matches, rejects if it exits first. */
 export function lineOf(child: ChildProcess, match: RegExp, into?: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const onLine = (l: string) => {
+    const onLine = (raw: string) => {
+      const l = messageOf(raw);
       into?.push(l);
       if (match.test(l)) resolve(l);
     };

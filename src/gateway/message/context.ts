@@ -7,6 +7,7 @@ import type { Authorization } from '../../policy/authorize.js';
 import type { CompiledPolicy } from '../../policy/policy.js';
 import type { RequestContext } from '../context.js';
 import type { GatewaySession } from '../session.js';
+import type { TraceSpan } from '../../ops/tracing.js';
 
 /** Why a message is not forwarded, or not answered by its upstream: the step that said so and what the client is told. */
 export interface Refusal {
@@ -55,6 +56,11 @@ export interface MessageContext {
   continuationOf?: string;
   /** The gateway answered the message itself: nothing was forwarded, so there is no outcome to record. */
   answeredLocally: boolean;
+  /** The seq of the decision's audit record, for the log line that reports it. */
+  auditSeq?: number;
+  /** With tracing: this message's span, and the forward step's span that upstream requests name as their parent. */
+  span?: TraceSpan;
+  outboundTrace?: TraceSpan;
 }
 
 /** One step of the message pipeline: a verb-named module and why it sits where it does. */

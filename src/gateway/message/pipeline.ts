@@ -13,6 +13,7 @@ import { recordOutcome } from './steps/record-outcome.js';
 import { resolveUser } from './steps/resolve-user.js';
 import { stripUserContext } from './steps/strip-user-context.js';
 import { openContinuation, sealInputRequired } from '../stateless/continuation.js';
+import { messageDone, runMessageStep } from '../../ops/message-ops.js';
 
 /**
  * The steps every JSON-RPC message goes through, in order
@@ -65,7 +66,7 @@ async function runSteps(m: MessageContext, steps: readonly MessageStep[]): Promi
   for (const step of steps) {
     if (m.refusal && !step.afterRefusal) continue;
     try {
-      await step.run(m);
+      await runMessageStep(m, step);
     } catch (err) {
       if (err instanceof BehalfError && err.details.audited) throw err;
       const error = toBehalfError(err);
@@ -113,6 +114,7 @@ export async function deliverMessage(
   steps: readonly MessageStep[] = DELIVER_STEPS,
 ): Promise<JsonRpcResponse | undefined> {
   await runSteps(m, steps);
+  messageDone(m);
   return answerOf(m);
 }
 
@@ -127,6 +129,7 @@ export async function deliverWith(
   steps: readonly MessageStep[],
 ): Promise<JsonRpcResponse | undefined> {
   await runSteps(m, steps);
+  messageDone(m);
   return answerOf(m);
 }
 

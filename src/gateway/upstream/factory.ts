@@ -5,6 +5,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { BehalfError } from '../../errors.js';
 import { resolveSecret } from '../../config/secrets.js';
+import { callTraceHeaders } from '../../ops/trace-propagation.js';
 import { callCredential } from '../../delegation/call-credential.js';
 import type { DownstreamCredential } from '../../delegation/types.js';
 import { UpstreamConnection } from './connection.js';
@@ -51,7 +52,8 @@ async function requestHeaders(
   connection: ConnectionCredential | undefined,
 ): Promise<Record<string, string>> {
   const cred = callCredential.getStore() ?? (connection ? await connection() : undefined);
-  return { ...staticHeaders, ...cred?.headers };
+  // Trace context first: neither it nor anything else can stand in for the declared headers or the credential.
+  return { ...callTraceHeaders.getStore(), ...staticHeaders, ...cred?.headers };
 }
 
 /** The same headers on the SDK's fetch-based SSE transport (2024-11-05 upstreams). */

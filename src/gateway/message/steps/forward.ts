@@ -1,6 +1,7 @@
 import { BehalfError, describeError } from '../../../errors.js';
 import { localAnswer, takesMessageUsers, upstreamFor } from '../../user-upstreams.js';
 import type { MessageStep } from '../context.js';
+import { sendTraced } from '../../../ops/trace-propagation.js';
 
 export const forward: MessageStep = {
   name: 'forward',
@@ -29,7 +30,9 @@ export const forward: MessageStep = {
     }
     try {
       const upstream = await upstreamFor(http, session, principal);
-      m.response = await upstream.request(m.request, { credential: m.credential, related: http.relatedSink });
+      m.response = await sendTraced(m, m.request, (req) =>
+        upstream.request(req, { credential: m.credential, related: http.relatedSink }),
+      );
     } catch (err) {
       if (err instanceof BehalfError) throw err;
       // Anything else (an upstream refusing the gateway's own initialize, a transport defect) is the upstream being unavailable.

@@ -38,7 +38,7 @@ export const recordDecision: MessageStep = {
     m.audit = auditBase(m);
     const refusedBy = m.refusal?.by ?? (authz.effect === 'deny' ? this.name : undefined);
     try {
-      await m.http.rt.audit.mustAppend({
+      const record = await m.http.rt.audit.mustAppend({
         ts: Date.now(),
         kind: m.recordKind,
         ...m.audit,
@@ -48,6 +48,7 @@ export const recordDecision: MessageStep = {
         ...(refusedBy ? { refusedBy } : {}),
         ...decisionInputFields(m.principal, m.policy.claimsRead, m.http.rt.config.audit.claims.keep),
       });
+      m.auditSeq = record.seq;
     } catch (err) {
       // The store's failure and its cause are logged by the audit log; the client learns only that the log is unavailable.
       m.refusal = {
