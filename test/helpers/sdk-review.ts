@@ -100,6 +100,7 @@ export async function startSdkReviewTarget(
 
 /** The review servers' profile, with the calls this CRM answers: a rep's own customer, and whoami for the downstream. */
 export async function sdkReviewProfile(url: string, env: ReviewEnv): Promise<ReviewProfileInput> {
-  const profile = await reviewProfileFor({ url, origin: new URL(url).origin }, env);
+  // No `revoke`: behalf/sdk has no revocation of its own yet (docs/sdk.md), so BND-08 says what to add instead.
+  const { revoke: _none, ...profile } = await reviewProfileFor({ url, origin: new URL(url).origin }, env);
   return { ...profile, examples: { whoami: {} }, safeToCall: ['get_customer', 'whoami', 'export_all_customers'] };
 }
