@@ -1,5 +1,10 @@
 /** A deferrable record waits at most this long for a record to travel with. */
 export const LINGER_MS = 20;
+/**
+ * A record something waits on is held behind the batch on its way at most
+ * this long; past it, it goes as a second batch, queued at the thread.
+ */
+export const HOLD_MS = 2;
 
 export interface Queued {
   /** performance.now() when it was appended: its budget runs from here, however long it waited to be sent. */
@@ -11,12 +16,15 @@ export interface Queued {
 /**
  * When queued audit records go to the writer thread, and with what.
  *
- * At most one batch is on its way at a time. Records appended while it is
- * (the decisions of the calls that arrived meanwhile) wait here and go as
- * the next batch the moment it is answered or refused by its deadline;
- * otherwise the records of one turn of the event loop go together at its
- * end (setImmediate: every request parsed in that turn has reached its
- * decision by then). Each batch costs a postMessage, a wake-up of the
+ * Records appended while a batch is on its way (the decisions of the calls
+ * that arrived meanwhile) wait here and go as the next batch the moment it
+ * is answered or refused by its deadline; otherwise the records of one turn
+ * of the event loop go together at its end (setImmediate: every request
+ * parsed in that turn has reached its decision by then). When the answer is
+ * late — the thread or this one waited for a CPU, on a machine with more
+ * work than cores — held records go after HOLD_MS anyway, so the thread
+ * finds them queued when it is done and writes them in its next
+ * transaction, and no caller waits for two round trips in a row. Each batch costs a postMessage, a wake-up of the
  * thread, a transaction (file locks, a WAL write, the same-file check) and
  * an answer back: under load that is paid once for many calls rather than
  * once for each, and nothing goes on earlier: every caller still waits for
@@ -32,6 +40,7 @@ export class Outbox<T extends Queued> {
   private urgent = false;
   private scheduled = false;
   private linger?: NodeJS.Timeout;
+  private hold?: NodeJS.Timeout;
   /** Batches sent and not yet answered nor refused. */
   private open = 0;
 
@@ -67,6 +76,8 @@ export class Outbox<T extends Queued> {
     this.scheduled = false;
     clearTimeout(this.linger);
     this.linger = undefined;
+    clearTimeout(this.hold);
+    this.hold = undefined;
     if ((this.open > 0 && !force) || !this.items.length) return;
     const items = this.items;
     const now = performance.now();
@@ -80,17 +91,23 @@ export class Outbox<T extends Queued> {
   /** A batch was answered, or refused by its deadline: what queued up meanwhile goes now (deferrable ones after their linger). */
   settled(): void {
     this.open--;
-    if (this.urgent) this.flush();
+    if (this.urgent && this.open === 0) this.flush();
     else this.schedule();
   }
 
   stop(): void {
     clearTimeout(this.linger);
     this.linger = undefined;
+    clearTimeout(this.hold);
+    this.hold = undefined;
   }
 
   private schedule(): void {
-    if (this.open > 0 || this.scheduled || !this.items.length) return;
+    if (this.open > 0) {
+      if (this.urgent && !this.hold) this.hold = setTimeout(() => this.flush(true), HOLD_MS);
+      return;
+    }
+    if (this.scheduled || !this.items.length) return;
     if (this.urgent) {
       this.scheduled = true;
       clearTimeout(this.linger);
