@@ -5,6 +5,8 @@ export const LINGER_MS = 20;
  * this long; past it, it goes as a second batch, queued at the thread.
  */
 export const HOLD_MS = 2;
+/** Records something waits on held behind a batch at most; one more goes as a second batch at once. */
+export const MAX_HELD = 8;
 
 export interface Queued {
   /** performance.now() when it was appended: its budget runs from here, however long it waited to be sent. */
@@ -20,11 +22,12 @@ export interface Queued {
  * that arrived meanwhile) wait here and go as the next batch the moment it
  * is answered or refused by its deadline; otherwise the records of one turn
  * of the event loop go together at its end (setImmediate: every request
- * parsed in that turn has reached its decision by then). When the answer is
- * late — the thread or this one waited for a CPU, on a machine with more
- * work than cores — held records go after HOLD_MS anyway, so the thread
- * finds them queued when it is done and writes them in its next
- * transaction, and no caller waits for two round trips in a row. Each batch costs a postMessage, a wake-up of the
+ * parsed in that turn has reached its decision by then). Held records go
+ * anyway after HOLD_MS, and as soon as MAX_HELD of them wait: on a machine
+ * with more work than cores an answer can be late (either thread waited for
+ * a CPU) and a turn long (a burst of requests), and the thread should be
+ * writing meanwhile, then find the rest queued when it is done, rather than
+ * make a caller wait for two round trips in a row. Each batch costs a postMessage, a wake-up of the
  * thread, a transaction (file locks, a WAL write, the same-file check) and
  * an answer back: under load that is paid once for many calls rather than
  * once for each, and nothing goes on earlier: every caller still waits for
@@ -38,6 +41,8 @@ export class Outbox<T extends Queued> {
   private items: T[] = [];
   /** The outbox holds a record something waits on. */
   private urgent = false;
+  /** Records something waits on in the outbox. */
+  private held = 0;
   private scheduled = false;
   private linger?: NodeJS.Timeout;
   private hold?: NodeJS.Timeout;
@@ -59,7 +64,10 @@ export class Outbox<T extends Queued> {
 
   add(item: T): void {
     this.items.push(item);
-    if (!item.deferrable) this.urgent = true;
+    if (!item.deferrable) {
+      this.urgent = true;
+      this.held++;
+    }
     this.schedule();
   }
 
@@ -68,6 +76,7 @@ export class Outbox<T extends Queued> {
     const items = this.items;
     this.items = [];
     this.urgent = false;
+    this.held = 0;
     return items;
   }
 
@@ -85,6 +94,7 @@ export class Outbox<T extends Queued> {
     if (!this.send(items, since)) return;
     this.items = [];
     this.urgent = false;
+    this.held = 0;
     this.open++;
   }
 
@@ -103,6 +113,7 @@ export class Outbox<T extends Queued> {
   }
 
   private schedule(): void {
+    if (this.held >= MAX_HELD) return this.flush(true);
     if (this.open > 0) {
       if (this.urgent && !this.hold) this.hold = setTimeout(() => this.flush(true), HOLD_MS);
       return;
