@@ -12,7 +12,8 @@
  *
  * Environment: BENCH_LOAD_SECONDS (10), BENCH_LOAD_WARMUP (3), BENCH_LOAD_ROUNDS (3),
  * BENCH_LOAD_CONNECTIONS (16,64), BENCH_LOAD_TARGETS (substrings of target names, comma-separated),
- * BENCH_LOAD_SESSIONS (per-connection | shared: one session for all connections of a target).
+ * BENCH_LOAD_SESSIONS (per-connection | shared: one session for all connections of a target),
+ * BENCH_LOAD_RATE (requests per second offered in all; unset: as fast as the target answers).
  */
 import { runFleetLoad } from './fleet.js';
 import { refusedInitializes } from './mcp-client.js';

@@ -79,6 +79,18 @@ export async function startMcpProxy(): Promise<Running & { url: string }> {
   return { ...p, url: `http://127.0.0.1:${port}/mcp` };
 }
 
+/** The bare Node.js proxy (node-proxy.ts) in front of the HTTP upstream. */
+export async function startNodeProxy(upstreamUrl: string): Promise<Running & { url: string }> {
+  const p = await startProcess(
+    process.execPath,
+    [fileURLToPath(new URL('./node-proxy.js', import.meta.url)), upstreamUrl],
+    { ready: /node proxy listening on port \d+/ },
+  );
+  const port = Number(/port (\d+)/.exec(p.tail.join('\n'))?.[1]);
+  if (!port) throw new Error('the node proxy did not say its port');
+  return { ...p, url: `http://127.0.0.1:${port}/mcp` };
+}
+
 export function nginxAvailable(): boolean {
   return spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
 }

@@ -7,7 +7,14 @@
 import { tempDir } from '../../test/helpers/tmp.js';
 import { startGateway, startIdp, type Gateway, type Idp } from './behalf.js';
 import { openSessions, closeSessions } from './mcp-client.js';
-import { nginxAvailable, startEverythingHttp, startMcpProxy, startNginx, type Upstream } from './peers.js';
+import {
+  nginxAvailable,
+  startEverythingHttp,
+  startMcpProxy,
+  startNginx,
+  startNodeProxy,
+  type Upstream,
+} from './peers.js';
 import { childrenOf, type Running } from './processes.js';
 import type { Target } from './window.js';
 
@@ -16,6 +23,7 @@ export const BEHALF_HTTP = 'behalf, Streamable HTTP upstream';
 export const BEHALF_STDIO = 'behalf, stdio upstream';
 export const MCP_PROXY = 'mcp-proxy (stdio upstream, no auth)';
 export const NGINX = 'nginx reverse proxy';
+export const NODE_PROXY = 'bare Node.js proxy (node:http + undici, no checks)';
 
 /** A target before its sessions exist: where it is, what it costs, and what a session of it needs. */
 export interface TargetSpec extends Omit<Target, 'sessions'> {
@@ -103,6 +111,10 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
         proxyPids: () => [p.pid],
         upstreamPids: () => childrenOf(p.pid),
       });
+    }
+    if (want(NODE_PROXY)) {
+      const n = keep(await startNodeProxy(upstream.url));
+      specs.push({ name: NODE_PROXY, url: n.url, auth: {}, proxyPids: () => [n.pid], ...viaUpstream });
     }
     if (want(NGINX)) {
       if (nginxAvailable()) {

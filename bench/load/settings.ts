@@ -7,6 +7,11 @@ export interface LoadSettings {
   connections: number[];
   only?: (name: string) => boolean;
   shared: boolean;
+  /**
+   * Requests per second offered in all (autocannon's overallRate), when set: at a fixed offered load two
+   * builds do the same work per second, so their CPU per call compares fairly on a machine others share.
+   */
+  rate?: number;
 }
 
 export function settings(): LoadSettings {
@@ -21,5 +26,6 @@ export function settings(): LoadSettings {
     connections: (env.BENCH_LOAD_CONNECTIONS ?? '16,64').split(',').map(Number),
     only: filters?.length ? (name) => filters.some((f) => name.toLowerCase().includes(f)) : undefined,
     shared: env.BENCH_LOAD_SESSIONS === 'shared',
+    rate: env.BENCH_LOAD_RATE ? Number(env.BENCH_LOAD_RATE) : undefined,
   };
 }

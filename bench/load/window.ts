@@ -7,6 +7,7 @@
  */
 import autocannon from 'autocannon';
 import { connectionsTo, cpuMs } from './processes.js';
+import { settings } from './settings.js';
 
 export interface Target {
   name: string;
@@ -68,6 +69,7 @@ interface Run {
 }
 
 function run(target: Target, connections: number, seconds: number): Promise<Run> {
+  const { rate } = settings();
   let next = 0;
   let latencies = new Float64Array(1 << 16);
   let n = 0;
@@ -92,6 +94,7 @@ function run(target: Target, connections: number, seconds: number): Promise<Run>
         },
         verifyBody: (body) => typeof body === 'string' && body.includes(EXPECTED) && !body.includes('"error"'),
         timeout: 30,
+        ...(rate ? { overallRate: rate } : {}),
       },
       (err, result) =>
         err

@@ -4,12 +4,11 @@ import { linked, type Prepared } from './chain-writer.js';
 import { DeadlineClock, type Timed } from './deadline-clock.js';
 import type { AuditEvent, AuditHealth, AuditRecord } from './event.js';
 import { WriterHealth } from './writer-health.js';
+import { Outbox, type Queued } from './writer-outbox.js';
 import { batchError, fromWire, type FromWriter, type WriterOptions } from './writer-protocol.js';
 
 /** Time a new writer thread has to open the database before every record waiting on it is refused. */
 const STARTUP_MS = 10_000;
-/** A deferrable record waits at most this long for a record to travel with. */
-const LINGER_MS = 20;
 /** close() waits this long beyond the budget for the queue to drain, then stops the thread. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -19,7 +18,7 @@ export interface WriterThreadOptions extends WriterOptions {
   log: (line: string) => void;
 }
 
-interface Waiting {
+interface Waiting extends Queued {
   fields: AuditEvent;
   prepared: Prepared;
   resolve: (r: AuditRecord) => void;
@@ -35,19 +34,19 @@ interface Batch extends Timed {
 
 /**
  * The store's side of its writer thread (sqlite-worker.ts). An append is
- * queued, sent with the others of the same tick in one message, and
- * answered by the thread — or refused when its budget runs out first, when
- * too many are pending, or for good once the file was moved or the thread
- * failed. Nothing here waits on SQLite: the event loop only posts and
- * settles.
+ * queued, sent with others in one message (writer-outbox.ts says when),
+ * and answered by the thread — or refused when its budget runs out first,
+ * when too many are pending, or for good once the file was moved or the
+ * thread failed. Nothing here waits on SQLite: the event loop only posts
+ * and settles.
  */
 export class WriterThread {
   private worker?: Worker;
   private started?: Promise<void>;
   private ready = false;
-  private outbox: Waiting[] = [];
-  private scheduled = false;
-  private linger?: NodeJS.Timeout;
+  /** performance.now() when the thread had opened the file: no budget runs before it. */
+  private readyAt = 0;
+  private readonly outbox = new Outbox<Waiting>((entries, since) => this.post(entries, since));
   private readonly inflight = new Map<number, Batch>();
   /** Refuses the callers of a batch the thread has not answered within the budget. */
   private readonly clock = new DeadlineClock<Batch>((b) => this.expire(b));
@@ -85,9 +84,10 @@ export class WriterThread {
         if (m.t === 'ready') {
           clearTimeout(startup);
           this.ready = true;
+          this.readyAt = performance.now();
           // Held while starting (a gateway awaits it before listening); from here on only while records wait.
           if (this.pending === 0) worker.unref();
-          this.post();
+          this.outbox.flush();
           resolve();
         } else if (m.t === 'open-failed') {
           clearTimeout(startup);
@@ -107,12 +107,7 @@ export class WriterThread {
     return this.started;
   }
 
-  /**
-   * Queues a record. One that something waits on is sent at the end of this
-   * tick with everything queued; a deferrable one waits for that, or at most
-   * LINGER_MS: a call's outcome then rides with the next call's decision,
-   * one hop between the threads instead of two.
-   */
+  /** Queues a record; a deferrable one is one nothing waits on (writer-outbox.ts). */
   append(fields: AuditEvent, prepared: Prepared, deferrable = false): Promise<AuditRecord> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new BehalfError('store_unavailable', 'audit store closed'));
@@ -126,42 +121,30 @@ export class WriterThread {
         this.fail('audit writer thread stopped', 'audit writer failed to start', err),
       );
     return new Promise((resolve, reject) => {
-      this.outbox.push({ fields, prepared, resolve, reject, done: false });
       if (this.pending++ === 0) this.worker?.ref();
-      if (this.scheduled) return;
-      if (!deferrable) {
-        this.scheduled = true;
-        clearTimeout(this.linger);
-        this.linger = undefined;
-        queueMicrotask(() => this.post());
-      } else if (!this.linger) {
-        this.linger = setTimeout(() => this.post(), LINGER_MS);
-      }
+      this.outbox.add({ fields, prepared, at: performance.now(), deferrable, resolve, reject, done: false });
     });
   }
 
   /**
-   * Sends what this tick queued as one batch with one deadline. Before the
-   * thread has opened the file nothing is sent: records wait for it (at
-   * most STARTUP_MS), so every budget is spent on writing, not on starting.
+   * Sends a batch, its deadline a budget after `since`. Before the thread
+   * has opened the file nothing is sent: records wait for it (at most
+   * STARTUP_MS), and their budgets run from when it has, so every budget
+   * is spent on writing, not on starting.
    */
-  private post(): void {
-    this.scheduled = false;
-    clearTimeout(this.linger);
-    this.linger = undefined;
-    if (!this.outbox.length || !this.worker || !this.ready) return;
-    const entries = this.outbox;
-    this.outbox = [];
+  private post(entries: Waiting[], since: number): boolean {
+    if (!this.worker || !this.ready) return false;
     const id = this.nextId++;
-    const batch: Batch = { entries, due: performance.now() + this.o.budgetMs, open: true };
+    const batch: Batch = { entries, due: Math.max(since, this.readyAt) + this.o.budgetMs, open: true };
     this.inflight.set(id, batch);
     this.clock.add(batch);
     this.worker.postMessage({
       t: 'append',
       id,
-      deadline: Date.now() + this.o.budgetMs,
+      deadline: Date.now() + (batch.due - performance.now()),
       records: entries.map((e) => e.prepared),
     });
+    return true;
   }
 
   private expire(b: Batch): void {
@@ -171,11 +154,11 @@ export class WriterThread {
 
   /** Answers a batch's callers once: by the thread, or by the clock, whichever comes first. */
   private settle(b: Batch, each: (e: Waiting, i: number) => void): void {
-    if (b.open) {
-      b.open = false;
-      b.entries.forEach(each);
-      for (const f of b.onSettle ?? []) f();
-    }
+    if (!b.open) return;
+    b.open = false;
+    b.entries.forEach(each);
+    for (const f of b.onSettle ?? []) f();
+    this.outbox.settled();
   }
 
   /** The thread's answer: a batch stays counted as pending until here, so the thread's backlog is what is bounded. */
@@ -224,8 +207,7 @@ export class WriterThread {
     this.failure = error;
     this.condition.stop(reason);
     this.o.log(cause === undefined ? line : `${line}: ${describeError(cause)}`);
-    for (const e of this.outbox) settleEntry(e, undefined, error);
-    this.outbox = [];
+    for (const e of this.outbox.takeAll()) settleEntry(e, undefined, error);
     for (const b of this.inflight.values()) this.settle(b, (e) => settleEntry(e, undefined, error));
     return error;
   }
@@ -236,9 +218,12 @@ export class WriterThread {
 
   /** Resolves when every record accepted so far is written or refused. */
   async drained(): Promise<void> {
-    this.post();
-    const open = [...this.inflight.values()].filter((b) => b.open);
-    await Promise.all(open.map((b) => new Promise<void>((r) => (b.onSettle ??= []).push(r))));
+    for (;;) {
+      this.outbox.flush(true);
+      const open = [...this.inflight.values()].filter((b) => b.open);
+      if (!open.length) return;
+      await Promise.all(open.map((b) => new Promise<void>((r) => (b.onSettle ??= []).push(r))));
+    }
   }
 
   /** Writes what was accepted (each record still within its budget), then stops the thread; undefined when it never started. */
@@ -249,13 +234,14 @@ export class WriterThread {
       const done = () => {
         this.clock.stop();
         const closed = new BehalfError('store_unavailable', 'audit store closed');
-        for (const e of this.outbox) settleEntry(e, undefined, closed);
+        this.outbox.stop();
+        for (const e of this.outbox.takeAll()) settleEntry(e, undefined, closed);
         for (const b of this.inflight.values()) this.settle(b, (e) => settleEntry(e, undefined, closed));
         this.inflight.clear();
         resolve();
       };
       if (this.exited) return done();
-      this.post();
+      this.outbox.flush(true);
       worker.ref();
       // A thread stuck in I/O must not hold the gateway's shutdown forever.
       const force = setTimeout(() => void worker.terminate(), this.o.budgetMs + CLOSE_GRACE_MS);

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
+/** One-shot crypto.hash: on the request path (API key, token cache key) several times cheaper than createHash for short inputs. */
 export function sha256Hex(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('hex');
+  return hash('sha256', value, 'hex');
 }
 
 /** A short, non-reversible label for a secret, safe for logs and audit rows. */
