@@ -143,7 +143,9 @@ describe(
           const r = await postJson(url, alice, toolCall('get_customer', { customer_id: 'c-100' }), id).catch(
             (err: Error) => ({ status: 0, text: err.message, json: undefined }),
           );
-          const ok = r.status === 200 && (r.json as { result?: { isError?: boolean } })?.result?.isError !== true;
+          // A success has a result: a JSON-RPC error in a 200 (a refusal) is not one, and has no decision to find.
+          const result = (r.json as { result?: { isError?: boolean } } | undefined)?.result;
+          const ok = r.status === 200 && result !== undefined && result.isError !== true;
           seen.push({ ok, sentAt, text: `${r.status} ${r.text.slice(0, 120)}` });
         }
         return seen;
