@@ -15,14 +15,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { startDevIdp } from '../demo/idp/index.js';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
-import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
+import { generateApiKey } from '../src/identity/api-keys.js';
 import { startOtlpReceiver } from '../test/helpers/otlp-receiver.js';
 import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { cpuMs, openSession, pct, post } from './roundtrip-client.js';
+import { benchGatewayConfig, benchToken, spawnDemoCrm, startBenchIdp } from './bench-setup.js';
 
 const ROUNDS = Number(process.env.BENCH_OPS_ROUNDS ?? 6);
 const CALLS_PER_ROUND = Number(process.env.BENCH_OPS_CALLS ?? 500);
@@ -64,25 +63,18 @@ function call(v: Variant, i: number) {
 }
 
 export async function benchOperations(): Promise<void> {
-  const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const crmUrl = (JSON.parse(await lineOf(crm, /^\{"url"/)) as { url: string }).url;
-  const idp = await startDevIdp({
-    users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
-    clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
-  });
+  const { crm, crmUrl } = await spawnDemoCrm();
+  const idp = await startBenchIdp();
   const receiver = await startOtlpReceiver();
   const dir = tempDir('behalf-bench-ops-');
   const apiKey = generateApiKey();
-  const base = {
-    server: { host: '127.0.0.1', port: 0 },
-    clientAuth: { methods: ['api-key'] },
-    clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
-    userAuth: { mode: 'dual', issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role'] }] },
-    upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
-    policy: { rules: DEMO_POLICY.filter((r) => !r.when?.includes('customers')) },
-  };
+  const base = benchGatewayConfig({
+    issuer: idp.issuer,
+    apiKey,
+    crmUrl,
+    userClaims: ['role'],
+    rules: DEMO_POLICY.filter((r) => !r.when?.includes('customers')),
+  });
   const tracing = (sampleRatio: number) => ({ tracing: { endpoint: receiver.url, sampleRatio } });
   const variants: Variant[] = [
     { label: 'off', operations: {}, latencies: [], cpuMs: 0 },
@@ -95,13 +87,7 @@ export async function benchOperations(): Promise<void> {
   try {
     for (const v of variants) {
       await startVariant(v, base, dir);
-      const { accessToken } = await idp.passwordToken({
-        clientId: 'agent',
-        clientSecret: 'bench-secret',
-        username: 'carol',
-        password: 'bench',
-        resource: v.url!,
-      });
+      const accessToken = await benchToken(idp, v.url!, 'carol');
       v.headers = await openSession(v.url!, { 'x-api-key': apiKey, authorization: `Bearer ${accessToken}` });
       for (let i = 0; i < WARMUP; i++) {
         const r = await call(v, i);

@@ -10,24 +10,18 @@
  *    this user's). A revocation cannot be taken back, so the two series run
  *    in that order.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { SqliteAuditStore } from '../src/audit/sqlite-store.js';
 import { parseConfig } from '../src/config/load.js';
 import { startGateway } from '../src/gateway/server.js';
-import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
+import { generateApiKey } from '../src/identity/api-keys.js';
 import type { Principal } from '../src/identity/principal.js';
 import { RevocationService, type RevocationRequest } from '../src/revocation/service.js';
 import { sessionFingerprint } from '../src/state/sessions.js';
-import { startDevIdp } from '../demo/idp/index.js';
-import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
-import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { benchGatewayConfig, benchToken, spawnDemoCrm, startBenchIdp } from './bench-setup.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const REVOKED = 10_000;
 
 function pct(xs: number[], p: number): number {
@@ -98,28 +92,14 @@ export async function benchRevocationCheck(calls = 1000): Promise<void> {
 }
 
 async function roundTrips(calls: number): Promise<void> {
-  const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const crmUrl = (JSON.parse(await lineOf(crm, /^\{"url"/)) as { url: string }).url;
-  const idp = await startDevIdp({
-    users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
-    clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
-  });
+  const { crm, crmUrl } = await spawnDemoCrm();
+  const idp = await startBenchIdp();
   const apiKey = generateApiKey();
   const dir = tempDir('behalf-bench-revocation-');
   const gw = await startGateway(
     parseConfig(
       {
-        server: { host: '127.0.0.1', port: 0 },
-        clientAuth: { methods: ['api-key'] },
-        clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
-        userAuth: {
-          mode: 'dual',
-          issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role', 'customers'] }],
-        },
-        upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
-        policy: { rules: DEMO_POLICY },
+        ...benchGatewayConfig({ issuer: idp.issuer, apiKey, crmUrl }),
         audit: { sqlitePath: join(dir, 'audit.db') },
       },
       dir,
@@ -128,15 +108,7 @@ async function roundTrips(calls: number): Promise<void> {
   );
   try {
     const url = gw.urlFor('crm');
-    const token = (
-      await idp.passwordToken({
-        clientId: 'agent',
-        clientSecret: 'bench-secret',
-        username: 'alice',
-        password: 'bench',
-        resource: url,
-      })
-    ).accessToken;
+    const token = await benchToken(idp, url);
     const headers = {
       'x-api-key': apiKey,
       authorization: `Bearer ${token}`,

@@ -10,10 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { generateApiKey, hashApiKey } from '../src/identity/api-keys.js';
-import { startDevIdp } from '../demo/idp/index.js';
-import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
+import { generateApiKey } from '../src/identity/api-keys.js';
 import { lineOf } from '../test/helpers/spawned-gateway.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { benchAuditAppend } from './audit-append.js';
@@ -23,6 +20,7 @@ import { benchReviewQuickstart } from './review-quickstart.js';
 import { benchSdkInProcess } from './sdk-in-process.js';
 import { benchRevocationCheck } from './revocation-check.js';
 import { cpuMs, openSession, pct, post } from './roundtrip-client.js';
+import { benchGatewayConfig, benchToken, spawnDemoCrm, startBenchIdp } from './bench-setup.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const WARMUP = 200;
@@ -65,26 +63,12 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const crm = spawn(process.execPath, [join(root, 'demo/crm/http-main.js'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const crmUrl = (JSON.parse(await lineOf(crm, /^\{"url"/)) as { url: string }).url;
-  const idp = await startDevIdp({
-    users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
-    clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
-  });
+  const { crm, crmUrl } = await spawnDemoCrm();
+  const idp = await startBenchIdp();
   const dir = tempDir('behalf-bench-');
   const apiKey = generateApiKey();
   const config = {
-    server: { host: '127.0.0.1', port: 0 },
-    clientAuth: { methods: ['api-key'] },
-    clients: [{ id: 'agent', apiKeys: [{ id: 'bench', hash: hashApiKey(apiKey) }], oauthClientIds: ['agent'] }],
-    userAuth: {
-      mode: 'dual',
-      issuers: [{ issuer: idp.issuer, algorithms: ['ES256'], userClaims: ['role', 'customers'] }],
-    },
-    upstreams: { crm: { transport: 'streamable-http', url: crmUrl } },
-    policy: { rules: DEMO_POLICY },
+    ...benchGatewayConfig({ issuer: idp.issuer, apiKey, crmUrl }),
     audit: { sqlitePath: join(dir, 'audit.db') },
   };
   writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
@@ -101,15 +85,7 @@ async function main(): Promise<void> {
   );
   const gwUrl = (await lineOf(gw, /behalf gateway: crm at /)).split(' at ')[1]!.trim();
   try {
-    const token = (
-      await idp.passwordToken({
-        clientId: 'agent',
-        clientSecret: 'bench-secret',
-        username: 'alice',
-        password: 'bench',
-        resource: gwUrl,
-      })
-    ).accessToken;
+    const token = await benchToken(idp, gwUrl);
     const direct = await measure('direct to CRM (baseline)', crmUrl, {}, crm.pid);
     const viaGateway = await measure(
       'through behalf gateway',

@@ -11,15 +11,14 @@
  */
 import { join } from 'node:path';
 import type { AuditEvent, AuditRecord, AuditStore } from '../src/audit/event.js';
-import { startDevIdp } from '../demo/idp/index.js';
 import { createCustomerStore } from '../demo/crm/data.js';
 import { createCrmServer } from '../demo/crm/server.js';
 import { DEMO_POLICY } from '../demo/quickstart/policy.js';
-import { DEMO_USERS, userClaims } from '../demo/quickstart/users.js';
 import { authInfoFor, SdkCaller, type BehalfAuthInfo } from '../src/sdk/caller.js';
 import { createBoundary, type Boundary } from '../src/sdk/index.js';
 import { DirectTransport } from '../test/helpers/direct-transport.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { benchToken, startBenchIdp } from './bench-setup.js';
 
 const RESOURCE = 'http://127.0.0.1:1/mcp';
 
@@ -63,10 +62,7 @@ function median(xs: number[]): number {
 }
 
 export async function benchSdkInProcess(calls = 4000, rounds = 8): Promise<SdkBenchResult> {
-  const idp = await startDevIdp({
-    users: DEMO_USERS.map((u) => ({ sub: u.name, password: 'bench', claims: userClaims(u) })),
-    clients: [{ clientId: 'agent', clientSecret: 'bench-secret', grantTypes: ['password'], scope: 'mcp:tools' }],
-  });
+  const idp = await startBenchIdp();
   const dir = tempDir('behalf-bench-sdk-');
   const raw = {
     clients: [{ id: 'agent', oauthClientIds: ['agent'] }],
@@ -85,15 +81,7 @@ export async function benchSdkInProcess(calls = 4000, rounds = 8): Promise<SdkBe
     auditStore: new DiscardingStore(),
   });
   try {
-    const token = (
-      await idp.passwordToken({
-        clientId: 'agent',
-        clientSecret: 'bench-secret',
-        username: 'alice',
-        password: 'bench',
-        resource: RESOURCE,
-      })
-    ).accessToken;
+    const token = await benchToken(idp, RESOURCE);
     // What the middleware does per request, minus HTTP: authenticate (a cache hit after the first), build the auth info.
     const authenticated = async (b: Boundary): Promise<BehalfAuthInfo> => {
       const headers = { authorization: `Bearer ${token}` };
