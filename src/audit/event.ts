@@ -1,3 +1,16 @@
+/** Every kind of record the gateway writes; a new kind is an addition within the record format's v1. */
+export const AUDIT_KINDS = [
+  'decision',
+  'outcome',
+  'auth-failure',
+  'session-mismatch',
+  'session',
+  'lifecycle',
+  'policy',
+  'key',
+  'revocation',
+] as const;
+
 /**
  * One audit record. It names who, what and why — and never carries a token,
  * key or secret: credentials appear as ids or fingerprints only, and argument
@@ -6,16 +19,7 @@
 export interface AuditEvent {
   /** Milliseconds since the epoch. */
   ts: number;
-  kind:
-    | 'decision'
-    | 'outcome'
-    | 'auth-failure'
-    | 'session-mismatch'
-    | 'session'
-    | 'lifecycle'
-    | 'policy'
-    | 'key'
-    | 'revocation';
+  kind: (typeof AUDIT_KINDS)[number];
   /** Correlates a decision with its outcome. */
   callId?: string;
   route?: string;

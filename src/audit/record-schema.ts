@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AuditRecord } from './event.js';
+import { AUDIT_KINDS, type AuditRecord } from './event.js';
 
 /**
  * The audit record format, versioned (docs/versioning.md): the shape of a record as `behalf audit
@@ -14,18 +14,6 @@ export const AUDIT_RECORD_SCHEMA_ID = 'https://behalf.dev/schema/audit-record.v1
 
 const text = z.string();
 
-/** The kinds written today; every one must be a kind of AuditEvent. */
-const KINDS = [
-  'decision',
-  'outcome',
-  'auth-failure',
-  'session-mismatch',
-  'session',
-  'lifecycle',
-  'policy',
-  'key',
-] as const satisfies ReadonlyArray<AuditRecord['kind']>;
-
 export const AuditRecordSchema = z
   .object({
     seq: z.number().int().positive().describe('Position in the chain, from 1'),
@@ -39,7 +27,7 @@ export const AuditRecordSchema = z
       .describe("SHA-256 over prevHash and the record's canonical form"),
     ts: z.number().describe('Milliseconds since the epoch'),
     // A string, not an enum: a new kind of record is an addition within v1, which readers skip.
-    kind: z.string().describe(`What the record is: ${KINDS.join(', ')}; new kinds may be added within v1`),
+    kind: z.string().describe(`What the record is: ${AUDIT_KINDS.join(', ')}; new kinds may be added within v1`),
     callId: text.optional().describe('Correlates a decision with its outcome'),
     route: text.optional(),
     upstream: text.optional(),

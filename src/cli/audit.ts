@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { verifyChain, type ChainProblem, type ChainReport } from '../audit/chain.js';
-import type { AuditEvent, AuditQuery, AuditRecord, AuditStore } from '../audit/event.js';
+import { AUDIT_KINDS, type AuditQuery, type AuditRecord, type AuditStore } from '../audit/event.js';
 import { BehalfError } from '../errors.js';
 import { parse } from './args.js';
 import { formatRecord, recordTable } from './audit-format.js';
@@ -20,17 +20,6 @@ export const USAGE = `usage: behalf audit tail|query|verify|export (--config FIL
   migrate --from SQLITE_FILE --to-postgres URL      (URL, or env:NAME / file:PATH holding it)
 In a quickstart's folder, no --config/--db/--postgres means the quickstart's .behalf/gateway.yaml.`;
 
-const KINDS: ReadonlyArray<AuditEvent['kind']> = [
-  'decision',
-  'outcome',
-  'auth-failure',
-  'session-mismatch',
-  'session',
-  'lifecycle',
-  'policy',
-  'key',
-  'revocation',
-];
 const FOLLOW_POLL_MS = 500;
 
 /** `behalf audit …`: reads the audit store (read-only, never creating it) and checks its hash chain. */
@@ -101,8 +90,8 @@ async function query(argv: string[]): Promise<void> {
   });
   if (values.decision !== undefined && values.decision !== 'allow' && values.decision !== 'deny')
     throw usage('--decision must be allow or deny');
-  if (values.kind !== undefined && !KINDS.includes(values.kind as AuditEvent['kind']))
-    throw usage(`--kind must be one of ${KINDS.join(', ')}`);
+  if (values.kind !== undefined && !(AUDIT_KINDS as readonly string[]).includes(values.kind))
+    throw usage(`--kind must be one of ${AUDIT_KINDS.join(', ')}`);
   const filter: AuditQuery = {
     subject: values.user,
     issuer: values.issuer,
