@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { startFixture, type Fixture } from './helpers/fixture.js';
 import { holdWriteLock } from './helpers/gateway-process.js';
 import { openSession, postJson, rawRequest, toolCall, type RawResponse } from './helpers/raw-http.js';
-import { freePort } from './helpers/auth-http.js';
+import { freePort } from './helpers/free-port.js';
 import { REDIS_PORT, testPrefix, dropPrefix } from './helpers/redis-test.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { tempDir } from './helpers/tmp.js';

@@ -8,12 +8,12 @@ import {
   assertChallenge,
   assertInitializes,
   assertNoSecrets,
-  freePort,
   initialize,
   metadataUrlOf,
   rawRequest,
   sleep,
 } from './helpers/auth-http.js';
+import { freePort } from './helpers/free-port.js';
 import { fixtureIdpOptions, kidOf, publicOf, rsaSigningJwk, startOtherIdp } from './helpers/auth-idp.js';
 import {
   claimsOf,

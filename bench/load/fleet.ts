@@ -18,7 +18,8 @@ import { nginxBinary, startNginx, type Nginx } from '../../test/helpers/nginx.js
 import { dropPrefix, REDIS_URL } from '../../test/helpers/redis-test.js';
 import { ROUTE, startGateway, startIdp, type Gateway, type Idp } from './behalf.js';
 import { startEverythingHttp, type Upstream } from './peers.js';
-import { childrenOf, freePort } from './processes.js';
+import { freePort } from '../../test/helpers/free-port.js';
+import { childrenOf } from './processes.js';
 import { machine, median, writeReport } from './report.js';
 import { withSessions, type OpenedSessions, type TargetSpec } from './rig.js';
 import type { LoadSettings } from './settings.js';

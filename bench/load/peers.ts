@@ -9,7 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, type Running } from './processes.js';
+import { freePort } from '../../test/helpers/free-port.js';
+import { startProcess, type Running } from './processes.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 /** server-everything's CLI: `stdio` (default) or `streamableHttp` (port from PORT, endpoint /mcp). */

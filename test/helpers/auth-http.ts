@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
 import { jsonOrUndefined, readResponseBody } from './raw-http.js';
 
@@ -135,15 +133,6 @@ export function assertNoSecrets(res: RawResponse, secrets: ReadonlyArray<string 
 /** The RFC 9728 metadata URL the gateway advertises for an upstream. */
 export function metadataUrlOf(gw: Gateway, upstream = 'crm'): string {
   return gw.runtime.routes.get(upstream)!.metadataUrl;
-}
-
-/** Reserves a free loopback port (so an issuer URL is known before the IdP starts). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { OWN_ROOT } from './spawned-gateway.js';
 import { tempDir } from './tmp.js';
+import { freePort } from './free-port.js';
 
 export const NGINX_TEMPLATE = join(OWN_ROOT, '..', 'examples/fleet/nginx.conf.template');
 
@@ -24,18 +24,6 @@ export interface Nginx {
   /** The master process (its workers are its children). */
   pid: number;
   close(): Promise<void>;
-}
-
-/** A port that was free a moment ago (nginx cannot be asked for port 0 and tell it back). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function listening(origin: string, child: ChildProcess, errorLog: string): Promise<void> {

@@ -9,7 +9,7 @@ import { startSdkV2Crm } from '../../examples/sdk-v2/server.js';
 import type { BoundaryOptions } from '../../src/sdk/index.js';
 import { fixtureIdpOptions } from './auth-idp.js';
 import { connectStreamable } from './clients.js';
-import { freePort } from './auth-http.js';
+import { freePort } from './free-port.js';
 import { AGENT, EXCHANGER, PASSWORD } from './fixture.js';
 import { tempDir } from './tmp.js';
 

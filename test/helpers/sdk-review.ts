@@ -10,7 +10,7 @@ import { DEMO_POLICY } from '../../demo/quickstart/policy.js';
 import { startSdkV1Crm, type ExampleServer } from '../../examples/sdk-v1/server.js';
 import { startSdkV2Crm } from '../../examples/sdk-v2/server.js';
 import * as behalf from '../../src/sdk/index.js';
-import { freePort } from './auth-http.js';
+import { freePort } from './free-port.js';
 import {
   CRM_SERVER_CLIENT,
   REVIEW_AGENT,
