@@ -18,6 +18,7 @@ import {
   claimsOf,
   headerOf,
   hmacSigned,
+  freshClaims,
   nowSeconds,
   publicPem,
   signWith,
@@ -45,13 +46,7 @@ for (const version of ['v1', 'v2'] as SdkVersion[]) {
       await fx?.close();
     });
 
-    const good = (over: JWTPayload = {}): JWTPayload => ({
-      ...base,
-      iat: nowSeconds(),
-      exp: nowSeconds() + 600,
-      jti: `t-${Math.random()}`,
-      ...over,
-    });
+    const good = (over: JWTPayload = {}): JWTPayload => freshClaims(base, over);
 
     it('publishes RFC 9728 metadata naming its resource and issuer', async () => {
       const res = await rawRequest(metadataUrl);

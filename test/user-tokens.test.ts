@@ -20,6 +20,7 @@ import {
   flipSignatureByte,
   headerOf,
   hmacSigned,
+  freshClaims,
   nowSeconds,
   publicPem,
   signWith,
@@ -106,13 +107,7 @@ describe('user tokens: forged and invalid tokens are refused with 401 invalid_to
   });
 
   /** Sound claims, freshly timed, as the IdP would issue them. */
-  const good = (over: JWTPayload = {}): JWTPayload => ({
-    ...base,
-    iat: nowSeconds(),
-    exp: nowSeconds() + 600,
-    jti: `t-${Math.random()}`,
-    ...over,
-  });
+  const good = (over: JWTPayload = {}): JWTPayload => freshClaims(base, over);
   const headers = (token: string) => ({ 'x-api-key': fx.apiKey, authorization: `Bearer ${token}` });
 
   it("the IdP token is the one the gateway expects: ES256, at+jwt, the issuer's kid, aud = the resource", () => {

@@ -56,6 +56,11 @@ export function headerOf(token: string): Header {
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
+/** A real token's claims, freshly timed and with a new jti, as the IdP would issue them; `over` changes what an attack needs. */
+export function freshClaims(base: JWTPayload, over: JWTPayload = {}): JWTPayload {
+  return { ...base, iat: nowSeconds(), exp: nowSeconds() + 600, jti: `t-${Math.random()}`, ...over };
+}
+
 /** Drops the named claims from a payload. */
 export function without(p: JWTPayload, ...names: string[]): JWTPayload {
   const out: JWTPayload = { ...p };
